@@ -1,0 +1,56 @@
+# labdb — two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test test-sqlite test-postgres lint bench setup demo system-packages clean
+
+$(STAMP): requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+demo: setup
+	$(PY) manage.py load_demo
+
+## run: create the environment, migrate, load the demo data and serve http://$(HOST):$(PORT)
+run: demo
+	@echo ""
+	@echo "  labdb is starting on http://$(HOST):$(PORT)/   (admin: /admin/, API docs: /api/docs/)"
+	@echo "  demo login:  user 'demo'  password 'demo-labdb'   (curator: 'curator' / 'curator-labdb')"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+## system-packages: PostgreSQL, Redis and Chromium from Debian (for the full test suite)
+system-packages:
+	bash scripts/system_packages.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) manage.py makemigrations --check --dry-run
+
+test-sqlite: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+test-postgres: $(STAMP)
+	bash scripts/with_postgres.sh $(VENV)/bin/pytest -q -m "not browser"
+
+## test: lint, then the whole suite on SQLite, then again on a real PostgreSQL server
+test: system-packages lint test-sqlite test-postgres
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf var/test-* var/screenshots

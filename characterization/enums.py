@@ -1,0 +1,47 @@
+"""Choice lists of the characterization domain."""
+
+from django.db import models
+
+
+class ParseStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    OK = "ok", "ok"
+    FAILED = "failed", "failed"
+
+
+class Technique(models.TextChoices):
+    XRD = "xrd", "XRD"
+    FTIR = "ftir", "FTIR"
+    UVVIS = "uvvis", "UV-vis absorption"
+    PL = "pl", "photoluminescence"
+    TEM_IMAGE = "tem_image", "TEM image"
+    EDS = "eds", "EDS spectrum"
+    EELS = "eels", "EELS spectrum"
+    XAS = "xas", "XAS"
+    TEM_SIZES = "tem_sizes", "TEM size table"
+    COMPOSITION = "composition", "composition table"
+    OTHER = "other", "other"
+    UNKNOWN = "unknown", "unknown"
+
+
+class DataSource(models.TextChoices):
+    PUBLISHED = "published", "published (transcribed from a paper)"
+    MEASURED = "measured", "measured (parsed from a data file)"
+    COMPUTED = "computed", "computed (fitted by labdb)"
+    SIMULATED = "simulated", "SIMULATED (not measured)"
+
+
+class XASMode(models.TextChoices):
+    TRANSMISSION = "transmission", "transmission"
+    FLUORESCENCE = "fluorescence", "fluorescence"
+    UNKNOWN = "unknown", "unknown"
+
+
+class CompositionMethod(models.TextChoices):
+    ICP_OES = "ICP-OES", "ICP-OES"
+    EDS = "EDS", "EDS"
+    XPS = "XPS", "XPS"
+    XAS = "XAS", "XAS"
+    MASS_SPEC = "MS", "mass spectrometry"
+    NOMINAL = "nominal", "nominal"
+    OTHER = "other", "other"

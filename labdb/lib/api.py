@@ -1,0 +1,35 @@
+"""API plumbing: pagination, error mapping, and the base viewset for lab records."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from labdb.lib.errors import ConflictError, LabdbError
+from labdb.lib.records import validation_to_domain
+
+
+class LabdbPagination(PageNumberPagination):
+    """``{"count", "next", "previous", "results"}``; ``?page_size=`` up to 500."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def exception_handler(exc, context):
+    """Map labdb errors to 400/409 with a message a chemist understands."""
+    if isinstance(exc, DjangoValidationError):
+        exc = validation_to_domain(exc)
+    if isinstance(exc, ConflictError):
+        return Response(exc.as_dict(), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, LabdbError):
+        return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ProtectedError):
+        return Response({"error": "ProtectedError",
+                         "message": "This record is still referenced by other records; "
+                                    "retire it instead."}, status=status.HTTP_409_CONFLICT)
+    return drf_exception_handler(exc, context)

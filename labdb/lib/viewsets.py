@@ -1,0 +1,85 @@
+"""Base viewset for lab records: thin adapter over services and selectors.
+
+* list/retrieve read from a selector (prefetches pinned, retired rows hidden unless
+  ``?include_retired=true``);
+* create calls ``create_service(validated_data, actor)``;
+* update requires the ``version`` the client read (409 on conflict) and calls ``update_service``;
+* DELETE never deletes: it retires the record with ``?reason=`` (or a JSON ``reason``).
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+
+from labdb.lib.errors import DomainError
+from labdb.lib.records import create_record, retire_record, update_record
+
+
+def include_retired(request) -> bool:
+    raw = request.query_params.get("include_retired", "false").lower()
+    if raw not in {"true", "false", "1", "0"}:
+        raise DomainError("include_retired: expected true or false.", field="include_retired")
+    return raw in {"true", "1"}
+
+
+class LabRecordSerializer(serializers.ModelSerializer):
+    """Adds the common read-only record fields."""
+
+    version = serializers.IntegerField(required=False, help_text="Send back on update.")
+    owner = serializers.PrimaryKeyRelatedField(read_only=True)
+    is_retired = serializers.BooleanField(read_only=True)
+    retired_reason = serializers.CharField(read_only=True)
+
+    COMMON = ("id", "version", "owner", "is_retired", "retired_reason", "created_at",
+              "updated_at")
+
+
+class LabRecordViewSet(viewsets.ModelViewSet):
+    selector = None  # callable(include_retired: bool) -> QuerySet
+    nested_fields: tuple[str, ...] = ()
+
+    def get_queryset(self):
+        return type(self).selector(include_retired=include_retired(self.request))
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("version", None)
+        serializer.instance = self.create_service(data, self.request.user)
+
+    def create_service(self, data: dict, actor):
+        nested = {name: data.pop(name) for name in self.nested_fields if name in data}
+        if nested:
+            raise DomainError(f"{', '.join(nested)}: nested writes are not supported here.")
+        return create_record(model=self.get_queryset().model, data=data, actor=actor)
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        instance = self.get_object()
+        serializer = self.get_serializer(instance, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        expected = data.pop("version", None)
+        if expected is None and request.headers.get("If-Match"):
+            try:
+                expected = int(request.headers["If-Match"].strip('"W/'))
+            except ValueError:
+                raise DomainError("If-Match: expected the record version number.",
+                                  field="version") from None
+        updated = self.update_service(instance, data, expected, request.user)
+        fresh = self.get_queryset().get(pk=updated.pk)
+        return Response(self.get_serializer(fresh).data)
+
+    def update_service(self, instance, data: dict, expected_version, actor):
+        nested = [name for name in self.nested_fields if name in data]
+        if nested:
+            raise DomainError(f"{', '.join(nested)}: nested updates are not supported here.")
+        return update_record(instance, changes=data, expected_version=expected_version,
+                             actor=actor)
+
+    def destroy(self, request, *args, **kwargs):
+        instance = self.get_object()
+        reason = request.query_params.get("reason") or (
+            request.data.get("reason") if hasattr(request.data, "get") else None)
+        retired = retire_record(instance, reason=reason or "", actor=request.user)
+        return Response(self.get_serializer(retired).data, status=status.HTTP_200_OK)

@@ -1,0 +1,268 @@
+"""Synthesis API viewsets: validate shape, call one service or selector, serialize."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from labdb.lib.errors import DomainError
+from labdb.lib.viewsets import LabRecordViewSet
+from synthesis import selectors, services
+from synthesis.api import serializers as s
+from synthesis.models import (
+    Recipe,
+    RecipeStep,
+    RunStep,
+    Sample,
+    SampleLayer,
+    SampleParent,
+    SynthesisRun,
+)
+
+
+class SampleFilter(django_filters.FilterSet):
+    core_ml = django_filters.NumberFilter(method="filter_core_ml",
+                                          help_text="Core thickness in monolayers, e.g. 4.5")
+    core_ml_min = django_filters.NumberFilter(method="filter_core_ml_min")
+    core_ml_max = django_filters.NumberFilter(method="filter_core_ml_max")
+    synthesis_date_after = django_filters.DateFilter("synthesis_date", lookup_expr="gte")
+    synthesis_date_before = django_filters.DateFilter("synthesis_date", lookup_expr="lte")
+    layer_material = django_filters.CharFilter(method="filter_layer_material")
+    parent = django_filters.NumberFilter("parent_links__parent")
+
+    class Meta:
+        model = Sample
+        fields = ["material", "morphology", "crystal_phase", "is_reference", "owner", "code"]
+
+    def _core(self, queryset, **lookup):
+        return queryset.filter(
+            pk__in=SampleLayer.objects.filter(role="core", **lookup).values("sample_id"))
+
+    def filter_core_ml(self, queryset, name, value):
+        return self._core(queryset, thickness_ml=value)
+
+    def filter_core_ml_min(self, queryset, name, value):
+        return self._core(queryset, thickness_ml__gte=value)
+
+    def filter_core_ml_max(self, queryset, name, value):
+        return self._core(queryset, thickness_ml__lte=value)
+
+    def filter_layer_material(self, queryset, name, value):
+        return queryset.filter(
+            pk__in=SampleLayer.objects.filter(material__iexact=value).values("sample_id"))
+
+
+class SampleViewSet(LabRecordViewSet):
+    """Samples with their layer stack and parents. ``/lineage/`` gives ancestors+descendants."""
+
+    selector = staticmethod(selectors.sample_list)
+    serializer_class = s.SampleSerializer
+    filterset_class = SampleFilter
+    search_fields = ["code", "name", "material", "notes", "external_origin"]
+    ordering_fields = ["code", "name", "synthesis_date", "created_at"]
+    ordering = ["code"]
+
+    def create_service(self, data, actor):
+        layers = data.pop("layers", [])
+        parents = data.pop("parent_links", [])
+        return services.create_sample(data=data, layers=layers, parents=parents, actor=actor)
+
+    def update_service(self, instance, data, expected_version, actor):
+        layers = data.pop("layers", None)
+        parents = data.pop("parent_links", None)
+        return services.update_sample(sample=instance, expected_version=expected_version,
+                                      changes=data, layers=layers, parents=parents, actor=actor)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def lineage(self, request, pk=None):
+        """Ancestors and descendants of this sample with depth and the edges between them."""
+        lineage = selectors.sample_lineage(self.get_object())
+        def rows(items):
+            return [{"id": x.pk, "code": x.code, "name": x.name, "depth": d} for x, d in items]
+        return Response({
+            "ancestors": rows(lineage["ancestors"]),
+            "descendants": rows(lineage["descendants"]),
+            "edges": [{"parent": e.parent_id, "child": e.child_id, "process": e.process}
+                      for e in lineage["edges"]],
+        })
+
+
+class RecipeFilter(django_filters.FilterSet):
+    max_setpoint_c_min = django_filters.NumberFilter("max_setpoint_c", lookup_expr="gte")
+    max_setpoint_c_max = django_filters.NumberFilter("max_setpoint_c", lookup_expr="lte")
+
+    class Meta:
+        model = Recipe
+        fields = ["slug", "is_current", "paper"]
+
+
+class RecipeViewSet(LabRecordViewSet):
+    """Versioned recipes. Editing a recipe that runs used creates a new version."""
+
+    selector = staticmethod(selectors.recipe_list)
+    serializer_class = s.RecipeSerializer
+    filterset_class = RecipeFilter
+    search_fields = ["name", "slug", "description", "product_description"]
+    ordering_fields = ["slug", "version_number", "created_at"]
+    ordering = ["slug", "-version_number"]
+
+    @staticmethod
+    def _steps(data):
+        steps = data.pop("steps", None)
+        if steps is None:
+            return None
+        out = []
+        for step in steps:
+            step = dict(step)
+            additions = []
+            for addition in step.pop("additions", []):
+                addition = dict(addition)
+                if "input_name" in addition:
+                    addition["input"] = addition.pop("input_name")
+                additions.append(addition)
+            step["additions"] = additions
+            out.append(step)
+        return out
+
+    def create_service(self, data, actor):
+        inputs = data.pop("inputs", [])
+        steps = self._steps(data) or []
+        return services.create_recipe(data=data, inputs=inputs, steps=steps, actor=actor)
+
+    def update_service(self, instance, data, expected_version, actor):
+        if "inputs" in data:
+            raise DomainError("inputs: a recipe's inputs cannot be changed; create a new recipe.",
+                              field="inputs")
+        steps = self._steps(data)
+        return services.revise_recipe(recipe=instance, expected_version=expected_version,
+                                      changes=data, steps=steps, actor=actor)
+
+
+class RunFilter(django_filters.FilterSet):
+    max_setpoint_c_min = django_filters.NumberFilter(
+        "max_setpoint_c", lookup_expr="gte", help_text="Runs with a set point ≥ this (°C).")
+    max_setpoint_c_max = django_filters.NumberFilter("max_setpoint_c", lookup_expr="lte")
+    started_after = django_filters.IsoDateTimeFilter("started_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter("started_at", lookup_expr="lte")
+    recipe_slug = django_filters.CharFilter("recipe__slug")
+
+    class Meta:
+        model = SynthesisRun
+        fields = ["recipe", "operator"]
+
+
+class SynthesisRunViewSet(LabRecordViewSet):
+    """Runs as performed: recipe version, actual steps, deviations, products."""
+
+    selector = staticmethod(selectors.run_list)
+    serializer_class = s.SynthesisRunSerializer
+    filterset_class = RunFilter
+    search_fields = ["code", "observations", "recipe__name", "operator_name"]
+    ordering_fields = ["started_at", "code"]
+    ordering = ["-started_at", "code"]
+
+    def create_service(self, data, actor):
+        recipe = data.pop("recipe")
+        inputs = data.pop("inputs", {})
+        actual = {item.pop("position"): item for item in map(dict, data.pop("actual_steps", []))}
+        products = []
+        for product in data.pop("new_products", []):
+            product = dict(product)
+            products.append({"process": product.pop("process", "other"),
+                             "layers": product.pop("layers", []), "data": product})
+        return services.record_synthesis_run(data=data, recipe=recipe, inputs=inputs,
+                                             actual_steps=actual, products=products, actor=actor)
+
+    def update_service(self, instance, data, expected_version, actor):
+        for name in ("inputs", "actual_steps", "new_products", "recipe"):
+            if name in data:
+                raise DomainError(f"{name}: cannot be changed after the run was recorded.",
+                                  field=name)
+        return super().update_service(instance, data, expected_version, actor)
+
+
+class ChemicalViewSet(LabRecordViewSet):
+    selector = staticmethod(selectors.chemical_list)
+    serializer_class = s.ChemicalSerializer
+    filterset_fields = ["supplier", "grade", "cas"]
+    search_fields = ["name", "formula", "cas", "supplier"]
+    ordering_fields = ["name", "supplier"]
+    ordering = ["name"]
+
+
+class ChemicalLotViewSet(LabRecordViewSet):
+    selector = staticmethod(selectors.lot_list)
+    serializer_class = s.ChemicalLotSerializer
+    filterset_fields = {"chemical": ["exact"], "received_on": ["gte", "lte"],
+                        "quantity_canonical": ["gte", "lte"]}
+    search_fields = ["lot_number", "chemical__name", "location"]
+    ordering_fields = ["received_on", "lot_number"]
+    ordering = ["lot_number"]
+
+
+class StockSolutionViewSet(LabRecordViewSet):
+    selector = staticmethod(selectors.stock_list)
+    serializer_class = s.StockSolutionSerializer
+    filterset_fields = {"concentration_canonical": ["gte", "lte"], "solvent": ["exact"]}
+    search_fields = ["code", "name", "notes"]
+    ordering_fields = ["code", "prepared_at"]
+    ordering = ["code"]
+    nested_fields = ("components",)
+
+    def create_service(self, data, actor):
+        components = [dict(c) for c in data.pop("components", [])]
+        return services.create_stock_solution(data=data, components=components, actor=actor)
+
+
+class PaperViewSet(LabRecordViewSet):
+    selector = staticmethod(selectors.paper_list)
+    serializer_class = s.PaperSerializer
+    search_fields = ["key", "title", "doi"]
+    ordering = ["key"]
+
+
+class DataFlagViewSet(LabRecordViewSet):
+    """Curator flags on records (e.g. inconsistencies in a paper). Created by services."""
+
+    selector = staticmethod(selectors.flag_list)
+    serializer_class = s.DataFlagSerializer
+    filterset_fields = ["kind", "status", "content_type__model", "object_id"]
+    search_fields = ["location", "message", "annotation"]
+    ordering = ["id"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+
+class _ReadOnly(viewsets.ReadOnlyModelViewSet):
+    """Child rows are written through their parent record (with its version check)."""
+
+
+class SampleLayerViewSet(_ReadOnly):
+    queryset = SampleLayer.objects.select_related("sample").order_by("sample_id", "position")
+    serializer_class = s.SampleLayerSerializer
+    filterset_fields = {"sample": ["exact"], "role": ["exact"], "material": ["exact"],
+                        "thickness_ml": ["exact", "gte", "lte"]}
+
+
+class SampleParentViewSet(_ReadOnly):
+    queryset = SampleParent.objects.select_related("parent", "child").order_by("id")
+    serializer_class = s.SampleParentSerializer
+    filterset_fields = ["child", "parent", "process"]
+
+
+class RecipeStepViewSet(_ReadOnly):
+    queryset = RecipeStep.objects.prefetch_related("additions__recipe_input").order_by(
+        "recipe_id", "position")
+    serializer_class = s.RecipeStepSerializer
+    filterset_fields = {"recipe": ["exact"], "action": ["exact"],
+                        "setpoint_c": ["gte", "lte"], "duration_s": ["gte", "lte"],
+                        "injection_rate_ml_per_h": ["gte", "lte"]}
+
+
+class RunStepViewSet(_ReadOnly):
+    queryset = RunStep.objects.prefetch_related("additions").order_by("run_id", "position")
+    serializer_class = s.RunStepSerializer
+    filterset_fields = {"run": ["exact"], "action": ["exact"], "setpoint_c": ["gte", "lte"]}

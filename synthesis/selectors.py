@@ -1,0 +1,176 @@
+"""Reads of the synthesis domain: list querysets with their prefetches, lineage, deviations."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import Max, Prefetch, QuerySet
+
+from synthesis.models import (
+    Chemical,
+    ChemicalLot,
+    DataFlag,
+    Paper,
+    Recipe,
+    RecipeStep,
+    RunStep,
+    Sample,
+    SampleParent,
+    StockSolution,
+    SynthesisRun,
+)
+
+MAX_LINEAGE_DEPTH = 50
+
+_ANCESTORS_SQL = """
+WITH RECURSIVE lineage(id, depth) AS (
+    SELECT parent_id, 1 FROM synthesis_sampleparent WHERE child_id = %s
+    UNION
+    SELECT sp.parent_id, lineage.depth + 1
+    FROM synthesis_sampleparent sp JOIN lineage ON sp.child_id = lineage.id
+    WHERE lineage.depth < %s
+)
+SELECT id, MIN(depth) FROM lineage GROUP BY id
+"""
+
+_DESCENDANTS_SQL = """
+WITH RECURSIVE lineage(id, depth) AS (
+    SELECT child_id, 1 FROM synthesis_sampleparent WHERE parent_id = %s
+    UNION
+    SELECT sp.child_id, lineage.depth + 1
+    FROM synthesis_sampleparent sp JOIN lineage ON sp.parent_id = lineage.id
+    WHERE lineage.depth < %s
+)
+SELECT id, MIN(depth) FROM lineage GROUP BY id
+"""
+
+
+def _depths(sql: str, sample_id: int) -> dict[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sample_id, MAX_LINEAGE_DEPTH])
+        return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def ancestor_ids(sample_id: int) -> dict[int, int]:
+    """{ancestor id: generations up} of a sample, with one recursive SQL query."""
+    return _depths(_ANCESTORS_SQL, sample_id)
+
+
+def descendant_ids(sample_id: int) -> dict[int, int]:
+    """{descendant id: generations down} of a sample, with one recursive SQL query."""
+    return _depths(_DESCENDANTS_SQL, sample_id)
+
+
+def sample_lineage(sample: Sample) -> dict:
+    """Ancestors and descendants of ``sample`` with the edges between them (4 queries).
+
+    Returns ``{"ancestors": [(Sample, depth)], "descendants": [(Sample, depth)],
+    "edges": [SampleParent]}`` ordered by depth then code.
+    """
+    up = ancestor_ids(sample.pk)
+    down = descendant_ids(sample.pk)
+    ids = set(up) | set(down) | {sample.pk}
+    samples = {s.pk: s for s in Sample.objects.filter(pk__in=ids)}
+    edges = list(SampleParent.objects.filter(child_id__in=ids, parent_id__in=ids)
+                 .order_by("parent_id", "child_id"))
+    def ordered(depths):
+        return sorted(((samples[i], d) for i, d in depths.items() if i in samples),
+                      key=lambda item: (item[1], item[0].code))
+    return {"ancestors": ordered(up), "descendants": ordered(down), "edges": edges}
+
+
+def sample_list(*, include_retired: bool = False) -> QuerySet[Sample]:
+    """Samples with layers and parent ids prefetched: constant query count for any page."""
+    qs = Sample.objects.select_related("owner", "produced_by").prefetch_related(
+        "layers", Prefetch("parent_links", queryset=SampleParent.objects.order_by("parent_id"))
+    )
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+def recipe_list(*, include_retired: bool = False) -> QuerySet[Recipe]:
+    qs = Recipe.objects.select_related("paper", "owner").prefetch_related(
+        "inputs", Prefetch("steps", queryset=RecipeStep.objects.prefetch_related(
+            "additions__chemical", "additions__chemical_lot", "additions__stock",
+            "additions__recipe_input"))
+    ).annotate(max_setpoint_c=Max("steps__setpoint_c"))
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+def run_list(*, include_retired: bool = False) -> QuerySet[SynthesisRun]:
+    qs = SynthesisRun.objects.select_related("recipe", "operator", "owner").prefetch_related(
+        "inputs__recipe_input", "products",
+        Prefetch("steps", queryset=RunStep.objects.select_related("recipe_step").prefetch_related(
+            "additions__chemical", "additions__chemical_lot", "additions__stock",
+            "additions__recipe_input", "recipe_step__additions")),
+    ).annotate(max_setpoint_c=Max("steps__setpoint_c"))
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+def chemical_list(*, include_retired: bool = False) -> QuerySet[Chemical]:
+    qs = Chemical.objects.select_related("owner")
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+def lot_list(*, include_retired: bool = False) -> QuerySet[ChemicalLot]:
+    qs = ChemicalLot.objects.select_related("chemical", "owner")
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+def stock_list(*, include_retired: bool = False) -> QuerySet[StockSolution]:
+    qs = StockSolution.objects.select_related("solvent", "preparation", "prepared_by",
+                                              "owner").prefetch_related(
+        "components__chemical", "components__chemical_lot", "components__stock")
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+def paper_list(*, include_retired: bool = False) -> QuerySet[Paper]:
+    qs = Paper.objects.all()
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+def flag_list(*, include_retired: bool = False) -> QuerySet[DataFlag]:
+    qs = DataFlag.objects.select_related("content_type", "owner")
+    return qs if include_retired else qs.filter(is_retired=False)
+
+
+# Fields compared when looking for deviations of a run from its recipe.
+DEVIATION_STEP_FIELDS = (
+    "action", "setpoint_c", "setpoint_max_c", "ramp_c_per_min", "duration_s", "atmosphere",
+    "injection_rate_ml_per_h", "injection_start_c", "injection_switch_c",
+    "injection_rate_after_switch_ml_per_h",
+)
+DEVIATION_ADDITION_FIELDS = ("amount_canonical", "equivalents", "chemical_id", "chemical_lot_id",
+                             "stock_id", "at_temperature_c")
+
+
+def run_deviations(run: SynthesisRun) -> list[dict]:
+    """Every difference between what the run did and what its recipe step said.
+
+    Uses the prefetched ``steps`` of ``run_list()``; returns dicts with ``position``, ``field``,
+    ``recipe_value``, ``actual_value`` and the step's ``note``.
+    """
+    out: list[dict] = []
+    for step in run.steps.all():
+        planned = step.recipe_step
+        if planned is None:
+            out.append({"position": step.position, "field": "step", "recipe_value": None,
+                        "actual_value": step.action, "note": step.deviation_note})
+            continue
+        for field in DEVIATION_STEP_FIELDS:
+            if getattr(step, field) != getattr(planned, field):
+                out.append({"position": step.position, "field": field,
+                            "recipe_value": getattr(planned, field),
+                            "actual_value": getattr(step, field), "note": step.deviation_note})
+        planned_additions = list(planned.additions.all())
+        for index, addition in enumerate(step.additions.all()):
+            reference = planned_additions[index] if index < len(planned_additions) else None
+            for field in DEVIATION_ADDITION_FIELDS:
+                expected = getattr(reference, field) if reference else None
+                if getattr(addition, field) != expected:
+                    out.append({"position": step.position,
+                                "field": f"additions[{index + 1}].{field}",
+                                "recipe_value": expected, "actual_value": getattr(addition, field),
+                                "note": step.deviation_note})
+        if step.deviation_note and not any(d["position"] == step.position for d in out):
+            out.append({"position": step.position, "field": "note", "recipe_value": None,
+                        "actual_value": None, "note": step.deviation_note})
+    return out

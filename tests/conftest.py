@@ -1,0 +1,68 @@
+"""Shared fixtures: real database, real users in real groups, API clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def curators_group(db):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name="curators")[0]
+
+
+@pytest.fixture
+def member(db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_member(db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def curator(db, curators_group):
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user("carol", password="pw-carol-123")
+    user.groups.add(curators_group)
+    return user
+
+
+def _client(user=None):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def api(member):
+    return _client(member)
+
+
+@pytest.fixture
+def other_api(other_member):
+    return _client(other_member)
+
+
+@pytest.fixture
+def curator_api(curator):
+    return _client(curator)
+
+
+@pytest.fixture
+def anon_api(db):
+    return _client()
