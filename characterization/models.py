@@ -79,6 +79,7 @@ class Measurement(LabRecord):
     citation = models.CharField(max_length=200, blank=True, help_text="e.g. 'Table S1'")
     as_printed = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
 
     class Meta:
         abstract = True

@@ -39,6 +39,7 @@ class Paper(LabRecord):
     year = models.PositiveIntegerField(null=True, blank=True)
     doi = models.CharField(max_length=200, blank=True)
     source_file = models.CharField(max_length=200, blank=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
     history = HistoricalRecords()
 
     def __str__(self) -> str:
@@ -131,6 +132,7 @@ class Recipe(LabRecord):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="next_version"
     )
     is_current = models.BooleanField(default=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
     history = HistoricalRecords()
 
     class Meta:
@@ -197,6 +199,7 @@ class StepFields(QuantityMixin, models.Model):
     injection_rate_after_switch_unit = models.CharField(max_length=20, blank=True)
     injection_rate_after_switch_ml_per_h = models.FloatField(null=True, blank=True, editable=False)
     injection_stop_condition = models.CharField(max_length=200, blank=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
 
     class Meta:
         abstract = True
@@ -312,6 +315,7 @@ class StockSolution(QuantityMixin, LabRecord):
     prepared_at = models.DateTimeField(null=True, blank=True)
     citation = models.CharField(max_length=200, blank=True)
     notes = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
     history = HistoricalRecords()
 
     class Meta:
@@ -354,6 +358,7 @@ class Sample(LabRecord):
     paper = models.ForeignKey(Paper, null=True, blank=True, on_delete=models.PROTECT)
     citation = models.CharField(max_length=200, blank=True)
     notes = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
     history = HistoricalRecords()
 
     class Meta:

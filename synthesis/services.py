@@ -236,18 +236,20 @@ def _copy_step(run: SynthesisRun, recipe_step: RecipeStep, actual: dict | None) 
 @transaction.atomic
 def record_synthesis_run(*, data: dict, recipe: Recipe, inputs: dict[str, Sample] | None = None,
                          actual_steps: dict[int, dict] | None = None,
-                         products: Iterable[dict] = (), actor=None) -> SynthesisRun:
+                         products: Iterable[dict] = (), unknown_inputs: Iterable[str] = (),
+                         actor=None) -> SynthesisRun:
     """Record a run of ``recipe``: copy its steps, apply what was actually done, make products.
 
     ``actual_steps`` maps a step position to changed fields (e.g. ``{3: {"setpoint_value": 245,
     "setpoint_unit": "degC", "deviation_note": "overshoot"}}``); unchanged steps are copied.
-    ``inputs`` maps recipe input names to samples. ``products`` are ``create_sample`` kwargs
+    ``inputs`` maps recipe input names to samples; ``unknown_inputs`` names inputs whose sample
+    is genuinely unknown (transcribed records) — every other input is required. ``products`` are ``create_sample`` kwargs
     (``data``, ``layers``, optional ``process``); each product gets the inputs as parents.
     """
     inputs = inputs or {}
     actual_steps = actual_steps or {}
     recipe_inputs = {ri.name: ri for ri in recipe.inputs.all()}
-    missing = sorted(set(recipe_inputs) - set(inputs))
+    missing = sorted(set(recipe_inputs) - set(inputs) - set(unknown_inputs))
     unknown = sorted(set(inputs) - set(recipe_inputs))
     if missing or unknown:
         raise DomainError(f"inputs: recipe {recipe} needs {sorted(recipe_inputs) or 'no inputs'}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from rest_framework import status
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -32,4 +33,30 @@ def exception_handler(exc, context):
         return Response({"error": "ProtectedError",
                          "message": "This record is still referenced by other records; "
                                     "retire it instead."}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DRFValidationError):
+        return Response(_flatten_validation(exc.detail), status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+def _first_error(detail, path: str = "") -> tuple[str, str]:
+    """(field path, message) of the first error in a nested DRF error structure."""
+    if isinstance(detail, dict):
+        key, value = next(iter(detail.items()))
+        sub = key if key != "non_field_errors" else ""
+        return _first_error(value, f"{path}.{sub}".strip(".") if sub else path)
+    if isinstance(detail, list):
+        for index, item in enumerate(detail):
+            if item:
+                if isinstance(item, dict | list) and len(detail) > 1 or isinstance(item, dict):
+                    return _first_error(item, f"{path}[{index + 1}]")
+                return _first_error(item, path)
+        return path, "invalid"
+    return path, str(detail)
+
+
+def _flatten_validation(detail) -> dict:
+    """DRF's nested errors as one sentence naming the field, plus the full structure."""
+    field, message = _first_error(detail)
+    text = f"{field}: {message}" if field else message
+    return {"error": "ValidationError", "message": text, "field": field or None,
+            "errors": detail}

@@ -19,7 +19,6 @@ from labdb.lib.errors import DomainError
 @lru_cache(maxsize=1)
 def ureg() -> pint.UnitRegistry:
     reg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
-    reg.define("molar = mole / liter = M")
     reg.define("equivalent = [equivalents] = eq = equiv")
     return reg
 

@@ -139,6 +139,7 @@ class RecipeSerializer(LabRecordSerializer):
             "paper", "previous_version", "is_current", "max_setpoint_c", "inputs", "steps")
         read_only_fields = ("version_number", "previous_version", "is_current")
         extra_kwargs = {"slug": {"required": False}}
+        validators: list = []  # uniqueness of (slug, version) is the service's job
 
 
 class SampleLayerSerializer(serializers.ModelSerializer):

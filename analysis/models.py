@@ -1,0 +1,106 @@
+"""Analysis records: FEFF calculations, XAS fit runs (background jobs), aging studies."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from analysis.enums import RunStatus, StructureSource
+from characterization.models import XASFit, XASSpectrum
+from labdb.lib.models import LabRecord
+from synthesis.models import Sample
+
+
+class FeffCalculation(models.Model):
+    """A FEFF run cached by the hash of (structure, absorber, edge, cluster radius, version)."""
+
+    cache_key = models.CharField(max_length=64, unique=True)
+    structure_source = models.CharField(max_length=12, choices=StructureSource.choices)
+    structure = models.JSONField(help_text="What the structure was built from (CIF id, lattice).")
+    absorber = models.CharField(max_length=3)
+    edge = models.CharField(max_length=4)
+    cluster_radius_a = models.FloatField()
+    feff_version = models.CharField(max_length=20)
+    feff_input = models.TextField()
+    paths = models.JSONField(default=list, help_text="[{name, reff_a, degen, nleg, geometry}]")
+    path_files = models.JSONField(default=dict, help_text="{feffNNNN.dat: text}")
+    elapsed_s = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"FEFF {self.absorber} {self.edge} r={self.cluster_radius_a} ({self.cache_key[:8]})"
+
+
+class FitRun(LabRecord):
+    """A background XAS fit job and everything needed to repeat it."""
+
+    spectrum = models.ForeignKey(XASSpectrum, on_delete=models.PROTECT, related_name="fit_runs")
+    refit_of = models.ForeignKey(XASFit, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="refit_runs")
+    model = models.JSONField(help_text="Declarative fit model (docs/fit-model.md).")
+    model_hash = models.CharField(max_length=64)
+    input_sha256 = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED,
+                              db_index=True)
+    progress_pct = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="+")
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=100, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    feff = models.ForeignKey(FeffCalculation, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+")
+    result = models.OneToOneField(XASFit, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="fit_run")
+    provenance = models.JSONField(default=dict, blank=True)
+    elapsed_s = models.FloatField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-queued_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress_pct__lte=100), name="fitrun_progress_pct"),
+            models.CheckConstraint(condition=~Q(status="succeeded") | Q(result__isnull=False),
+                                   name="fitrun_succeeded_has_result"),
+        ]
+
+    def __str__(self) -> str:
+        return f"fit run {self.pk} ({self.status})"
+
+
+class AgingStudy(LabRecord):
+    """A sample kept under a storage condition and re-measured on planned dates."""
+
+    sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="aging_studies")
+    storage_condition = models.CharField(max_length=200)
+    started_on = models.DateField(null=True, blank=True)
+    techniques = models.CharField(max_length=200, blank=True, help_text="e.g. 'XAS Cd K, PL'")
+    notes = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "aging studies"
+
+    def __str__(self) -> str:
+        return f"aging of {self.sample} ({self.storage_condition})"
+
+
+class PlannedRemeasurement(models.Model):
+    study = models.ForeignKey(AgingStudy, on_delete=models.CASCADE, related_name="planned")
+    due_on = models.DateField()
+    label = models.CharField(max_length=60, blank=True, help_text="e.g. '6 months'")
+    done_on = models.DateField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_on"]
