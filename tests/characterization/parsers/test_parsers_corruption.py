@@ -7,8 +7,15 @@ import pytest
 from characterization.parsers.registry import MODULES, detect_format, parse_file
 from labdb.lib.errors import ParseError
 
-from ._files import (BAD_XDI_FILES, GARBAGE, GOOD_INSTRUMENT_FILES, XAS, XAS_GOOD_FILES,
-                     read_instrument, read_xas)
+from ._files import (
+    BAD_XDI_FILES,
+    GARBAGE,
+    GOOD_INSTRUMENT_FILES,
+    XAS,
+    XAS_GOOD_FILES,
+    read_instrument,
+    read_xas,
+)
 
 ALL_GOOD = ([("instruments", f) for f in GOOD_INSTRUMENT_FILES]
             + [("xas", f) for f in XAS_GOOD_FILES])

@@ -1,0 +1,95 @@
+"""Curators' admin for files, measurements and XAS fits (history, retire, previews)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from characterization.models import (
+    AbsorptionMeasurement,
+    CompositionMeasurement,
+    DataFile,
+    FTIRMeasurement,
+    LifetimeComponent,
+    PLLifetimeMeasurement,
+    PLMeasurement,
+    ReportedQuantity,
+    TEMSizeMeasurement,
+    XASFit,
+    XASPath,
+    XASSpectrum,
+    XRDMeasurement,
+)
+from labdb.lib.admin import LabRecordAdmin
+
+MEASUREMENT_FILTERS = ("source", "paper", "is_retired")
+
+
+@admin.register(DataFile)
+class DataFileAdmin(LabRecordAdmin):
+    list_display = ("original_name", "sample", "format", "technique", "parse_status",
+                    "size_bytes", "uploaded_by", "uploaded_at")
+    list_filter = ("parse_status", "format", "technique")
+    search_fields = ("original_name", "sha256", "sample__code", "parse_error")
+    readonly_fields = LabRecordAdmin.readonly_fields + (
+        "preview_image", "sha256", "size_bytes", "original_name", "file", "format", "technique",
+        "parser_name", "parser_version", "parse_status", "parse_error", "parse_detail",
+        "parsed_at", "metadata", "key_numbers", "uploaded_by")
+    exclude = ("series", "preview")
+
+    @admin.display(description="preview")
+    def preview_image(self, obj):
+        if not obj.preview:
+            return "—"
+        return format_html('<img src="/api/files/{}/preview/" alt="preview of {}" '
+                           'style="max-width:600px">', obj.pk, obj.original_name)
+
+
+class PathInline(admin.TabularInline):
+    model = XASPath
+    extra = 0
+    fields = ("position", "absorber", "scatterer", "n", "n_err", "r_a", "r_err_a", "sigma2_a2",
+              "sigma2_err_a2", "c3_a3", "n_s02", "n_s02_err", "as_printed")
+
+
+@admin.register(XASFit)
+class XASFitAdmin(LabRecordAdmin):
+    list_display = ("sample", "edge", "source", "citation", "age_label", "r_factor", "is_stale")
+    list_filter = MEASUREMENT_FILTERS + ("absorber", "is_stale")
+    search_fields = ("sample__code", "citation", "label")
+    inlines = [PathInline]
+
+
+@admin.register(XASSpectrum)
+class XASSpectrumAdmin(LabRecordAdmin):
+    list_display = ("sample", "element", "edge", "mode", "facility", "beamline", "age_label",
+                    "source")
+    list_filter = MEASUREMENT_FILTERS + ("element", "mode")
+    search_fields = ("sample__code", "beamline", "facility")
+
+
+class ComponentInline(admin.TabularInline):
+    model = LifetimeComponent
+    extra = 0
+
+
+@admin.register(PLLifetimeMeasurement)
+class PLLifetimeAdmin(LabRecordAdmin):
+    list_display = ("sample", "average_tau_ns", "citation", "source")
+    list_filter = MEASUREMENT_FILTERS
+    inlines = [ComponentInline]
+
+
+def _simple(model, columns):
+    admin.site.register(model, type(f"{model.__name__}Admin", (LabRecordAdmin,), {
+        "list_display": ("sample", *columns, "citation", "source"),
+        "list_filter": MEASUREMENT_FILTERS, "search_fields": ("sample__code", "citation")}))
+
+
+_simple(TEMSizeMeasurement, ("length_nm", "length_sd_nm", "width_nm", "diameter_nm"))
+_simple(PLMeasurement, ("peak_nm", "fwhm_nm", "fwhm_mev", "qy_pct"))
+_simple(AbsorptionMeasurement, ("peak_1s_nm", "peak_1s_ev"))
+_simple(XRDMeasurement, ("phase", "wavelength_a"))
+_simple(FTIRMeasurement, ("wavenumber_min_cm1", "wavenumber_max_cm1"))
+_simple(CompositionMeasurement, ("method",))
+_simple(ReportedQuantity, ("quantity", "value", "err", "unit"))

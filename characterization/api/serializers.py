@@ -1,0 +1,118 @@
+"""Serializers of the characterization API (shape only; writes go through services)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from characterization.models import (
+    AbsorptionMeasurement,
+    CompositionMeasurement,
+    DataFile,
+    FTIRMeasurement,
+    LifetimeComponent,
+    PLLifetimeMeasurement,
+    PLMeasurement,
+    ReportedQuantity,
+    TEMSizeMeasurement,
+    XASFit,
+    XASPath,
+    XASSpectrum,
+    XRDMeasurement,
+)
+from labdb.lib.viewsets import LabRecordSerializer
+
+MEASUREMENT_COMMON = LabRecordSerializer.COMMON + (
+    "sample", "data_file", "measured_at", "age_label", "age_days", "source", "paper", "citation",
+    "as_printed", "notes", "extra")
+
+
+def measurement_serializer(model, extra_fields: tuple[str, ...]) -> type[LabRecordSerializer]:
+    """A ModelSerializer for a simple measurement model: common fields + its own."""
+    meta = type("Meta", (), {"model": model, "fields": MEASUREMENT_COMMON + extra_fields})
+    return type(f"{model.__name__}Serializer", (LabRecordSerializer,), {"Meta": meta})
+
+
+TEMSizeSerializer = measurement_serializer(TEMSizeMeasurement, (
+    "length_nm", "length_sd_nm", "width_nm", "width_sd_nm", "diameter_nm", "diameter_sd_nm",
+    "thickness_nm", "n_counted"))
+PLSerializer = measurement_serializer(PLMeasurement, (
+    "peak_nm", "fwhm_nm", "fwhm_mev", "qy_pct", "qy_pct_max", "qy_method", "reference_dye",
+    "excitation_nm", "solvent"))
+AbsorptionSerializer = measurement_serializer(AbsorptionMeasurement, ("peak_1s_nm", "peak_1s_ev"))
+XRDSerializer = measurement_serializer(XRDMeasurement, (
+    "phase", "wavelength_a", "twotheta_min_deg", "twotheta_max_deg", "reflections"))
+FTIRSerializer = measurement_serializer(FTIRMeasurement, (
+    "wavenumber_min_cm1", "wavenumber_max_cm1", "assignments"))
+CompositionSerializer = measurement_serializer(CompositionMeasurement, ("method", "ratios"))
+XASSpectrumSerializer = measurement_serializer(XASSpectrum, (
+    "element", "edge", "mode", "facility", "beamline", "temperature_k", "scans_averaged",
+    "calibration_reference", "e0_ev"))
+ReportedQuantitySerializer = measurement_serializer(ReportedQuantity, (
+    "quantity", "value", "err", "unit", "text_value"))
+
+
+class LifetimeComponentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LifetimeComponent
+        fields = ("position", "amplitude", "amplitude_err", "tau_ns", "tau_err_ns")
+        read_only_fields = ("position",)
+
+
+class PLLifetimeSerializer(measurement_serializer(PLLifetimeMeasurement,
+                                                  ("average_tau_ns", "fit_model"))):
+    components = LifetimeComponentSerializer(many=True, required=False)
+
+    class Meta:
+        model = PLLifetimeMeasurement
+        fields = MEASUREMENT_COMMON + ("average_tau_ns", "fit_model", "components")
+
+
+class XASPathSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = XASPath
+        fields = ("position", "absorber", "scatterer", "n", "n_err", "n_s02", "n_s02_err", "r_a",
+                  "r_err_a", "sigma2_a2", "sigma2_err_a2", "c3_a3", "c3_err_a3", "delta_e0_ev",
+                  "delta_e0_err_ev", "as_printed")
+        read_only_fields = ("position",)
+
+
+class XASFitSerializer(LabRecordSerializer):
+    edge = serializers.CharField(read_only=True, help_text="Absorber and edge, e.g. 'Cd K'.")
+    paths = XASPathSerializer(many=True, required=False)
+
+    class Meta:
+        model = XASFit
+        fields = MEASUREMENT_COMMON + (
+            "edge", "absorber", "edge_name", "spectrum", "label", "software", "k_min", "k_max",
+            "r_min_a", "r_max_a", "k_weight", "window", "delta_e0_ev", "delta_e0_err_ev", "s02",
+            "s02_err", "r_factor", "reduced_chi2", "ssr", "is_stale", "stale_reason",
+            "provenance", "paths")
+        read_only_fields = ("is_stale", "stale_reason", "provenance")
+
+
+class DataFileSerializer(LabRecordSerializer):
+    """Output of ``/api/files/``: the stored file, its parse outcome and key numbers."""
+
+    preview_url = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DataFile
+        fields = LabRecordSerializer.COMMON + (
+            "sample", "sha256", "size_bytes", "original_name", "uploaded_by", "uploaded_at",
+            "format", "technique", "parser_name", "parser_version", "parse_status",
+            "parse_error", "parsed_at", "key_numbers", "metadata", "preview_url",
+            "download_url")
+        read_only_fields = fields
+
+    def get_preview_url(self, obj) -> str | None:
+        return f"/api/files/{obj.pk}/preview/" if obj.preview else None
+
+    def get_download_url(self, obj) -> str:
+        return f"/api/files/{obj.pk}/download/"
+
+
+class DataFileUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The instrument file, sent unchanged.")
+    sample = serializers.IntegerField(required=False, allow_null=True,
+                                      help_text="Id of the sample the file belongs to.")

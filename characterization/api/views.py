@@ -1,0 +1,177 @@
+"""Characterization API: raw files (upload, preview, download), measurements, XAS fits."""
+
+from __future__ import annotations
+
+import django_filters
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from characterization import selectors, services
+from characterization.api import serializers as s
+from characterization.models import (
+    AbsorptionMeasurement,
+    CompositionMeasurement,
+    FTIRMeasurement,
+    PLMeasurement,
+    ReportedQuantity,
+    TEMSizeMeasurement,
+    XASFit,
+    XASSpectrum,
+    XRDMeasurement,
+)
+from labdb.lib.errors import DomainError
+from labdb.lib.viewsets import LabRecordViewSet
+from synthesis.models import Sample
+
+
+class DataFileViewSet(LabRecordViewSet):
+    """Instrument files: POST multipart ``file`` (+ ``sample``); stored unchanged and parsed."""
+
+    selector = staticmethod(selectors.data_file_list)
+    serializer_class = s.DataFileSerializer
+    filterset_fields = ["sample", "format", "technique", "parse_status", "sha256"]
+    search_fields = ["original_name", "sha256", "parse_error"]
+    ordering_fields = ["uploaded_at", "original_name"]
+    ordering = ["-uploaded_at"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_parsers(self):
+        if getattr(self, "action", None) == "create" or self.request.method == "POST":
+            return [MultiPartParser(), FormParser()]
+        return super().get_parsers()
+
+    @extend_schema(request={"multipart/form-data": s.DataFileUploadSerializer},
+                   responses={201: s.DataFileSerializer, 200: s.DataFileSerializer})
+    def create(self, request, *args, **kwargs):
+        shape = s.DataFileUploadSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        upload = shape.validated_data["file"]
+        sample = self._sample(shape.validated_data.get("sample"))
+        data_file, created = services.attach_data_file(
+            content=upload.read(), filename=upload.name, sample=sample, actor=request.user)
+        body = dict(s.DataFileSerializer(data_file).data, duplicate=not created)
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @staticmethod
+    def _sample(sample_id):
+        if sample_id is None:
+            return None
+        try:
+            return Sample.objects.get(pk=sample_id)
+        except Sample.DoesNotExist:
+            raise DomainError(f"sample: no sample with id {sample_id}.", field="sample") from None
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    @action(detail=True, methods=["get"], url_path="preview")
+    def preview(self, request, pk=None):
+        """The preview plot (PNG) rendered when the file was parsed."""
+        data_file = self.get_object()
+        if not data_file.preview:
+            raise Http404("This file has no preview (its parse failed or it has no plot).")
+        return FileResponse(default_storage.open(data_file.preview.name, "rb"),
+                            content_type="image/png")
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The raw bytes exactly as uploaded."""
+        data_file = self.get_object()
+        return FileResponse(default_storage.open(data_file.file.name, "rb"), as_attachment=True,
+                            filename=data_file.original_name)
+
+    @action(detail=True, methods=["get"])
+    def series(self, request, pk=None):
+        """Decimated x/y series for interactive plots."""
+        return Response(self.get_object().series)
+
+
+class MeasurementFilter(django_filters.FilterSet):
+    sample_code = django_filters.CharFilter("sample__code")
+    measured_after = django_filters.IsoDateTimeFilter("measured_at", lookup_expr="gte")
+    measured_before = django_filters.IsoDateTimeFilter("measured_at", lookup_expr="lte")
+
+
+def _measurement_viewset(model, serializer, number_fields: tuple[str, ...]):
+    """A list/detail/create viewset for one simple measurement model."""
+    filter_meta = type("Meta", (), {"model": model, "fields": {
+        "sample": ["exact"], "source": ["exact"], "data_file": ["exact"],
+        **{name: ["exact", "gte", "lte"] for name in number_fields}}})
+    filterset = type(f"{model.__name__}Filter", (MeasurementFilter,), {"Meta": filter_meta})
+    return type(f"{model.__name__}ViewSet", (LabRecordViewSet,), {
+        "selector": staticmethod(lambda include_retired=False: selectors.measurement_list(
+            model, include_retired=include_retired)),
+        "serializer_class": serializer, "filterset_class": filterset,
+        "search_fields": ["sample__code", "citation", "notes"],
+        "ordering_fields": ["measured_at", "id", *number_fields], "ordering": ["id"],
+        "__doc__": f"{model._meta.verbose_name_plural.capitalize()} of samples."})
+
+
+TEMSizeViewSet = _measurement_viewset(TEMSizeMeasurement, s.TEMSizeSerializer,
+                                      ("length_nm", "width_nm", "diameter_nm"))
+PLViewSet = _measurement_viewset(PLMeasurement, s.PLSerializer,
+                                 ("peak_nm", "fwhm_nm", "fwhm_mev", "qy_pct"))
+AbsorptionViewSet = _measurement_viewset(AbsorptionMeasurement, s.AbsorptionSerializer,
+                                         ("peak_1s_nm", "peak_1s_ev"))
+XRDViewSet = _measurement_viewset(XRDMeasurement, s.XRDSerializer, ("wavelength_a",))
+FTIRViewSet = _measurement_viewset(FTIRMeasurement, s.FTIRSerializer, ("wavenumber_min_cm1",))
+CompositionViewSet = _measurement_viewset(CompositionMeasurement, s.CompositionSerializer, ())
+XASSpectrumViewSet = _measurement_viewset(XASSpectrum, s.XASSpectrumSerializer,
+                                          ("temperature_k", "e0_ev"))
+ReportedQuantityViewSet = _measurement_viewset(ReportedQuantity, s.ReportedQuantitySerializer,
+                                               ("value",))
+
+
+class PLLifetimeViewSet(LabRecordViewSet):
+    """PL decay fits with their exponential components."""
+
+    selector = staticmethod(selectors.lifetime_list)
+    serializer_class = s.PLLifetimeSerializer
+    filterset_fields = ["sample", "source"]
+    ordering = ["id"]
+
+    def create_service(self, data, actor):
+        components = [dict(c) for c in data.pop("components", [])]
+        sample = data.pop("sample")
+        return services.record_pl_lifetime(sample=sample, data=data, components=components,
+                                           actor=actor)
+
+
+class XASFitFilter(MeasurementFilter):
+    edge = django_filters.CharFilter(method="filter_edge", help_text="e.g. 'Cd K'")
+    scatterer = django_filters.CharFilter("paths__scatterer", distinct=True)
+
+    class Meta:
+        model = XASFit
+        fields = ["sample", "source", "absorber", "edge_name", "spectrum", "is_stale"]
+
+    def filter_edge(self, queryset, name, value):
+        absorber, _, edge = value.strip().partition(" ")
+        queryset = queryset.filter(absorber__iexact=absorber)
+        return queryset.filter(edge_name__iexact=edge) if edge else queryset
+
+
+class XASFitViewSet(LabRecordViewSet):
+    """EXAFS fits (published as printed, or computed) with their paths."""
+
+    selector = staticmethod(selectors.xas_fit_list)
+    serializer_class = s.XASFitSerializer
+    filterset_class = XASFitFilter
+    search_fields = ["sample__code", "citation", "label", "software"]
+    ordering_fields = ["id", "r_factor", "measured_at", "age_days"]
+    ordering = ["id"]
+
+    def create_service(self, data, actor):
+        paths = [dict(p) for p in data.pop("paths", [])]
+        sample = data.pop("sample")
+        return services.record_xas_fit(sample=sample, data=data, paths=paths, actor=actor)
+
+    def update_service(self, instance, data, expected_version, actor):
+        if "paths" in data:
+            raise DomainError("paths: published paths are not edited in place; record a new "
+                              "fit and retire this one.", field="paths")
+        return super().update_service(instance, data, expected_version, actor)

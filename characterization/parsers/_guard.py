@@ -1,0 +1,79 @@
+"""Error translation shared by every parser: only ``ParseError`` may leave a parser.
+
+Uploaded files are untrusted input, so *any* exception raised while decoding them
+(``struct.error``, ``KeyError``, ``RecursionError``, ``EOFError``, ``BadZipFile``, XML
+``ParseError``, ``OSError``, ``TiffFileError``, ``ValueError``, ``IndexError``,
+``UnicodeDecodeError``, ``MemoryError`` …) is a property of the file, not a crash of the
+service. The low-level text is kept in ``ParseError.detail`` for curators.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+
+from labdb.lib.errors import ParseError
+
+from .base import ParsedFile
+
+ParserFunc = Callable[..., ParsedFile]
+
+
+def truncated_message(label: str, what: str) -> str:
+    """The standard chemist-readable message for a file a library could not decode."""
+    return (f"{label}: the file looks truncated or is not a valid {label} file ({what})")
+
+
+def _describe(exc: BaseException) -> str:
+    """Short human description of a low-level exception (type name + first line)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text[:160]
+    name = type(exc).__name__
+    if name == "error":  # struct.error, zlib.error … are all called "error"
+        name = f"{type(exc).__module__}.error"
+    return f"{name}: {text}" if text else name
+
+
+def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
+    """Decorate ``parse_<format>(data, *, filename, ...)`` so that only ParseError escapes.
+
+    Also rejects non-bytes input and empty results (no series, image or table rows), and
+    records ``metadata["filename"]``.
+    """
+
+    def decorate(func: ParserFunc) -> ParserFunc:
+        @functools.wraps(func)
+        def wrapper(data: bytes, *, filename: str, **kwargs) -> ParsedFile:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise ParseError(format_key, f"{label}: expected the file's bytes",
+                                 filename=filename)
+            data = bytes(data)
+            if not data:
+                raise ParseError(format_key, f"{label}: the file is empty", filename=filename)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    parsed = func(data, filename=filename, **kwargs)
+            except ParseError as exc:
+                if exc.filename is None:
+                    raise ParseError(exc.format, exc.message, detail=exc.detail,
+                                     filename=filename) from exc
+                raise
+            except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - see module doc
+                raise ParseError(format_key, truncated_message(label, _describe(exc)),
+                                 detail=repr(exc)[:2000], filename=filename) from exc
+            if not (parsed.series or parsed.image is not None or parsed.tables):
+                raise ParseError(format_key, f"{label}: the file contains no data",
+                                 filename=filename)
+            parsed.metadata.setdefault("filename", filename)
+            return parsed
+
+        return wrapper
+
+    return decorate
+
+
+def fail(format_key: str, message: str, *, detail: str | None = None) -> ParseError:
+    """Build a ParseError for ``format_key`` (the guard adds the file name)."""
+    return ParseError(format_key, message, detail=detail)

@@ -1,0 +1,123 @@
+"""Bruker DIFFRAC ``.raw`` version 4 (``RAW4.00``), own segment-based reader.
+
+Layout (xylib's LGPL notes, verified on real files; see FORMATS.md §3.3): a 61-byte file
+header (date at 12, time at 24), then TLV segments ``u32 type, u32 length``: type 10 = text
+variable (name 24 bytes at +12, value from +36), type 30 = hardware (Kα avg/Kα1/Kα2/Kβ/ratio
+as 5 float64 at +72, anode at +116); others are skipped by length. Type 0 or 160 starts a
+range (header 160 bytes + extra header): scan type at +32, start 2θ f64 +72, step f64 +80,
+steps u32 +88, time/step f32 +92, kV/mA f32 +100/+104, λ f64 +112, datum size u32 +136,
+extra-header size u32 +140, then ``steps`` records of ``datum size`` bytes (first float32 =
+intensity, counts). Older RAW v1–v3 files (same extension) are rejected with a clear message.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ._guard import fail, guarded
+from .base import ParsedFile
+from .xrd_common import xrd_key_numbers, xrd_series
+
+PARSER_NAME = "labdb.bruker_raw"
+PARSER_VERSION = "1.0.0"
+FORMAT = "bruker_raw"
+LABEL = "Bruker RAW"
+MAGIC_V4 = b"RAW4.00"
+OLD_MAGICS = (b"RAW1.01", b"RAW2", b"RAW ")
+HEADER_BYTES = 61
+RANGE_HEADER_BYTES = 160
+SUPPORTED_SCAN_TYPES = ("Locked Coupled", "Unlocked Coupled", "Detector Scan", "2Theta",
+                        "TwoTheta", "Coupled TwoTheta/Theta", "Theta", "PSD fast")
+
+
+def _cstr(raw: bytes) -> str:
+    """NUL-terminated latin-1 string."""
+    return raw.split(b"\x00", 1)[0].decode("latin-1").strip()
+
+
+def _need(data: bytes, end: int) -> None:
+    """Raise ValueError('truncated …') when ``data`` is shorter than ``end`` bytes."""
+    if end > len(data):
+        raise ValueError(f"truncated: need {end} bytes, have {len(data)}")
+
+
+def _read_range(data: bytes, off: int) -> tuple[dict, np.ndarray, np.ndarray, int]:
+    """Decode one range at ``off``: (info, 2θ in deg, intensity in counts, next offset)."""
+    _need(data, off + RANGE_HEADER_BYTES)
+    scan_type = _cstr(data[off + 32:off + 56])
+    start, step = struct.unpack_from("<dd", data, off + 72)
+    (steps,) = struct.unpack_from("<I", data, off + 88)
+    (time_per_step,) = struct.unpack_from("<f", data, off + 92)
+    kv, ma = struct.unpack_from("<ff", data, off + 100)
+    (wavelength,) = struct.unpack_from("<d", data, off + 112)
+    datum, extra = struct.unpack_from("<II", data, off + 136)
+    if datum not in (4, 8, 12, 16) or steps == 0 or not np.isfinite([start, step]).all():
+        raise ValueError(f"implausible range header (datum size {datum}, {steps} steps)")
+    begin = off + RANGE_HEADER_BYTES + extra
+    end = begin + steps * datum
+    _need(data, end)
+    records = np.frombuffer(data, dtype="<f4", count=steps * datum // 4, offset=begin)
+    intensity = records.reshape(steps, datum // 4)[:, 0].astype(float)
+    twotheta = start + step * np.arange(steps)
+    info = {"scan_type": scan_type, "start_deg": start, "step_deg": step, "n_points": steps,
+            "time_per_step_s": float(time_per_step), "tube_voltage_kv": float(kv),
+            "tube_current_ma": float(ma), "wavelength_a": wavelength, "datum_size": datum}
+    return info, twotheta, intensity, end
+
+
+def _read_segments(data: bytes) -> tuple[dict, dict, list]:
+    """Walk the TLV segments: (text variables, hardware info, list of ranges)."""
+    text, hardware, ranges = {}, {}, []
+    off = HEADER_BYTES
+    while off < len(data):
+        _need(data, off + 8)
+        seg_type, seg_len = struct.unpack_from("<II", data, off)
+        if seg_type in (0, 160):
+            info, tt, it, off = _read_range(data, off)
+            ranges.append((info, tt, it))
+            continue
+        if seg_len < 8:
+            raise ValueError(f"segment of type {seg_type} has impossible length {seg_len}")
+        _need(data, off + seg_len)
+        if seg_type == 10:
+            text[_cstr(data[off + 12:off + 36])] = _cstr(data[off + 36:off + seg_len])
+        elif seg_type == 30 and seg_len >= 120:
+            hardware["kalpha_a"] = struct.unpack_from("<5d", data, off + 72)
+            hardware["anode"] = _cstr(data[off + 116:off + 120])
+        off += seg_len
+    return text, hardware, ranges
+
+
+@guarded(FORMAT, LABEL)
+def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
+    """Parse a RAW4 file: one series per range (2θ in deg vs counts) + XRD key numbers of the
+    first range (wavelength Kα1 in Å). Raises ParseError for RAW v1–v3, truncation, unsupported
+    scan types (texture/RSM) or a file without ranges.
+    """
+    if data[:7] != MAGIC_V4:
+        if data.startswith(OLD_MAGICS):
+            raise fail(FORMAT, f"{LABEL}: old DIFFRAC-plus RAW version {_cstr(data[:7])!r} is not "
+                               "supported; re-export as RAW4 (DIFFRAC.EVA) or BRML")
+        raise ValueError(f"not RAW4.00: {data[:8]!r}")
+    text, hardware, ranges = _read_segments(data)
+    if not ranges:
+        raise fail(FORMAT, f"{LABEL}: the file contains no scan range")
+    for info, _, _ in ranges:
+        if info["scan_type"] not in SUPPORTED_SCAN_TYPES:
+            raise fail(FORMAT, f"{LABEL}: scan type {info['scan_type']!r} is not a 2θ scan; "
+                               "texture/RSM files are not supported")
+    first, tt, it = ranges[0]
+    kalpha = hardware.get("kalpha_a") or (None, first["wavelength_a"])
+    metadata = {
+        "version": "RAW4.00", "date": _cstr(data[12:24]), "time": _cstr(data[24:36]),
+        "sample_id": text.get("SAMPLEID"), "user": text.get("USER"), "site": text.get("SITE"),
+        "creator": text.get("CREATOR"), "anode": hardware.get("anode"),
+        "kalpha1_a": kalpha[1], "n_ranges": len(ranges), "ranges": [r[0] for r in ranges],
+        "reader": "own segment-based RAW4 reader",
+    }
+    series = [xrd_series(r_tt, r_it, f"range {i + 1}") for i, (_, r_tt, r_it) in enumerate(ranges)]
+    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
+                      technique="xrd", series=series, metadata=metadata,
+                      key_numbers=xrd_key_numbers(tt, it, kalpha[1] or first["wavelength_a"]))

@@ -1,0 +1,75 @@
+"""μ(E) construction and key numbers shared by the XAS parsers (XDI, Athena, beamline ASCII)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import spectra
+from .base import Series
+
+GIVEN_MU_NAMES = ("mutrans", "mufluor", "mu", "xmu", "mu_trans", "mu_fluor", "mu01")
+I0_NAMES = ("i0", "io", "i0_eh1", "izero")
+IT_NAMES = ("itrans", "it", "i1", "i1_eh1", "itransmission")
+IF_NAMES = ("ifluor", "if", "ifl", "fluor", "flatot", "iff")
+KEV_THRESHOLD = 100.0  # an energy column whose maximum is below this is in keV
+
+
+def energy_to_ev(energy: np.ndarray, unit: str | None = None) -> tuple[np.ndarray, bool]:
+    """(energy in eV, converted?) — keV when the unit says so or when max(E) < 100."""
+    energy = np.asarray(energy, dtype=float)
+    is_kev = (unit or "").strip().lower() == "kev" or float(np.nanmax(energy)) < KEV_THRESHOLD
+    return (energy * 1000.0 if is_kev else energy), is_kev
+
+
+def _first(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray | None:
+    """The first column whose lower-cased name is in ``names``."""
+    lowered = {k.lower(): v for k, v in columns.items()}
+    return next((lowered[n] for n in names if n in lowered), None)
+
+
+def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
+    """(μ, mode): a given μ column, else transmission ln(I0/It), else fluorescence If/I0.
+
+    Raises ValueError when none can be formed or the ratio needs non-positive intensities.
+    """
+    given = _first(columns, GIVEN_MU_NAMES)
+    if given is not None:
+        return np.asarray(given, dtype=float), "given"
+    i0, it, i_f = (_first(columns, names) for names in (I0_NAMES, IT_NAMES, IF_NAMES))
+    if i0 is not None and it is not None:
+        if np.any(i0 <= 0) or np.any(it <= 0):
+            raise ValueError("transmission needs positive I0 and It")
+        return np.log(i0 / it), "transmission"
+    if i0 is not None and i_f is not None:
+        if np.any(i0 == 0):
+            raise ValueError("fluorescence needs non-zero I0")
+        return i_f / i0, "fluorescence"
+    raise ValueError(f"no μ, I0/It or I0/If columns among {sorted(columns)}")
+
+
+def mu_series(energy_ev: np.ndarray, mu: np.ndarray, name: str, mode: str) -> Series:
+    """μ(E) as a Series (energy in eV)."""
+    return Series(name=name, x=np.asarray(energy_ev, dtype=float), y=np.asarray(mu, dtype=float),
+                  x_label="Energy", x_unit="eV", y_label=f"μ(E) ({mode})", y_unit="")
+
+
+def check_energy(energy_ev: np.ndarray) -> None:
+    """Raise ValueError unless energies are ≥ 5 finite, positive values increasing overall."""
+    e = np.asarray(energy_ev, dtype=float)
+    if e.ndim != 1 or e.size < 5 or not np.all(np.isfinite(e)) or np.any(e <= 0):
+        raise ValueError("the energy column needs at least 5 finite positive values")
+    if np.count_nonzero(np.diff(e) < 0) > e.size // 10:
+        raise ValueError("the energy column is not increasing")
+
+
+def xas_key_numbers(energy_ev: np.ndarray, mu: np.ndarray, *, element: str | None,
+                    edge: str | None, e0_stated_ev: float | None) -> dict:
+    """``element``, ``edge``, ``e0_ev`` (stated, else max dμ/dE), ``e0_source``, ``n_points``,
+    ``energy_min_ev``, ``energy_max_ev``."""
+    if e0_stated_ev is not None:
+        e0, source = float(e0_stated_ev), "file"
+    else:
+        e0, source = spectra.edge_energy_max_derivative(energy_ev, mu), "max_derivative"
+    return {"element": element, "edge": edge, "e0_ev": e0, "e0_source": source,
+            "n_points": int(np.asarray(energy_ev).size),
+            "energy_min_ev": float(np.min(energy_ev)), "energy_max_ev": float(np.max(energy_ev))}

@@ -1,0 +1,134 @@
+"""PNG previews and decimated JSON series for parsed instrument files (pure, no Django).
+
+``render_preview_png`` draws with matplotlib's Agg backend only (no display, thread-safe
+enough for a worker as each call builds its own Figure): XRD patterns, FTIR/UV-vis/PL spectra
+(all series, legend), μ(E), EDS/EELS spectra, and TEM images with a calibrated scale bar.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from characterization.parsers.base import ImageData, ParsedFile
+from characterization.parsers.spectra import decimate
+
+NICE_STEPS = (1, 2, 5)
+MAX_PREVIEW_POINTS = 20000
+MAX_SERIES_IN_PREVIEW = 12
+
+
+def _title(parsed: ParsedFile) -> str:
+    """``<format>: <file name>`` (file name from metadata, set by every parser)."""
+    return f"{parsed.format}: {parsed.metadata.get('filename', '?')}"
+
+
+def nice_length(target: float) -> float:
+    """The largest 1/2/5 × 10ⁿ value ≤ ``target`` (for scale bars). Raises ValueError if ≤ 0."""
+    if not target > 0:
+        raise ValueError("target must be positive")
+    exponent = np.floor(np.log10(target))
+    best = 10.0 ** exponent
+    for step in NICE_STEPS:
+        if step * 10.0 ** exponent <= target:
+            best = step * 10.0 ** exponent
+    return float(best)
+
+
+def _draw_series(fig: Figure, parsed: ParsedFile) -> None:
+    """Line plot of the series (FTIR: only the preferred block; others: all, with legend)."""
+    ax = fig.add_subplot(111)
+    series = parsed.series[:1] if parsed.technique == "ftir" else parsed.series
+    for s in series[:MAX_SERIES_IN_PREVIEW]:
+        x, y = decimate(s.x, s.y, MAX_PREVIEW_POINTS)
+        ax.plot(x, y, lw=0.8, label=s.name)
+    first = series[0]
+    ax.set_xlabel(f"{first.x_label} ({first.x_unit})" if first.x_unit else first.x_label)
+    ax.set_ylabel(f"{first.y_label} ({first.y_unit})" if first.y_unit else first.y_label)
+    if first.x_unit == "cm⁻¹":
+        ax.invert_xaxis()  # IR convention: wavenumber decreasing to the right
+    if len(series) > 1:
+        ax.legend(fontsize=7, loc="best")
+    ax.set_title(_title(parsed), fontsize=9)
+
+
+def _draw_image(fig: Figure, parsed: ParsedFile, image: ImageData) -> None:
+    """Grey-scale image with a scale bar in calibrated units (if calibrated)."""
+    ax = fig.add_subplot(111)
+    pixels = np.asarray(image.pixels, dtype=float)
+    lo, hi = np.percentile(pixels, [1, 99]) if pixels.size else (0, 1)
+    ax.imshow(pixels, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1)
+    ax.set_axis_off()
+    width_px = pixels.shape[-1]
+    if image.pixel_size and image.pixel_unit and width_px >= 2:
+        bar_len = nice_length(0.25 * width_px * image.pixel_size)
+        bar_px = bar_len / image.pixel_size
+        y = pixels.shape[-2] * 0.92
+        ax.plot([width_px * 0.05, width_px * 0.05 + bar_px], [y, y], color="yellow", lw=3)
+        ax.text(width_px * 0.05, y * 0.97, f"{bar_len:g} {image.pixel_unit}", color="yellow",
+                fontsize=9)
+    else:
+        ax.text(0.02, 0.02, "uncalibrated (no pixel size)", color="yellow",
+                transform=ax.transAxes, fontsize=8)
+    ax.set_title(_title(parsed), fontsize=9)
+
+
+def _draw_table(fig: Figure, parsed: ParsedFile) -> None:
+    """Histogram for size tables, bar chart of means for composition tables."""
+    ax = fig.add_subplot(111)
+    if parsed.technique == "tem_sizes":
+        sizes = [r["size"] for r in parsed.tables]
+        ax.hist(sizes, bins=min(30, max(5, len(sizes) // 3)))
+        unit = parsed.key_numbers.get("size_unit") or "image units"
+        ax.set_xlabel(f"{parsed.key_numbers.get('size_column')} ({unit})")
+        ax.set_ylabel("count")
+    else:
+        means = {k: v for k, v in (parsed.key_numbers.get("mean_by_quantity") or {}).items()
+                 if v is not None}
+        ax.bar(list(means), list(means.values()))
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    ax.set_title(_title(parsed), fontsize=9)
+
+
+def render_preview_png(parsed: ParsedFile, *, width_in: float = 6.0, height_in: float = 4.0,
+                       dpi: int = 100) -> bytes:
+    """PNG bytes of a preview of ``parsed`` (image, series or table summary).
+
+    Raises ValueError when ``parsed`` has nothing to draw.
+    """
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
+    if parsed.image is not None:
+        _draw_image(fig, parsed, parsed.image)
+    elif parsed.series:
+        _draw_series(fig, parsed)
+    elif parsed.tables:
+        _draw_table(fig, parsed)
+    else:
+        raise ValueError("nothing to preview: no image, series or table")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    """JSON-safe list: NaN/inf → None."""
+    arr = np.asarray(values, dtype=float)
+    return [float(v) if np.isfinite(v) else None for v in arr]
+
+
+def series_to_json(parsed: ParsedFile, max_points: int = 2000) -> dict:
+    """Decimated series for interactive plots: ``{"format", "technique", "title", "series":
+    [{"name", "x", "y", "x_label", "x_unit", "y_label", "y_unit", "n_points"}]}``; each series
+    has at most ``max_points`` points (ends kept); ``n_points`` is the original length.
+    """
+    out = []
+    for s in parsed.series:
+        x, y = decimate(s.x, s.y, max_points)
+        out.append({"name": s.name, "x": _finite_list(x), "y": _finite_list(y),
+                    "x_label": s.x_label, "x_unit": s.x_unit, "y_label": s.y_label,
+                    "y_unit": s.y_unit, "n_points": int(len(s.x))})
+    return {"format": parsed.format, "technique": parsed.technique, "title": _title(parsed),
+            "series": out}
