@@ -62,8 +62,10 @@ class FitRun(LabRecord):
     result = models.OneToOneField(XASFit, null=True, blank=True, on_delete=models.PROTECT,
                                   related_name="fit_run")
     provenance = models.JSONField(default=dict, blank=True)
+    result_data = models.JSONField(default=dict, blank=True,
+                                   help_text="Engine output with plot arrays (fit and μ(E)).")
     elapsed_s = models.FloatField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["result_data", "log"])
 
     class Meta:
         ordering = ["-queued_at"]

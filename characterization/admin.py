@@ -27,29 +27,67 @@ MEASUREMENT_FILTERS = ("source", "paper", "is_retired")
 
 @admin.register(DataFile)
 class DataFileAdmin(LabRecordAdmin):
-    list_display = ("original_name", "sample", "format", "technique", "parse_status",
-                    "size_bytes", "uploaded_by", "uploaded_at")
+    list_display = (
+        "original_name",
+        "sample",
+        "format",
+        "technique",
+        "parse_status",
+        "size_bytes",
+        "uploaded_by",
+        "uploaded_at",
+    )
     list_filter = ("parse_status", "format", "technique")
     search_fields = ("original_name", "sha256", "sample__code", "parse_error")
     readonly_fields = LabRecordAdmin.readonly_fields + (
-        "preview_image", "sha256", "size_bytes", "original_name", "file", "format", "technique",
-        "parser_name", "parser_version", "parse_status", "parse_error", "parse_detail",
-        "parsed_at", "metadata", "key_numbers", "uploaded_by")
+        "preview_image",
+        "sha256",
+        "size_bytes",
+        "original_name",
+        "file",
+        "format",
+        "technique",
+        "parser_name",
+        "parser_version",
+        "parse_status",
+        "parse_error",
+        "parse_detail",
+        "parsed_at",
+        "metadata",
+        "key_numbers",
+        "uploaded_by",
+    )
     exclude = ("series", "preview")
 
     @admin.display(description="preview")
     def preview_image(self, obj):
         if not obj.preview:
             return "—"
-        return format_html('<img src="/api/files/{}/preview/" alt="preview of {}" '
-                           'style="max-width:600px">', obj.pk, obj.original_name)
+        return format_html(
+            '<img src="/api/files/{}/preview/" alt="preview of {}" style="max-width:600px">',
+            obj.pk,
+            obj.original_name,
+        )
 
 
 class PathInline(admin.TabularInline):
     model = XASPath
     extra = 0
-    fields = ("position", "absorber", "scatterer", "n", "n_err", "r_a", "r_err_a", "sigma2_a2",
-              "sigma2_err_a2", "c3_a3", "n_s02", "n_s02_err", "as_printed")
+    fields = (
+        "position",
+        "absorber",
+        "scatterer",
+        "n",
+        "n_err",
+        "r_a",
+        "r_err_a",
+        "sigma2_a2",
+        "sigma2_err_a2",
+        "c3_a3",
+        "n_s02",
+        "n_s02_err",
+        "as_printed",
+    )
 
 
 @admin.register(XASFit)
@@ -62,8 +100,16 @@ class XASFitAdmin(LabRecordAdmin):
 
 @admin.register(XASSpectrum)
 class XASSpectrumAdmin(LabRecordAdmin):
-    list_display = ("sample", "element", "edge", "mode", "facility", "beamline", "age_label",
-                    "source")
+    list_display = (
+        "sample",
+        "element",
+        "edge",
+        "mode",
+        "facility",
+        "beamline",
+        "age_label",
+        "source",
+    )
     list_filter = MEASUREMENT_FILTERS + ("element", "mode")
     search_fields = ("sample__code", "beamline", "facility")
 
@@ -81,9 +127,18 @@ class PLLifetimeAdmin(LabRecordAdmin):
 
 
 def _simple(model, columns):
-    admin.site.register(model, type(f"{model.__name__}Admin", (LabRecordAdmin,), {
-        "list_display": ("sample", *columns, "citation", "source"),
-        "list_filter": MEASUREMENT_FILTERS, "search_fields": ("sample__code", "citation")}))
+    admin.site.register(
+        model,
+        type(
+            f"{model.__name__}Admin",
+            (LabRecordAdmin,),
+            {
+                "list_display": ("sample", *columns, "citation", "source"),
+                "list_filter": MEASUREMENT_FILTERS,
+                "search_fields": ("sample__code", "citation"),
+            },
+        ),
+    )
 
 
 _simple(TEMSizeMeasurement, ("length_nm", "length_sd_nm", "width_nm", "diameter_nm"))

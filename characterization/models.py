@@ -27,36 +27,44 @@ def raw_file_path(instance: DataFile, filename: str) -> str:
 class DataFile(LabRecord):
     """An instrument file stored byte-for-byte; parsed into numbers and a preview."""
 
-    sample = models.ForeignKey(Sample, null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="data_files")
+    sample = models.ForeignKey(
+        Sample, null=True, blank=True, on_delete=models.PROTECT, related_name="data_files"
+    )
     file = models.FileField(upload_to=raw_file_path, max_length=400)
     sha256 = models.CharField(max_length=64, unique=True)
     size_bytes = models.PositiveBigIntegerField()
     original_name = models.CharField(max_length=255)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     format = models.CharField(max_length=30, blank=True)
-    technique = models.CharField(max_length=20, choices=Technique.choices,
-                                 default=Technique.UNKNOWN)
+    technique = models.CharField(
+        max_length=20, choices=Technique.choices, default=Technique.UNKNOWN
+    )
     parser_name = models.CharField(max_length=100, blank=True)
     parser_version = models.CharField(max_length=40, blank=True)
-    parse_status = models.CharField(max_length=10, choices=ParseStatus.choices,
-                                    default=ParseStatus.PENDING, db_index=True)
+    parse_status = models.CharField(
+        max_length=10, choices=ParseStatus.choices, default=ParseStatus.PENDING, db_index=True
+    )
     parse_error = models.TextField(blank=True)
     parse_detail = models.TextField(blank=True)
     parsed_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     key_numbers = models.JSONField(default=dict, blank=True)
-    series = models.JSONField(default=dict, blank=True,
-                              help_text="Decimated x/y series for interactive plots.")
+    series = models.JSONField(
+        default=dict, blank=True, help_text="Decimated x/y series for interactive plots."
+    )
     preview = models.FileField(upload_to="previews/", blank=True, max_length=300)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["-uploaded_at"]
-        constraints = [models.CheckConstraint(condition=Q(size_bytes__gte=0),
-                                              name="datafile_size_non_negative")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(size_bytes__gte=0), name="datafile_size_non_negative"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.sha256[:8]})"
@@ -66,20 +74,26 @@ class Measurement(LabRecord):
     """Fields every measurement has."""
 
     sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="+")
-    data_file = models.ForeignKey(DataFile, null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="+")
+    data_file = models.ForeignKey(
+        DataFile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     measured_at = models.DateTimeField(null=True, blank=True)
     age_label = models.CharField(max_length=40, blank=True, help_text="Age as printed.")
-    age_days = models.FloatField(null=True, blank=True,
-                                 help_text="Age in days when measured_at is unknown.")
-    source = models.CharField(max_length=12, choices=DataSource.choices,
-                              default=DataSource.MEASURED)
-    paper = models.ForeignKey(Paper, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="+")
+    age_days = models.FloatField(
+        null=True, blank=True, help_text="Age in days when measured_at is unknown."
+    )
+    source = models.CharField(
+        max_length=12, choices=DataSource.choices, default=DataSource.MEASURED
+    )
+    paper = models.ForeignKey(
+        Paper, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     citation = models.CharField(max_length=200, blank=True, help_text="e.g. 'Table S1'")
     as_printed = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
-    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Transcribed details with no field."
+    )
 
     class Meta:
         abstract = True
@@ -98,12 +112,15 @@ class TEMSizeMeasurement(Measurement):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(length_nm__gt=0) | Q(length_nm=None),
-                                   name="tem_length_positive"),
-            models.CheckConstraint(condition=Q(width_nm__gt=0) | Q(width_nm=None),
-                                   name="tem_width_positive"),
-            models.CheckConstraint(condition=Q(diameter_nm__gt=0) | Q(diameter_nm=None),
-                                   name="tem_diameter_positive"),
+            models.CheckConstraint(
+                condition=Q(length_nm__gt=0) | Q(length_nm=None), name="tem_length_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(width_nm__gt=0) | Q(width_nm=None), name="tem_width_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(diameter_nm__gt=0) | Q(diameter_nm=None), name="tem_diameter_positive"
+            ),
         ]
 
 
@@ -112,8 +129,9 @@ class PLMeasurement(Measurement):
     fwhm_nm = models.FloatField(null=True, blank=True)
     fwhm_mev = models.FloatField(null=True, blank=True)
     qy_pct = models.FloatField(null=True, blank=True)
-    qy_pct_max = models.FloatField(null=True, blank=True,
-                                   help_text="Upper end when a range is printed (88–90 %).")
+    qy_pct_max = models.FloatField(
+        null=True, blank=True, help_text="Upper end when a range is printed (88–90 %)."
+    )
     qy_method = models.CharField(max_length=100, blank=True)
     reference_dye = models.CharField(max_length=100, blank=True)
     excitation_nm = models.FloatField(null=True, blank=True)
@@ -122,14 +140,17 @@ class PLMeasurement(Measurement):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(qy_pct=None) | (Q(qy_pct__gte=0) &
-                                                                 Q(qy_pct__lte=100)),
-                                   name="pl_qy_pct_range"),
-            models.CheckConstraint(condition=Q(qy_pct_max=None) | (Q(qy_pct_max__gte=0) &
-                                                                     Q(qy_pct_max__lte=100)),
-                                   name="pl_qy_pct_max_range"),
-            models.CheckConstraint(condition=Q(fwhm_nm=None) | Q(fwhm_nm__gt=0),
-                                   name="pl_fwhm_positive"),
+            models.CheckConstraint(
+                condition=Q(qy_pct=None) | (Q(qy_pct__gte=0) & Q(qy_pct__lte=100)),
+                name="pl_qy_pct_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(qy_pct_max=None) | (Q(qy_pct_max__gte=0) & Q(qy_pct_max__lte=100)),
+                name="pl_qy_pct_max_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(fwhm_nm=None) | Q(fwhm_nm__gt=0), name="pl_fwhm_positive"
+            ),
         ]
 
 
@@ -146,8 +167,9 @@ class PLLifetimeMeasurement(Measurement):
 
 
 class LifetimeComponent(models.Model):
-    measurement = models.ForeignKey(PLLifetimeMeasurement, on_delete=models.CASCADE,
-                                    related_name="components")
+    measurement = models.ForeignKey(
+        PLLifetimeMeasurement, on_delete=models.CASCADE, related_name="components"
+    )
     position = models.PositiveIntegerField()
     amplitude = models.FloatField(null=True, blank=True)
     amplitude_err = models.FloatField(null=True, blank=True)
@@ -157,8 +179,9 @@ class LifetimeComponent(models.Model):
 
     class Meta:
         ordering = ["position"]
-        constraints = [models.CheckConstraint(condition=Q(tau_ns__gt=0),
-                                              name="lifetime_tau_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(tau_ns__gt=0), name="lifetime_tau_positive")
+        ]
 
 
 class XRDMeasurement(Measurement):
@@ -166,16 +189,18 @@ class XRDMeasurement(Measurement):
     wavelength_a = models.FloatField(null=True, blank=True)
     twotheta_min_deg = models.FloatField(null=True, blank=True)
     twotheta_max_deg = models.FloatField(null=True, blank=True)
-    reflections = models.JSONField(default=list, blank=True,
-                                   help_text='[{"twotheta_deg": 25.4, "hkl": "111"}]')
+    reflections = models.JSONField(
+        default=list, blank=True, help_text='[{"twotheta_deg": 25.4, "hkl": "111"}]'
+    )
     history = HistoricalRecords()
 
 
 class FTIRMeasurement(Measurement):
     wavenumber_min_cm1 = models.FloatField(null=True, blank=True)
     wavenumber_max_cm1 = models.FloatField(null=True, blank=True)
-    assignments = models.JSONField(default=list, blank=True,
-                                   help_text='[{"wavenumber_cm1": 2920, "assignment": "C-H"}]')
+    assignments = models.JSONField(
+        default=list, blank=True, help_text='[{"wavenumber_cm1": 2920, "assignment": "C-H"}]'
+    )
     history = HistoricalRecords()
 
 
@@ -207,8 +232,9 @@ class XASSpectrum(Measurement):
 class XASFit(Measurement):
     """A first/second-shell EXAFS fit: published as printed, or computed by labdb."""
 
-    spectrum = models.ForeignKey(XASSpectrum, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="fits")
+    spectrum = models.ForeignKey(
+        XASSpectrum, null=True, blank=True, on_delete=models.PROTECT, related_name="fits"
+    )
     absorber = models.CharField(max_length=3)
     edge_name = models.CharField(max_length=4, default="K")
     label = models.CharField(max_length=100, blank=True)
@@ -226,8 +252,9 @@ class XASFit(Measurement):
     r_factor = models.FloatField(null=True, blank=True)
     reduced_chi2 = models.FloatField(null=True, blank=True)
     ssr = models.FloatField(null=True, blank=True, help_text="Sum of squared residuals.")
-    provenance = models.JSONField(default=dict, blank=True,
-                                  help_text="For computed fits: inputs, parameters, versions.")
+    provenance = models.JSONField(
+        default=dict, blank=True, help_text="For computed fits: inputs, parameters, versions."
+    )
     is_stale = models.BooleanField(default=False)
     stale_reason = models.CharField(max_length=300, blank=True)
     history = HistoricalRecords()
@@ -235,8 +262,9 @@ class XASFit(Measurement):
     class Meta:
         verbose_name = "XAS fit"
         constraints = [
-            models.CheckConstraint(condition=Q(r_factor=None) | Q(r_factor__gte=0),
-                                   name="xasfit_r_factor_non_negative"),
+            models.CheckConstraint(
+                condition=Q(r_factor=None) | Q(r_factor__gte=0), name="xasfit_r_factor_non_negative"
+            ),
         ]
 
     @property
@@ -253,7 +281,7 @@ class XASPath(models.Model):
     fit = models.ForeignKey(XASFit, on_delete=models.CASCADE, related_name="paths")
     position = models.PositiveIntegerField()
     absorber = models.CharField(max_length=3)
-    scatterer = models.CharField(max_length=3)
+    scatterer = models.CharField(max_length=20, help_text="Element, or chain for MS: Cd-S")
     n = models.FloatField(null=True, blank=True)
     n_err = models.FloatField(null=True, blank=True)
     n_s02 = models.FloatField(null=True, blank=True, help_text="N·S0² when fitted together.")
@@ -283,8 +311,9 @@ class XASPath(models.Model):
 class ReportedQuantity(Measurement):
     """Any other printed number: a bond angle, a ratio quoted in the text, a stoichiometry."""
 
-    sample = models.ForeignKey(Sample, null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="+")
+    sample = models.ForeignKey(
+        Sample, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     quantity = models.CharField(max_length=200)
     value = models.FloatField(null=True, blank=True)
     err = models.FloatField(null=True, blank=True)

@@ -30,10 +30,10 @@ def nice_length(target: float) -> float:
     if not target > 0:
         raise ValueError("target must be positive")
     exponent = np.floor(np.log10(target))
-    best = 10.0 ** exponent
+    best = 10.0**exponent
     for step in NICE_STEPS:
-        if step * 10.0 ** exponent <= target:
-            best = step * 10.0 ** exponent
+        if step * 10.0**exponent <= target:
+            best = step * 10.0**exponent
     return float(best)
 
 
@@ -67,11 +67,18 @@ def _draw_image(fig: Figure, parsed: ParsedFile, image: ImageData) -> None:
         bar_px = bar_len / image.pixel_size
         y = pixels.shape[-2] * 0.92
         ax.plot([width_px * 0.05, width_px * 0.05 + bar_px], [y, y], color="yellow", lw=3)
-        ax.text(width_px * 0.05, y * 0.97, f"{bar_len:g} {image.pixel_unit}", color="yellow",
-                fontsize=9)
+        ax.text(
+            width_px * 0.05, y * 0.97, f"{bar_len:g} {image.pixel_unit}", color="yellow", fontsize=9
+        )
     else:
-        ax.text(0.02, 0.02, "uncalibrated (no pixel size)", color="yellow",
-                transform=ax.transAxes, fontsize=8)
+        ax.text(
+            0.02,
+            0.02,
+            "uncalibrated (no pixel size)",
+            color="yellow",
+            transform=ax.transAxes,
+            fontsize=8,
+        )
     ax.set_title(_title(parsed), fontsize=9)
 
 
@@ -85,15 +92,19 @@ def _draw_table(fig: Figure, parsed: ParsedFile) -> None:
         ax.set_xlabel(f"{parsed.key_numbers.get('size_column')} ({unit})")
         ax.set_ylabel("count")
     else:
-        means = {k: v for k, v in (parsed.key_numbers.get("mean_by_quantity") or {}).items()
-                 if v is not None}
+        means = {
+            k: v
+            for k, v in (parsed.key_numbers.get("mean_by_quantity") or {}).items()
+            if v is not None
+        }
         ax.bar(list(means), list(means.values()))
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     ax.set_title(_title(parsed), fontsize=9)
 
 
-def render_preview_png(parsed: ParsedFile, *, width_in: float = 6.0, height_in: float = 4.0,
-                       dpi: int = 100) -> bytes:
+def render_preview_png(
+    parsed: ParsedFile, *, width_in: float = 6.0, height_in: float = 4.0, dpi: int = 100
+) -> bytes:
     """PNG bytes of a preview of ``parsed`` (image, series or table summary).
 
     Raises ValueError when ``parsed`` has nothing to draw.
@@ -127,8 +138,21 @@ def series_to_json(parsed: ParsedFile, max_points: int = 2000) -> dict:
     out = []
     for s in parsed.series:
         x, y = decimate(s.x, s.y, max_points)
-        out.append({"name": s.name, "x": _finite_list(x), "y": _finite_list(y),
-                    "x_label": s.x_label, "x_unit": s.x_unit, "y_label": s.y_label,
-                    "y_unit": s.y_unit, "n_points": int(len(s.x))})
-    return {"format": parsed.format, "technique": parsed.technique, "title": _title(parsed),
-            "series": out}
+        out.append(
+            {
+                "name": s.name,
+                "x": _finite_list(x),
+                "y": _finite_list(y),
+                "x_label": s.x_label,
+                "x_unit": s.x_unit,
+                "y_label": s.y_label,
+                "y_unit": s.y_unit,
+                "n_points": int(len(s.x)),
+            }
+        )
+    return {
+        "format": parsed.format,
+        "technique": parsed.technique,
+        "title": _title(parsed),
+        "series": out,
+    }

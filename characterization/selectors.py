@@ -17,24 +17,33 @@ def _active(qs: QuerySet, include_retired: bool) -> QuerySet:
 
 def measurement_list(model, *, include_retired: bool = False) -> QuerySet:
     """Any simple measurement model with its sample, file and paper joined."""
-    return _active(model.objects.select_related("sample", "data_file", "paper", "owner")
-                   .order_by("sample__code", "id"), include_retired)
+    return _active(
+        model.objects.select_related("sample", "data_file", "paper", "owner").order_by(
+            "sample__code", "id"
+        ),
+        include_retired,
+    )
 
 
 def lifetime_list(*, include_retired: bool = False) -> QuerySet[PLLifetimeMeasurement]:
-    return measurement_list(PLLifetimeMeasurement, include_retired=include_retired) \
-        .prefetch_related("components")
+    return measurement_list(
+        PLLifetimeMeasurement, include_retired=include_retired
+    ).prefetch_related("components")
 
 
 def xas_fit_list(*, include_retired: bool = False) -> QuerySet[XASFit]:
     """Fits with their paths prefetched (constant query count per page)."""
-    return measurement_list(XASFit, include_retired=include_retired) \
-        .select_related("spectrum").prefetch_related("paths")
+    return (
+        measurement_list(XASFit, include_retired=include_retired)
+        .select_related("spectrum")
+        .prefetch_related("paths")
+    )
 
 
 def data_file_list(*, include_retired: bool = False) -> QuerySet[DataFile]:
-    return _active(DataFile.objects.select_related("sample", "uploaded_by", "owner"),
-                   include_retired)
+    return _active(
+        DataFile.objects.select_related("sample", "uploaded_by", "owner"), include_retired
+    )
 
 
 def failed_parses(limit: int = 20) -> QuerySet[DataFile]:

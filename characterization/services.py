@@ -57,28 +57,48 @@ def sha256_of(data: bytes) -> str:
 
 # --- measurements --------------------------------------------------------------------------
 
+
 @transaction.atomic
-def record_measurement(*, model: type[models.Model], sample: Sample, data: dict,
-                       actor=None) -> models.Model:
+def record_measurement(
+    *, model: type[models.Model], sample: Sample, data: dict, actor=None
+) -> models.Model:
     """Create one measurement row (PL, TEM sizes, absorption, XRD, FTIR, composition, XAS…)."""
     return create_record(model=model, data={**data, "sample": sample}, actor=actor)
 
 
 @transaction.atomic
-def record_pl_lifetime(*, sample: Sample, data: dict, components: Iterable[dict],
-                       actor=None) -> PLLifetimeMeasurement:
+def record_pl_lifetime(
+    *, sample: Sample, data: dict, components: Iterable[dict], actor=None
+) -> PLLifetimeMeasurement:
     """A PL decay fit with its exponential components (amplitude, τ in ns)."""
-    measurement = record_measurement(model=PLLifetimeMeasurement, sample=sample, data=data,
-                                     actor=actor)
+    measurement = record_measurement(
+        model=PLLifetimeMeasurement, sample=sample, data=data, actor=actor
+    )
     for index, component in enumerate(components, start=1):
-        save_unique(LifetimeComponent(measurement=measurement, position=index, **component),
-                    prefix=f"components[{index}].")
+        save_unique(
+            LifetimeComponent(measurement=measurement, position=index, **component),
+            prefix=f"components[{index}].",
+        )
     return measurement
 
 
-PATH_FIELDS = ("absorber", "scatterer", "n", "n_err", "n_s02", "n_s02_err", "r_a", "r_err_a",
-               "sigma2_a2", "sigma2_err_a2", "c3_a3", "c3_err_a3", "delta_e0_ev",
-               "delta_e0_err_ev", "as_printed")
+PATH_FIELDS = (
+    "absorber",
+    "scatterer",
+    "n",
+    "n_err",
+    "n_s02",
+    "n_s02_err",
+    "r_a",
+    "r_err_a",
+    "sigma2_a2",
+    "sigma2_err_a2",
+    "c3_a3",
+    "c3_err_a3",
+    "delta_e0_ev",
+    "delta_e0_err_ev",
+    "as_printed",
+)
 
 
 @transaction.atomic
@@ -89,8 +109,9 @@ def record_xas_fit(*, sample: Sample, data: dict, paths: Iterable[dict], actor=N
     each path dict holds XASPath fields. Raises DomainError naming the bad path field.
     """
     if not data.get("absorber"):
-        raise DomainError("absorber: the absorbing element is required (e.g. 'Cd').",
-                          field="absorber")
+        raise DomainError(
+            "absorber: the absorbing element is required (e.g. 'Cd').", field="absorber"
+        )
     fit = record_measurement(model=XASFit, sample=sample, data=data, actor=actor)
     for index, path in enumerate(paths, start=1):
         values = {k: v for k, v in path.items() if k in PATH_FIELDS}
@@ -100,18 +121,22 @@ def record_xas_fit(*, sample: Sample, data: dict, paths: Iterable[dict], actor=N
 
 # --- raw data files ------------------------------------------------------------------------
 
+
 def _check_size(size: int, name: str) -> None:
     limit = settings.LABDB_MAX_UPLOAD_BYTES
     if size > limit:
-        raise DomainError(f"file: {name} is {size / 1e6:.1f} MB; the upload limit is "
-                          f"{limit / 1e6:.0f} MB.", field="file")
+        raise DomainError(
+            f"file: {name} is {size / 1e6:.1f} MB; the upload limit is {limit / 1e6:.0f} MB.",
+            field="file",
+        )
     if size == 0:
         raise DomainError(f"file: {name} is empty.", field="file")
 
 
 @transaction.atomic
-def attach_data_file(*, content: bytes, filename: str, sample: Sample | None,
-                     actor=None) -> tuple[DataFile, bool]:
+def attach_data_file(
+    *, content: bytes, filename: str, sample: Sample | None, actor=None
+) -> tuple[DataFile, bool]:
     """Store an instrument file unchanged, then parse it.
 
     Returns ``(data_file, created)``; ``created`` is False when identical content was already
@@ -124,8 +149,14 @@ def attach_data_file(*, content: bytes, filename: str, sample: Sample | None,
     existing = DataFile.objects.filter(sha256=digest).first()
     if existing is not None:
         return existing, False
-    data_file = DataFile(sha256=digest, size_bytes=len(content), original_name=name,
-                         sample=sample, uploaded_by=actor, **with_owner({}, actor))
+    data_file = DataFile(
+        sha256=digest,
+        size_bytes=len(content),
+        original_name=name,
+        sample=sample,
+        uploaded_by=actor,
+        **with_owner({}, actor),
+    )
     data_file.file.save(name, ContentFile(content), save=False)
     save_unique(data_file)
     parse_data_file(data_file=data_file, content=content)
@@ -156,8 +187,11 @@ def parse_data_file(*, data_file: DataFile, content: bytes | None = None) -> Dat
             content = handle.read()
     try:
         with transaction.atomic():
-            parsed = parse_file(content, filename=data_file.original_name,
-                                max_expanded_bytes=settings.LABDB_MAX_EXPANDED_BYTES)
+            parsed = parse_file(
+                content,
+                filename=data_file.original_name,
+                max_expanded_bytes=settings.LABDB_MAX_EXPANDED_BYTES,
+            )
             _apply_parse_result(data_file, parsed)
             _replace_derived_measurements(data_file, parsed)
             png = render_preview_png(parsed)
@@ -176,8 +210,13 @@ def parse_data_file(*, data_file: DataFile, content: bytes | None = None) -> Dat
     return data_file
 
 
-DERIVED_MODELS = (PLMeasurement, AbsorptionMeasurement, XRDMeasurement, FTIRMeasurement,
-                  XASSpectrum)
+DERIVED_MODELS = (
+    PLMeasurement,
+    AbsorptionMeasurement,
+    XRDMeasurement,
+    FTIRMeasurement,
+    XASSpectrum,
+)
 
 
 def _replace_derived_measurements(data_file: DataFile, parsed: ParsedFile) -> None:
@@ -190,8 +229,13 @@ def _replace_derived_measurements(data_file: DataFile, parsed: ParsedFile) -> No
     if row is None:
         return
     model, values = row
-    common = {"sample": data_file.sample, "data_file": data_file, "source": DataSource.MEASURED,
-              "owner": data_file.owner, "measured_at": _measured_at(parsed)}
+    common = {
+        "sample": data_file.sample,
+        "data_file": data_file,
+        "source": DataSource.MEASURED,
+        "owner": data_file.owner,
+        "measured_at": _measured_at(parsed),
+    }
     save_unique(model(**common, **values))
 
 
@@ -214,21 +258,63 @@ def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dic
     """Which measurement row a parsed file yields, and its values (None: metadata only)."""
     k = parsed.key_numbers
     if parsed.technique == "pl" and k.get("peak_nm") is not None:
-        return PLMeasurement, {"peak_nm": k["peak_nm"], "fwhm_nm": k.get("fwhm_nm"),
-                               "fwhm_mev": k.get("fwhm_mev")}
+        return PLMeasurement, {
+            "peak_nm": k["peak_nm"],
+            "fwhm_nm": k.get("fwhm_nm"),
+            "fwhm_mev": k.get("fwhm_mev"),
+        }
     if parsed.technique == "uvvis" and k.get("peak_1s_nm") is not None:
-        return AbsorptionMeasurement, {"peak_1s_nm": k["peak_1s_nm"],
-                                       "peak_1s_ev": k.get("peak_1s_ev")}
+        return AbsorptionMeasurement, {
+            "peak_1s_nm": k["peak_1s_nm"],
+            "peak_1s_ev": k.get("peak_1s_ev"),
+        }
     if parsed.technique == "xrd":
         return XRDMeasurement, {
-            "wavelength_a": k.get("wavelength_a"), "twotheta_min_deg": k.get("twotheta_min_deg"),
+            "wavelength_a": k.get("wavelength_a"),
+            "twotheta_min_deg": k.get("twotheta_min_deg"),
             "twotheta_max_deg": k.get("twotheta_max_deg"),
-            "reflections": [{"twotheta_deg": p} for p in k.get("peak_positions_deg") or []]}
+            "reflections": [{"twotheta_deg": p} for p in k.get("peak_positions_deg") or []],
+        }
     if parsed.technique == "ftir":
-        return FTIRMeasurement, {"wavenumber_min_cm1": k.get("wavenumber_min_cm1"),
-                                 "wavenumber_max_cm1": k.get("wavenumber_max_cm1")}
+        return FTIRMeasurement, {
+            "wavenumber_min_cm1": k.get("wavenumber_min_cm1"),
+            "wavenumber_max_cm1": k.get("wavenumber_max_cm1"),
+        }
     if parsed.technique == "xas" and k.get("element"):
-        return XASSpectrum, {"element": k["element"], "edge": k.get("edge") or "K",
-                             "e0_ev": k.get("e0_ev"),
-                             "beamline": str(parsed.metadata.get("beamline") or "")[:100]}
+        return XASSpectrum, {
+            "element": k["element"],
+            "edge": k.get("edge") or "K",
+            "e0_ev": k.get("e0_ev"),
+            "beamline": str(parsed.metadata.get("beamline") or "")[:100],
+        }
     return None
+
+
+@transaction.atomic
+def register_xas_spectrum(
+    *, data_file: DataFile, element: str, edge: str = "K", actor=None, **details
+) -> XASSpectrum:
+    """Declare which absorber/edge a parsed XAS file holds (files that do not say it).
+
+    ``details`` are further XASSpectrum fields (mode, facility, beamline, temperature_k …).
+    Raises DomainError when the file is not a parsed XAS file or has no sample.
+    """
+    from characterization.parsers.elements import is_element_symbol
+
+    if data_file.parse_status != ParseStatus.OK or data_file.technique != "xas":
+        raise DomainError(
+            f"data_file: {data_file.original_name} is not a parsed XAS file.", field="data_file"
+        )
+    if data_file.sample_id is None:
+        raise DomainError("data_file: attach the file to a sample first.", field="data_file")
+    if not is_element_symbol(element):
+        raise DomainError(f"element: {element!r} is not an element symbol.", field="element")
+    existing = XASSpectrum.objects.filter(data_file=data_file, element=element, edge=edge).first()
+    if existing:
+        return existing
+    return record_measurement(
+        model=XASSpectrum, sample=data_file.sample, actor=actor,
+        data={"data_file": data_file, "element": element, "edge": edge,
+              "source": DataSource.MEASURED, "e0_ev": data_file.key_numbers.get("e0_ev"),
+              **details},
+    )

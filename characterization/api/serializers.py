@@ -22,8 +22,18 @@ from characterization.models import (
 from labdb.lib.viewsets import LabRecordSerializer
 
 MEASUREMENT_COMMON = LabRecordSerializer.COMMON + (
-    "sample", "data_file", "measured_at", "age_label", "age_days", "source", "paper", "citation",
-    "as_printed", "notes", "extra")
+    "sample",
+    "data_file",
+    "measured_at",
+    "age_label",
+    "age_days",
+    "source",
+    "paper",
+    "citation",
+    "as_printed",
+    "notes",
+    "extra",
+)
 
 
 def measurement_serializer(model, extra_fields: tuple[str, ...]) -> type[LabRecordSerializer]:
@@ -32,23 +42,58 @@ def measurement_serializer(model, extra_fields: tuple[str, ...]) -> type[LabReco
     return type(f"{model.__name__}Serializer", (LabRecordSerializer,), {"Meta": meta})
 
 
-TEMSizeSerializer = measurement_serializer(TEMSizeMeasurement, (
-    "length_nm", "length_sd_nm", "width_nm", "width_sd_nm", "diameter_nm", "diameter_sd_nm",
-    "thickness_nm", "n_counted"))
-PLSerializer = measurement_serializer(PLMeasurement, (
-    "peak_nm", "fwhm_nm", "fwhm_mev", "qy_pct", "qy_pct_max", "qy_method", "reference_dye",
-    "excitation_nm", "solvent"))
+TEMSizeSerializer = measurement_serializer(
+    TEMSizeMeasurement,
+    (
+        "length_nm",
+        "length_sd_nm",
+        "width_nm",
+        "width_sd_nm",
+        "diameter_nm",
+        "diameter_sd_nm",
+        "thickness_nm",
+        "n_counted",
+    ),
+)
+PLSerializer = measurement_serializer(
+    PLMeasurement,
+    (
+        "peak_nm",
+        "fwhm_nm",
+        "fwhm_mev",
+        "qy_pct",
+        "qy_pct_max",
+        "qy_method",
+        "reference_dye",
+        "excitation_nm",
+        "solvent",
+    ),
+)
 AbsorptionSerializer = measurement_serializer(AbsorptionMeasurement, ("peak_1s_nm", "peak_1s_ev"))
-XRDSerializer = measurement_serializer(XRDMeasurement, (
-    "phase", "wavelength_a", "twotheta_min_deg", "twotheta_max_deg", "reflections"))
-FTIRSerializer = measurement_serializer(FTIRMeasurement, (
-    "wavenumber_min_cm1", "wavenumber_max_cm1", "assignments"))
+XRDSerializer = measurement_serializer(
+    XRDMeasurement, ("phase", "wavelength_a", "twotheta_min_deg", "twotheta_max_deg", "reflections")
+)
+FTIRSerializer = measurement_serializer(
+    FTIRMeasurement, ("wavenumber_min_cm1", "wavenumber_max_cm1", "assignments")
+)
 CompositionSerializer = measurement_serializer(CompositionMeasurement, ("method", "ratios"))
-XASSpectrumSerializer = measurement_serializer(XASSpectrum, (
-    "element", "edge", "mode", "facility", "beamline", "temperature_k", "scans_averaged",
-    "calibration_reference", "e0_ev"))
-ReportedQuantitySerializer = measurement_serializer(ReportedQuantity, (
-    "quantity", "value", "err", "unit", "text_value"))
+XASSpectrumSerializer = measurement_serializer(
+    XASSpectrum,
+    (
+        "element",
+        "edge",
+        "mode",
+        "facility",
+        "beamline",
+        "temperature_k",
+        "scans_averaged",
+        "calibration_reference",
+        "e0_ev",
+    ),
+)
+ReportedQuantitySerializer = measurement_serializer(
+    ReportedQuantity, ("quantity", "value", "err", "unit", "text_value")
+)
 
 
 class LifetimeComponentSerializer(serializers.ModelSerializer):
@@ -58,8 +103,9 @@ class LifetimeComponentSerializer(serializers.ModelSerializer):
         read_only_fields = ("position",)
 
 
-class PLLifetimeSerializer(measurement_serializer(PLLifetimeMeasurement,
-                                                  ("average_tau_ns", "fit_model"))):
+class PLLifetimeSerializer(
+    measurement_serializer(PLLifetimeMeasurement, ("average_tau_ns", "fit_model"))
+):
     components = LifetimeComponentSerializer(many=True, required=False)
 
     class Meta:
@@ -70,9 +116,24 @@ class PLLifetimeSerializer(measurement_serializer(PLLifetimeMeasurement,
 class XASPathSerializer(serializers.ModelSerializer):
     class Meta:
         model = XASPath
-        fields = ("position", "absorber", "scatterer", "n", "n_err", "n_s02", "n_s02_err", "r_a",
-                  "r_err_a", "sigma2_a2", "sigma2_err_a2", "c3_a3", "c3_err_a3", "delta_e0_ev",
-                  "delta_e0_err_ev", "as_printed")
+        fields = (
+            "position",
+            "absorber",
+            "scatterer",
+            "n",
+            "n_err",
+            "n_s02",
+            "n_s02_err",
+            "r_a",
+            "r_err_a",
+            "sigma2_a2",
+            "sigma2_err_a2",
+            "c3_a3",
+            "c3_err_a3",
+            "delta_e0_ev",
+            "delta_e0_err_ev",
+            "as_printed",
+        )
         read_only_fields = ("position",)
 
 
@@ -83,10 +144,30 @@ class XASFitSerializer(LabRecordSerializer):
     class Meta:
         model = XASFit
         fields = MEASUREMENT_COMMON + (
-            "edge", "absorber", "edge_name", "spectrum", "label", "software", "k_min", "k_max",
-            "r_min_a", "r_max_a", "k_weight", "window", "delta_e0_ev", "delta_e0_err_ev", "s02",
-            "s02_err", "r_factor", "reduced_chi2", "ssr", "is_stale", "stale_reason",
-            "provenance", "paths")
+            "edge",
+            "absorber",
+            "edge_name",
+            "spectrum",
+            "label",
+            "software",
+            "k_min",
+            "k_max",
+            "r_min_a",
+            "r_max_a",
+            "k_weight",
+            "window",
+            "delta_e0_ev",
+            "delta_e0_err_ev",
+            "s02",
+            "s02_err",
+            "r_factor",
+            "reduced_chi2",
+            "ssr",
+            "is_stale",
+            "stale_reason",
+            "provenance",
+            "paths",
+        )
         read_only_fields = ("is_stale", "stale_reason", "provenance")
 
 
@@ -99,10 +180,24 @@ class DataFileSerializer(LabRecordSerializer):
     class Meta:
         model = DataFile
         fields = LabRecordSerializer.COMMON + (
-            "sample", "sha256", "size_bytes", "original_name", "uploaded_by", "uploaded_at",
-            "format", "technique", "parser_name", "parser_version", "parse_status",
-            "parse_error", "parsed_at", "key_numbers", "metadata", "preview_url",
-            "download_url")
+            "sample",
+            "sha256",
+            "size_bytes",
+            "original_name",
+            "uploaded_by",
+            "uploaded_at",
+            "format",
+            "technique",
+            "parser_name",
+            "parser_version",
+            "parse_status",
+            "parse_error",
+            "parsed_at",
+            "key_numbers",
+            "metadata",
+            "preview_url",
+            "download_url",
+        )
         read_only_fields = fields
 
     def get_preview_url(self, obj) -> str | None:
@@ -114,5 +209,6 @@ class DataFileSerializer(LabRecordSerializer):
 
 class DataFileUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The instrument file, sent unchanged.")
-    sample = serializers.IntegerField(required=False, allow_null=True,
-                                      help_text="Id of the sample the file belongs to.")
+    sample = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Id of the sample the file belongs to."
+    )

@@ -41,19 +41,23 @@ class DataFileViewSet(LabRecordViewSet):
     http_method_names = ["get", "post", "delete", "head", "options"]
 
     def get_parsers(self):
-        if getattr(self, "action", None) == "create" or self.request.method == "POST":
+        request = getattr(self, "request", None)
+        if getattr(self, "action", None) == "create" or (request and request.method == "POST"):
             return [MultiPartParser(), FormParser()]
         return super().get_parsers()
 
-    @extend_schema(request={"multipart/form-data": s.DataFileUploadSerializer},
-                   responses={201: s.DataFileSerializer, 200: s.DataFileSerializer})
+    @extend_schema(
+        request={"multipart/form-data": s.DataFileUploadSerializer},
+        responses={201: s.DataFileSerializer, 200: s.DataFileSerializer},
+    )
     def create(self, request, *args, **kwargs):
         shape = s.DataFileUploadSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
         upload = shape.validated_data["file"]
         sample = self._sample(shape.validated_data.get("sample"))
         data_file, created = services.attach_data_file(
-            content=upload.read(), filename=upload.name, sample=sample, actor=request.user)
+            content=upload.read(), filename=upload.name, sample=sample, actor=request.user
+        )
         body = dict(s.DataFileSerializer(data_file).data, duplicate=not created)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -73,16 +77,20 @@ class DataFileViewSet(LabRecordViewSet):
         data_file = self.get_object()
         if not data_file.preview:
             raise Http404("This file has no preview (its parse failed or it has no plot).")
-        return FileResponse(default_storage.open(data_file.preview.name, "rb"),
-                            content_type="image/png")
+        return FileResponse(
+            default_storage.open(data_file.preview.name, "rb"), content_type="image/png"
+        )
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         """The raw bytes exactly as uploaded."""
         data_file = self.get_object()
-        return FileResponse(default_storage.open(data_file.file.name, "rb"), as_attachment=True,
-                            filename=data_file.original_name)
+        return FileResponse(
+            default_storage.open(data_file.file.name, "rb"),
+            as_attachment=True,
+            filename=data_file.original_name,
+        )
 
     @action(detail=True, methods=["get"])
     def series(self, request, pk=None):
@@ -98,32 +106,57 @@ class MeasurementFilter(django_filters.FilterSet):
 
 def _measurement_viewset(model, serializer, number_fields: tuple[str, ...]):
     """A list/detail/create viewset for one simple measurement model."""
-    filter_meta = type("Meta", (), {"model": model, "fields": {
-        "sample": ["exact"], "source": ["exact"], "data_file": ["exact"],
-        **{name: ["exact", "gte", "lte"] for name in number_fields}}})
+    filter_meta = type(
+        "Meta",
+        (),
+        {
+            "model": model,
+            "fields": {
+                "sample": ["exact"],
+                "source": ["exact"],
+                "data_file": ["exact"],
+                **{name: ["exact", "gte", "lte"] for name in number_fields},
+            },
+        },
+    )
     filterset = type(f"{model.__name__}Filter", (MeasurementFilter,), {"Meta": filter_meta})
-    return type(f"{model.__name__}ViewSet", (LabRecordViewSet,), {
-        "selector": staticmethod(lambda include_retired=False: selectors.measurement_list(
-            model, include_retired=include_retired)),
-        "serializer_class": serializer, "filterset_class": filterset,
-        "search_fields": ["sample__code", "citation", "notes"],
-        "ordering_fields": ["measured_at", "id", *number_fields], "ordering": ["id"],
-        "__doc__": f"{model._meta.verbose_name_plural.capitalize()} of samples."})
+    return type(
+        f"{model.__name__}ViewSet",
+        (LabRecordViewSet,),
+        {
+            "selector": staticmethod(
+                lambda include_retired=False: selectors.measurement_list(
+                    model, include_retired=include_retired
+                )
+            ),
+            "serializer_class": serializer,
+            "filterset_class": filterset,
+            "search_fields": ["sample__code", "citation", "notes"],
+            "ordering_fields": ["measured_at", "id", *number_fields],
+            "ordering": ["id"],
+            "__doc__": f"{model._meta.verbose_name_plural.capitalize()} of samples.",
+        },
+    )
 
 
-TEMSizeViewSet = _measurement_viewset(TEMSizeMeasurement, s.TEMSizeSerializer,
-                                      ("length_nm", "width_nm", "diameter_nm"))
-PLViewSet = _measurement_viewset(PLMeasurement, s.PLSerializer,
-                                 ("peak_nm", "fwhm_nm", "fwhm_mev", "qy_pct"))
-AbsorptionViewSet = _measurement_viewset(AbsorptionMeasurement, s.AbsorptionSerializer,
-                                         ("peak_1s_nm", "peak_1s_ev"))
+TEMSizeViewSet = _measurement_viewset(
+    TEMSizeMeasurement, s.TEMSizeSerializer, ("length_nm", "width_nm", "diameter_nm")
+)
+PLViewSet = _measurement_viewset(
+    PLMeasurement, s.PLSerializer, ("peak_nm", "fwhm_nm", "fwhm_mev", "qy_pct")
+)
+AbsorptionViewSet = _measurement_viewset(
+    AbsorptionMeasurement, s.AbsorptionSerializer, ("peak_1s_nm", "peak_1s_ev")
+)
 XRDViewSet = _measurement_viewset(XRDMeasurement, s.XRDSerializer, ("wavelength_a",))
 FTIRViewSet = _measurement_viewset(FTIRMeasurement, s.FTIRSerializer, ("wavenumber_min_cm1",))
 CompositionViewSet = _measurement_viewset(CompositionMeasurement, s.CompositionSerializer, ())
-XASSpectrumViewSet = _measurement_viewset(XASSpectrum, s.XASSpectrumSerializer,
-                                          ("temperature_k", "e0_ev"))
-ReportedQuantityViewSet = _measurement_viewset(ReportedQuantity, s.ReportedQuantitySerializer,
-                                               ("value",))
+XASSpectrumViewSet = _measurement_viewset(
+    XASSpectrum, s.XASSpectrumSerializer, ("temperature_k", "e0_ev")
+)
+ReportedQuantityViewSet = _measurement_viewset(
+    ReportedQuantity, s.ReportedQuantitySerializer, ("value",)
+)
 
 
 class PLLifetimeViewSet(LabRecordViewSet):
@@ -137,8 +170,9 @@ class PLLifetimeViewSet(LabRecordViewSet):
     def create_service(self, data, actor):
         components = [dict(c) for c in data.pop("components", [])]
         sample = data.pop("sample")
-        return services.record_pl_lifetime(sample=sample, data=data, components=components,
-                                           actor=actor)
+        return services.record_pl_lifetime(
+            sample=sample, data=data, components=components, actor=actor
+        )
 
 
 class XASFitFilter(MeasurementFilter):
@@ -172,6 +206,9 @@ class XASFitViewSet(LabRecordViewSet):
 
     def update_service(self, instance, data, expected_version, actor):
         if "paths" in data:
-            raise DomainError("paths: published paths are not edited in place; record a new "
-                              "fit and retire this one.", field="paths")
+            raise DomainError(
+                "paths: published paths are not edited in place; record a new "
+                "fit and retire this one.",
+                field="paths",
+            )
         return super().update_service(instance, data, expected_version, actor)

@@ -22,7 +22,7 @@ ParserFunc = Callable[..., ParsedFile]
 
 def truncated_message(label: str, what: str) -> str:
     """The standard chemist-readable message for a file a library could not decode."""
-    return (f"{label}: the file looks truncated or is not a valid {label} file ({what})")
+    return f"{label}: the file looks truncated or is not a valid {label} file ({what})"
 
 
 def _describe(exc: BaseException) -> str:
@@ -46,8 +46,9 @@ def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
         @functools.wraps(func)
         def wrapper(data: bytes, *, filename: str, **kwargs) -> ParsedFile:
             if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise ParseError(format_key, f"{label}: expected the file's bytes",
-                                 filename=filename)
+                raise ParseError(
+                    format_key, f"{label}: expected the file's bytes", filename=filename
+                )
             data = bytes(data)
             if not data:
                 raise ParseError(format_key, f"{label}: the file is empty", filename=filename)
@@ -57,15 +58,21 @@ def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
                     parsed = func(data, filename=filename, **kwargs)
             except ParseError as exc:
                 if exc.filename is None:
-                    raise ParseError(exc.format, exc.message, detail=exc.detail,
-                                     filename=filename) from exc
+                    raise ParseError(
+                        exc.format, exc.message, detail=exc.detail, filename=filename
+                    ) from exc
                 raise
             except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - see module doc
-                raise ParseError(format_key, truncated_message(label, _describe(exc)),
-                                 detail=repr(exc)[:2000], filename=filename) from exc
+                raise ParseError(
+                    format_key,
+                    truncated_message(label, _describe(exc)),
+                    detail=repr(exc)[:2000],
+                    filename=filename,
+                ) from exc
             if not (parsed.series or parsed.image is not None or parsed.tables):
-                raise ParseError(format_key, f"{label}: the file contains no data",
-                                 filename=filename)
+                raise ParseError(
+                    format_key, f"{label}: the file contains no data", filename=filename
+                )
             parsed.metadata.setdefault("filename", filename)
             return parsed
 

@@ -27,8 +27,10 @@ PARSER_VERSION = "1.0.0"
 FORMAT = "athena_prj"
 LABEL = "Athena project"
 DEFAULT_MAX_EXPANDED_BYTES = 512 * 1024 * 1024
-TOKEN_RE = re.compile(r"\s*(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"|([\[\](),])|"
-                      r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|([A-Za-z_][\w:]*)|(=>))")
+TOKEN_RE = re.compile(
+    r"\s*(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"|([\[\](),])|"
+    r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|([A-Za-z_][\w:]*)|(=>))"
+)
 ARRAY_RE = re.compile(r"^@(\w+)\s*=\s*\((.*)\);\s*$", re.DOTALL)
 
 
@@ -37,8 +39,9 @@ def gunzip_limited(data: bytes, max_bytes: int) -> bytes:
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     out = inflater.decompress(data, max_bytes + 1)
     if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise fail(FORMAT, f"{LABEL}: the compressed project expands beyond "
-                           f"{max_bytes / 1e6:.0f} MB")
+        raise fail(
+            FORMAT, f"{LABEL}: the compressed project expands beyond {max_bytes / 1e6:.0f} MB"
+        )
     if not inflater.eof:
         raise EOFError("Compressed file ended before the end-of-stream marker was reached")
     return out
@@ -57,7 +60,7 @@ def perl_list(text: str) -> list:
         if not match or match.end() == pos:
             if text[pos:].strip() == "":
                 break
-            raise ValueError(f"unexpected Perl syntax at {text[pos:pos + 20]!r}")
+            raise ValueError(f"unexpected Perl syntax at {text[pos : pos + 20]!r}")
         pos = match.end()
         single, double, punct, number, bare, _arrow = match.groups()
         if punct in ("[", "("):
@@ -117,37 +120,61 @@ def _group(record: dict, index: int) -> dict:
     if x.size < 5 or x.size != y.size:
         raise fail(FORMAT, f"{LABEL}: group {label!r} has {x.size} x and {y.size} y values")
     z = str(args.get("bkg_z", "")).strip()
-    element = z if is_element_symbol(z) else (
-        element_from_atomic_number(int(z)) if z.isdigit() else None)
+    element = (
+        z if is_element_symbol(z) else (element_from_atomic_number(int(z)) if z.isdigit() else None)
+    )
     edge = str(args.get("bkg_edge") or args.get("fft_edge") or "").upper() or None
     is_chi = str(args.get("is_chi", "0")) == "1"
     e0 = args.get("bkg_e0")
-    return {"label": label, "x": x, "y": y, "is_chi": is_chi, "element": element,
-            "edge": edge if edge in XAS_EDGES else None,
-            "e0_ev": parse_float(str(e0)) if e0 not in (None, "") else None,
-            "arrays": list(arrays), "record_type": args.get("recordtype")}
+    return {
+        "label": label,
+        "x": x,
+        "y": y,
+        "is_chi": is_chi,
+        "element": element,
+        "edge": edge if edge in XAS_EDGES else None,
+        "e0_ev": parse_float(str(e0)) if e0 not in (None, "") else None,
+        "arrays": list(arrays),
+        "record_type": args.get("recordtype"),
+    }
 
 
 def _series(group: dict) -> Series:
     """μ(E) (energy in eV) or χ(k) for a chi record."""
     if group["is_chi"]:
-        return Series(name=group["label"], x=group["x"], y=group["y"], x_label="k",
-                      x_unit="1/Å", y_label="χ(k)", y_unit="")
+        return Series(
+            name=group["label"],
+            x=group["x"],
+            y=group["y"],
+            x_label="k",
+            x_unit="1/Å",
+            y_label="χ(k)",
+            y_unit="",
+        )
     energy, _ = energy_to_ev(group["x"])
-    return Series(name=group["label"], x=energy, y=group["y"], x_label="Energy", x_unit="eV",
-                  y_label="μ(E)", y_unit="")
+    return Series(
+        name=group["label"],
+        x=energy,
+        y=group["y"],
+        x_label="Energy",
+        x_unit="eV",
+        y_label="μ(E)",
+        y_unit="",
+    )
 
 
 @guarded(FORMAT, LABEL)
-def parse_athena_prj(data: bytes, *, filename: str,
-                     max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES) -> ParsedFile:
+def parse_athena_prj(
+    data: bytes, *, filename: str, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
+) -> ParsedFile:
     """Parse an Athena project: one Series per group, key numbers of the first μ(E) group
     (``element``, ``edge``, ``e0_ev`` from ``bkg_e0``, energy range in eV) plus ``n_groups``;
     ``tables`` summarise every group. Raises ParseError for truncated gzip, non-project text,
     malformed Perl literals, or groups whose x/y lengths differ.
     """
-    text = decode_text(gunzip_limited(data, max_expanded_bytes) if data[:2] == b"\x1f\x8b"
-                       else data)
+    text = decode_text(
+        gunzip_limited(data, max_expanded_bytes) if data[:2] == b"\x1f\x8b" else data
+    )
     head = text[:2000]
     if "_____header1" in head and head.lstrip().startswith("{"):
         records, flavour = _json_records(text), "json"
@@ -160,14 +187,43 @@ def parse_athena_prj(data: bytes, *, filename: str,
         raise fail(FORMAT, f"{LABEL}: the project contains no data groups")
     first = next((g for g in groups if not g["is_chi"]), groups[0])
     energy = _series(first).x
-    numbers = {**xas_key_numbers(energy, first["y"], element=first["element"],
-                                 edge=first["edge"], e0_stated_ev=first["e0_ev"]),
-               "n_groups": len(groups), "group": first["label"]}
-    tables = [{"label": g["label"], "n": int(g["x"].size), "x_min": float(g["x"].min()),
-               "x_max": float(g["x"].max()), "e0_ev": g["e0_ev"], "element": g["element"],
-               "edge": g["edge"], "arrays": g["arrays"], "is_chi": g["is_chi"]} for g in groups]
-    metadata = {"flavour": flavour, "header": head.splitlines()[0][:200],
-                "reader": "own Athena reader (no eval)"}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="xas", series=[_series(g) for g in groups], metadata=metadata,
-                      key_numbers=numbers, tables=tables)
+    numbers = {
+        **xas_key_numbers(
+            energy,
+            first["y"],
+            element=first["element"],
+            edge=first["edge"],
+            e0_stated_ev=first["e0_ev"],
+        ),
+        "n_groups": len(groups),
+        "group": first["label"],
+    }
+    tables = [
+        {
+            "label": g["label"],
+            "n": int(g["x"].size),
+            "x_min": float(g["x"].min()),
+            "x_max": float(g["x"].max()),
+            "e0_ev": g["e0_ev"],
+            "element": g["element"],
+            "edge": g["edge"],
+            "arrays": g["arrays"],
+            "is_chi": g["is_chi"],
+        }
+        for g in groups
+    ]
+    metadata = {
+        "flavour": flavour,
+        "header": head.splitlines()[0][:200],
+        "reader": "own Athena reader (no eval)",
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xas",
+        series=[_series(g) for g in groups],
+        metadata=metadata,
+        key_numbers=numbers,
+        tables=tables,
+    )

@@ -35,14 +35,18 @@ def check_zip_expansion(data: bytes, max_expanded_bytes: int, label: str, fmt: s
         infos = zf.infolist()
     total = sum(max(info.file_size, 0) for info in infos)
     if total > max_expanded_bytes:
-        raise fail(fmt, f"{label}: the archive would expand to {total / 1e6:.0f} MB, more than "
-                        f"the {max_expanded_bytes / 1e6:.0f} MB allowed")
+        raise fail(
+            fmt,
+            f"{label}: the archive would expand to {total / 1e6:.0f} MB, more than "
+            f"the {max_expanded_bytes / 1e6:.0f} MB allowed",
+        )
     return [info.filename for info in infos]
 
 
 @guarded(FORMAT, LABEL)
-def parse_brml(data: bytes, *, filename: str,
-               max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES) -> ParsedFile:
+def parse_brml(
+    data: bytes, *, filename: str, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
+) -> ParsedFile:
     """Parse a BRML archive: pattern (2θ in deg vs counts) and XRD key numbers.
 
     Raises ParseError for non-ZIP or truncated input, ZIPs without ``Experiment*/RawData*.xml``,
@@ -63,10 +67,18 @@ def parse_brml(data: bytes, *, filename: str,
     meta = raw.get("metadata") or {}
     source = _source_metadata(meta)
     metadata = {
-        "scan_axis": meta.get("scan_axis"), "scan_type": meta.get("scan_type"),
-        "n_raw_data_files": len(raw_files), **source,
+        "scan_axis": meta.get("scan_axis"),
+        "scan_type": meta.get("scan_type"),
+        "n_raw_data_files": len(raw_files),
+        **source,
         "reader": f"fairmat-readers-xrd {importlib.metadata.version('fairmat-readers-xrd')}",
     }
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="xrd", series=[xrd_series(tt, it, "pattern")], metadata=metadata,
-                      key_numbers=xrd_key_numbers(tt, it, source["kalpha1_a"]))
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xrd",
+        series=[xrd_series(tt, it, "pattern")],
+        metadata=metadata,
+        key_numbers=xrd_key_numbers(tt, it, source["kalpha1_a"]),
+    )

@@ -28,8 +28,16 @@ MAGIC_V4 = b"RAW4.00"
 OLD_MAGICS = (b"RAW1.01", b"RAW2", b"RAW ")
 HEADER_BYTES = 61
 RANGE_HEADER_BYTES = 160
-SUPPORTED_SCAN_TYPES = ("Locked Coupled", "Unlocked Coupled", "Detector Scan", "2Theta",
-                        "TwoTheta", "Coupled TwoTheta/Theta", "Theta", "PSD fast")
+SUPPORTED_SCAN_TYPES = (
+    "Locked Coupled",
+    "Unlocked Coupled",
+    "Detector Scan",
+    "2Theta",
+    "TwoTheta",
+    "Coupled TwoTheta/Theta",
+    "Theta",
+    "PSD fast",
+)
 
 
 def _cstr(raw: bytes) -> str:
@@ -46,7 +54,7 @@ def _need(data: bytes, end: int) -> None:
 def _read_range(data: bytes, off: int) -> tuple[dict, np.ndarray, np.ndarray, int]:
     """Decode one range at ``off``: (info, 2θ in deg, intensity in counts, next offset)."""
     _need(data, off + RANGE_HEADER_BYTES)
-    scan_type = _cstr(data[off + 32:off + 56])
+    scan_type = _cstr(data[off + 32 : off + 56])
     start, step = struct.unpack_from("<dd", data, off + 72)
     (steps,) = struct.unpack_from("<I", data, off + 88)
     (time_per_step,) = struct.unpack_from("<f", data, off + 92)
@@ -61,9 +69,17 @@ def _read_range(data: bytes, off: int) -> tuple[dict, np.ndarray, np.ndarray, in
     records = np.frombuffer(data, dtype="<f4", count=steps * datum // 4, offset=begin)
     intensity = records.reshape(steps, datum // 4)[:, 0].astype(float)
     twotheta = start + step * np.arange(steps)
-    info = {"scan_type": scan_type, "start_deg": start, "step_deg": step, "n_points": steps,
-            "time_per_step_s": float(time_per_step), "tube_voltage_kv": float(kv),
-            "tube_current_ma": float(ma), "wavelength_a": wavelength, "datum_size": datum}
+    info = {
+        "scan_type": scan_type,
+        "start_deg": start,
+        "step_deg": step,
+        "n_points": steps,
+        "time_per_step_s": float(time_per_step),
+        "tube_voltage_kv": float(kv),
+        "tube_current_ma": float(ma),
+        "wavelength_a": wavelength,
+        "datum_size": datum,
+    }
     return info, twotheta, intensity, end
 
 
@@ -82,10 +98,10 @@ def _read_segments(data: bytes) -> tuple[dict, dict, list]:
             raise ValueError(f"segment of type {seg_type} has impossible length {seg_len}")
         _need(data, off + seg_len)
         if seg_type == 10:
-            text[_cstr(data[off + 12:off + 36])] = _cstr(data[off + 36:off + seg_len])
+            text[_cstr(data[off + 12 : off + 36])] = _cstr(data[off + 36 : off + seg_len])
         elif seg_type == 30 and seg_len >= 120:
             hardware["kalpha_a"] = struct.unpack_from("<5d", data, off + 72)
-            hardware["anode"] = _cstr(data[off + 116:off + 120])
+            hardware["anode"] = _cstr(data[off + 116 : off + 120])
         off += seg_len
     return text, hardware, ranges
 
@@ -98,26 +114,45 @@ def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
     """
     if data[:7] != MAGIC_V4:
         if data.startswith(OLD_MAGICS):
-            raise fail(FORMAT, f"{LABEL}: old DIFFRAC-plus RAW version {_cstr(data[:7])!r} is not "
-                               "supported; re-export as RAW4 (DIFFRAC.EVA) or BRML")
+            raise fail(
+                FORMAT,
+                f"{LABEL}: old DIFFRAC-plus RAW version {_cstr(data[:7])!r} is not "
+                "supported; re-export as RAW4 (DIFFRAC.EVA) or BRML",
+            )
         raise ValueError(f"not RAW4.00: {data[:8]!r}")
     text, hardware, ranges = _read_segments(data)
     if not ranges:
         raise fail(FORMAT, f"{LABEL}: the file contains no scan range")
     for info, _, _ in ranges:
         if info["scan_type"] not in SUPPORTED_SCAN_TYPES:
-            raise fail(FORMAT, f"{LABEL}: scan type {info['scan_type']!r} is not a 2θ scan; "
-                               "texture/RSM files are not supported")
+            raise fail(
+                FORMAT,
+                f"{LABEL}: scan type {info['scan_type']!r} is not a 2θ scan; "
+                "texture/RSM files are not supported",
+            )
     first, tt, it = ranges[0]
     kalpha = hardware.get("kalpha_a") or (None, first["wavelength_a"])
     metadata = {
-        "version": "RAW4.00", "date": _cstr(data[12:24]), "time": _cstr(data[24:36]),
-        "sample_id": text.get("SAMPLEID"), "user": text.get("USER"), "site": text.get("SITE"),
-        "creator": text.get("CREATOR"), "anode": hardware.get("anode"),
-        "kalpha1_a": kalpha[1], "n_ranges": len(ranges), "ranges": [r[0] for r in ranges],
+        "version": "RAW4.00",
+        "date": _cstr(data[12:24]),
+        "time": _cstr(data[24:36]),
+        "sample_id": text.get("SAMPLEID"),
+        "user": text.get("USER"),
+        "site": text.get("SITE"),
+        "creator": text.get("CREATOR"),
+        "anode": hardware.get("anode"),
+        "kalpha1_a": kalpha[1],
+        "n_ranges": len(ranges),
+        "ranges": [r[0] for r in ranges],
         "reader": "own segment-based RAW4 reader",
     }
     series = [xrd_series(r_tt, r_it, f"range {i + 1}") for i, (_, r_tt, r_it) in enumerate(ranges)]
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="xrd", series=series, metadata=metadata,
-                      key_numbers=xrd_key_numbers(tt, it, kalpha[1] or first["wavelength_a"]))
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xrd",
+        series=series,
+        metadata=metadata,
+        key_numbers=xrd_key_numbers(tt, it, kalpha[1] or first["wavelength_a"]),
+    )

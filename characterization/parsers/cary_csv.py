@@ -33,9 +33,10 @@ def _split_sections(text: str) -> tuple[list[list[str]], list[str]]:
     try:
         blank = next(i for i, line in enumerate(lines) if not line.strip(" ,\t"))
     except StopIteration:
-        raise fail(FORMAT, f"{LABEL}: no metadata footer after the data table; the export "
-                           "looks truncated") from None
-    return list(csv.reader(io.StringIO("\n".join(lines[:blank])))), lines[blank + 1:]
+        raise fail(
+            FORMAT, f"{LABEL}: no metadata footer after the data table; the export looks truncated"
+        ) from None
+    return list(csv.reader(io.StringIO("\n".join(lines[:blank])))), lines[blank + 1 :]
 
 
 def _columns(rows: list[list[str]], n_series: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -44,7 +45,7 @@ def _columns(rows: list[list[str]], n_series: int) -> list[tuple[np.ndarray, np.
     for k in range(n_series):
         xs, ys = [], []
         for row in rows:
-            cells = row[2 * k:2 * k + 2] + ["", ""]
+            cells = row[2 * k : 2 * k + 2] + ["", ""]
             if not cells[0].strip() and not cells[1].strip():
                 continue
             xs.append(parse_float(cells[0]))
@@ -61,14 +62,16 @@ def _footer_blocks(lines: list[str]) -> dict[str, dict]:
     blocks = {}
     for j, start in enumerate(starts):
         end = starts[j + 1] - 1 if j + 1 < len(starts) else len(lines)
-        body = lines[start + 1:end]
+        body = lines[start + 1 : end]
         params = {}
         for line in body:
             match = re.match(r"^(\S.*?)\s{2,}(\S.*)$", line.rstrip(", "))
             if match and ":" not in match.group(1):
                 params[match.group(1).strip()] = match.group(2).strip()
         blocks[lines[start].strip().rstrip(",")] = {
-            "collected": body[0].split(":", 1)[1].strip(), "parameters": params}
+            "collected": body[0].split(":", 1)[1].strip(),
+            "parameters": params,
+        }
     return blocks
 
 
@@ -86,15 +89,24 @@ def _uvvis_numbers(series: list[Series]) -> dict:
                 peak = spectra.first_excitonic_peak_nm(s.x, s.y)
             except ValueError:
                 return out
-            return {"peak_1s_nm": peak, "peak_1s_ev": spectra.nm_to_ev(peak),
-                    "peak_1s_series": s.name}
+            return {
+                "peak_1s_nm": peak,
+                "peak_1s_ev": spectra.nm_to_ev(peak),
+                "peak_1s_series": s.name,
+            }
     return out
 
 
 def _pl_numbers(series: list[Series], metas: list[dict]) -> dict:
     """``peak_nm``, ``fwhm_nm``, ``fwhm_mev`` of the first emission series."""
-    chosen = next((s for s, m in zip(series, metas)
-                   if "emission" in m["parameters"].get("Scan mode", "").lower()), series[0])
+    chosen = next(
+        (
+            s
+            for s, m in zip(series, metas)
+            if "emission" in m["parameters"].get("Scan mode", "").lower()
+        ),
+        series[0],
+    )
     try:
         return {**spectra.emission_peak_nm(chosen.x, chosen.y), "pl_series": chosen.name}
     except ValueError:
@@ -114,28 +126,56 @@ def parse_cary_csv(data: bytes, *, filename: str) -> ParsedFile:
     if len(rows) < 3 or not rows[1] or not rows[1][0].startswith("Wavelength"):
         raise fail(FORMAT, f"{LABEL}: row 2 must start with 'Wavelength (nm),'")
     names = [rows[0][i].strip() for i in range(0, len(rows[0]), 2) if rows[0][i].strip()]
-    y_labels = [rows[1][2 * k + 1].strip() if len(rows[1]) > 2 * k + 1 else "" for k in
-                range(len(names))]
+    y_labels = [
+        rows[1][2 * k + 1].strip() if len(rows[1]) > 2 * k + 1 else "" for k in range(len(names))
+    ]
     blocks = _footer_blocks(footer)
     missing = [n for n in names if n not in blocks]
     if missing:
-        raise fail(FORMAT, f"{LABEL}: no metadata block for series {missing[:3]}; "
-                           "the export looks truncated")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: no metadata block for series {missing[:3]}; the export looks truncated",
+        )
     arrays = _columns(rows[2:], len(names))
     metas = [blocks[n] for n in names]
-    series = [Series(name=n, x=x, y=y, x_label="Wavelength", x_unit="nm", y_label=yl,
-                     y_unit=yl if yl in ("Abs", "%T", "%R") else "a.u.")
-              for n, yl, (x, y) in zip(names, y_labels, arrays)]
+    series = [
+        Series(
+            name=n,
+            x=x,
+            y=y,
+            x_label="Wavelength",
+            x_unit="nm",
+            y_label=yl,
+            y_unit=yl if yl in ("Abs", "%T", "%R") else "a.u.",
+        )
+        for n, yl, (x, y) in zip(names, y_labels, arrays)
+    ]
     fluorescence = any(_is_fluorescence(yl, m["parameters"]) for yl, m in zip(y_labels, metas))
     numbers = _pl_numbers(series, metas) if fluorescence else _uvvis_numbers(series)
     numbers["n_series"] = len(series)
-    numbers["saturated_points"] = int(sum(np.sum(s.y >= SATURATED_ABS) for s in series
-                                          if s.y_unit == "Abs"))
-    metadata = {"series": [{"name": s.name, "y": s.y_label, "n": int(s.x.size),
-                            "instrument": m["parameters"].get("Instrument"),
-                            "collected": m["collected"], "parameters": m["parameters"]}
-                           for s, m in zip(series, metas)],
-                "reader": "own Cary CSV reader"}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="pl" if fluorescence else "uvvis", series=series,
-                      metadata=metadata, key_numbers=numbers)
+    numbers["saturated_points"] = int(
+        sum(np.sum(s.y >= SATURATED_ABS) for s in series if s.y_unit == "Abs")
+    )
+    metadata = {
+        "series": [
+            {
+                "name": s.name,
+                "y": s.y_label,
+                "n": int(s.x.size),
+                "instrument": m["parameters"].get("Instrument"),
+                "collected": m["collected"],
+                "parameters": m["parameters"],
+            }
+            for s, m in zip(series, metas)
+        ],
+        "reader": "own Cary CSV reader",
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="pl" if fluorescence else "uvvis",
+        series=series,
+        metadata=metadata,
+        key_numbers=numbers,
+    )

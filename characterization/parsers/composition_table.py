@@ -25,7 +25,9 @@ LABEL = "Composition table"
 UNIT_PATTERN = r"(wt\.?\s*%|at\.?\s*%|mass\s*%|atomic\s*%|ppm|ppb|mg/l|µg/l|ug/l|mg/kg|µg/kg|%)"
 ELEMENT_COLUMN = re.compile(
     r"^(?P<sym>[A-Za-z]{1,2})(?=[\s(\[])(?:\s+(?P<line>[KLM](?:a|b|α|β)?\d?))?(?:\s+\d+(?:\.\d+)?(?:\s*nm)?)?"
-    r"\s*[(\[]?\s*(?P<unit>" + UNIT_PATTERN + r")\s*[)\]]?$", re.IGNORECASE)
+    r"\s*[(\[]?\s*(?P<unit>" + UNIT_PATTERN + r")\s*[)\]]?$",
+    re.IGNORECASE,
+)
 QUANTITY_COLUMN = re.compile(r"^[(\[]?\s*" + UNIT_PATTERN + r"\s*[)\]]?$", re.IGNORECASE)
 SAMPLE_NAMES = ("sample", "sample id", "sample name", "name", "spectrum", "label", "id")
 
@@ -51,8 +53,11 @@ def element_columns(header: list[str]) -> dict[int, tuple[str, str]]:
         if not is_element_symbol(sym):
             hint = sym.capitalize() if is_element_symbol(sym.capitalize()) else None
             extra = f" (did you mean {hint!r}?)" if hint else ""
-            raise fail(FORMAT, f"{LABEL}: column {name!r} names {sym!r}, which is not a chemical "
-                               f"element symbol{extra}")
+            raise fail(
+                FORMAT,
+                f"{LABEL}: column {name!r} names {sym!r}, which is not a chemical "
+                f"element symbol{extra}",
+            )
         out[i] = (sym, _norm_unit(match.group("unit")))
     return out
 
@@ -62,8 +67,11 @@ def _number(cell: str, row: int, column: str, decimal_comma: bool) -> float | No
     try:
         return to_number(cell, decimal_comma)
     except ValueError:
-        raise fail(FORMAT, f"{LABEL}: row {row}, column {column!r}: {cell!r} is not a number "
-                           "(use a number, '<LOD' or leave it empty)") from None
+        raise fail(
+            FORMAT,
+            f"{LABEL}: row {row}, column {column!r}: {cell!r} is not a number "
+            "(use a number, '<LOD' or leave it empty)",
+        ) from None
 
 
 def _wide_rows(header, body, columns, decimal_comma) -> list[dict]:
@@ -76,8 +84,13 @@ def _wide_rows(header, body, columns, decimal_comma) -> list[dict]:
             values[f"{sym} {unit}"] = _number(row[i], r, header[i], decimal_comma)
             if is_below_limit(row[i]):
                 below.append(sym)
-        rows.append({"sample": row[name_col] if name_col not in columns else f"row {r}",
-                     "values": values, "below_lod": below})
+        rows.append(
+            {
+                "sample": row[name_col] if name_col not in columns else f"row {r}",
+                "values": values,
+                "below_lod": below,
+            }
+        )
     return rows
 
 
@@ -94,8 +107,9 @@ def _long_rows(header, body, decimal_comma) -> list[dict]:
             continue
         if not is_element_symbol(sym):
             raise fail(FORMAT, f"{LABEL}: row {r}: {row[el_col]!r} is not a chemical element")
-        values = {f"{sym} {u}": _number(row[i], r, header[i], decimal_comma)
-                  for i, u in qty.items()}
+        values = {
+            f"{sym} {u}": _number(row[i], r, header[i], decimal_comma) for i, u in qty.items()
+        }
         below = [sym] if any(is_below_limit(row[i]) for i in qty) else []
         rows.append({"sample": None, "values": values, "below_lod": below})
     return rows
@@ -127,16 +141,30 @@ def parse_composition_table(data: bytes, *, filename: str) -> ParsedFile:
     elif "element" in [h.strip().lower() for h in header]:
         rows, layout = _long_rows(header, body, info["decimal_comma"]), "long"
     else:
-        raise fail(FORMAT, f"{LABEL}: no element columns such as 'Cd L wt%' or 'Zn (mg/L)' and "
-                           f"no 'Element' column among {header[:8]}")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: no element columns such as 'Cd L wt%' or 'Zn (mg/L)' and "
+            f"no 'Element' column among {header[:8]}",
+        )
     if not rows:
         raise fail(FORMAT, f"{LABEL}: the table has no data rows")
     elements = list(dict.fromkeys(k.split()[0] for r in rows for k in r["values"]))
     units = sorted({k.split(" ", 1)[1] for r in rows for k in r["values"]})
-    numbers = {"n_rows": len(rows), "elements": elements, "units": units, "layout": layout,
-               "mean_by_quantity": _means(rows),
-               "below_lod_count": sum(len(r["below_lod"]) for r in rows)}
+    numbers = {
+        "n_rows": len(rows),
+        "elements": elements,
+        "units": units,
+        "layout": layout,
+        "mean_by_quantity": _means(rows),
+        "below_lod_count": sum(len(r["below_lod"]) for r in rows),
+    }
     metadata = {**info, "columns": header, "reader": "own table reader"}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="composition", metadata=metadata, key_numbers=numbers,
-                      tables=rows)
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="composition",
+        metadata=metadata,
+        key_numbers=numbers,
+        tables=rows,
+    )

@@ -32,9 +32,12 @@ def _image_signals(data: bytes) -> list[dict]:
     try:
         return read_signals("emd", data, ".emd", select_type="images")
     except ModuleNotFoundError as exc:
-        raise fail(FORMAT, f"{LABEL}: this Velox file contains an EDS spectrum stream that "
-                           "cannot be read here; export the images separately",
-                   detail=repr(exc)) from exc
+        raise fail(
+            FORMAT,
+            f"{LABEL}: this Velox file contains an EDS spectrum stream that "
+            "cannot be read here; export the images separately",
+            detail=repr(exc),
+        ) from exc
 
 
 @guarded(FORMAT, LABEL)
@@ -55,12 +58,25 @@ def parse_emd(data: bytes, *, filename: str) -> ParsedFile:
     voltage_v = _float_or_none(optics.get("AccelerationVoltage"))
     magnification = _float_or_none(optics.get("NominalMagnification"))
     general = signal["metadata"].get("General", {})
-    metadata = {"title": general.get("title"), "date": general.get("date"),
-                "time": general.get("time"), "shape": list(signal["data"].shape),
-                "dtype": str(signal["data"].dtype), "axes": axes_summary(signal),
-                "n_signals": len(signals), "reader": rsciio_version()}
-    numbers = image_key_numbers(image, None if voltage_v is None else voltage_v / 1000.0,
-                                magnification)
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique=technique_for("", False), image=image, metadata=metadata,
-                      key_numbers=numbers)
+    metadata = {
+        "title": general.get("title"),
+        "date": general.get("date"),
+        "time": general.get("time"),
+        "shape": list(signal["data"].shape),
+        "dtype": str(signal["data"].dtype),
+        "axes": axes_summary(signal),
+        "n_signals": len(signals),
+        "reader": rsciio_version(),
+    }
+    numbers = image_key_numbers(
+        image, None if voltage_v is None else voltage_v / 1000.0, magnification
+    )
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique=technique_for("", False),
+        image=image,
+        metadata=metadata,
+        key_numbers=numbers,
+    )

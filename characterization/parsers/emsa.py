@@ -44,8 +44,9 @@ def _check_structure(text: str) -> None:
     # Fewer points than declared means lost data; the EMSA spec's own example declares 20 and
     # lists 21 (inclusive end channel), so a surplus is tolerated.
     if match and n_points < int(float(match.group(1))):
-        raise fail(FORMAT, f"{LABEL}: #NPOINTS says {match.group(1)} but only {n_points} "
-                           "points follow")
+        raise fail(
+            FORMAT, f"{LABEL}: #NPOINTS says {match.group(1)} but only {n_points} points follow"
+        )
 
 
 @guarded(FORMAT, LABEL)
@@ -67,12 +68,19 @@ def parse_emsa(data: bytes, *, filename: str) -> ParsedFile:
     series = spectrum_from_signal(signal, axis, signal_type or "Intensity")
     tem = (signal["metadata"].get("Acquisition_instrument") or {}).get("TEM") or {}
     kv = tem.get("beam_energy")
-    metadata = {"title": signal["metadata"].get("General", {}).get("title"),
-                "signal_type": signal_type, "axes": axes_summary(signal),
-                "acquisition": jsonable(signal["metadata"].get("Acquisition_instrument", {})),
-                "reader": rsciio_version()}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique=technique_for(signal_type, True), series=[series],
-                      metadata=metadata,
-                      key_numbers=spectrum_key_numbers(series, axis,
-                                                       None if kv is None else float(kv)))
+    metadata = {
+        "title": signal["metadata"].get("General", {}).get("title"),
+        "signal_type": signal_type,
+        "axes": axes_summary(signal),
+        "acquisition": jsonable(signal["metadata"].get("Acquisition_instrument", {})),
+        "reader": rsciio_version(),
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique=technique_for(signal_type, True),
+        series=[series],
+        metadata=metadata,
+        key_numbers=spectrum_key_numbers(series, axis, None if kv is None else float(kv)),
+    )

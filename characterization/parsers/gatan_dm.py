@@ -69,20 +69,34 @@ def parse_gatan_dm(data: bytes, *, filename: str) -> ParsedFile:
     magnification = _float_or_none(info.get("Indicated Magnification"))
     signal_type = str(signal["metadata"].get("Signal", {}).get("signal_type", ""))
     axis = energy_axis(signal["axes"])
-    metadata = {"title": signal["metadata"].get("General", {}).get("title"),
-                "signal_type": signal_type, "shape": list(signal["data"].shape),
-                "dtype": str(signal["data"].dtype), "axes": axes_summary(signal),
-                "microscope": info.get("Name"), "illumination": info.get("Illumination Mode"),
-                "n_signals": len(signals), "microscope_info": jsonable(info),
-                "reader": rsciio_version()}
-    common = dict(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                  metadata=metadata)
+    metadata = {
+        "title": signal["metadata"].get("General", {}).get("title"),
+        "signal_type": signal_type,
+        "shape": list(signal["data"].shape),
+        "dtype": str(signal["data"].dtype),
+        "axes": axes_summary(signal),
+        "microscope": info.get("Name"),
+        "illumination": info.get("Illumination Mode"),
+        "n_signals": len(signals),
+        "microscope_info": jsonable(info),
+        "reader": rsciio_version(),
+    }
+    common = dict(
+        format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION, metadata=metadata
+    )
     if axis is not None:
         series = spectrum_from_signal(signal, axis, signal_type or "Intensity")
-        numbers = {**spectrum_key_numbers(series, axis, voltage_kv),
-                   "magnification": magnification}
-        return ParsedFile(technique=technique_for(signal_type, True), series=[series],
-                          key_numbers=numbers, **common)
+        numbers = {**spectrum_key_numbers(series, axis, voltage_kv), "magnification": magnification}
+        return ParsedFile(
+            technique=technique_for(signal_type, True),
+            series=[series],
+            key_numbers=numbers,
+            **common,
+        )
     image = image_from_signal(signal)
-    return ParsedFile(technique=technique_for(signal_type, False), image=image,
-                      key_numbers=image_key_numbers(image, voltage_kv, magnification), **common)
+    return ParsedFile(
+        technique=technique_for(signal_type, False),
+        image=image,
+        key_numbers=image_key_numbers(image, voltage_kv, magnification),
+        **common,
+    )

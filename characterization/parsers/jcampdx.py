@@ -60,19 +60,34 @@ def _spectrum(block: dict, warnings: list[str]) -> Series:
     y = np.asarray(block.get("y", []), dtype=float)
     declared = block.get("npoints")
     if x.size == 0 or x.size != y.size:
-        raise fail(FORMAT, f"{LABEL}: decoded {x.size} x values but {y.size} y values; the data "
-                           "table is truncated or corrupted")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: decoded {x.size} x values but {y.size} y values; the data "
+            "table is truncated or corrupted",
+        )
     if declared is not None and int(float(declared)) != x.size:
-        raise fail(FORMAT, f"{LABEL}: the header declares ##NPOINTS={declared} but {x.size} "
-                           "points were decoded")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: the header declares ##NPOINTS={declared} but {x.size} points were decoded",
+        )
     if warnings:
-        raise fail(FORMAT, f"{LABEL}: the data failed the format's X/Y checks "
-                           f"({len(warnings)} failure(s)); the file is corrupted",
-                   detail="; ".join(warnings[:5]))
+        raise fail(
+            FORMAT,
+            f"{LABEL}: the data failed the format's X/Y checks "
+            f"({len(warnings)} failure(s)); the file is corrupted",
+            detail="; ".join(warnings[:5]),
+        )
     x_label, x_unit = _x_axis(str(block.get("xunits", "")))
     y_unit = _y_unit(str(block.get("yunits", "")), y)
-    return Series(name=str(block.get("title", "spectrum")), x=x, y=y, x_label=x_label,
-                  x_unit=x_unit, y_label=str(block.get("yunits", "y")).strip(), y_unit=y_unit)
+    return Series(
+        name=str(block.get("title", "spectrum")),
+        x=x,
+        y=y,
+        x_label=x_label,
+        x_unit=x_unit,
+        y_label=str(block.get("yunits", "y")).strip(),
+        y_unit=y_unit,
+    )
 
 
 def _technique(block: dict, x_unit: str) -> str:
@@ -98,24 +113,42 @@ def parse_jcamp(data: bytes, *, filename: str) -> ParsedFile:
         with_data = [c for c in children if len(c.get("x", [])) or len(c.get("y", []))]
         if not with_data:
             titles = ", ".join(repr(str(c.get("title", "?"))) for c in children)
-            raise fail(FORMAT, f"{LABEL}: this LINK (compound) file contains no x/y spectrum, "
-                               f"only {len(children)} block(s): {titles}")
+            raise fail(
+                FORMAT,
+                f"{LABEL}: this LINK (compound) file contains no x/y spectrum, "
+                f"only {len(children)} block(s): {titles}",
+            )
         blocks = with_data
     else:
         blocks = [block]
     series = [_spectrum(b, warnings) for b in blocks]
     main = series[0]
-    key_numbers = {"n_points": int(main.x.size), "wavenumber_min_cm1": None,
-                   "wavenumber_max_cm1": None}
+    key_numbers = {
+        "n_points": int(main.x.size),
+        "wavenumber_min_cm1": None,
+        "wavenumber_max_cm1": None,
+    }
     if main.x_unit == "cm⁻¹":
-        key_numbers.update(wavenumber_min_cm1=float(main.x.min()),
-                           wavenumber_max_cm1=float(main.x.max()))
-    metadata = {"title": block.get("title"), "data_type": block.get("data type"),
-                "xunits": blocks[0].get("xunits"), "yunits": blocks[0].get("yunits"),
-                "y_unit": main.y_unit, "origin": block.get("origin"), "owner": block.get("owner"),
-                "n_blocks": len(blocks),
-                "reader": f"jcamp {importlib.metadata.version('jcamp')}"}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique=_technique(blocks[0], main.x_unit), series=series,
-                      metadata=metadata,
-                      key_numbers=key_numbers)
+        key_numbers.update(
+            wavenumber_min_cm1=float(main.x.min()), wavenumber_max_cm1=float(main.x.max())
+        )
+    metadata = {
+        "title": block.get("title"),
+        "data_type": block.get("data type"),
+        "xunits": blocks[0].get("xunits"),
+        "yunits": blocks[0].get("yunits"),
+        "y_unit": main.y_unit,
+        "origin": block.get("origin"),
+        "owner": block.get("owner"),
+        "n_blocks": len(blocks),
+        "reader": f"jcamp {importlib.metadata.version('jcamp')}",
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique=_technique(blocks[0], main.x_unit),
+        series=series,
+        metadata=metadata,
+        key_numbers=key_numbers,
+    )

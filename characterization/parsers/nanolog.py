@@ -42,14 +42,25 @@ def _xy_pairs(rows: list[list[str]], names: list[str], units: list[str]) -> list
     """Layout (a): one Series per x/y column pair; empty cells end a shorter pair."""
     series = []
     for k in range(0, len(names) - 1, 2):
-        pts = [(parse_float(r[k]), parse_float(r[k + 1])) for r in rows
-               if len(r) > k + 1 and r[k].strip() and r[k + 1].strip()]
+        pts = [
+            (parse_float(r[k]), parse_float(r[k + 1]))
+            for r in rows
+            if len(r) > k + 1 and r[k].strip() and r[k + 1].strip()
+        ]
         if len(pts) < 3:
             raise fail(FORMAT, f"{LABEL}: column pair {names[k + 1]!r} has fewer than 3 points")
         x, y = np.array(pts).T
-        series.append(Series(name=names[k + 1], x=x, y=y, x_label=names[k] or "Wavelength",
-                             x_unit=units[k] or "nm", y_label=names[k + 1],
-                             y_unit=units[k + 1]))
+        series.append(
+            Series(
+                name=names[k + 1],
+                x=x,
+                y=y,
+                x_label=names[k] or "Wavelength",
+                x_unit=units[k] or "nm",
+                y_label=names[k + 1],
+                y_unit=units[k + 1],
+            )
+        )
     return series
 
 
@@ -88,11 +99,20 @@ def _parse_keyvalue_layout(lines: list[str]) -> tuple[list[Series], dict]:
         raise fail(FORMAT, f"{LABEL}: the data block is missing or has ragged rows")
     table = np.array([[parse_float(c) for c in r] for r in data_rows])
     x_label = header.get("Xaxis", "Wavelength")
-    series = [Series(name=f"{header.get('Yaxis', 'Signal')} {j}" if table.shape[1] > 2 else
-                     header.get("Yaxis", "Signal"), x=table[:, 0], y=table[:, j],
-                     x_label=x_label, x_unit="nm" if x_label.lower().startswith("wave") else "",
-                     y_label=header.get("Yaxis", "Signal"), y_unit=header.get("Yaxis", ""))
-              for j in range(1, table.shape[1])]
+    series = [
+        Series(
+            name=f"{header.get('Yaxis', 'Signal')} {j}"
+            if table.shape[1] > 2
+            else header.get("Yaxis", "Signal"),
+            x=table[:, 0],
+            y=table[:, j],
+            x_label=x_label,
+            x_unit="nm" if x_label.lower().startswith("wave") else "",
+            y_label=header.get("Yaxis", "Signal"),
+            y_unit=header.get("Yaxis", ""),
+        )
+        for j in range(1, table.shape[1])
+    ]
     meta = {"layout": "csv_key_value", "header": header, "scan_type": header.get("Type")}
     try:
         meta["fixed_wavelength_nm"] = parse_float(header.get("Fixed/Offset", ""))
@@ -134,5 +154,12 @@ def parse_nanolog(data: bytes, *, filename: str) -> ParsedFile:
     numbers.update(signal=main.name, n_points=int(main.x.size))
     meta["reader"] = "own FluorEssence reader"
     series.sort(key=lambda s: s is not main)
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="pl", series=series, metadata=meta, key_numbers=numbers)
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="pl",
+        series=series,
+        metadata=meta,
+        key_numbers=numbers,
+    )

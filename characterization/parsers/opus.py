@@ -22,10 +22,23 @@ LABEL = "Bruker OPUS"
 MAGIC = b"\x0a\x0a\xfe\xfe"
 # Preferred block to report (absorbance → transmittance/reflectance → single channels).
 PREFERRED_BLOCKS = ("a", "t", "r", "sm", "rf", "sc", "igsm", "igrf")
-X_UNITS = {"WN": ("Wavenumber", "cm⁻¹"), "MI": ("Wavelength", "µm"), "LGW": ("ln(wavenumber)", ""),
-           "MIN": ("Time", "min"), "PNT": ("Point", ""), "SEC": ("Time", "s")}
-PARAMS = {"instrument": "ins", "source": "src", "beamsplitter": "bms", "detector": "dtc",
-          "resolution_cm1": "res", "scans": "nss", "experiment": "exp"}
+X_UNITS = {
+    "WN": ("Wavenumber", "cm⁻¹"),
+    "MI": ("Wavelength", "µm"),
+    "LGW": ("ln(wavenumber)", ""),
+    "MIN": ("Time", "min"),
+    "PNT": ("Point", ""),
+    "SEC": ("Time", "s"),
+}
+PARAMS = {
+    "instrument": "ins",
+    "source": "src",
+    "beamsplitter": "bms",
+    "detector": "dtc",
+    "resolution_cm1": "res",
+    "scans": "nss",
+    "experiment": "exp",
+}
 
 
 def _param(params, key: str):
@@ -46,8 +59,15 @@ def _block_series(opus_file, key: str) -> Series:
         raise ValueError(f"block {key!r}: x/y shapes {x.shape} and {y.shape} do not match")
     unit_code = _param(block.params, "dxu") or ""
     x_label, x_unit = X_UNITS.get(unit_code, (unit_code or "x", ""))
-    return Series(name=f"{key}: {block.label}", x=x, y=y, x_label=x_label, x_unit=x_unit,
-                  y_label=str(block.label), y_unit="")
+    return Series(
+        name=f"{key}: {block.label}",
+        x=x,
+        y=y,
+        x_label=x_label,
+        x_unit=x_unit,
+        y_label=str(block.label),
+        y_unit="",
+    )
 
 
 @guarded(FORMAT, LABEL)
@@ -59,8 +79,10 @@ def parse_opus(data: bytes, *, filename: str) -> ParsedFile:
     non-OPUS (wrong magic or ``is_opus`` False), truncated files and files without data blocks.
     """
     if data[:4] != MAGIC:
-        raise fail(FORMAT, f"{LABEL}: not an OPUS file (magic bytes {data[:4].hex(' ')}, "
-                           "expected 0a 0a fe fe)")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: not an OPUS file (magic bytes {data[:4].hex(' ')}, expected 0a 0a fe fe)",
+        )
     from brukeropus import read_opus
 
     with temp_path(data, ".0") as path:
@@ -68,22 +90,35 @@ def parse_opus(data: bytes, *, filename: str) -> ParsedFile:
     keys = list(getattr(opus_file, "all_data_keys", []) or [])
     if not opus_file.is_opus or not keys:
         raise fail(FORMAT, f"{LABEL}: no OPUS data blocks found")
-    ordered = sorted(keys, key=lambda k: PREFERRED_BLOCKS.index(k)
-                     if k in PREFERRED_BLOCKS else len(PREFERRED_BLOCKS))
+    ordered = sorted(
+        keys,
+        key=lambda k: PREFERRED_BLOCKS.index(k) if k in PREFERRED_BLOCKS else len(PREFERRED_BLOCKS),
+    )
     series = [_block_series(opus_file, k) for k in ordered]
     main = series[0]
     metadata = {name: _param(opus_file.params, code) for name, code in PARAMS.items()}
     metadata.update(
-        data_keys=keys, preferred_block=ordered[0],
+        data_keys=keys,
+        preferred_block=ordered[0],
         datetime=str(getattr(getattr(opus_file, ordered[0]), "datetime", None)),
         reader=f"brukeropus {importlib.metadata.version('brukeropus')}",
     )
-    key_numbers = {"n_points": int(main.x.size), "wavenumber_min_cm1": None,
-                   "wavenumber_max_cm1": None,
-                   "absorbance_clipped": bool(ordered[0] == "a" and np.max(main.y) >= 6.0)}
+    key_numbers = {
+        "n_points": int(main.x.size),
+        "wavenumber_min_cm1": None,
+        "wavenumber_max_cm1": None,
+        "absorbance_clipped": bool(ordered[0] == "a" and np.max(main.y) >= 6.0),
+    }
     if main.x_unit == "cm⁻¹":
-        key_numbers.update(wavenumber_min_cm1=float(main.x.min()),
-                           wavenumber_max_cm1=float(main.x.max()))
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="ftir", series=series, metadata=metadata,
-                      key_numbers=key_numbers)
+        key_numbers.update(
+            wavenumber_min_cm1=float(main.x.min()), wavenumber_max_cm1=float(main.x.max())
+        )
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="ftir",
+        series=series,
+        metadata=metadata,
+        key_numbers=key_numbers,
+    )

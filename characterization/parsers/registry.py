@@ -37,18 +37,26 @@ from .base import ParsedFile
 from .table_reader import is_xlsx, read_table
 
 MODULES = {
-    "xrdml": (xrdml, xrdml.parse_xrdml), "brml": (brml, brml.parse_brml),
-    "bruker_raw": (bruker_raw, bruker_raw.parse_bruker_raw), "opus": (opus, opus.parse_opus),
-    "jcamp": (jcampdx, jcampdx.parse_jcamp), "cary_csv": (cary_csv, cary_csv.parse_cary_csv),
-    "nanolog": (nanolog, nanolog.parse_nanolog), "gatan_dm": (gatan_dm, gatan_dm.parse_gatan_dm),
-    "tiff": (tiff, tiff.parse_tiff), "emd": (emd, emd.parse_emd), "emsa": (emsa, emsa.parse_emsa),
+    "xrdml": (xrdml, xrdml.parse_xrdml),
+    "brml": (brml, brml.parse_brml),
+    "bruker_raw": (bruker_raw, bruker_raw.parse_bruker_raw),
+    "opus": (opus, opus.parse_opus),
+    "jcamp": (jcampdx, jcampdx.parse_jcamp),
+    "cary_csv": (cary_csv, cary_csv.parse_cary_csv),
+    "nanolog": (nanolog, nanolog.parse_nanolog),
+    "gatan_dm": (gatan_dm, gatan_dm.parse_gatan_dm),
+    "tiff": (tiff, tiff.parse_tiff),
+    "emd": (emd, emd.parse_emd),
+    "emsa": (emsa, emsa.parse_emsa),
     "size_table": (size_table, size_table.parse_size_table),
     "composition_table": (composition_table, composition_table.parse_composition_table),
-    "xdi": (xdi, xdi.parse_xdi), "athena_prj": (athena_prj, athena_prj.parse_athena_prj),
+    "xdi": (xdi, xdi.parse_xdi),
+    "athena_prj": (athena_prj, athena_prj.parse_athena_prj),
     "xas_ascii": (xas_ascii, xas_ascii.parse_xas_ascii),
 }
 PARSERS: dict[str, tuple[str, str]] = {
-    key: (module.PARSER_NAME, module.PARSER_VERSION) for key, (module, _) in MODULES.items()}
+    key: (module.PARSER_NAME, module.PARSER_VERSION) for key, (module, _) in MODULES.items()
+}
 LABELS = {key: module.LABEL for key, (module, _) in MODULES.items()}
 EXPANDING = ("brml", "athena_prj")  # parsers that accept max_expanded_bytes
 DEFAULT_MAX_EXPANDED_BYTES = 512 * 1024 * 1024
@@ -93,14 +101,19 @@ def _detect_text(text: str) -> str | None:
     if re.match(r"^#\s*XDI/", first, re.IGNORECASE):
         return "xdi"
     if first.startswith("# Athena project file") or (
-            first.startswith("{") and "_____header1" in head):
+        first.startswith("{") and "_____header1" in head
+    ):
         return "athena_prj"
     if re.match(r"^#FORMAT\s*:\s*EMSA/MAS", first, re.IGNORECASE):
         return "emsa"
     if len(lines) > 1 and lines[1].startswith("Wavelength (nm),"):
         return "cary_csv"
-    if ("\t" in lines[0] and len(lines) > 2 and "wavelength" in lines[1].lower()
-            and re.search(r"\b(S1c?|R1c?)", lines[0])) or first.lower().startswith("labels,"):
+    if (
+        "\t" in lines[0]
+        and len(lines) > 2
+        and "wavelength" in lines[1].lower()
+        and re.search(r"\b(S1c?|R1c?)", lines[0])
+    ) or first.lower().startswith("labels,"):
         return "nanolog"
     if first.startswith("#") and re.search(r"^#\s*Column\.\d+\s*:", head, re.MULTILINE):
         return "xdi"  # XDI fields without the version line: let the XDI parser say so
@@ -133,7 +146,8 @@ def _classify_table(data: bytes, filename: str) -> str:
         return "size_table"
     name = filename.lower()
     if any(w in name for w in ("size", "feret", "results")) and any(
-            w in " ".join(lowered) for w in SIZE_WORDS):
+        w in " ".join(lowered) for w in SIZE_WORDS
+    ):
         return "size_table"
     return "unknown"
 
@@ -157,13 +171,17 @@ def detect_format(data: bytes, filename: str) -> str:
 def _unknown(filename: str, data: bytes) -> ParseError:
     """The error for content no parser recognises."""
     what = "the file is empty" if not data else f"first bytes {data[:8]!r}"
-    return ParseError("unknown", "not a recognised instrument file: the content matches none of "
-                      f"the supported formats ({', '.join(sorted(PARSERS))}); {what}",
-                      filename=filename)
+    return ParseError(
+        "unknown",
+        "not a recognised instrument file: the content matches none of "
+        f"the supported formats ({', '.join(sorted(PARSERS))}); {what}",
+        filename=filename,
+    )
 
 
-def parse_file(data: bytes, *, filename: str,
-               max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES) -> ParsedFile:
+def parse_file(
+    data: bytes, *, filename: str, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
+) -> ParsedFile:
     """Detect the format of ``data`` and parse it.
 
     ``max_expanded_bytes`` caps the upload itself and the decompressed size of ZIP (BRML) and
@@ -173,8 +191,12 @@ def parse_file(data: bytes, *, filename: str,
     try:
         data = bytes(data)
         if len(data) > max_expanded_bytes:
-            raise ParseError("unknown", f"the file is {len(data) / 1e6:.0f} MB, more than the "
-                             f"{max_expanded_bytes / 1e6:.0f} MB allowed", filename=filename)
+            raise ParseError(
+                "unknown",
+                f"the file is {len(data) / 1e6:.0f} MB, more than the "
+                f"{max_expanded_bytes / 1e6:.0f} MB allowed",
+                filename=filename,
+            )
         key = detect_format(data, filename)
         if key not in MODULES:
             raise _unknown(filename, data)
@@ -187,5 +209,9 @@ def parse_file(data: bytes, *, filename: str,
     except ParseError:
         raise
     except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - guarantee
-        raise ParseError("unknown", truncated_message("instrument", type(exc).__name__),
-                         detail=repr(exc)[:2000], filename=filename) from exc
+        raise ParseError(
+            "unknown",
+            truncated_message("instrument", type(exc).__name__),
+            detail=repr(exc)[:2000],
+            filename=filename,
+        ) from exc

@@ -14,8 +14,17 @@ import numpy as np
 from ._tempfile import temp_path
 from .base import ImageData, Series
 
-LENGTH_TO_NM = {"nm": 1.0, "µm": 1e3, "μm": 1e3, "um": 1e3, "pm": 1e-3, "å": 0.1, "a": 0.1,
-                "mm": 1e6, "m": 1e9}
+LENGTH_TO_NM = {
+    "nm": 1.0,
+    "µm": 1e3,
+    "μm": 1e3,
+    "um": 1e3,
+    "pm": 1e-3,
+    "å": 0.1,
+    "a": 0.1,
+    "mm": 1e6,
+    "m": 1e9,
+}
 ENERGY_TO_EV = {"ev": 1.0, "kev": 1e3}
 
 
@@ -50,8 +59,9 @@ def length_to_nm(value: float | None, units: str | None) -> float | None:
 
 def energy_axis(axes: list[dict]) -> dict | None:
     """The first axis whose unit is eV or keV (a spectrum axis), else None."""
-    return next((a for a in axes if (unit_text(a.get("units")) or "").lower() in ENERGY_TO_EV),
-                None)
+    return next(
+        (a for a in axes if (unit_text(a.get("units")) or "").lower() in ENERGY_TO_EV), None
+    )
 
 
 def image_from_signal(signal: dict) -> ImageData:
@@ -70,8 +80,9 @@ def image_from_signal(signal: dict) -> ImageData:
     scale = float(x_axis.get("scale", 1.0))
     if unit is None:
         return ImageData(pixels=frame, pixel_size=None, pixel_unit=None, pixel_size_nm=None)
-    return ImageData(pixels=frame, pixel_size=scale, pixel_unit=unit,
-                     pixel_size_nm=length_to_nm(scale, unit))
+    return ImageData(
+        pixels=frame, pixel_size=scale, pixel_unit=unit, pixel_size_nm=length_to_nm(scale, unit)
+    )
 
 
 def spectrum_from_signal(signal: dict, axis: dict, y_label: str) -> Series:
@@ -81,37 +92,58 @@ def spectrum_from_signal(signal: dict, axis: dict, y_label: str) -> Series:
     other = tuple(i for i in range(data.ndim) if i != index)
     y = data.sum(axis=other) if other else data
     factor = ENERGY_TO_EV[unit_text(axis["units"]).lower()]
-    x = (float(axis.get("offset", 0.0)) + float(axis.get("scale", 1.0)) * np.arange(y.size))
-    return Series(name=str(signal.get("metadata", {}).get("General", {}).get("title", "spectrum")),
-                  x=x * factor, y=y, x_label=str(axis.get("name", "Energy")), x_unit="eV",
-                  y_label=y_label, y_unit="counts")
+    x = float(axis.get("offset", 0.0)) + float(axis.get("scale", 1.0)) * np.arange(y.size)
+    return Series(
+        name=str(signal.get("metadata", {}).get("General", {}).get("title", "spectrum")),
+        x=x * factor,
+        y=y,
+        x_label=str(axis.get("name", "Energy")),
+        x_unit="eV",
+        y_label=y_label,
+        y_unit="counts",
+    )
 
 
 def axes_summary(signal: dict) -> list[dict]:
     """JSON-able description of the axes (name, size, scale, offset, units)."""
-    return [{"name": str(a.get("name")), "size": int(a.get("size", 0)),
-             "scale": float(a.get("scale", 1.0)), "offset": float(a.get("offset", 0.0)),
-             "units": unit_text(a.get("units")), "navigate": bool(a.get("navigate", False))}
-            for a in signal["axes"]]
+    return [
+        {
+            "name": str(a.get("name")),
+            "size": int(a.get("size", 0)),
+            "scale": float(a.get("scale", 1.0)),
+            "offset": float(a.get("offset", 0.0)),
+            "units": unit_text(a.get("units")),
+            "navigate": bool(a.get("navigate", False)),
+        }
+        for a in signal["axes"]
+    ]
 
 
-def image_key_numbers(image: ImageData, voltage_kv: float | None,
-                      magnification: float | None) -> dict:
+def image_key_numbers(
+    image: ImageData, voltage_kv: float | None, magnification: float | None
+) -> dict:
     """TEM key numbers: pixel size (file unit and nm), image size in px, kV, magnification."""
     height, width = image.pixels.shape[-2:]
-    return {"pixel_size": image.pixel_size, "pixel_unit": image.pixel_unit,
-            "pixel_size_nm": image.pixel_size_nm, "image_width_px": int(width),
-            "image_height_px": int(height), "voltage_kv": voltage_kv,
-            "magnification": magnification}
+    return {
+        "pixel_size": image.pixel_size,
+        "pixel_unit": image.pixel_unit,
+        "pixel_size_nm": image.pixel_size_nm,
+        "image_width_px": int(width),
+        "image_height_px": int(height),
+        "voltage_kv": voltage_kv,
+        "magnification": magnification,
+    }
 
 
 def spectrum_key_numbers(series: Series, axis: dict, voltage_kv: float | None) -> dict:
     """EDS/EELS key numbers: channel count, channel width and offset in eV, beam kV."""
     factor = ENERGY_TO_EV[unit_text(axis["units"]).lower()]
-    return {"n_channels": int(series.x.size),
-            "channel_width_ev": float(axis.get("scale", 1.0)) * factor,
-            "energy_offset_ev": float(axis.get("offset", 0.0)) * factor,
-            "voltage_kv": voltage_kv}
+    return {
+        "n_channels": int(series.x.size),
+        "channel_width_ev": float(axis.get("scale", 1.0)) * factor,
+        "energy_offset_ev": float(axis.get("offset", 0.0)) * factor,
+        "voltage_kv": voltage_kv,
+    }
 
 
 def technique_for(signal_type: str, is_spectrum: bool) -> str:

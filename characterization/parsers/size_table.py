@@ -23,10 +23,22 @@ PARSER_VERSION = "1.0.0"
 FORMAT = "size_table"
 LABEL = "TEM size table"
 LENGTH_PRIORITY = ("diameter", "size", "feret", "length", "major")
-TO_NM = {"nm": 1.0, "µm": 1000.0, "um": 1000.0, "μm": 1000.0, "å": 0.1, "a": 0.1,
-         "angstrom": 0.1, "pm": 0.001, "px": None, "pixel": None, "pixels": None}
-UNIT_RE = re.compile(r"[\s_(\[]\s*(nm|µm|μm|um|å|angstrom|pm|px|pixels?)\s*(\^?2|²)?\s*[)\]]?\s*$",
-                     re.IGNORECASE)
+TO_NM = {
+    "nm": 1.0,
+    "µm": 1000.0,
+    "um": 1000.0,
+    "μm": 1000.0,
+    "å": 0.1,
+    "a": 0.1,
+    "angstrom": 0.1,
+    "pm": 0.001,
+    "px": None,
+    "pixel": None,
+    "pixels": None,
+}
+UNIT_RE = re.compile(
+    r"[\s_(\[]\s*(nm|µm|μm|um|å|angstrom|pm|px|pixels?)\s*(\^?2|²)?\s*[)\]]?\s*$", re.IGNORECASE
+)
 
 
 def _base_name(column: str) -> str:
@@ -45,8 +57,11 @@ def find_size_column(header: list[str]) -> tuple[int, str] | None:
     names = [_base_name(h) for h in header]
     for wanted in LENGTH_PRIORITY:
         for i, name in enumerate(names):
-            if name == wanted or name.startswith(wanted + " ") or (
-                    wanted in name and not re.search(r"(min|angle|x$|y$)", name)):
+            if (
+                name == wanted
+                or name.startswith(wanted + " ")
+                or (wanted in name and not re.search(r"(min|angle|x$|y$)", name))
+            ):
                 return i, "length"
     if "area" in names:
         return names.index("area"), "area"
@@ -84,23 +99,41 @@ def parse_size_table(data: bytes, *, filename: str) -> ParsedFile:
     header, body, info = read_table(data, FORMAT, LABEL)
     found = find_size_column(header)
     if found is None:
-        raise fail(FORMAT, f"{LABEL}: no size column (Diameter, Size, Feret, Length, Major or "
-                           f"Area) among {header[:8]}")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: no size column (Diameter, Size, Feret, Length, Major or "
+            f"Area) among {header[:8]}",
+        )
     col, kind = found
     sizes = _size_values(body, col, kind, info["decimal_comma"])
     unit = _unit(header[col])
     factor = TO_NM.get(unit) if unit else None
     std = float(np.std(sizes, ddof=1)) if sizes.size > 1 else None
-    numbers = {"n_particles": int(sizes.size), "size_column": header[col], "size_unit": unit,
-               "size_kind": "equivalent_circle_diameter" if kind == "area" else "length",
-               "mean_size": float(sizes.mean()), "std_size": std,
-               "median_size": float(np.median(sizes))}
+    numbers = {
+        "n_particles": int(sizes.size),
+        "size_column": header[col],
+        "size_unit": unit,
+        "size_kind": "equivalent_circle_diameter" if kind == "area" else "length",
+        "mean_size": float(sizes.mean()),
+        "std_size": std,
+        "median_size": float(np.median(sizes)),
+    }
     for key in ("mean_size", "std_size", "median_size"):
-        numbers[f"{key}_nm"] = None if factor is None or numbers[key] is None else (
-            numbers[key] * factor)
-    rows = [{"index": i + 1, "size": float(v), "size_nm": None if factor is None else v * factor}
-            for i, v in enumerate(sizes)]
+        numbers[f"{key}_nm"] = (
+            None if factor is None or numbers[key] is None else (numbers[key] * factor)
+        )
+    rows = [
+        {"index": i + 1, "size": float(v), "size_nm": None if factor is None else v * factor}
+        for i, v in enumerate(sizes)
+    ]
     layout = "imagej_results" if header and header[0] in ("", " ") else "table"
     metadata = {**info, "layout": layout, "columns": header, "reader": "own table reader"}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="tem_sizes", metadata=metadata, key_numbers=numbers, tables=rows)
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="tem_sizes",
+        metadata=metadata,
+        key_numbers=numbers,
+        tables=rows,
+    )

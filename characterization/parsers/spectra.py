@@ -35,8 +35,9 @@ def _sorted_finite(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return x[order], y[order]
 
 
-def peak_positions(x: np.ndarray, y: np.ndarray, *, prominence_frac: float = 0.05,
-                   max_peaks: int = 20) -> list[float]:
+def peak_positions(
+    x: np.ndarray, y: np.ndarray, *, prominence_frac: float = 0.05, max_peaks: int = 20
+) -> list[float]:
     """Positions (units of ``x``, ascending) of peaks with prominence ≥ ``prominence_frac`` ×
     (max(y) − min(y)); at most ``max_peaks``, keeping the most prominent. Flat → [].
     """
@@ -99,9 +100,13 @@ def noise_level(y: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d)) / np.sqrt(2.0)) if d.size else 0.0
 
 
-def first_excitonic_peak_nm(wavelength_nm: np.ndarray, absorbance: np.ndarray, *,
-                            min_prominence_frac: float = 0.01,
-                            noise_factor: float = 5.0) -> float:
+def first_excitonic_peak_nm(
+    wavelength_nm: np.ndarray,
+    absorbance: np.ndarray,
+    *,
+    min_prominence_frac: float = 0.01,
+    noise_factor: float = 5.0,
+) -> float:
     """Lowest-energy excitonic peak of an absorption spectrum, in nm.
 
     The first local maximum met when walking from the red (long-wavelength) side whose
@@ -113,8 +118,10 @@ def first_excitonic_peak_nm(wavelength_nm: np.ndarray, absorbance: np.ndarray, *
     unsaturated = ys < 9.999
     if np.count_nonzero(unsaturated) < 3:
         raise ValueError("not enough unsaturated points")
-    threshold = max(noise_factor * noise_level(ys[unsaturated]),
-                    min_prominence_frac * float(np.ptp(ys[unsaturated])))
+    threshold = max(
+        noise_factor * noise_level(ys[unsaturated]),
+        min_prominence_frac * float(np.ptp(ys[unsaturated])),
+    )
     if threshold <= 0:
         raise ValueError("flat spectrum")
     idx, _ = find_peaks(ys, prominence=threshold)

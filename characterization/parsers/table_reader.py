@@ -15,8 +15,9 @@ from ._text import decode_text, parse_float
 from .brml import check_zip_expansion
 
 XLSX_MAX_EXPANDED_BYTES = 64 * 1024 * 1024
-BELOW_LIMIT = re.compile(r"^\s*(<\s*(lod|loq|dl|[0-9.,]+)|n\.?\s*d\.?|bdl|b\.d\.l\.?|< ?lod)\s*$",
-                         re.IGNORECASE)
+BELOW_LIMIT = re.compile(
+    r"^\s*(<\s*(lod|loq|dl|[0-9.,]+)|n\.?\s*d\.?|bdl|b\.d\.l\.?|< ?lod)\s*$", re.IGNORECASE
+)
 
 
 def is_xlsx(data: bytes) -> bool:
@@ -32,8 +33,9 @@ def _read_xlsx(data: bytes, fmt: str, label: str) -> list[list[str]]:
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheet = book.worksheets[0]
-        return [["" if v is None else str(v) for v in row]
-                for row in sheet.iter_rows(values_only=True)]
+        return [
+            ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
+        ]
     finally:
         book.close()
 
@@ -64,16 +66,20 @@ def read_table(data: bytes, fmt: str, label: str) -> tuple[list[str], list[list[
     if len(rows) < 2:
         raise fail(fmt, f"{label}: the table needs a header row and at least one data row")
     header, body = rows[0], rows[1:]
-    while header and not header[-1] and all(len(r) < len(header) or not r[len(header) - 1]
-                                            for r in body):
+    while (
+        header
+        and not header[-1]
+        and all(len(r) < len(header) or not r[len(header) - 1] for r in body)
+    ):
         header = header[:-1]
     for i, row in enumerate(body):
-        extra = [c for c in row[len(header):] if c]
+        extra = [c for c in row[len(header) :] if c]
         if extra:
             raise fail(fmt, f"{label}: row {i + 2} has more cells than the header")
-        body[i] = (row + [""] * len(header))[:len(header)]
+        body[i] = (row + [""] * len(header))[: len(header)]
     info["decimal_comma"] = info["delimiter"] in (";", "\t") and any(
-        re.fullmatch(r"-?\d+,\d+", c) for r in body for c in r)
+        re.fullmatch(r"-?\d+,\d+", c) for r in body for c in r
+    )
     return header, body, info
 
 
@@ -86,8 +92,11 @@ def to_number(cell: str, decimal_comma: bool) -> float | None:
     if not text or BELOW_LIMIT.match(text):
         return None
     if decimal_comma:
-        text = text.replace(".", "").replace(",", ".") if re.fullmatch(
-            r"-?\d{1,3}(\.\d{3})+,\d+", text) else text.replace(",", ".")
+        text = (
+            text.replace(".", "").replace(",", ".")
+            if re.fullmatch(r"-?\d{1,3}(\.\d{3})+,\d+", text)
+            else text.replace(",", ".")
+        )
     return parse_float(text)
 
 

@@ -50,12 +50,23 @@ def parse_tiff(data: bytes, *, filename: str) -> ParsedFile:
     image = image_from_signal(signal)
     voltage_kv, magnification = _tem_numbers(signal["metadata"])
     general = signal["metadata"].get("General", {})
-    metadata = {"title": general.get("title"), "date": general.get("date"),
-                "shape": list(signal["data"].shape), "dtype": str(signal["data"].dtype),
-                "axes": axes_summary(signal), "calibrated": image.pixel_size is not None,
-                "n_signals": len(signals),
-                "acquisition": jsonable(signal["metadata"].get("Acquisition_instrument", {})),
-                "reader": rsciio_version()}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique=technique_for("", False), image=image, metadata=metadata,
-                      key_numbers=image_key_numbers(image, voltage_kv, magnification))
+    metadata = {
+        "title": general.get("title"),
+        "date": general.get("date"),
+        "shape": list(signal["data"].shape),
+        "dtype": str(signal["data"].dtype),
+        "axes": axes_summary(signal),
+        "calibrated": image.pixel_size is not None,
+        "n_signals": len(signals),
+        "acquisition": jsonable(signal["metadata"].get("Acquisition_instrument", {})),
+        "reader": rsciio_version(),
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique=technique_for("", False),
+        image=image,
+        metadata=metadata,
+        key_numbers=image_key_numbers(image, voltage_kv, magnification),
+    )

@@ -53,8 +53,11 @@ def _split(lines: list[str], char: str) -> tuple[list[str], np.ndarray]:
         except ValueError:
             raise fail(FORMAT, f"{LABEL}: line {k + 1} is not numeric: {stripped[:50]!r}") from None
         if len(rows[-1]) != len(rows[0]):
-            raise fail(FORMAT, f"{LABEL}: line {k + 1} has {len(rows[-1])} values, the first "
-                               f"data line has {len(rows[0])}; the file looks truncated")
+            raise fail(
+                FORMAT,
+                f"{LABEL}: line {k + 1} has {len(rows[-1])} values, the first "
+                f"data line has {len(rows[0])}; the file looks truncated",
+            )
     if len(rows) < 5 or len(rows[0]) < 2:
         raise fail(FORMAT, f"{LABEL}: fewer than 5 data rows with at least 2 columns")
     return comments, np.array(rows)
@@ -117,15 +120,18 @@ def check_last_row(text: str, char: str) -> None:
     """
     if text.endswith(("\n", "\r")):
         return
-    rows = [ln.split() for ln in text.splitlines()
-            if ln.strip() and not ln.lstrip().startswith(char)]
+    rows = [
+        ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(char)
+    ]
     if len(rows) < 3:
         return
     col = len(rows[-1]) - 1
     lengths = [len(r[col]) for r in rows[:-1] if len(r) > col]
     if lengths and len(rows[-1][col]) < float(np.median(lengths)) - 1:
-        raise fail(FORMAT, f"{LABEL}: the last data row ends in the middle of a number; "
-                           "the file looks truncated")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: the last data row ends in the middle of a number; the file looks truncated",
+        )
 
 
 @guarded(FORMAT, LABEL)
@@ -144,8 +150,11 @@ def parse_xas_ascii(data: bytes, *, filename: str) -> ParsedFile:
     names, energy_unit = column_names(comments, table.shape[1])
     stated = _stated(comments)
     if "n_points" in stated and stated["n_points"] != table.shape[0]:
-        raise fail(FORMAT, f"{LABEL}: the header says {stated['n_points']} points but "
-                           f"{table.shape[0]} rows follow; the file looks truncated")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: the header says {stated['n_points']} points but "
+            f"{table.shape[0]} rows follow; the file looks truncated",
+        )
     e_index = next((i for i, nm in enumerate(names) if "energy" in nm), 0)
     energy, was_kev = energy_to_ev(table[:, e_index], energy_unit)
     check_energy(energy)
@@ -156,12 +165,22 @@ def parse_xas_ascii(data: bytes, *, filename: str) -> ParsedFile:
     e0 = stated.get("e0")
     if e0 is not None and e0 < 100:
         e0 *= 1000.0
-    metadata = {"columns": names, "n_rows": int(table.shape[0]), "energy_column": names[e_index],
-                "energy_converted_from_kev": was_kev, "mu_mode": mode,
-                "col0_range_raw": [float(table[:, 0].min()), float(table[:, 0].max())],
-                "header": comments[:60], "reader": "own beamline ASCII reader"}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="xas", series=[mu_series(energy, mu, "μ(E)", mode)],
-                      metadata=metadata,
-                      key_numbers=xas_key_numbers(energy, mu, element=element, edge=edge,
-                                                  e0_stated_ev=e0))
+    metadata = {
+        "columns": names,
+        "n_rows": int(table.shape[0]),
+        "energy_column": names[e_index],
+        "energy_converted_from_kev": was_kev,
+        "mu_mode": mode,
+        "col0_range_raw": [float(table[:, 0].min()), float(table[:, 0].max())],
+        "header": comments[:60],
+        "reader": "own beamline ASCII reader",
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xas",
+        series=[mu_series(energy, mu, "μ(E)", mode)],
+        metadata=metadata,
+        key_numbers=xas_key_numbers(energy, mu, element=element, edge=edge, e0_stated_ev=e0),
+    )

@@ -49,8 +49,15 @@ def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
 
 def mu_series(energy_ev: np.ndarray, mu: np.ndarray, name: str, mode: str) -> Series:
     """μ(E) as a Series (energy in eV)."""
-    return Series(name=name, x=np.asarray(energy_ev, dtype=float), y=np.asarray(mu, dtype=float),
-                  x_label="Energy", x_unit="eV", y_label=f"μ(E) ({mode})", y_unit="")
+    return Series(
+        name=name,
+        x=np.asarray(energy_ev, dtype=float),
+        y=np.asarray(mu, dtype=float),
+        x_label="Energy",
+        x_unit="eV",
+        y_label=f"μ(E) ({mode})",
+        y_unit="",
+    )
 
 
 def check_energy(energy_ev: np.ndarray) -> None:
@@ -62,14 +69,26 @@ def check_energy(energy_ev: np.ndarray) -> None:
         raise ValueError("the energy column is not increasing")
 
 
-def xas_key_numbers(energy_ev: np.ndarray, mu: np.ndarray, *, element: str | None,
-                    edge: str | None, e0_stated_ev: float | None) -> dict:
+def xas_key_numbers(
+    energy_ev: np.ndarray,
+    mu: np.ndarray,
+    *,
+    element: str | None,
+    edge: str | None,
+    e0_stated_ev: float | None,
+) -> dict:
     """``element``, ``edge``, ``e0_ev`` (stated, else max dμ/dE), ``e0_source``, ``n_points``,
     ``energy_min_ev``, ``energy_max_ev``."""
     if e0_stated_ev is not None:
         e0, source = float(e0_stated_ev), "file"
     else:
         e0, source = spectra.edge_energy_max_derivative(energy_ev, mu), "max_derivative"
-    return {"element": element, "edge": edge, "e0_ev": e0, "e0_source": source,
-            "n_points": int(np.asarray(energy_ev).size),
-            "energy_min_ev": float(np.min(energy_ev)), "energy_max_ev": float(np.max(energy_ev))}
+    return {
+        "element": element,
+        "edge": edge,
+        "e0_ev": e0,
+        "e0_source": source,
+        "n_points": int(np.asarray(energy_ev).size),
+        "energy_min_ev": float(np.min(energy_ev)),
+        "energy_max_ev": float(np.max(energy_ev)),
+    }

@@ -54,10 +54,11 @@ def _split_sections(lines: list[str]) -> tuple[list[str], list[str], list[str], 
     for i, line in enumerate(lines[1:], start=1):
         stripped = line.strip()
         if not stripped.startswith("#"):
-            raise _err(f"line {i + 1} is neither a '#' header line nor after '#----': "
-                       f"{stripped[:40]!r}")
+            raise _err(
+                f"line {i + 1} is neither a '#' header line nor after '#----': {stripped[:40]!r}"
+            )
         if re.match(r"^#\s*-{3,}\s*$", stripped):
-            return fields, comments, lines[i + 1:], i
+            return fields, comments, lines[i + 1 :], i
         if re.match(r"^#\s*/{3,}", stripped):
             in_comments = True
         elif in_comments:
@@ -103,14 +104,19 @@ def _validate_values(fields: dict[str, str]) -> None:
 
 def _columns(fields: dict[str, str]) -> list[tuple[str, str | None]]:
     """[(name, unit)] from ``Column.N`` fields; N must run 1…n without gaps."""
-    cols = {int(k.split(".")[1]): v.split() for k, v in fields.items()
-            if re.fullmatch(r"column\.\d+", k)}
+    cols = {
+        int(k.split(".")[1]): v.split()
+        for k, v in fields.items()
+        if re.fullmatch(r"column\.\d+", k)
+    }
     if not cols:
         raise _err("no 'Column.N' headers name the data columns")
     if sorted(cols) != list(range(1, len(cols) + 1)):
         raise _err(f"Column numbers {sorted(cols)} are not 1…{len(cols)}")
-    return [(cols[i][0].lower(), cols[i][1] if len(cols[i]) > 1 else None)
-            for i in range(1, len(cols) + 1)]
+    return [
+        (cols[i][0].lower(), cols[i][1] if len(cols[i]) > 1 else None)
+        for i in range(1, len(cols) + 1)
+    ]
 
 
 def _table(data_lines: list[str], n_cols: int) -> np.ndarray:
@@ -125,8 +131,9 @@ def _table(data_lines: list[str], n_cols: int) -> np.ndarray:
                 raise _err(f"comment line inside the data table: {line.strip()[:40]!r}")
             continue
         if len(tokens) != n_cols:
-            raise _err(f"data row {k + 1} has {len(tokens)} values, the header names {n_cols} "
-                       "columns")
+            raise _err(
+                f"data row {k + 1} has {len(tokens)} values, the header names {n_cols} columns"
+            )
         try:
             rows.append([parse_float(t) for t in tokens])
         except ValueError:
@@ -158,8 +165,9 @@ def _energy_ev(table: np.ndarray, columns: list, fields: dict[str, str]) -> np.n
         if "mono.d_spacing" not in fields:
             raise _err("Column.1 is an angle but Mono.d_spacing is not given")
         d_a = parse_float(fields["mono.d_spacing"].split()[0])
-        theta = np.radians(table[:, 0] if (unit or "deg").startswith("deg") else
-                           np.degrees(table[:, 0]))
+        theta = np.radians(
+            table[:, 0] if (unit or "deg").startswith("deg") else np.degrees(table[:, 0])
+        )
         return HC_EV_A / (2.0 * d_a * np.sin(theta))
     raise _err(f"Column.1 must be 'energy' or 'angle', not {name!r}")
 
@@ -192,15 +200,28 @@ def parse_xdi(data: bytes, *, filename: str) -> ParsedFile:
     stated = fields.get("scan.edge_energy")
     e0 = parse_float(stated.split()[0]) if stated else None
     if e0 is not None and not energy.min() < e0 < energy.max():
-        raise _err(f"the data ({energy.min():.1f}–{energy.max():.1f} eV) do not span the stated "
-                   f"{element} {edge} edge energy {e0:g} eV; the scan looks truncated")
-    metadata = {"xdi_version": version.group(1), "extensions": version.group(2).strip(),
-                "columns": [c for c, _ in columns], "fields": fields, "comments": comments,
-                "mu_mode": mode, "mono": fields.get("mono.name"),
-                "beamline": fields.get("beamline.name"), "sample": fields.get("sample.name"),
-                "reader": "own strict XDI reader"}
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="xas", series=[mu_series(energy, mu, "μ(E)", mode)],
-                      metadata=metadata,
-                      key_numbers=xas_key_numbers(energy, mu, element=element, edge=edge,
-                                                  e0_stated_ev=e0))
+        raise _err(
+            f"the data ({energy.min():.1f}–{energy.max():.1f} eV) do not span the stated "
+            f"{element} {edge} edge energy {e0:g} eV; the scan looks truncated"
+        )
+    metadata = {
+        "xdi_version": version.group(1),
+        "extensions": version.group(2).strip(),
+        "columns": [c for c, _ in columns],
+        "fields": fields,
+        "comments": comments,
+        "mu_mode": mode,
+        "mono": fields.get("mono.name"),
+        "beamline": fields.get("beamline.name"),
+        "sample": fields.get("sample.name"),
+        "reader": "own strict XDI reader",
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xas",
+        series=[mu_series(energy, mu, "μ(E)", mode)],
+        metadata=metadata,
+        key_numbers=xas_key_numbers(energy, mu, element=element, edge=edge, e0_stated_ev=e0),
+    )

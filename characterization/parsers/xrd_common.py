@@ -10,13 +10,20 @@ from .base import Series
 
 def xrd_series(twotheta_deg: np.ndarray, intensity: np.ndarray, name: str) -> Series:
     """One diffraction pattern: intensity (counts) against 2θ (degrees)."""
-    return Series(name=name, x=np.asarray(twotheta_deg, dtype=float),
-                  y=np.asarray(intensity, dtype=float), x_label="2θ", x_unit="deg",
-                  y_label="Intensity", y_unit="counts")
+    return Series(
+        name=name,
+        x=np.asarray(twotheta_deg, dtype=float),
+        y=np.asarray(intensity, dtype=float),
+        x_label="2θ",
+        x_unit="deg",
+        y_label="Intensity",
+        y_unit="counts",
+    )
 
 
-def xrd_key_numbers(twotheta_deg: np.ndarray, intensity: np.ndarray,
-                    wavelength_a: float | None) -> dict:
+def xrd_key_numbers(
+    twotheta_deg: np.ndarray, intensity: np.ndarray, wavelength_a: float | None
+) -> dict:
     """``twotheta_min_deg``, ``twotheta_max_deg``, ``wavelength_a`` (Kα1, Å), ``n_points``,
     ``intensity_min_counts``, ``intensity_max_counts`` and ``peak_positions_deg`` (peaks with
     prominence ≥ 5 % of the intensity range). Raises ValueError on empty/mismatched arrays.

@@ -64,16 +64,27 @@ def parse_xrdml(data: bytes, *, filename: str) -> ParsedFile:
     tt = np.asarray(_magnitude(raw["2Theta"]), dtype=float)
     it = np.asarray(_magnitude(raw["intensity"]), dtype=float)
     if it.ndim != 1:
-        raise fail(FORMAT, f"{LABEL}: area/RSM scans with {it.shape} points are not supported; "
-                           "export a 1-D scan")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: area/RSM scans with {it.shape} points are not supported; export a 1-D scan",
+        )
     meta = raw.get("metadata") or {}
     source = _source_metadata(meta)
     metadata = {
-        "schema": _schema_version(data), "scan_axis": meta.get("scan_axis"),
-        "scan_mode": meta.get("scan_mode"), "start_time": meta.get("start_time"),
-        "has_counts": raw.get("counts") is not None, **source,
+        "schema": _schema_version(data),
+        "scan_axis": meta.get("scan_axis"),
+        "scan_mode": meta.get("scan_mode"),
+        "start_time": meta.get("start_time"),
+        "has_counts": raw.get("counts") is not None,
+        **source,
         "reader": f"fairmat-readers-xrd {importlib.metadata.version('fairmat-readers-xrd')}",
     }
-    return ParsedFile(format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION,
-                      technique="xrd", series=[xrd_series(tt, it, "pattern")], metadata=metadata,
-                      key_numbers=xrd_key_numbers(tt, it, source["kalpha1_a"]))
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xrd",
+        series=[xrd_series(tt, it, "pattern")],
+        metadata=metadata,
+        key_numbers=xrd_key_numbers(tt, it, source["kalpha1_a"]),
+    )

@@ -7,11 +7,13 @@ feffit_basic_znse_wxmplot.ipynb (E) and the docs' "Table of ZnSe Results" (F, do
 
 from __future__ import annotations
 
+import pytest
 from xas_helpers import cu_model, guesses, read_columns, sig, znse_mu
 
 from analysis.engines.fitting import run_fit
 from analysis.engines.xas_processing import mu_from_columns
 
+pytestmark = pytest.mark.slow  # real larch fits / FEFF runs
 
 def _cu_data(xas_data):
     g = read_columns(xas_data / "larch_examples" / "cu_metal_rt.xdi")

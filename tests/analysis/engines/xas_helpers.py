@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
 
 def read_columns(path: Path, labels: list[str] | None = None):
     from larch.io import read_ascii

@@ -1,0 +1,126 @@
+"""Fit-run endpoints: queue fits and refits, follow them, plot and compare fits."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action, api_view
+from rest_framework.response import Response
+
+from analysis import selectors, services
+from analysis.models import FitRun
+from characterization.models import XASFit, XASSpectrum
+from labdb.lib.errors import DomainError
+from labdb.lib.viewsets import include_retired
+
+
+class FitRunSerializer(serializers.ModelSerializer):
+    result = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The XAS fit id.")
+
+    class Meta:
+        model = FitRun
+        fields = ("id", "status", "progress_pct", "spectrum", "refit_of", "result", "model",
+                  "model_hash", "input_sha256", "idempotency_key", "attempts", "queued_at",
+                  "started_at", "finished_at", "heartbeat_at", "worker", "elapsed_s", "error",
+                  "log", "provenance")
+        read_only_fields = fields
+
+
+class FitRunRequestSerializer(serializers.Serializer):
+    spectrum = serializers.PrimaryKeyRelatedField(queryset=XASSpectrum.objects.all(),
+                                                  required=False)
+    model = serializers.JSONField(required=False, help_text="Fit model (docs/fit-model.md) "
+                                  "plus a 'feff' section.")
+    refit = serializers.PrimaryKeyRelatedField(queryset=XASFit.objects.all(), required=False,
+                                               help_text="Re-run this computed fit.")
+    force = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("refit")) == bool(attrs.get("spectrum") or attrs.get("model")):
+            raise serializers.ValidationError(
+                "send either {spectrum, model} or {refit}, not both or neither")
+        if not attrs.get("refit") and not (attrs.get("spectrum") and attrs.get("model")):
+            raise serializers.ValidationError("a new fit needs both spectrum and model")
+        return attrs
+
+
+class FitRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Background XAS fit jobs. POST queues one; GET follows status and gives the result id."""
+
+    serializer_class = FitRunSerializer
+    filterset_fields = ["status", "spectrum", "refit_of", "result"]
+    ordering = ["-queued_at"]
+
+    def get_queryset(self):
+        return selectors.fit_run_list(include_retired=include_retired(self.request))
+
+    def list(self, request, *args, **kwargs):
+        services.reap_stale_runs()
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        services.reap_stale_runs()
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(request=FitRunRequestSerializer, responses={201: FitRunSerializer})
+    def create(self, request):
+        shape = FitRunRequestSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        data = shape.validated_data
+        if data.get("refit"):
+            run = services.request_refit(fit=data["refit"], actor=request.user)
+        else:
+            run = services.request_fit_run(spectrum=data["spectrum"], model=data["model"],
+                                           actor=request.user, force=data["force"])
+        run.refresh_from_db()
+        return Response({"id": run.pk, "status": run.status, "result": run.result_id},
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={201: dict})
+    @action(detail=False, methods=["post"], url_path="refit-stale")
+    def refit_stale(self, request):
+        """Flag stale computed fits and queue a refit of each."""
+        runs = services.refit_stale(actor=request.user)
+        return Response({"queued": [{"id": r.pk, "status": r.status} for r in runs]},
+                        status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[OpenApiParameter("kind", str, enum=["mu", "chik", "chir"])],
+               responses={(200, "image/png"): bytes, (200, "image/svg+xml"): bytes})
+@api_view(["GET"])
+def fit_plot(request, pk: int, fmt: str):
+    """Plot of a computed fit: normalized μ(E), k^w·χ(k) or |χ(R)|, data vs model."""
+    fit = XASFit.objects.select_related("fit_run").filter(pk=pk).first()
+    if fit is None:
+        return Response({"message": f"no XAS fit {pk}"}, status=404)
+    image = selectors.fit_plot(fit, kind=request.query_params.get("kind", "chir"), fmt=fmt)
+    return HttpResponse(image, content_type="image/png" if fmt == "png" else "image/svg+xml")
+
+
+@extend_schema(parameters=[OpenApiParameter("computed", int), OpenApiParameter("published", int)],
+               responses={200: dict})
+@api_view(["GET"])
+def fit_comparison(request):
+    """Computed vs published fit: per path and parameter, the difference in combined errors."""
+    try:
+        computed = XASFit.objects.get(pk=int(request.query_params["computed"]))
+        published = XASFit.objects.get(pk=int(request.query_params["published"]))
+    except (KeyError, ValueError, XASFit.DoesNotExist):
+        raise DomainError("computed, published: give the ids of two XAS fits.",
+                          field="computed") from None
+    return Response({"computed": computed.pk, "published": published.pk,
+                     "rows": selectors.compare_fits(computed, published)})
+
+
+urlpatterns = [
+    path("fit-runs/", FitRunViewSet.as_view({"get": "list", "post": "create"}),
+         name="fitrun-list"),
+    path("fit-runs/refit-stale/", FitRunViewSet.as_view({"post": "refit_stale"}),
+         name="fitrun-refit-stale"),
+    path("fit-runs/<int:pk>/", FitRunViewSet.as_view({"get": "retrieve"}), name="fitrun-detail"),
+    path("xas-fits/<int:pk>/plot.png", fit_plot, {"fmt": "png"}, name="xasfit-plot-png"),
+    path("xas-fits/<int:pk>/plot.svg", fit_plot, {"fmt": "svg"}, name="xasfit-plot-svg"),
+    path("fit-comparison/", fit_comparison, name="fit-comparison"),
+]

@@ -1,0 +1,275 @@
+"""Structure–property and aging endpoints: thin adapters over the analysis selectors.
+
+``GET /api/analysis/frame/``               the structure–property frame (json, csv or xlsx)
+``GET /api/analysis/correlation/``         correlation of two frame columns, overall and by group
+``GET /api/analysis/aging/``               a sample's aging series and the changes between points
+``GET /api/analysis/plots/correlation.png|svg`` and ``/plots/aging.png|svg``  the figures
+
+The frame takes its own ``?format=csv|json|xlsx``; DRF's URL format override is switched off
+for these views (``_OwnFormatParam``) so that it cannot answer 404 for "csv" before we see it.
+Every other query parameter not listed for a view is a column filter (``qy_pct__gte=80``).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pandas as pd
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, re_path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analysis.engines.property_plots import plot_aging_series, plot_correlation
+from analysis.engines.statistics import correlate
+from analysis.selectors.aging import aging_changes, aging_series
+from analysis.selectors.structure_property import (
+    error_column,
+    structure_property_frame,
+    unknown_column_error,
+)
+from labdb.lib.errors import DomainError
+from synthesis.models import Sample
+
+FRAME_FORMATS = ("json", "csv", "xlsx")
+_CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "png": "image/png",
+    "svg": "image/svg+xml",
+}
+
+
+class _OwnFormatParam(DefaultContentNegotiation):
+    """Always the view's first renderer: ``?format=`` belongs to the view, not to DRF."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+# --- request parsing (shape only; meaning is the selectors') ---------------------------------
+
+def _frame_args(request, reserved: tuple[str, ...]) -> dict[str, Any]:
+    params = request.query_params
+    filters = {key: params.get(key) for key in params
+               if key not in reserved and key not in ("fit_choice", "as_of")}
+    return {"fit_choice": params.get("fit_choice") or "latest",
+            "as_of": params.get("as_of") or None, "filters": filters}
+
+
+def _required(request, name: str) -> str:
+    value = (request.query_params.get(name) or "").strip()
+    if not value:
+        raise DomainError(f"{name}: this query parameter is required.", field=name)
+    return value
+
+
+def _bool(request, name: str, default: bool = False) -> bool:
+    value = (request.query_params.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise DomainError(f"{name}: expected true or false, got {value!r}.", field=name)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows: NaN/NA → None, timestamps → ISO 8601, numpy scalars → Python."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    out = clean.to_dict("records")
+    for row in out:
+        for key, value in row.items():
+            if isinstance(value, pd.Timestamp):
+                row[key] = value.isoformat()
+            elif hasattr(value, "item"):
+                row[key] = value.item()
+    return out
+
+
+def _download(content: bytes, *, fmt: str, name: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=_CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+# --- the frame -------------------------------------------------------------------------------
+
+_FRAME_PARAMS = [
+    OpenApiParameter("format", str, enum=list(FRAME_FORMATS), default="json",
+                     description="json (list of row objects), csv or xlsx (downloads)."),
+    OpenApiParameter("fit_choice", str, enum=["latest", "earliest", "as_of"], default="latest",
+                     description="Which measurement/fit represents a sample (see the module "
+                                 "docs of analysis.selectors.structure_property)."),
+    OpenApiParameter("as_of", str, required=False,
+                     description="With fit_choice=as_of: an age in days (e.g. 100) or an ISO "
+                                 "date."),
+    OpenApiParameter("<column>[__lookup]", str, required=False,
+                     description="Any frame column as a filter; lookups exact, ne, gt, gte, lt, "
+                                 "lte, in (comma-separated), isnull, contains, icontains. "
+                                 "source=published|measured|computed restricts the "
+                                 "measurements used."),
+]
+
+
+class StructurePropertyFrameView(APIView):
+    content_negotiation_class = _OwnFormatParam
+
+    @extend_schema(
+        summary="Structure–property frame (one row per sample)",
+        parameters=_FRAME_PARAMS,
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="Rows as objects "
+                                        "(json) or a csv/xlsx file."),
+                   400: OpenApiResponse(description="Unknown column, lookup or format.")},
+    )
+    def get(self, request):
+        fmt = (request.query_params.get("format") or "json").lower()
+        if fmt not in FRAME_FORMATS:
+            raise DomainError(f"format: use one of {', '.join(FRAME_FORMATS)}; got {fmt!r}.",
+                              field="format")
+        frame = structure_property_frame(**_frame_args(request, ("format",)))
+        if fmt == "csv":
+            return _download(frame.to_csv(index=False).encode(), fmt="csv",
+                             name="structure_property")
+        if fmt == "xlsx":
+            buf = io.BytesIO()
+            frame.to_excel(buf, index=False, sheet_name="structure_property")
+            return _download(buf.getvalue(), fmt="xlsx", name="structure_property")
+        return Response(records(frame))
+
+
+# --- correlation -----------------------------------------------------------------------------
+
+_CORRELATION_PARAMS = [
+    OpenApiParameter("x", str, required=True, description="Frame column on the x axis, e.g. "
+                     "cd_s_cd_se_n_ratio."),
+    OpenApiParameter("y", str, required=True, description="Frame column on the y axis, e.g. "
+                     "qy_pct."),
+    OpenApiParameter("group", str, required=False, description="Frame column to group by, "
+                     "e.g. architecture."),
+    *_FRAME_PARAMS[1:],
+]
+
+
+def _correlation(request) -> dict[str, Any]:
+    x, y = _required(request, "x"), _required(request, "y")
+    group = (request.query_params.get("group") or "").strip() or None
+    frame = structure_property_frame(**_frame_args(request, ("x", "y", "group", "format")))
+    for name in (x, y, group):
+        if name is not None and name not in frame.columns:
+            raise unknown_column_error(name, frame.columns)
+    for name in (x, y):
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            raise DomainError(f"{name}: column is not numeric; choose a numeric column for x "
+                              f"and y.", field=name)
+    x_err, y_err = error_column(x, frame.columns), error_column(y, frame.columns)
+    result = correlate(
+        frame[x].tolist(), frame[y].tolist(),
+        x_err=frame[x_err].tolist() if x_err else None,
+        y_err=frame[y_err].tolist() if y_err else None,
+        groups=frame[group].tolist() if group else None,
+        labels=frame["sample_code"].tolist())
+    return {"x": x, "y": y, "group": group, "x_err_column": x_err, "y_err_column": y_err,
+            **result}
+
+
+class CorrelationView(APIView):
+    content_negotiation_class = _OwnFormatParam
+
+    @extend_schema(
+        summary="Correlation of two frame columns (Pearson, Spearman, least squares)",
+        parameters=_CORRELATION_PARAMS,
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
+            '{"n", "pearson_r", "pearson_p", "spearman_r", "spearman_p", "slope", '
+            '"slope_err", "intercept", "intercept_err", "note", "groups": {group: {...}}, '
+            '"points": [{"x", "y", "x_err", "y_err", "group", "label"}]}')),
+            400: OpenApiResponse(description="Unknown or non-numeric column (the message "
+                                             "lists the valid columns).")},
+    )
+    def get(self, request):
+        return Response(_correlation(request))
+
+
+class CorrelationPlotView(APIView):
+    content_negotiation_class = _OwnFormatParam
+
+    @extend_schema(
+        summary="Correlation scatter plot (colour and marker per group, 1σ error bars)",
+        parameters=_CORRELATION_PARAMS,
+        responses={(200, "image/png"): OpenApiTypes.BINARY,
+                   (200, "image/svg+xml"): OpenApiTypes.STR},
+    )
+    def get(self, request, fmt: str):
+        result = _correlation(request)
+        image = plot_correlation(result["points"], x_label=result["x"], y_label=result["y"],
+                                 line=result, fmt=fmt)
+        return HttpResponse(image, content_type=_CONTENT_TYPES[fmt])
+
+
+# --- aging -----------------------------------------------------------------------------------
+
+_AGING_PARAMS = [
+    OpenApiParameter("sample", int, required=True, description="Sample id."),
+    OpenApiParameter("lineage", bool, required=False, default=False,
+                     description="Also the sample's ancestors and descendants."),
+]
+
+
+def _aging(request) -> tuple[Sample, pd.DataFrame, pd.DataFrame]:
+    raw = _required(request, "sample")
+    if not raw.isdigit():
+        raise DomainError(f"sample: expected a sample id (a number), got {raw!r}.",
+                          field="sample")
+    sample = get_object_or_404(Sample, pk=int(raw))
+    series = aging_series(sample, include_lineage=_bool(request, "lineage"))
+    return sample, series, aging_changes(series)
+
+
+class AgingView(APIView):
+    content_negotiation_class = _OwnFormatParam
+
+    @extend_schema(
+        summary="Aging series of a sample and the changes between consecutive dated points",
+        parameters=_AGING_PARAMS,
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
+            '{"sample_id", "sample_code", "series": [...], "changes": [...]}; a change is '
+            'significant when |Δ| > 2·sqrt(e1² + e2²), undefined when an error is missing.')),
+            404: OpenApiResponse(description="No such sample.")},
+    )
+    def get(self, request):
+        sample, series, changes = _aging(request)
+        return Response({"sample_id": sample.pk, "sample_code": sample.code,
+                         "series": records(series), "changes": records(changes)})
+
+
+class AgingPlotView(APIView):
+    content_negotiation_class = _OwnFormatParam
+
+    @extend_schema(
+        summary="Aging plot: values over age with 1σ error bars, significant changes starred",
+        parameters=_AGING_PARAMS,
+        responses={(200, "image/png"): OpenApiTypes.BINARY,
+                   (200, "image/svg+xml"): OpenApiTypes.STR},
+    )
+    def get(self, request, fmt: str):
+        sample, series, changes = _aging(request)
+        image = plot_aging_series(records(series), records(changes), fmt=fmt,
+                                  title=f"aging of {sample.code} (★ = change > 2σ)")
+        return HttpResponse(image, content_type=_CONTENT_TYPES[fmt])
+
+
+urlpatterns = [
+    path("analysis/frame/", StructurePropertyFrameView.as_view(), name="analysis-frame"),
+    path("analysis/correlation/", CorrelationView.as_view(), name="analysis-correlation"),
+    path("analysis/aging/", AgingView.as_view(), name="analysis-aging"),
+    re_path(r"^analysis/plots/correlation\.(?P<fmt>png|svg)$", CorrelationPlotView.as_view(),
+            name="analysis-plot-correlation"),
+    re_path(r"^analysis/plots/aging\.(?P<fmt>png|svg)$", AgingPlotView.as_view(),
+            name="analysis-plot-aging"),
+]

@@ -1,0 +1,137 @@
+"""Figures for XAS processing and fits, rendered with matplotlib's Agg canvas to PNG or SVG bytes.
+
+No pyplot state is touched (each call builds its own ``Figure``), so rendering is safe in
+worker processes and threads. Simulated data are always labelled "simulated" in the legend
+and the title.
+
+Axes: energy in eV, k in Å⁻¹, R in Å.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Literal
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from labdb.lib.errors import EngineError
+
+from .fitting import FitResult
+from .xas_processing import ProcessedSpectrum
+
+ImageFormat = Literal["png", "svg"]
+
+
+def _render(fig: Figure, fmt: ImageFormat) -> bytes:
+    if fmt not in ("png", "svg"):
+        raise EngineError(f"image format must be 'png' or 'svg', got {fmt!r}", field="fmt")
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    # No timestamps in the files: the same figure gives the same bytes.
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    fig.savefig(buf, format=fmt, dpi=110, metadata=metadata)
+    return buf.getvalue()
+
+
+def _data_name(simulated: bool) -> str:
+    return "simulated data" if simulated else "data"
+
+
+def _dataset(result: FitResult, dataset: int | str) -> dict[str, Any]:
+    if isinstance(dataset, str):
+        for ds in result.datasets:
+            if ds["id"] == dataset:
+                return ds
+        raise EngineError(f"the fit has no dataset {dataset!r}", field="dataset")
+    try:
+        return result.datasets[dataset]
+    except IndexError as exc:
+        raise EngineError(f"the fit has no dataset number {dataset}", field="dataset") from exc
+
+
+def _title(base: str, simulated: bool) -> str:
+    return f"{base} — SIMULATED (not measured)" if simulated else base
+
+
+def plot_normalized_mu(spectrum: ProcessedSpectrum, *, fmt: ImageFormat = "png",
+                       title: str = "normalized μ(E)") -> bytes:
+    """Normalized μ(E) with E0 marked."""
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(spectrum.energy_ev, spectrum.norm, lw=1.2, label=_data_name(spectrum.simulated))
+    ax.axvline(spectrum.e0_ev, color="0.5", lw=0.8, ls="--", label=f"E0 = {spectrum.e0_ev:.1f} eV")
+    ax.set_xlabel("energy (eV)")
+    ax.set_ylabel("normalized μ(E)")
+    ax.set_title(_title(title, spectrum.simulated))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return _render(fig, fmt)
+
+
+def _chik_axes(ax: Any, ds: dict[str, Any]) -> None:
+    arr = ds["arrays"]
+    k, kw = np.asarray(arr["k_inv_a"]), arr["kweight"]
+    ax.plot(k, k ** kw * np.asarray(arr["chi_data"]), lw=1.2, label=_data_name(ds["simulated"]))
+    ax.plot(k, k ** kw * np.asarray(arr["chi_model"]), lw=1.2, ls="--", label="fit")
+    window = np.asarray(arr["kwin"])
+    scale = np.max(np.abs(k ** kw * np.asarray(arr["chi_data"]))) or 1.0
+    ax.plot(k[:window.size], window[:k.size] * scale, color="0.6", lw=0.8, label="k window")
+    ax.set_xlim(0, max(ds["transform"]["kmax"] + 2, 1))
+    ax.set_xlabel("k (Å⁻¹)")
+    ax.set_ylabel(f"k$^{kw}$χ(k) (Å$^{{-{kw}}}$)")
+    ax.legend(loc="upper right", fontsize="small")
+
+
+def _chir_axes(ax: Any, ds: dict[str, Any], rmax_a: float) -> None:
+    arr = ds["arrays"]
+    r = np.asarray(arr["r_a"])
+    ax.plot(r, arr["chir_mag_data"], lw=1.2, label=f"|χ(R)| {_data_name(ds['simulated'])}")
+    ax.plot(r, arr["chir_mag_model"], lw=1.2, ls="--", label="|χ(R)| fit")
+    ax.axvspan(ds["transform"]["rmin"], ds["transform"]["rmax"], color="0.9", zorder=0,
+               label="fit range")
+    ax.set_xlim(0, rmax_a)
+    kw = arr["kweight"]
+    ax.set_xlabel("R (Å)")
+    ax.set_ylabel(f"|χ(R)| (Å$^{{-{kw + 1}}}$)")
+    ax.legend(loc="upper right", fontsize="small")
+
+
+def plot_chik_fit(result: FitResult, *, dataset: int | str = 0,
+                  fmt: ImageFormat = "png") -> bytes:
+    """k-weighted χ(k): data (or simulated data) vs fit, with the k window."""
+    ds = _dataset(result, dataset)
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    _chik_axes(ax, ds)
+    ax.set_title(_title(f"χ(k) fit — {ds['id']}", ds["simulated"]))
+    fig.tight_layout()
+    return _render(fig, fmt)
+
+
+def plot_chir_fit(result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat = "png",
+                  rmax_a: float = 6.0) -> bytes:
+    """|χ(R)|: data (or simulated data) vs fit, fit range shaded."""
+    ds = _dataset(result, dataset)
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    _chir_axes(ax, ds, rmax_a)
+    ax.set_title(_title(f"|χ(R)| fit — {ds['id']}", ds["simulated"]))
+    fig.tight_layout()
+    return _render(fig, fmt)
+
+
+def plot_fit_summary(result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat = "png",
+                     rmax_a: float = 6.0) -> bytes:
+    """χ(k) and |χ(R)| panels side by side, with R-factor and reduced χ² in the title."""
+    ds = _dataset(result, dataset)
+    fig = Figure(figsize=(11.0, 4.0))
+    ax1, ax2 = fig.subplots(1, 2)
+    _chik_axes(ax1, ds)
+    _chir_axes(ax2, ds, rmax_a)
+    st = result.statistics
+    fig.suptitle(_title(f"{ds['id']}: R-factor {st['rfactor']:.4f}, reduced χ² "
+                        f"{st['chi2_reduced']:.2f}", ds["simulated"]))
+    fig.tight_layout()
+    return _render(fig, fmt)

@@ -1,0 +1,43 @@
+"""Celery tasks: thin adapters that take ids and call one service.
+
+Workers import larch once per process (``worker_process_init``), never per request. Tasks are
+``acks_late`` with ``reject_on_worker_lost``: a worker killed mid-fit puts the message back and
+another worker picks it up; the service's row lock and result check make the write happen once.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
+
+from django.conf import settings
+
+from analysis.services.fits import RunBusy, execute_fit_run, reap_stale_runs
+
+
+@worker_process_init.connect
+def _preload_larch(**_kwargs) -> None:
+    from analysis.engines._larch import preload
+
+    preload()
+
+
+@worker_ready.connect
+def _reap_on_start(**_kwargs) -> None:
+    reap_stale_runs()
+
+
+@shared_task(bind=True, name="analysis.run_fit_job", acks_late=True, reject_on_worker_lost=True,
+             max_retries=20)
+def run_fit_job(self, run_id: int) -> str:
+    """Run fit ``run_id`` (idempotent: a finished run is not run again)."""
+    try:
+        return execute_fit_run(run_id)
+    except RunBusy as busy:
+        # Another live worker holds it: look again once its heartbeat could have expired.
+        raise self.retry(countdown=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S / 4, exc=busy)
+
+
+@shared_task(name="analysis.reap_stale_runs")
+def reap_stale_runs_job() -> dict:
+    return reap_stale_runs()
