@@ -6,6 +6,7 @@ at start-up. Nothing is switched on an environment *name*; each behaviour has it
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -83,10 +84,13 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": parse_database_url(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'labdb.sqlite3'}")
-    )
+    "default": parse_database_url(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'labdb.sqlite3'}"))
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory: tests that start a real Celery worker share the test database.
+    # One file per test process, so concurrent test runs never share a database.
+    (VAR_DIR / "test-dbs").mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-dbs" / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -185,7 +189,11 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("LABDB_VISIBILITY_TIMEOUT_S", 3600)}
+# larch and lmfit write to sys.stdout and read its .encoding; keep the real stream.
+CELERY_WORKER_REDIRECT_STDOUTS = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("LABDB_VISIBILITY_TIMEOUT_S", 3600)
+}
 LABDB_JOB_HEARTBEAT_TIMEOUT_S = env_int("LABDB_JOB_HEARTBEAT_TIMEOUT_S", 120)
 LABDB_FEFF_CACHE_DIR = Path(env_str("LABDB_FEFF_CACHE_DIR", str(VAR_DIR / "feff_cache")))
 

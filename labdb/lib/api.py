@@ -30,9 +30,13 @@ def exception_handler(exc, context):
     if isinstance(exc, LabdbError):
         return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ProtectedError):
-        return Response({"error": "ProtectedError",
-                         "message": "This record is still referenced by other records; "
-                                    "retire it instead."}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {
+                "error": "ProtectedError",
+                "message": "This record is still referenced by other records; retire it instead.",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, DRFValidationError):
         return Response(_flatten_validation(exc.detail), status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
@@ -58,5 +62,4 @@ def _flatten_validation(detail) -> dict:
     """DRF's nested errors as one sentence naming the field, plus the full structure."""
     field, message = _first_error(detail)
     text = f"{field}: {message}" if field else message
-    return {"error": "ValidationError", "message": text, "field": field or None,
-            "errors": detail}
+    return {"error": "ValidationError", "message": text, "field": field or None, "errors": detail}

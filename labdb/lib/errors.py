@@ -51,8 +51,9 @@ class ParseError(LabdbError):
     low-level exception text for curators.
     """
 
-    def __init__(self, format: str, message: str, *, detail: str | None = None,
-                 filename: str | None = None):
+    def __init__(
+        self, format: str, message: str, *, detail: str | None = None, filename: str | None = None
+    ):
         prefix = f"{filename}: " if filename else ""
         super().__init__(f"{prefix}{message}", detail=detail)
         self.format = format

@@ -18,8 +18,12 @@ class LabRecord(models.Model):
     """
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+", help_text="Who may edit this record besides curators.",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who may edit this record besides curators.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -53,8 +57,9 @@ class QuantityMixin(models.Model):
             value = getattr(self, f"{prefix}_value")
             unit = getattr(self, f"{prefix}_unit")
             try:
-                quantity = to_quantity(value, unit, field=prefix, allowed=allowed,
-                                       allow_negative=negative_ok)
+                quantity = to_quantity(
+                    value, unit, field=prefix, allowed=allowed, allow_negative=negative_ok
+                )
             except DomainError as exc:
                 errors[f"{prefix}_{exc.detail or 'unit'}"] = exc.message
                 continue

@@ -29,16 +29,19 @@ def save_validated(instance: models.Model, *, prefix: str = "") -> models.Model:
 
 
 @transaction.atomic
-def update_record(instance: models.Model, *, changes: dict, expected_version: int | None,
-                  actor=None) -> models.Model:
+def update_record(
+    instance: models.Model, *, changes: dict, expected_version: int | None, actor=None
+) -> models.Model:
     """Apply ``changes`` to a LabRecord if nobody changed it since ``expected_version``.
 
     Raises ConflictError (HTTP 409, with the current version) when the stored version differs,
     DomainError when ``expected_version`` is missing or the result is invalid.
     """
     if expected_version is None:
-        raise DomainError("version: send the version you read, so that concurrent edits are "
-                          "detected.", field="version")
+        raise DomainError(
+            "version: send the version you read, so that concurrent edits are detected.",
+            field="version",
+        )
     model = type(instance)
     current = model.objects.select_for_update().get(pk=instance.pk)
     if current.version != expected_version:

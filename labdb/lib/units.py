@@ -41,10 +41,26 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 # Amount of a component: any one of these dimensions is acceptable.
 AMOUNT_DIMENSIONS = ("mass", "volume", "amount", "concentration", "mass_concentration")
 
-_ALIASES = {"°C": "degC", "ºC": "degC", "C": "degC", "µL": "uL", "μL": "uL", "µl": "uL",
-            "μl": "uL", "ul": "uL", "ml": "mL", "l": "L", "°C/min": "degC/min",
-            "C/min": "degC/min", "ml/h": "mL/h", "µmol": "umol", "μmol": "umol", "Å": "angstrom",
-            "%": "percent", "K/min": "kelvin/min"}
+_ALIASES = {
+    "°C": "degC",
+    "ºC": "degC",
+    "C": "degC",
+    "µL": "uL",
+    "μL": "uL",
+    "µl": "uL",
+    "μl": "uL",
+    "ul": "uL",
+    "ml": "mL",
+    "l": "L",
+    "°C/min": "degC/min",
+    "C/min": "degC/min",
+    "ml/h": "mL/h",
+    "µmol": "umol",
+    "μmol": "umol",
+    "Å": "angstrom",
+    "%": "percent",
+    "K/min": "kelvin/min",
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +80,14 @@ def _parse_unit(unit: str, field: str):
         raise DomainError(f"{field}: a unit is required.", field=field)
     try:
         return ureg().Unit(text)
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError,
-            AttributeError, TypeError, AssertionError):
+    except (
+        pint.errors.UndefinedUnitError,
+        pint.errors.DefinitionSyntaxError,
+        ValueError,
+        AttributeError,
+        TypeError,
+        AssertionError,
+    ):
         raise DomainError(f"{field}: unknown unit {unit!r}.", field=field) from None
 
 
@@ -79,8 +101,14 @@ def dimension_of(unit: str, *, field: str) -> str:
     raise DomainError(f"{field}: unit {unit!r} is not a supported physical quantity.", field=field)
 
 
-def to_quantity(value: float | int | None, unit: str | None, *, field: str,
-                allowed: tuple[str, ...], allow_negative: bool = False) -> Quantity | None:
+def to_quantity(
+    value: float | int | None,
+    unit: str | None,
+    *,
+    field: str,
+    allowed: tuple[str, ...],
+    allow_negative: bool = False,
+) -> Quantity | None:
     """Validate ``value unit`` for ``field`` and convert it to the canonical unit.
 
     ``allowed`` lists acceptable dimensions (e.g. ``("temperature",)``). Returns None when both
@@ -90,19 +118,23 @@ def to_quantity(value: float | int | None, unit: str | None, *, field: str,
     if value is None and not unit:
         return None
     if value is None:
-        raise DomainError(f"{field}: a value is required with unit {unit!r}.", field=field,
-                          detail="value")
+        raise DomainError(
+            f"{field}: a value is required with unit {unit!r}.", field=field, detail="value"
+        )
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise DomainError(f"{field}: {value!r} is not a number.", field=field,
-                          detail="value") from None
+        raise DomainError(
+            f"{field}: {value!r} is not a number.", field=field, detail="value"
+        ) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise DomainError(f"{field}: {value!r} is not a finite number.", field=field,
-                          detail="value")
+        raise DomainError(
+            f"{field}: {value!r} is not a finite number.", field=field, detail="value"
+        )
     if not unit:
-        raise DomainError(f"{field}: a unit is required (expected {', '.join(allowed)}).",
-                          field=field)
+        raise DomainError(
+            f"{field}: a unit is required (expected {', '.join(allowed)}).", field=field
+        )
     dimension = dimension_of(unit, field=field)
     if dimension not in allowed:
         raise DomainError(
@@ -111,8 +143,11 @@ def to_quantity(value: float | int | None, unit: str | None, *, field: str,
             field=field,
         )
     if number < 0 and not allow_negative:
-        raise DomainError(f"{field}: {number:g} {unit} is negative; amounts must be ≥ 0.",
-                          field=field, detail="value")
+        raise DomainError(
+            f"{field}: {number:g} {unit} is negative; amounts must be ≥ 0.",
+            field=field,
+            detail="value",
+        )
     canonical_unit = DIMENSIONS[dimension][1]
     magnitude = ureg().Quantity(number, _parse_unit(unit, field)).to(canonical_unit).magnitude
     return Quantity(number, unit.strip(), float(magnitude), canonical_unit, dimension)

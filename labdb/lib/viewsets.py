@@ -31,8 +31,7 @@ class LabRecordSerializer(serializers.ModelSerializer):
     is_retired = serializers.BooleanField(read_only=True)
     retired_reason = serializers.CharField(read_only=True)
 
-    COMMON = ("id", "version", "owner", "is_retired", "retired_reason", "created_at",
-              "updated_at")
+    COMMON = ("id", "version", "owner", "is_retired", "retired_reason", "created_at", "updated_at")
 
 
 class LabRecordViewSet(viewsets.ModelViewSet):
@@ -64,8 +63,9 @@ class LabRecordViewSet(viewsets.ModelViewSet):
             try:
                 expected = int(request.headers["If-Match"].strip('"W/'))
             except ValueError:
-                raise DomainError("If-Match: expected the record version number.",
-                                  field="version") from None
+                raise DomainError(
+                    "If-Match: expected the record version number.", field="version"
+                ) from None
         updated = self.update_service(instance, data, expected, request.user)
         fresh = self.get_queryset().get(pk=updated.pk)
         return Response(self.get_serializer(fresh).data)
@@ -74,12 +74,12 @@ class LabRecordViewSet(viewsets.ModelViewSet):
         nested = [name for name in self.nested_fields if name in data]
         if nested:
             raise DomainError(f"{', '.join(nested)}: nested updates are not supported here.")
-        return update_record(instance, changes=data, expected_version=expected_version,
-                             actor=actor)
+        return update_record(instance, changes=data, expected_version=expected_version, actor=actor)
 
     def destroy(self, request, *args, **kwargs):
         instance = self.get_object()
         reason = request.query_params.get("reason") or (
-            request.data.get("reason") if hasattr(request.data, "get") else None)
+            request.data.get("reason") if hasattr(request.data, "get") else None
+        )
         retired = retire_record(instance, reason=reason or "", actor=request.user)
         return Response(self.get_serializer(retired).data, status=status.HTTP_200_OK)
