@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from analysis.engines import feff as feff_engine
@@ -405,7 +405,6 @@ def execute_fit_run(run_id: int) -> str:
     Bad input (non-finite μ, k-range outside the data, unknown paths, FEFF failure…) marks the
     run failed with the message and changes nothing else.
     """
-    close_old_connections()
     run = _claim(run_id)
     if run is None:
         return FitRun.objects.get(pk=run_id).status
