@@ -31,8 +31,14 @@ from synthesis.models import (
 class LotInline(admin.TabularInline):
     model = ChemicalLot
     extra = 0
-    fields = ("lot_number", "received_on", "opened_on", "quantity_value", "quantity_unit",
-              "location")
+    fields = (
+        "lot_number",
+        "received_on",
+        "opened_on",
+        "quantity_value",
+        "quantity_unit",
+        "location",
+    )
 
 
 @admin.register(Chemical)
@@ -46,8 +52,15 @@ class ChemicalAdmin(ImportExportMixin, LabRecordAdmin):
 
 @admin.register(ChemicalLot)
 class ChemicalLotAdmin(LabRecordAdmin):
-    list_display = ("chemical", "lot_number", "received_on", "opened_on", "quantity_value",
-                    "quantity_unit", "location")
+    list_display = (
+        "chemical",
+        "lot_number",
+        "received_on",
+        "opened_on",
+        "quantity_value",
+        "quantity_unit",
+        "location",
+    )
     search_fields = ("lot_number", "chemical__name", "location")
     list_filter = ("received_on", "is_retired")
     autocomplete_fields = ("chemical",)
@@ -57,15 +70,30 @@ class StockComponentInline(admin.TabularInline):
     model = StockComponent
     fk_name = "stock_solution"
     extra = 0
-    fields = ("position", "chemical", "chemical_lot", "stock", "amount_value", "amount_unit",
-              "amount_canonical", "amount_dimension", "note")
+    fields = (
+        "position",
+        "chemical",
+        "chemical_lot",
+        "stock",
+        "amount_value",
+        "amount_unit",
+        "amount_canonical",
+        "amount_dimension",
+        "note",
+    )
     readonly_fields = ("amount_canonical", "amount_dimension")
 
 
 @admin.register(StockSolution)
 class StockSolutionAdmin(LabRecordAdmin):
-    list_display = ("code", "name", "concentration_value", "concentration_unit", "prepared_at",
-                    "citation")
+    list_display = (
+        "code",
+        "name",
+        "concentration_value",
+        "concentration_unit",
+        "prepared_at",
+        "citation",
+    )
     search_fields = ("code", "name", "notes")
     list_filter = ("is_retired",)
     inlines = [StockComponentInline]
@@ -80,14 +108,20 @@ class RecipeStepInline(admin.StackedInline):
     model = RecipeStep
     extra = 0
     show_change_link = True
-    fields = (("position", "action", "atmosphere"), "description",
-              ("setpoint_value", "setpoint_unit", "setpoint_c", "setpoint_max_c",
-               "setpoint_approx"),
-              ("ramp_value", "ramp_unit", "ramp_c_per_min"),
-              ("duration_value", "duration_unit", "duration_s"),
-              ("injection_rate_value", "injection_rate_unit", "injection_rate_ml_per_h"),
-              ("injection_start_condition", "injection_switch_condition",
-               "injection_rate_after_switch_value", "injection_rate_after_switch_unit"))
+    fields = (
+        ("position", "action", "atmosphere"),
+        "description",
+        ("setpoint_value", "setpoint_unit", "setpoint_c", "setpoint_max_c", "setpoint_approx"),
+        ("ramp_value", "ramp_unit", "ramp_c_per_min"),
+        ("duration_value", "duration_unit", "duration_s"),
+        ("injection_rate_value", "injection_rate_unit", "injection_rate_ml_per_h"),
+        (
+            "injection_start_condition",
+            "injection_switch_condition",
+            "injection_rate_after_switch_value",
+            "injection_rate_after_switch_unit",
+        ),
+    )
     readonly_fields = ("setpoint_c", "ramp_c_per_min", "duration_s", "injection_rate_ml_per_h")
 
 
@@ -102,16 +136,33 @@ class RecipeAdmin(LabRecordAdmin):
 class RecipeAdditionInline(admin.TabularInline):
     model = RecipeAddition
     extra = 0
-    fields = ("position", "chemical", "chemical_lot", "stock", "recipe_input", "amount_value",
-              "amount_unit", "amount_canonical", "equivalents", "equivalents_basis",
-              "at_temperature_c", "note")
+    fields = (
+        "position",
+        "chemical",
+        "chemical_lot",
+        "stock",
+        "recipe_input",
+        "amount_value",
+        "amount_unit",
+        "amount_canonical",
+        "equivalents",
+        "equivalents_basis",
+        "at_temperature_c",
+        "note",
+    )
     readonly_fields = ("amount_canonical",)
 
 
 @admin.register(RecipeStep)
 class RecipeStepAdmin(admin.ModelAdmin):
-    list_display = ("recipe", "position", "action", "setpoint_c", "duration_s",
-                    "injection_rate_ml_per_h")
+    list_display = (
+        "recipe",
+        "position",
+        "action",
+        "setpoint_c",
+        "duration_s",
+        "injection_rate_ml_per_h",
+    )
     list_filter = ("action",)
     search_fields = ("recipe__name", "description")
     inlines = [RecipeAdditionInline]
@@ -126,9 +177,12 @@ class RunStepInline(admin.StackedInline):
     model = RunStep
     extra = 0
     show_change_link = True
-    fields = (("position", "action", "recipe_step"), "description",
-              ("setpoint_value", "setpoint_unit", "duration_value", "duration_unit"),
-              "deviation_note")
+    fields = (
+        ("position", "action", "recipe_step"),
+        "description",
+        ("setpoint_value", "setpoint_unit", "duration_value", "duration_unit"),
+        "deviation_note",
+    )
 
 
 @admin.register(SynthesisRun)
@@ -167,8 +221,17 @@ class ParentInline(admin.TabularInline):
 @admin.register(Sample)
 class SampleAdmin(ImportExportMixin, LabRecordAdmin):
     resource_classes = [SampleResource]
-    list_display = ("code", "name", "material", "morphology", "crystal_phase", "synthesis_date",
-                    "owner", "is_reference", "is_retired")
+    list_display = (
+        "code",
+        "name",
+        "material",
+        "morphology",
+        "crystal_phase",
+        "synthesis_date",
+        "owner",
+        "is_reference",
+        "is_retired",
+    )
     search_fields = ("code", "name", "material", "notes")
     list_filter = ("morphology", "crystal_phase", "is_reference", "paper", "is_retired")
     inlines = [LayerInline, ParentInline]

@@ -42,22 +42,38 @@ def _text(value) -> str:
 
 def load_paper(data: dict, actor) -> Paper:
     info = data["paper"]
-    return services.create_record(model=Paper, actor=actor, data={
-        "key": info["key"], "title": info.get("title") or info["key"],
-        "authors": _text(info.get("authors")), "journal": _text(info.get("journal")),
-        "year": info.get("year"), "doi": _text(info.get("doi")),
-        "source_file": _text(info.get("file")), "extra": info.get("extra") or {}})
+    return services.create_record(
+        model=Paper,
+        actor=actor,
+        data={
+            "key": info["key"],
+            "title": info.get("title") or info["key"],
+            "authors": _text(info.get("authors")),
+            "journal": _text(info.get("journal")),
+            "year": info.get("year"),
+            "doi": _text(info.get("doi")),
+            "source_file": _text(info.get("file")),
+            "extra": info.get("extra") or {},
+        },
+    )
 
 
 def load_chemicals(ctx: DemoContext, chemicals: list[dict]) -> None:
     for item in chemicals:
         existing = Chemical.objects.filter(name=item["name"]).first()
         ctx.chemicals[item["key"]] = existing or services.create_record(
-            model=Chemical, actor=ctx.actor, data={
-                "name": item["name"], "formula": _text(item.get("formula")),
-                "cas": _text(item.get("cas")), "supplier": _text(item.get("supplier")),
-                "purity": _text(item.get("purity")), "grade": _text(item.get("grade")),
-                "notes": _text(item.get("notes"))})
+            model=Chemical,
+            actor=ctx.actor,
+            data={
+                "name": item["name"],
+                "formula": _text(item.get("formula")),
+                "cas": _text(item.get("cas")),
+                "supplier": _text(item.get("supplier")),
+                "purity": _text(item.get("purity")),
+                "grade": _text(item.get("grade")),
+                "notes": _text(item.get("notes")),
+            },
+        )
 
 
 def _component(ctx: DemoContext, item: dict) -> dict:
@@ -94,9 +110,13 @@ def addition_fields(ctx: DemoContext, item: dict) -> dict:
 
 def step_fields(ctx: DemoContext, step: dict) -> dict:
     """A demo STEP → RecipeStep field dict with additions."""
-    out = {"action": step["action"], "description": _text(step.get("description")),
-           "atmosphere": step.get("atmosphere") or "", "setpoint_approx": bool(step.get("approx")),
-           "extra": step.get("extra") or {}}
+    out = {
+        "action": step["action"],
+        "description": _text(step.get("description")),
+        "atmosphere": step.get("atmosphere") or "",
+        "setpoint_approx": bool(step.get("approx")),
+        "extra": step.get("extra") or {},
+    }
     if step.get("setpoint_c") is not None:
         out.update(setpoint_value=step["setpoint_c"], setpoint_unit="degC")
     if step.get("setpoint_c_max") is not None:
@@ -114,72 +134,111 @@ def step_fields(ctx: DemoContext, step: dict) -> dict:
 def _injection_fields(injection: dict | None) -> dict:
     if not injection:
         return {}
-    out = {"injection_start_condition": _text(injection.get("start_condition"))[:200],
-           "injection_start_c": injection.get("start_temperature_c"),
-           "injection_switch_condition": _text(injection.get("switch_condition"))[:200],
-           "injection_switch_c": injection.get("switch_temperature_c"),
-           "injection_stop_condition": _text(injection.get("stop_condition"))[:200]}
+    out = {
+        "injection_start_condition": _text(injection.get("start_condition"))[:200],
+        "injection_start_c": injection.get("start_temperature_c"),
+        "injection_switch_condition": _text(injection.get("switch_condition"))[:200],
+        "injection_switch_c": injection.get("switch_temperature_c"),
+        "injection_stop_condition": _text(injection.get("stop_condition"))[:200],
+    }
     if injection.get("rate_ml_per_h") is not None:
         out.update(injection_rate_value=injection["rate_ml_per_h"], injection_rate_unit="mL/h")
     if injection.get("rate_after_switch_ml_per_h") is not None:
-        out.update(injection_rate_after_switch_value=injection["rate_after_switch_ml_per_h"],
-                   injection_rate_after_switch_unit="mL/h")
+        out.update(
+            injection_rate_after_switch_value=injection["rate_after_switch_ml_per_h"],
+            injection_rate_after_switch_unit="mL/h",
+        )
     return out
 
 
 def load_stocks(ctx: DemoContext, stocks: list[dict]) -> None:
     prefix = ctx.paper.key
     for item in stocks:
-        prep = services.create_recipe(actor=ctx.actor, data={
-            "slug": f"{prefix}-prep-{item['key']}".replace("_", "-")[:80],
-            "name": f"Preparation of {item['name']}", "citation": _text(item.get("citation")),
-            "paper": ctx.paper, "product_description": item["name"]},
-            steps=[step_fields(ctx, s) for s in item.get("steps") or []])
-        data = {"code": f"{prefix}-{item['key']}".replace("_", "-")[:80], "name": item["name"],
-                "preparation": prep, "citation": _text(item.get("citation")),
-                "notes": _text(item.get("notes")), "extra": item.get("extra") or {}}
+        prep = services.create_recipe(
+            actor=ctx.actor,
+            data={
+                "slug": f"{prefix}-prep-{item['key']}".replace("_", "-")[:80],
+                "name": f"Preparation of {item['name']}",
+                "citation": _text(item.get("citation")),
+                "paper": ctx.paper,
+                "product_description": item["name"],
+            },
+            steps=[step_fields(ctx, s) for s in item.get("steps") or []],
+        )
+        data = {
+            "code": f"{prefix}-{item['key']}".replace("_", "-")[:80],
+            "name": item["name"],
+            "preparation": prep,
+            "citation": _text(item.get("citation")),
+            "notes": _text(item.get("notes")),
+            "extra": item.get("extra") or {},
+        }
         if item.get("solvent"):
             data["solvent"] = ctx.chemicals[item["solvent"]]
         concentration = item.get("nominal_concentration")
         if concentration:
-            data.update(concentration_value=concentration["value"],
-                        concentration_unit=concentration["unit"])
+            data.update(
+                concentration_value=concentration["value"], concentration_unit=concentration["unit"]
+            )
         components = [addition_fields(ctx, c) for c in item.get("components") or []]
         ctx.stocks[item["key"]] = services.create_stock_solution(
-            data=data, components=components, actor=ctx.actor)
+            data=data, components=components, actor=ctx.actor
+        )
 
 
 def load_recipes(ctx: DemoContext, recipes: list[dict]) -> None:
     for item in recipes:
         description = _text(item.get("description"))
-        ctx.recipes[item["key"]] = services.create_recipe(actor=ctx.actor, data={
-            "slug": f"{ctx.paper.key}-{item['key']}".replace("_", "-")[:80],
-            "name": item["name"], "description": description,
-            "product_description": _text(item.get("product"))[:200],
-            "citation": _text(item.get("citation")), "paper": ctx.paper,
-            "extra": item.get("extra") or {}},
-            inputs=[{"name": i["name"], "description": _text(i.get("description"))[:300]}
-                    for i in item.get("inputs") or []],
-            steps=[step_fields(ctx, s) for s in item["steps"]])
+        ctx.recipes[item["key"]] = services.create_recipe(
+            actor=ctx.actor,
+            data={
+                "slug": f"{ctx.paper.key}-{item['key']}".replace("_", "-")[:80],
+                "name": item["name"],
+                "description": description,
+                "product_description": _text(item.get("product"))[:200],
+                "citation": _text(item.get("citation")),
+                "paper": ctx.paper,
+                "extra": item.get("extra") or {},
+            },
+            inputs=[
+                {"name": i["name"], "description": _text(i.get("description"))[:300]}
+                for i in item.get("inputs") or []
+            ],
+            steps=[step_fields(ctx, s) for s in item["steps"]],
+        )
 
 
 def _layers(sample: dict) -> list[dict]:
-    return [{"material": layer["material"], "role": layer["role"],
-             "thickness_ml": layer.get("thickness_ml"), "thickness_nm": layer.get("thickness_nm"),
-             "composition_x": layer.get("composition_x"),
-             "composition_formula": _text(layer.get("composition_formula")),
-             "gradient": bool(layer.get("gradient"))} for layer in sample.get("layers") or []]
+    return [
+        {
+            "material": layer["material"],
+            "role": layer["role"],
+            "thickness_ml": layer.get("thickness_ml"),
+            "thickness_nm": layer.get("thickness_nm"),
+            "composition_x": layer.get("composition_x"),
+            "composition_formula": _text(layer.get("composition_formula")),
+            "gradient": bool(layer.get("gradient")),
+        }
+        for layer in sample.get("layers") or []
+    ]
 
 
 def _sample_data(ctx: DemoContext, item: dict) -> dict:
-    return {"code": item["code"], "name": item["name"], "material": item["material"],
-            "morphology": item["morphology"], "crystal_phase": item.get("crystal_phase") or
-            "unknown", "synthesis_date": item.get("synthesis_date"),
-            "storage_conditions": _text(item.get("storage_conditions"))[:200],
-            "external_origin": _text(item.get("external_origin"))[:200],
-            "is_reference": bool(item.get("is_reference")), "paper": ctx.paper,
-            "citation": _text(item.get("citation"))[:200], "notes": _text(item.get("notes")),
-            "extra": item.get("extra") or {}}
+    return {
+        "code": item["code"],
+        "name": item["name"],
+        "material": item["material"],
+        "morphology": item["morphology"],
+        "crystal_phase": item.get("crystal_phase") or "unknown",
+        "synthesis_date": item.get("synthesis_date"),
+        "storage_conditions": _text(item.get("storage_conditions"))[:200],
+        "external_origin": _text(item.get("external_origin"))[:200],
+        "is_reference": bool(item.get("is_reference")),
+        "paper": ctx.paper,
+        "citation": _text(item.get("citation"))[:200],
+        "notes": _text(item.get("notes")),
+        "extra": item.get("extra") or {},
+    }
 
 
 def _run_for(ctx: DemoContext, item: dict):
@@ -189,9 +248,11 @@ def _run_for(ctx: DemoContext, item: dict):
     recipe = ctx.recipes[run["recipe"]]
     inputs = {name: ctx.samples[code] for name, code in (run.get("inputs") or {}).items() if code}
     unknown = [name for name, code in (run.get("inputs") or {}).items() if not code]
-    notes = "; ".join(f"step {d.get('step')}: {d.get('field')}: recipe {d.get('recipe_value')!s}"
-                      f" → actual {d.get('actual_value')!s} ({_text(d.get('note'))})"
-                      for d in run.get("deviations") or [])
+    notes = "; ".join(
+        f"step {d.get('step')}: {d.get('field')}: recipe {d.get('recipe_value')!s}"
+        f" → actual {d.get('actual_value')!s} ({_text(d.get('note'))})"
+        for d in run.get("deviations") or []
+    )
     actual = {}
     for deviation in run.get("deviations") or []:
         position = deviation.get("step")
@@ -199,43 +260,67 @@ def _run_for(ctx: DemoContext, item: dict):
             actual.setdefault(position, {"deviation_note": ""})
             actual[position]["deviation_note"] += (
                 f"{deviation.get('field')}: recipe {deviation.get('recipe_value')!s}, actual "
-                f"{deviation.get('actual_value')!s}. {_text(deviation.get('note'))} ").strip()
+                f"{deviation.get('actual_value')!s}. {_text(deviation.get('note'))} "
+            ).strip()
     return services.record_synthesis_run(
-        data={"code": f"RUN-{item['code']}"[:80], "operator_name": "as published",
-              "observations": "; ".join(filter(None, [_text(run.get("observations")), notes]))},
-        recipe=recipe, inputs=inputs, unknown_inputs=unknown, actual_steps=actual,
-        actor=ctx.actor)
+        data={
+            "code": f"RUN-{item['code']}"[:80],
+            "operator_name": "as published",
+            "observations": "; ".join(filter(None, [_text(run.get("observations")), notes])),
+        },
+        recipe=recipe,
+        inputs=inputs,
+        unknown_inputs=unknown,
+        actual_steps=actual,
+        actor=ctx.actor,
+    )
 
 
 def load_samples(ctx: DemoContext, samples: list[dict]) -> None:
     """Samples in dependency order (parents first), each with its run when it was synthesized."""
     pending = list(samples)
     while pending:
-        ready = [s for s in pending if all(p["code"] in ctx.samples or
-                                           Sample.objects.filter(code=p["code"]).exists()
-                                           for p in s.get("parents") or [])]
+        ready = [
+            s
+            for s in pending
+            if all(
+                p["code"] in ctx.samples or Sample.objects.filter(code=p["code"]).exists()
+                for p in s.get("parents") or []
+            )
+        ]
         if not ready:
-            raise DomainError(f"demo samples with unresolved parents: "
-                              f"{[s['code'] for s in pending]}")
+            raise DomainError(
+                f"demo samples with unresolved parents: {[s['code'] for s in pending]}"
+            )
         for item in ready:
             pending.remove(item)
             existing = Sample.objects.filter(code=item["code"]).first()
             if existing:  # shared references (REF-CdS-bulk) are defined by several papers
                 ctx.samples[item["code"]] = existing
                 continue
-            parents = [{"parent": ctx.samples.get(p["code"]) or Sample.objects.get(
-                code=p["code"]), "process": p["process"]} for p in item.get("parents") or []]
+            parents = [
+                {
+                    "parent": ctx.samples.get(p["code"]) or Sample.objects.get(code=p["code"]),
+                    "process": p["process"],
+                }
+                for p in item.get("parents") or []
+            ]
             run = _run_for(ctx, item)
             data = {**_sample_data(ctx, item), "produced_by": run}
             ctx.samples[item["code"]] = services.create_sample(
-                data=data, layers=_layers(item), parents=parents, actor=ctx.actor)
+                data=data, layers=_layers(item), parents=parents, actor=ctx.actor
+            )
 
 
 def load_flags(ctx: DemoContext, flags: list[dict]) -> None:
     for item in flags:
-        services.flag_record(target=ctx.paper, kind=item.get("kind") or "inconsistency",
-                             location=_text(item.get("where"))[:200],
-                             message=_text(item.get("what")), actor=ctx.actor)
+        services.flag_record(
+            target=ctx.paper,
+            kind=item.get("kind") or "inconsistency",
+            location=_text(item.get("where"))[:200],
+            message=_text(item.get("what")),
+            actor=ctx.actor,
+        )
 
 
 def load_synthesis(data: dict, *, actor) -> DemoContext:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tablib
 from django.db import transaction
-from import_export import fields, resources, widgets
+from import_export import fields, resources
 
 from labdb.lib.errors import DomainError
 from synthesis.models import Chemical, Sample
@@ -26,16 +26,26 @@ class ChemicalResource(resources.ModelResource):
 
 
 class SampleResource(resources.ModelResource):
-    parents = fields.Field(column_name="parents", readonly=True,
-                           attribute="parent_links", widget=widgets.ManyToManyWidget(Sample))
+    parents = fields.Field(column_name="parents", readonly=True)
     layers = fields.Field(column_name="layers", readonly=True)
 
     class Meta:
         model = Sample
         import_id_fields = ("code",)
-        fields = ("code", "name", "material", "morphology", "crystal_phase", "synthesis_date",
-                  "storage_conditions", "external_origin", "is_reference", "notes", "parents",
-                  "layers")
+        fields = (
+            "code",
+            "name",
+            "material",
+            "morphology",
+            "crystal_phase",
+            "synthesis_date",
+            "storage_conditions",
+            "external_origin",
+            "is_reference",
+            "notes",
+            "parents",
+            "layers",
+        )
         export_order = fields
         clean_model_instances = True
         skip_unchanged = True
@@ -48,6 +58,21 @@ class SampleResource(resources.ModelResource):
         return "; ".join(str(layer) for layer in sample.layers.all())
 
 
+class BlankTextMixin:
+    """Empty spreadsheet cells arrive as None; text columns store them as ''."""
+
+    def before_import_row(self, row, **kwargs):
+        text_fields = {f.name for f in self._meta.model._meta.get_fields()
+                       if getattr(f, "get_internal_type", lambda: "")() in ("CharField",
+                                                                            "TextField")}
+        for key in list(row.keys()):
+            if key in text_fields and row[key] is None:
+                row[key] = ""
+
+
+ChemicalResource = type("ChemicalResource", (BlankTextMixin, ChemicalResource), {})
+SampleResource = type("SampleResource", (BlankTextMixin, SampleResource), {})
+
 RESOURCES = {"chemicals": ChemicalResource, "samples": SampleResource}
 
 
@@ -55,8 +80,10 @@ def _row_error_text(result) -> str:
     for row_number, errors in result.row_errors():
         return f"row {row_number}: {errors[0].error}"
     invalid = result.invalid_rows[0]
-    reasons = "; ".join(f"{field}: {' '.join(msgs)}"
-                        for field, msgs in invalid.error_dict.items())
+    reasons = "; ".join(
+        " ".join(msgs) if field == "__all__" else f"{field}: {' '.join(msgs)}"
+        for field, msgs in invalid.error_dict.items()
+    )
     return f"row {invalid.number}: {reasons}"
 
 
@@ -71,21 +98,29 @@ def import_table(*, kind: str, content: bytes, file_format: str, actor=None) -> 
     if file_format not in {"csv", "xlsx"}:
         raise DomainError("format: expected csv or xlsx.", field="format")
     try:
-        data = (tablib.Dataset().load(content.decode("utf-8-sig"), format="csv")
-                if file_format == "csv" else tablib.Dataset().load(content, format="xlsx"))
+        data = (
+            tablib.Dataset().load(content.decode("utf-8-sig"), format="csv")
+            if file_format == "csv"
+            else tablib.Dataset().load(content, format="xlsx")
+        )
     except Exception as exc:  # tablib raises many types for unreadable tables
-        raise DomainError(f"file: not a readable {file_format.upper()} table ({exc}).",
-                          field="file") from None
+        raise DomainError(
+            f"file: not a readable {file_format.upper()} table ({exc}).", field="file"
+        ) from None
     resource = RESOURCES[kind]()
     with transaction.atomic():
         result = resource.import_data(data, dry_run=False, raise_errors=False, user=actor)
         if result.has_errors() or result.has_validation_errors():
             transaction.set_rollback(True)
-            raise DomainError(f"{kind} file rejected, nothing imported: {_row_error_text(result)}",
-                              field="file")
+            raise DomainError(
+                f"{kind} file rejected, nothing imported: {_row_error_text(result)}", field="file"
+            )
     totals = result.totals
-    return {"new": totals.get("new", 0), "updated": totals.get("update", 0),
-            "skipped": totals.get("skip", 0)}
+    return {
+        "new": totals.get("new", 0),
+        "updated": totals.get("update", 0),
+        "skipped": totals.get("skip", 0),
+    }
 
 
 def export_table(*, kind: str, file_format: str) -> bytes:
@@ -96,5 +131,8 @@ def export_table(*, kind: str, file_format: str) -> bytes:
     if model is Sample:
         queryset = queryset.prefetch_related("parent_links__parent", "layers")
     dataset = resource.export(queryset)
-    return dataset.export(file_format).encode() if file_format == "csv" else dataset.export(
-        file_format)
+    return (
+        dataset.export(file_format).encode()
+        if file_format == "csv"
+        else dataset.export(file_format)
+    )

@@ -39,7 +39,9 @@ class Paper(LabRecord):
     year = models.PositiveIntegerField(null=True, blank=True)
     doi = models.CharField(max_length=200, blank=True)
     source_file = models.CharField(max_length=200, blank=True)
-    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Transcribed details with no field."
+    )
     history = HistoricalRecords()
 
     def __str__(self) -> str:
@@ -85,6 +87,7 @@ class Chemical(LabRecord):
             models.CheckConstraint(
                 condition=Q(cas="") | Q(cas__regex=r"^[0-9]{2,7}-[0-9]{2}-[0-9]$"),
                 name="chemical_cas_format",
+                violation_error_message="cas: expected a CAS number such as 7782-49-2.",
             )
         ]
 
@@ -110,8 +113,10 @@ class ChemicalLot(QuantityMixin, LabRecord):
         ordering = ["chemical__name", "lot_number"]
         constraints = [
             models.UniqueConstraint(fields=["chemical", "lot_number"], name="lot_unique_number"),
-            models.CheckConstraint(condition=Q(quantity_value__gte=0) | Q(quantity_value=None),
-                                   name="lot_quantity_non_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity_value__gte=0) | Q(quantity_value=None),
+                name="lot_quantity_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -132,15 +137,20 @@ class Recipe(LabRecord):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="next_version"
     )
     is_current = models.BooleanField(default=True)
-    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Transcribed details with no field."
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["slug", "-version_number"]
         constraints = [
-            models.UniqueConstraint(fields=["slug", "version_number"], name="recipe_version_unique"),
-            models.UniqueConstraint(fields=["slug"], condition=Q(is_current=True),
-                                    name="recipe_one_current_version"),
+            models.UniqueConstraint(
+                fields=["slug", "version_number"], name="recipe_version_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(is_current=True), name="recipe_one_current_version"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -156,7 +166,9 @@ class RecipeInput(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["recipe", "name"], name="recipe_input_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["recipe", "name"], name="recipe_input_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -179,7 +191,9 @@ class StepFields(QuantityMixin, models.Model):
     setpoint_value = models.FloatField(null=True, blank=True)
     setpoint_unit = models.CharField(max_length=20, blank=True)
     setpoint_c = models.FloatField(null=True, blank=True, editable=False, db_index=True)
-    setpoint_max_c = models.FloatField(null=True, blank=True, help_text="Upper end of a range (°C).")
+    setpoint_max_c = models.FloatField(
+        null=True, blank=True, help_text="Upper end of a range (°C)."
+    )
     setpoint_approx = models.BooleanField(default=False)
     ramp_value = models.FloatField(null=True, blank=True)
     ramp_unit = models.CharField(max_length=20, blank=True)
@@ -199,7 +213,9 @@ class StepFields(QuantityMixin, models.Model):
     injection_rate_after_switch_unit = models.CharField(max_length=20, blank=True)
     injection_rate_after_switch_ml_per_h = models.FloatField(null=True, blank=True, editable=False)
     injection_stop_condition = models.CharField(max_length=200, blank=True)
-    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Transcribed details with no field."
+    )
 
     class Meta:
         abstract = True
@@ -216,8 +232,10 @@ class RecipeStep(StepFields):
     class Meta(StepFields.Meta):
         constraints = [
             models.UniqueConstraint(fields=["recipe", "position"], name="recipe_step_position"),
-            models.CheckConstraint(condition=Q(duration_s__gte=0) | Q(duration_s=None),
-                                   name="recipe_step_duration_non_negative"),
+            models.CheckConstraint(
+                condition=Q(duration_s__gte=0) | Q(duration_s=None),
+                name="recipe_step_duration_non_negative",
+            ),
         ]
 
 
@@ -227,19 +245,23 @@ class AdditionFields(QuantityMixin, models.Model):
     QUANTITIES = {"amount": ("amount_canonical", AMOUNT_DIMENSIONS, False)}
 
     position = models.PositiveIntegerField(default=1)
-    chemical = models.ForeignKey(Chemical, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+")
-    chemical_lot = models.ForeignKey(ChemicalLot, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
-    stock = models.ForeignKey("StockSolution", null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="+")
+    chemical = models.ForeignKey(
+        Chemical, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    chemical_lot = models.ForeignKey(
+        ChemicalLot, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    stock = models.ForeignKey(
+        "StockSolution", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     amount_value = models.FloatField(null=True, blank=True)
     amount_unit = models.CharField(max_length=20, blank=True)
     amount_canonical = models.FloatField(null=True, blank=True, editable=False)
     amount_dimension = models.CharField(max_length=20, blank=True, editable=False)
     equivalents = models.FloatField(null=True, blank=True)
-    equivalents_basis = models.CharField(max_length=200, blank=True,
-                                         help_text="e.g. 'per Cd in the cores'")
+    equivalents_basis = models.CharField(
+        max_length=200, blank=True, help_text="e.g. 'per Cd in the cores'"
+    )
     at_temperature_c = models.FloatField(null=True, blank=True)
     note = models.CharField(max_length=300, blank=True)
 
@@ -252,8 +274,9 @@ class AdditionFields(QuantityMixin, models.Model):
         if self.amount_value is not None and self.equivalents is not None:
             raise ValidationError({"equivalents": "Give an amount or equivalents, not both."})
         if self.equivalents is not None and not self.equivalents_basis:
-            raise ValidationError({"equivalents_basis": "Equivalents need a basis, e.g. "
-                                                        "'per Cd in the cores'."})
+            raise ValidationError(
+                {"equivalents_basis": "Equivalents need a basis, e.g. 'per Cd in the cores'."}
+            )
 
     def component_label(self) -> str:
         for attr in ("chemical_lot", "chemical", "stock"):
@@ -274,17 +297,22 @@ def _addition_constraints(prefix: str, component_fields: tuple[str, ...]) -> lis
         exactly_one |= term
     return [
         models.CheckConstraint(condition=exactly_one, name=f"{prefix}_one_component"),
-        models.CheckConstraint(condition=Q(amount_value__gte=0) | Q(amount_value=None),
-                               name=f"{prefix}_amount_non_negative"),
-        models.CheckConstraint(condition=Q(equivalents__gte=0) | Q(equivalents=None),
-                               name=f"{prefix}_equivalents_non_negative"),
+        models.CheckConstraint(
+            condition=Q(amount_value__gte=0) | Q(amount_value=None),
+            name=f"{prefix}_amount_non_negative",
+        ),
+        models.CheckConstraint(
+            condition=Q(equivalents__gte=0) | Q(equivalents=None),
+            name=f"{prefix}_equivalents_non_negative",
+        ),
     ]
 
 
 class RecipeAddition(AdditionFields):
     step = models.ForeignKey(RecipeStep, on_delete=models.CASCADE, related_name="additions")
-    recipe_input = models.ForeignKey(RecipeInput, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    recipe_input = models.ForeignKey(
+        RecipeInput, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     history = HistoricalRecords()
 
     class Meta(AdditionFields.Meta):
@@ -296,26 +324,36 @@ class RecipeAddition(AdditionFields):
 class StockSolution(QuantityMixin, LabRecord):
     """A prepared precursor: Se in ODE, Hg(OAc)2 in oleylamine 0.1 M, cadmium myristate…"""
 
-    QUANTITIES = {"concentration": ("concentration_canonical",
-                                    ("concentration", "mass_concentration"), False)}
+    QUANTITIES = {
+        "concentration": ("concentration_canonical", ("concentration", "mass_concentration"), False)
+    }
 
     code = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
-    solvent = models.ForeignKey(Chemical, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="+")
+    solvent = models.ForeignKey(
+        Chemical, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     concentration_value = models.FloatField(null=True, blank=True)
     concentration_unit = models.CharField(max_length=20, blank=True)
     concentration_canonical = models.FloatField(null=True, blank=True, editable=False)
     concentration_dimension = models.CharField(max_length=20, blank=True, editable=False)
-    preparation = models.ForeignKey(Recipe, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="stock_solutions",
-                                    help_text="The recipe that describes how it is prepared.")
-    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    preparation = models.ForeignKey(
+        Recipe,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stock_solutions",
+        help_text="The recipe that describes how it is prepared.",
+    )
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     prepared_at = models.DateTimeField(null=True, blank=True)
     citation = models.CharField(max_length=200, blank=True)
     notes = models.TextField(blank=True)
-    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Transcribed details with no field."
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -328,12 +366,15 @@ class StockSolution(QuantityMixin, LabRecord):
 class StockComponent(AdditionFields):
     """What went into a stock: a chemical (lot) or another stock, with its amount."""
 
-    stock_solution = models.ForeignKey(StockSolution, on_delete=models.CASCADE,
-                                       related_name="components")
+    stock_solution = models.ForeignKey(
+        StockSolution, on_delete=models.CASCADE, related_name="components"
+    )
     history = HistoricalRecords()
 
     class Meta(AdditionFields.Meta):
-        constraints = _addition_constraints("stock_component", ("chemical", "chemical_lot", "stock"))
+        constraints = _addition_constraints(
+            "stock_component", ("chemical", "chemical_lot", "stock")
+        )
 
     def clean(self) -> None:
         super().clean()
@@ -346,19 +387,24 @@ class Sample(LabRecord):
     name = models.CharField(max_length=200)
     material = models.CharField(max_length=100, help_text="Overall material, e.g. CdSe/CdS/CdZnS")
     morphology = models.CharField(max_length=10, choices=Morphology.choices)
-    crystal_phase = models.CharField(max_length=20, choices=CrystalPhase.choices,
-                                     default=CrystalPhase.UNKNOWN)
+    crystal_phase = models.CharField(
+        max_length=20, choices=CrystalPhase.choices, default=CrystalPhase.UNKNOWN
+    )
     synthesis_date = models.DateField(null=True, blank=True, db_index=True)
     storage_conditions = models.CharField(max_length=200, blank=True)
-    external_origin = models.CharField(max_length=200, blank=True,
-                                       help_text="Supplier/product for commercial references.")
+    external_origin = models.CharField(
+        max_length=200, blank=True, help_text="Supplier/product for commercial references."
+    )
     is_reference = models.BooleanField(default=False)
-    produced_by = models.ForeignKey("SynthesisRun", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="products")
+    produced_by = models.ForeignKey(
+        "SynthesisRun", null=True, blank=True, on_delete=models.PROTECT, related_name="products"
+    )
     paper = models.ForeignKey(Paper, null=True, blank=True, on_delete=models.PROTECT)
     citation = models.CharField(max_length=200, blank=True)
     notes = models.TextField(blank=True)
-    extra = models.JSONField(default=dict, blank=True, help_text="Transcribed details with no field.")
+    extra = models.JSONField(
+        default=dict, blank=True, help_text="Transcribed details with no field."
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -389,12 +435,17 @@ class SampleLayer(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["sample", "position"], name="layer_position_unique"),
-            models.CheckConstraint(condition=Q(thickness_ml__gt=0) | Q(thickness_ml=None),
-                                   name="layer_thickness_ml_positive"),
-            models.CheckConstraint(condition=Q(thickness_nm__gt=0) | Q(thickness_nm=None),
-                                   name="layer_thickness_nm_positive"),
             models.CheckConstraint(
-                condition=Q(composition_x=None) | (Q(composition_x__gte=0) & Q(composition_x__lte=1)),
+                condition=Q(thickness_ml__gt=0) | Q(thickness_ml=None),
+                name="layer_thickness_ml_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(thickness_nm__gt=0) | Q(thickness_nm=None),
+                name="layer_thickness_nm_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(composition_x=None)
+                | (Q(composition_x__gte=0) & Q(composition_x__lte=1)),
                 name="layer_composition_x_fraction",
             ),
         ]
@@ -428,10 +479,12 @@ class SynthesisRun(LabRecord):
 
     code = models.CharField(max_length=80, unique=True)
     recipe = models.ForeignKey(Recipe, on_delete=models.PROTECT, related_name="runs")
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                 on_delete=models.PROTECT, related_name="+")
-    operator_name = models.CharField(max_length=100, blank=True,
-                                     help_text="For runs by people without an account.")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    operator_name = models.CharField(
+        max_length=100, blank=True, help_text="For runs by people without an account."
+    )
     started_at = models.DateTimeField(null=True, blank=True, db_index=True)
     observations = models.TextField(blank=True)
     history = HistoricalRecords()
@@ -450,16 +503,18 @@ class RunInput(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "recipe_input"],
-                                               name="run_input_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "recipe_input"], name="run_input_unique")
+        ]
 
 
 class RunStep(StepFields):
     """A step as actually done. ``recipe_step`` links it to what the recipe said."""
 
     run = models.ForeignKey(SynthesisRun, on_delete=models.CASCADE, related_name="steps")
-    recipe_step = models.ForeignKey(RecipeStep, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    recipe_step = models.ForeignKey(
+        RecipeStep, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     deviation_note = models.TextField(blank=True)
     history = HistoricalRecords()
 
@@ -471,8 +526,9 @@ class RunStep(StepFields):
 
 class RunAddition(AdditionFields):
     step = models.ForeignKey(RunStep, on_delete=models.CASCADE, related_name="additions")
-    recipe_input = models.ForeignKey(RecipeInput, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    recipe_input = models.ForeignKey(
+        RecipeInput, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     history = HistoricalRecords()
 
     class Meta(AdditionFields.Meta):

@@ -70,11 +70,18 @@ def sample_lineage(sample: Sample) -> dict:
     down = descendant_ids(sample.pk)
     ids = set(up) | set(down) | {sample.pk}
     samples = {s.pk: s for s in Sample.objects.filter(pk__in=ids)}
-    edges = list(SampleParent.objects.filter(child_id__in=ids, parent_id__in=ids)
-                 .order_by("parent_id", "child_id"))
+    edges = list(
+        SampleParent.objects.filter(child_id__in=ids, parent_id__in=ids).order_by(
+            "parent_id", "child_id"
+        )
+    )
+
     def ordered(depths):
-        return sorted(((samples[i], d) for i, d in depths.items() if i in samples),
-                      key=lambda item: (item[1], item[0].code))
+        return sorted(
+            ((samples[i], d) for i, d in depths.items() if i in samples),
+            key=lambda item: (item[1], item[0].code),
+        )
+
     return {"ancestors": ordered(up), "descendants": ordered(down), "edges": edges}
 
 
@@ -87,21 +94,44 @@ def sample_list(*, include_retired: bool = False) -> QuerySet[Sample]:
 
 
 def recipe_list(*, include_retired: bool = False) -> QuerySet[Recipe]:
-    qs = Recipe.objects.select_related("paper", "owner").prefetch_related(
-        "inputs", Prefetch("steps", queryset=RecipeStep.objects.prefetch_related(
-            "additions__chemical", "additions__chemical_lot", "additions__stock",
-            "additions__recipe_input"))
-    ).annotate(max_setpoint_c=Max("steps__setpoint_c"))
+    qs = (
+        Recipe.objects.select_related("paper", "owner")
+        .prefetch_related(
+            "inputs",
+            Prefetch(
+                "steps",
+                queryset=RecipeStep.objects.prefetch_related(
+                    "additions__chemical",
+                    "additions__chemical_lot",
+                    "additions__stock",
+                    "additions__recipe_input",
+                ),
+            ),
+        )
+        .annotate(max_setpoint_c=Max("steps__setpoint_c"))
+    )
     return qs if include_retired else qs.filter(is_retired=False)
 
 
 def run_list(*, include_retired: bool = False) -> QuerySet[SynthesisRun]:
-    qs = SynthesisRun.objects.select_related("recipe", "operator", "owner").prefetch_related(
-        "inputs__recipe_input", "products",
-        Prefetch("steps", queryset=RunStep.objects.select_related("recipe_step").prefetch_related(
-            "additions__chemical", "additions__chemical_lot", "additions__stock",
-            "additions__recipe_input", "recipe_step__additions")),
-    ).annotate(max_setpoint_c=Max("steps__setpoint_c"))
+    qs = (
+        SynthesisRun.objects.select_related("recipe", "operator", "owner")
+        .prefetch_related(
+            "inputs__recipe_input",
+            "products",
+            Prefetch(
+                "steps",
+                queryset=RunStep.objects.select_related("recipe_step").prefetch_related(
+                    "additions__chemical",
+                    "additions__chemical_lot",
+                    "additions__stock",
+                    "additions__recipe_input",
+                    "recipe_step__additions",
+                ),
+            ),
+        )
+        .annotate(max_setpoint_c=Max("steps__setpoint_c"))
+    )
     return qs if include_retired else qs.filter(is_retired=False)
 
 
@@ -116,9 +146,9 @@ def lot_list(*, include_retired: bool = False) -> QuerySet[ChemicalLot]:
 
 
 def stock_list(*, include_retired: bool = False) -> QuerySet[StockSolution]:
-    qs = StockSolution.objects.select_related("solvent", "preparation", "prepared_by",
-                                              "owner").prefetch_related(
-        "components__chemical", "components__chemical_lot", "components__stock")
+    qs = StockSolution.objects.select_related(
+        "solvent", "preparation", "prepared_by", "owner"
+    ).prefetch_related("components__chemical", "components__chemical_lot", "components__stock")
     return qs if include_retired else qs.filter(is_retired=False)
 
 
@@ -134,12 +164,25 @@ def flag_list(*, include_retired: bool = False) -> QuerySet[DataFlag]:
 
 # Fields compared when looking for deviations of a run from its recipe.
 DEVIATION_STEP_FIELDS = (
-    "action", "setpoint_c", "setpoint_max_c", "ramp_c_per_min", "duration_s", "atmosphere",
-    "injection_rate_ml_per_h", "injection_start_c", "injection_switch_c",
+    "action",
+    "setpoint_c",
+    "setpoint_max_c",
+    "ramp_c_per_min",
+    "duration_s",
+    "atmosphere",
+    "injection_rate_ml_per_h",
+    "injection_start_c",
+    "injection_switch_c",
     "injection_rate_after_switch_ml_per_h",
 )
-DEVIATION_ADDITION_FIELDS = ("amount_canonical", "equivalents", "chemical_id", "chemical_lot_id",
-                             "stock_id", "at_temperature_c")
+DEVIATION_ADDITION_FIELDS = (
+    "amount_canonical",
+    "equivalents",
+    "chemical_id",
+    "chemical_lot_id",
+    "stock_id",
+    "at_temperature_c",
+)
 
 
 def run_deviations(run: SynthesisRun) -> list[dict]:
@@ -152,25 +195,50 @@ def run_deviations(run: SynthesisRun) -> list[dict]:
     for step in run.steps.all():
         planned = step.recipe_step
         if planned is None:
-            out.append({"position": step.position, "field": "step", "recipe_value": None,
-                        "actual_value": step.action, "note": step.deviation_note})
+            out.append(
+                {
+                    "position": step.position,
+                    "field": "step",
+                    "recipe_value": None,
+                    "actual_value": step.action,
+                    "note": step.deviation_note,
+                }
+            )
             continue
         for field in DEVIATION_STEP_FIELDS:
             if getattr(step, field) != getattr(planned, field):
-                out.append({"position": step.position, "field": field,
-                            "recipe_value": getattr(planned, field),
-                            "actual_value": getattr(step, field), "note": step.deviation_note})
+                out.append(
+                    {
+                        "position": step.position,
+                        "field": field,
+                        "recipe_value": getattr(planned, field),
+                        "actual_value": getattr(step, field),
+                        "note": step.deviation_note,
+                    }
+                )
         planned_additions = list(planned.additions.all())
         for index, addition in enumerate(step.additions.all()):
             reference = planned_additions[index] if index < len(planned_additions) else None
             for field in DEVIATION_ADDITION_FIELDS:
                 expected = getattr(reference, field) if reference else None
                 if getattr(addition, field) != expected:
-                    out.append({"position": step.position,
-                                "field": f"additions[{index + 1}].{field}",
-                                "recipe_value": expected, "actual_value": getattr(addition, field),
-                                "note": step.deviation_note})
+                    out.append(
+                        {
+                            "position": step.position,
+                            "field": f"additions[{index + 1}].{field}",
+                            "recipe_value": expected,
+                            "actual_value": getattr(addition, field),
+                            "note": step.deviation_note,
+                        }
+                    )
         if step.deviation_note and not any(d["position"] == step.position for d in out):
-            out.append({"position": step.position, "field": "note", "recipe_value": None,
-                        "actual_value": None, "note": step.deviation_note})
+            out.append(
+                {
+                    "position": step.position,
+                    "field": "note",
+                    "recipe_value": None,
+                    "actual_value": None,
+                    "note": step.deviation_note,
+                }
+            )
     return out

@@ -26,16 +26,28 @@ from synthesis.models import (
 )
 from synthesis.selectors import run_deviations
 
-DERIVED_STEP = ("setpoint_c", "ramp_c_per_min", "duration_s", "injection_rate_ml_per_h",
-                "injection_rate_after_switch_ml_per_h")
+DERIVED_STEP = (
+    "setpoint_c",
+    "ramp_c_per_min",
+    "duration_s",
+    "injection_rate_ml_per_h",
+    "injection_rate_after_switch_ml_per_h",
+)
 DERIVED_AMOUNT = ("amount_canonical", "amount_dimension")
 
 
 class PaperSerializer(LabRecordSerializer):
     class Meta:
         model = Paper
-        fields = LabRecordSerializer.COMMON + ("key", "title", "authors", "journal", "year", "doi",
-                                               "source_file")
+        fields = LabRecordSerializer.COMMON + (
+            "key",
+            "title",
+            "authors",
+            "journal",
+            "year",
+            "doi",
+            "source_file",
+        )
 
 
 class DataFlagSerializer(LabRecordSerializer):
@@ -43,30 +55,64 @@ class DataFlagSerializer(LabRecordSerializer):
 
     class Meta:
         model = DataFlag
-        fields = LabRecordSerializer.COMMON + ("target_type", "object_id", "kind", "status",
-                                               "location", "message", "annotation")
+        fields = LabRecordSerializer.COMMON + (
+            "target_type",
+            "object_id",
+            "kind",
+            "status",
+            "location",
+            "message",
+            "annotation",
+        )
         read_only_fields = ("object_id",)
 
 
 class ChemicalSerializer(LabRecordSerializer):
     class Meta:
         model = Chemical
-        fields = LabRecordSerializer.COMMON + ("name", "formula", "cas", "supplier", "purity",
-                                               "grade", "notes")
+        fields = LabRecordSerializer.COMMON + (
+            "name",
+            "formula",
+            "cas",
+            "supplier",
+            "purity",
+            "grade",
+            "notes",
+        )
 
 
 class ChemicalLotSerializer(LabRecordSerializer):
     class Meta:
         model = ChemicalLot
         fields = LabRecordSerializer.COMMON + (
-            "chemical", "lot_number", "received_on", "opened_on", "quantity_value",
-            "quantity_unit", "quantity_canonical", "quantity_dimension", "location")
+            "chemical",
+            "lot_number",
+            "received_on",
+            "opened_on",
+            "quantity_value",
+            "quantity_unit",
+            "quantity_canonical",
+            "quantity_dimension",
+            "location",
+        )
         read_only_fields = ("quantity_canonical", "quantity_dimension")
 
 
-ADDITION_COMMON = ("id", "position", "chemical", "chemical_lot", "stock", "amount_value",
-                   "amount_unit", "amount_canonical", "amount_dimension", "equivalents",
-                   "equivalents_basis", "at_temperature_c", "note")
+ADDITION_COMMON = (
+    "id",
+    "position",
+    "chemical",
+    "chemical_lot",
+    "stock",
+    "amount_value",
+    "amount_unit",
+    "amount_canonical",
+    "amount_dimension",
+    "equivalents",
+    "equivalents_basis",
+    "at_temperature_c",
+    "note",
+)
 
 
 class StockComponentSerializer(serializers.ModelSerializer):
@@ -82,9 +128,20 @@ class StockSolutionSerializer(LabRecordSerializer):
     class Meta:
         model = StockSolution
         fields = LabRecordSerializer.COMMON + (
-            "code", "name", "solvent", "concentration_value", "concentration_unit",
-            "concentration_canonical", "concentration_dimension", "preparation", "prepared_by",
-            "prepared_at", "citation", "notes", "components")
+            "code",
+            "name",
+            "solvent",
+            "concentration_value",
+            "concentration_unit",
+            "concentration_canonical",
+            "concentration_dimension",
+            "preparation",
+            "prepared_by",
+            "prepared_at",
+            "citation",
+            "notes",
+            "components",
+        )
         read_only_fields = ("concentration_canonical", "concentration_dimension")
 
 
@@ -97,8 +154,9 @@ class RecipeInputSerializer(serializers.ModelSerializer):
 
 class RecipeAdditionSerializer(serializers.ModelSerializer):
     input = serializers.SlugRelatedField(source="recipe_input", slug_field="name", read_only=True)
-    input_name = serializers.CharField(write_only=True, required=False,
-                                       help_text="Name of a recipe input, e.g. 'cores'.")
+    input_name = serializers.CharField(
+        write_only=True, required=False, help_text="Name of a recipe input, e.g. 'cores'."
+    )
 
     class Meta:
         model = RecipeAddition
@@ -107,13 +165,33 @@ class RecipeAdditionSerializer(serializers.ModelSerializer):
 
 
 STEP_FIELDS_OUT = (
-    "id", "position", "action", "description", "setpoint_value", "setpoint_unit", "setpoint_c",
-    "setpoint_max_c", "setpoint_approx", "ramp_value", "ramp_unit", "ramp_c_per_min",
-    "duration_value", "duration_unit", "duration_s", "atmosphere", "injection_rate_value",
-    "injection_rate_unit", "injection_rate_ml_per_h", "injection_start_condition",
-    "injection_start_c", "injection_switch_condition", "injection_switch_c",
-    "injection_rate_after_switch_value", "injection_rate_after_switch_unit",
-    "injection_rate_after_switch_ml_per_h", "injection_stop_condition",
+    "id",
+    "position",
+    "action",
+    "description",
+    "setpoint_value",
+    "setpoint_unit",
+    "setpoint_c",
+    "setpoint_max_c",
+    "setpoint_approx",
+    "ramp_value",
+    "ramp_unit",
+    "ramp_c_per_min",
+    "duration_value",
+    "duration_unit",
+    "duration_s",
+    "atmosphere",
+    "injection_rate_value",
+    "injection_rate_unit",
+    "injection_rate_ml_per_h",
+    "injection_start_condition",
+    "injection_start_c",
+    "injection_switch_condition",
+    "injection_switch_c",
+    "injection_rate_after_switch_value",
+    "injection_rate_after_switch_unit",
+    "injection_rate_after_switch_ml_per_h",
+    "injection_stop_condition",
 )
 
 
@@ -135,8 +213,19 @@ class RecipeSerializer(LabRecordSerializer):
     class Meta:
         model = Recipe
         fields = LabRecordSerializer.COMMON + (
-            "slug", "version_number", "name", "description", "product_description", "citation",
-            "paper", "previous_version", "is_current", "max_setpoint_c", "inputs", "steps")
+            "slug",
+            "version_number",
+            "name",
+            "description",
+            "product_description",
+            "citation",
+            "paper",
+            "previous_version",
+            "is_current",
+            "max_setpoint_c",
+            "inputs",
+            "steps",
+        )
         read_only_fields = ("version_number", "previous_version", "is_current")
         extra_kwargs = {"slug": {"required": False}}
         validators: list = []  # uniqueness of (slug, version) is the service's job
@@ -145,8 +234,17 @@ class RecipeSerializer(LabRecordSerializer):
 class SampleLayerSerializer(serializers.ModelSerializer):
     class Meta:
         model = SampleLayer
-        fields = ("id", "position", "material", "role", "thickness_ml", "thickness_nm",
-                  "composition_x", "composition_formula", "gradient")
+        fields = (
+            "id",
+            "position",
+            "material",
+            "role",
+            "thickness_ml",
+            "thickness_nm",
+            "composition_x",
+            "composition_formula",
+            "gradient",
+        )
         read_only_fields = ("id",)
         extra_kwargs = {"position": {"required": False}}
 
@@ -176,17 +274,34 @@ class SampleSerializer(LabRecordSerializer):
     class Meta:
         model = Sample
         fields = LabRecordSerializer.COMMON + (
-            "code", "name", "material", "morphology", "crystal_phase", "synthesis_date",
-            "storage_conditions", "external_origin", "is_reference", "produced_by", "paper",
-            "citation", "notes", "layers", "parents", "parent_links", "lineage")
+            "code",
+            "name",
+            "material",
+            "morphology",
+            "crystal_phase",
+            "synthesis_date",
+            "storage_conditions",
+            "external_origin",
+            "is_reference",
+            "produced_by",
+            "paper",
+            "citation",
+            "notes",
+            "layers",
+            "parents",
+            "parent_links",
+            "lineage",
+        )
         read_only_fields = ("produced_by",)
 
     def get_parents(self, obj) -> list[int]:
         return [link.parent_id for link in obj.parent_links.all()]
 
     def get_lineage(self, obj) -> list[dict]:
-        return [{"parent": link.parent_id, "process": link.process, "note": link.note}
-                for link in obj.parent_links.all()]
+        return [
+            {"parent": link.parent_id, "process": link.process, "note": link.note}
+            for link in obj.parent_links.all()
+        ]
 
 
 class RunAdditionSerializer(serializers.ModelSerializer):
@@ -228,8 +343,11 @@ class ActualStepSerializer(serializers.Serializer):
     atmosphere = serializers.CharField(required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     deviation_note = serializers.CharField(required=False, allow_blank=True)
-    additions = serializers.ListField(child=serializers.DictField(), required=False,
-                                      help_text="Per recipe addition, the changed amount fields.")
+    additions = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Per recipe addition, the changed amount fields.",
+    )
 
 
 class ProductSerializer(serializers.Serializer):
@@ -246,9 +364,12 @@ class ProductSerializer(serializers.Serializer):
 class SynthesisRunSerializer(LabRecordSerializer):
     steps = RunStepSerializer(many=True, read_only=True)
     input_samples = RunInputSerializer(source="inputs", many=True, read_only=True)
-    inputs = serializers.DictField(child=serializers.PrimaryKeyRelatedField(
-        queryset=Sample.objects.all()), required=False, write_only=True,
-        help_text="Recipe input name → sample id.")
+    inputs = serializers.DictField(
+        child=serializers.PrimaryKeyRelatedField(queryset=Sample.objects.all()),
+        required=False,
+        write_only=True,
+        help_text="Recipe input name → sample id.",
+    )
     actual_steps = ActualStepSerializer(many=True, required=False, write_only=True)
     products = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     new_products = ProductSerializer(many=True, required=False, write_only=True)
@@ -258,11 +379,25 @@ class SynthesisRunSerializer(LabRecordSerializer):
     class Meta:
         model = SynthesisRun
         fields = LabRecordSerializer.COMMON + (
-            "code", "recipe", "operator", "operator_name", "started_at", "observations",
-            "max_setpoint_c", "input_samples", "inputs", "actual_steps", "steps", "products",
-            "new_products", "deviations")
+            "code",
+            "recipe",
+            "operator",
+            "operator_name",
+            "started_at",
+            "observations",
+            "max_setpoint_c",
+            "input_samples",
+            "inputs",
+            "actual_steps",
+            "steps",
+            "products",
+            "new_products",
+            "deviations",
+        )
         read_only_fields = ("operator",)
 
     def get_deviations(self, obj) -> list[dict]:
-        return [{k: (v if not hasattr(v, "pk") else v.pk) for k, v in d.items()}
-                for d in run_deviations(obj)]
+        return [
+            {k: (v if not hasattr(v, "pk") else v.pk) for k, v in d.items()}
+            for d in run_deviations(obj)
+        ]

@@ -24,8 +24,9 @@ from synthesis.models import (
 
 
 class SampleFilter(django_filters.FilterSet):
-    core_ml = django_filters.NumberFilter(method="filter_core_ml",
-                                          help_text="Core thickness in monolayers, e.g. 4.5")
+    core_ml = django_filters.NumberFilter(
+        method="filter_core_ml", help_text="Core thickness in monolayers, e.g. 4.5"
+    )
     core_ml_min = django_filters.NumberFilter(method="filter_core_ml_min")
     core_ml_max = django_filters.NumberFilter(method="filter_core_ml_max")
     synthesis_date_after = django_filters.DateFilter("synthesis_date", lookup_expr="gte")
@@ -39,7 +40,8 @@ class SampleFilter(django_filters.FilterSet):
 
     def _core(self, queryset, **lookup):
         return queryset.filter(
-            pk__in=SampleLayer.objects.filter(role="core", **lookup).values("sample_id"))
+            pk__in=SampleLayer.objects.filter(role="core", **lookup).values("sample_id")
+        )
 
     def filter_core_ml(self, queryset, name, value):
         return self._core(queryset, thickness_ml=value)
@@ -52,7 +54,8 @@ class SampleFilter(django_filters.FilterSet):
 
     def filter_layer_material(self, queryset, name, value):
         return queryset.filter(
-            pk__in=SampleLayer.objects.filter(material__iexact=value).values("sample_id"))
+            pk__in=SampleLayer.objects.filter(material__iexact=value).values("sample_id")
+        )
 
 
 class SampleViewSet(LabRecordViewSet):
@@ -73,22 +76,34 @@ class SampleViewSet(LabRecordViewSet):
     def update_service(self, instance, data, expected_version, actor):
         layers = data.pop("layers", None)
         parents = data.pop("parent_links", None)
-        return services.update_sample(sample=instance, expected_version=expected_version,
-                                      changes=data, layers=layers, parents=parents, actor=actor)
+        return services.update_sample(
+            sample=instance,
+            expected_version=expected_version,
+            changes=data,
+            layers=layers,
+            parents=parents,
+            actor=actor,
+        )
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])
     def lineage(self, request, pk=None):
         """Ancestors and descendants of this sample with depth and the edges between them."""
         lineage = selectors.sample_lineage(self.get_object())
+
         def rows(items):
             return [{"id": x.pk, "code": x.code, "name": x.name, "depth": d} for x, d in items]
-        return Response({
-            "ancestors": rows(lineage["ancestors"]),
-            "descendants": rows(lineage["descendants"]),
-            "edges": [{"parent": e.parent_id, "child": e.child_id, "process": e.process}
-                      for e in lineage["edges"]],
-        })
+
+        return Response(
+            {
+                "ancestors": rows(lineage["ancestors"]),
+                "descendants": rows(lineage["descendants"]),
+                "edges": [
+                    {"parent": e.parent_id, "child": e.child_id, "process": e.process}
+                    for e in lineage["edges"]
+                ],
+            }
+        )
 
 
 class RecipeFilter(django_filters.FilterSet):
@@ -135,16 +150,23 @@ class RecipeViewSet(LabRecordViewSet):
 
     def update_service(self, instance, data, expected_version, actor):
         if "inputs" in data:
-            raise DomainError("inputs: a recipe's inputs cannot be changed; create a new recipe.",
-                              field="inputs")
+            raise DomainError(
+                "inputs: a recipe's inputs cannot be changed; create a new recipe.", field="inputs"
+            )
         steps = self._steps(data)
-        return services.revise_recipe(recipe=instance, expected_version=expected_version,
-                                      changes=data, steps=steps, actor=actor)
+        return services.revise_recipe(
+            recipe=instance,
+            expected_version=expected_version,
+            changes=data,
+            steps=steps,
+            actor=actor,
+        )
 
 
 class RunFilter(django_filters.FilterSet):
     max_setpoint_c_min = django_filters.NumberFilter(
-        "max_setpoint_c", lookup_expr="gte", help_text="Runs with a set point ≥ this (°C).")
+        "max_setpoint_c", lookup_expr="gte", help_text="Runs with a set point ≥ this (°C)."
+    )
     max_setpoint_c_max = django_filters.NumberFilter("max_setpoint_c", lookup_expr="lte")
     started_after = django_filters.IsoDateTimeFilter("started_at", lookup_expr="gte")
     started_before = django_filters.IsoDateTimeFilter("started_at", lookup_expr="lte")
@@ -172,16 +194,28 @@ class SynthesisRunViewSet(LabRecordViewSet):
         products = []
         for product in data.pop("new_products", []):
             product = dict(product)
-            products.append({"process": product.pop("process", "other"),
-                             "layers": product.pop("layers", []), "data": product})
-        return services.record_synthesis_run(data=data, recipe=recipe, inputs=inputs,
-                                             actual_steps=actual, products=products, actor=actor)
+            products.append(
+                {
+                    "process": product.pop("process", "other"),
+                    "layers": product.pop("layers", []),
+                    "data": product,
+                }
+            )
+        return services.record_synthesis_run(
+            data=data,
+            recipe=recipe,
+            inputs=inputs,
+            actual_steps=actual,
+            products=products,
+            actor=actor,
+        )
 
     def update_service(self, instance, data, expected_version, actor):
         for name in ("inputs", "actual_steps", "new_products", "recipe"):
             if name in data:
-                raise DomainError(f"{name}: cannot be changed after the run was recorded.",
-                                  field=name)
+                raise DomainError(
+                    f"{name}: cannot be changed after the run was recorded.", field=name
+                )
         return super().update_service(instance, data, expected_version, actor)
 
 
@@ -197,8 +231,11 @@ class ChemicalViewSet(LabRecordViewSet):
 class ChemicalLotViewSet(LabRecordViewSet):
     selector = staticmethod(selectors.lot_list)
     serializer_class = s.ChemicalLotSerializer
-    filterset_fields = {"chemical": ["exact"], "received_on": ["gte", "lte"],
-                        "quantity_canonical": ["gte", "lte"]}
+    filterset_fields = {
+        "chemical": ["exact"],
+        "received_on": ["gte", "lte"],
+        "quantity_canonical": ["gte", "lte"],
+    }
     search_fields = ["lot_number", "chemical__name", "location"]
     ordering_fields = ["received_on", "lot_number"]
     ordering = ["lot_number"]
@@ -243,8 +280,12 @@ class _ReadOnly(viewsets.ReadOnlyModelViewSet):
 class SampleLayerViewSet(_ReadOnly):
     queryset = SampleLayer.objects.select_related("sample").order_by("sample_id", "position")
     serializer_class = s.SampleLayerSerializer
-    filterset_fields = {"sample": ["exact"], "role": ["exact"], "material": ["exact"],
-                        "thickness_ml": ["exact", "gte", "lte"]}
+    filterset_fields = {
+        "sample": ["exact"],
+        "role": ["exact"],
+        "material": ["exact"],
+        "thickness_ml": ["exact", "gte", "lte"],
+    }
 
 
 class SampleParentViewSet(_ReadOnly):
@@ -255,11 +296,16 @@ class SampleParentViewSet(_ReadOnly):
 
 class RecipeStepViewSet(_ReadOnly):
     queryset = RecipeStep.objects.prefetch_related("additions__recipe_input").order_by(
-        "recipe_id", "position")
+        "recipe_id", "position"
+    )
     serializer_class = s.RecipeStepSerializer
-    filterset_fields = {"recipe": ["exact"], "action": ["exact"],
-                        "setpoint_c": ["gte", "lte"], "duration_s": ["gte", "lte"],
-                        "injection_rate_ml_per_h": ["gte", "lte"]}
+    filterset_fields = {
+        "recipe": ["exact"],
+        "action": ["exact"],
+        "setpoint_c": ["gte", "lte"],
+        "duration_s": ["gte", "lte"],
+        "injection_rate_ml_per_h": ["gte", "lte"],
+    }
 
 
 class RunStepViewSet(_ReadOnly):

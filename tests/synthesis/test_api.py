@@ -10,9 +10,14 @@ from tests.synthesis import builders
 
 pytestmark = pytest.mark.django_db
 
-SAMPLE_BODY = {"code": "NPL-CdSe-4.5ML", "name": "4.5 ML CdSe NPL", "material": "CdSe",
-               "morphology": "NPL", "crystal_phase": "ZB",
-               "layers": [{"material": "CdSe", "role": "core", "thickness_ml": 4.5}]}
+SAMPLE_BODY = {
+    "code": "NPL-CdSe-4.5ML",
+    "name": "4.5 ML CdSe NPL",
+    "material": "CdSe",
+    "morphology": "NPL",
+    "crystal_phase": "ZB",
+    "layers": [{"material": "CdSe", "role": "core", "thickness_ml": 4.5}],
+}
 
 
 def test_sample_create_and_contract_fields(api, member):
@@ -20,9 +25,15 @@ def test_sample_create_and_contract_fields(api, member):
     assert created.status_code == 201, created.content
     body = api.get(f"/api/samples/{created.data['id']}/").json()
     assert (body["code"], body["name"], body["parents"], body["owner"], body["version"]) == (
-        "NPL-CdSe-4.5ML", "4.5 ML CdSe NPL", [], member.pk, 1)
+        "NPL-CdSe-4.5ML",
+        "4.5 ML CdSe NPL",
+        [],
+        member.pk,
+        1,
+    )
     assert [(la["role"], la["material"], la["thickness_ml"]) for la in body["layers"]] == [
-        ("core", "CdSe", 4.5)]
+        ("core", "CdSe", 4.5)
+    ]
 
 
 def test_sample_search_returns_count_and_results(api):
@@ -67,16 +78,18 @@ def test_anonymous_gets_no_data(anon_api):
 
 def test_owner_edits_own_sample(api, member):
     sample = builders.sample("MINE", actor=member)
-    response = api.patch(f"/api/samples/{sample.pk}/", {"notes": "washed twice", "version": 1},
-                         format="json")
+    response = api.patch(
+        f"/api/samples/{sample.pk}/", {"notes": "washed twice", "version": 1}, format="json"
+    )
     assert response.status_code == 200, response.content
     assert (response.json()["notes"], response.json()["version"]) == ("washed twice", 2)
 
 
 def test_other_member_cannot_edit(other_api, member):
     sample = builders.sample("MINE", actor=member)
-    response = other_api.patch(f"/api/samples/{sample.pk}/", {"notes": "x", "version": 1},
-                               format="json")
+    response = other_api.patch(
+        f"/api/samples/{sample.pk}/", {"notes": "x", "version": 1}, format="json"
+    )
     assert response.status_code == 403
     sample.refresh_from_db()
     assert sample.notes == ""
@@ -89,17 +102,18 @@ def test_other_member_can_read(other_api, member):
 
 def test_curator_edits_anything(curator_api, member):
     sample = builders.sample("MINE", actor=member)
-    response = curator_api.patch(f"/api/samples/{sample.pk}/", {"notes": "curated",
-                                                                 "version": 1}, format="json")
+    response = curator_api.patch(
+        f"/api/samples/{sample.pk}/", {"notes": "curated", "version": 1}, format="json"
+    )
     assert response.status_code == 200
 
 
 def test_concurrent_edit_second_writer_gets_409(api, curator_api, member):
     sample = builders.sample("MINE", actor=member)
-    first = api.patch(f"/api/samples/{sample.pk}/", {"notes": "first", "version": 1},
-                      format="json")
-    second = curator_api.patch(f"/api/samples/{sample.pk}/", {"notes": "second", "version": 1},
-                               format="json")
+    first = api.patch(f"/api/samples/{sample.pk}/", {"notes": "first", "version": 1}, format="json")
+    second = curator_api.patch(
+        f"/api/samples/{sample.pk}/", {"notes": "second", "version": 1}, format="json"
+    )
     assert first.status_code == 200
     assert second.status_code == 409
     assert second.json()["current_version"] == 2
@@ -125,7 +139,9 @@ def test_delete_retires_instead_and_history_records_it(api, member):
     assert api.get("/api/samples/?include_retired=true").json()["count"] == 1
     latest = sample.history.first()
     assert (latest.history_change_reason, latest.history_user_id) == (
-        "retired: contaminated batch", member.pk)
+        "retired: contaminated batch",
+        member.pk,
+    )
 
 
 def test_delete_without_reason_rejected(api, member):
@@ -138,8 +154,10 @@ def test_delete_without_reason_rejected(api, member):
 def test_runs_filtered_by_setpoint_range(api):
     hot = builders.core_recipe(slug="hot", setpoint=250)
     services.record_synthesis_run(data={"code": "RUN-HOT"}, recipe=hot)
-    cool = services.create_recipe(data={"slug": "cool", "name": "cool"}, steps=[
-        {"action": "heat", "setpoint_value": 80, "setpoint_unit": "degC"}])
+    cool = services.create_recipe(
+        data={"slug": "cool", "name": "cool"},
+        steps=[{"action": "heat", "setpoint_value": 80, "setpoint_unit": "degC"}],
+    )
     services.record_synthesis_run(data={"code": "RUN-COOL"}, recipe=cool)
     body = api.get("/api/runs/?max_setpoint_c_min=240").json()
     assert [r["code"] for r in body["results"]] == ["RUN-HOT"]
@@ -153,25 +171,43 @@ def test_samples_filtered_by_core_ml(api):
     builders.sample("C", core_ml=5.5)
     assert [r["code"] for r in api.get("/api/samples/?core_ml=4.5").json()["results"]] == ["B"]
     assert [r["code"] for r in api.get("/api/samples/?core_ml_min=4").json()["results"]] == [
-        "B", "C"]
+        "B",
+        "C",
+    ]
 
 
 def test_recipe_create_via_api_with_steps_and_units(api):
     ode = builders.chemical()
-    body = {"name": "Se-ODE stock", "slug": "se-ode", "steps": [
-        {"action": "degas", "setpoint_value": 80, "setpoint_unit": "°C",
-         "duration_value": 1, "duration_unit": "h", "atmosphere": "vacuum",
-         "additions": [{"chemical": ode.pk, "amount_value": 25, "amount_unit": "mL"}]}]}
+    body = {
+        "name": "Se-ODE stock",
+        "slug": "se-ode",
+        "steps": [
+            {
+                "action": "degas",
+                "setpoint_value": 80,
+                "setpoint_unit": "°C",
+                "duration_value": 1,
+                "duration_unit": "h",
+                "atmosphere": "vacuum",
+                "additions": [{"chemical": ode.pk, "amount_value": 25, "amount_unit": "mL"}],
+            }
+        ],
+    }
     response = api.post("/api/recipes/", body, format="json")
     assert response.status_code == 201, response.content
     step = response.json()["steps"][0]
     assert (step["setpoint_c"], step["duration_s"], step["additions"][0]["amount_canonical"]) == (
-        80.0, 3600.0, 25.0)
+        80.0,
+        3600.0,
+        25.0,
+    )
 
 
 def test_recipe_bad_unit_via_api_names_field(api):
-    body = {"name": "bad", "steps": [{"action": "heat", "setpoint_value": 5,
-                                      "setpoint_unit": "mL"}]}
+    body = {
+        "name": "bad",
+        "steps": [{"action": "heat", "setpoint_value": 5, "setpoint_unit": "mL"}],
+    }
     response = api.post("/api/recipes/", body, format="json")
     assert response.status_code == 400
     assert response.json()["field"] == "steps[1].setpoint_unit"
@@ -180,26 +216,60 @@ def test_recipe_bad_unit_via_api_names_field(api):
 def test_run_via_api_with_deviation_and_product(api):
     recipe = builders.shell_recipe()
     core = builders.sample("CORE", core_ml=4.5)
-    body = {"code": "RUN-API", "recipe": recipe.pk, "inputs": {"cores": core.pk},
-            "actual_steps": [{"position": 2, "injection_rate_value": 12,
-                              "injection_rate_unit": "mL/h", "deviation_note": "pump fast"}],
-            "new_products": [{"code": "CORE/CdZnS", "name": "core/shell", "material": "CdSe/CdZnS",
-                              "morphology": "NPL", "process": "shell_growth"}]}
+    body = {
+        "code": "RUN-API",
+        "recipe": recipe.pk,
+        "inputs": {"cores": core.pk},
+        "actual_steps": [
+            {
+                "position": 2,
+                "injection_rate_value": 12,
+                "injection_rate_unit": "mL/h",
+                "deviation_note": "pump fast",
+            }
+        ],
+        "new_products": [
+            {
+                "code": "CORE/CdZnS",
+                "name": "core/shell",
+                "material": "CdSe/CdZnS",
+                "morphology": "NPL",
+                "process": "shell_growth",
+            }
+        ],
+    }
     response = api.post("/api/runs/", body, format="json")
     assert response.status_code == 201, response.content
     run = response.json()
-    assert run["deviations"] == [{"position": 2, "field": "injection_rate_ml_per_h",
-                                  "recipe_value": 10.0, "actual_value": 12.0,
-                                  "note": "pump fast"}]
+    assert run["deviations"] == [
+        {
+            "position": 2,
+            "field": "injection_rate_ml_per_h",
+            "recipe_value": 10.0,
+            "actual_value": 12.0,
+            "note": "pump fast",
+        }
+    ]
     product = Sample.objects.get(code="CORE/CdZnS")
     assert list(product.parent_links.values_list("parent__code", "process")) == [
-        ("CORE", "shell_growth")]
+        ("CORE", "shell_growth")
+    ]
 
 
-LIST_ENDPOINTS = ["/api/samples/", "/api/recipes/", "/api/runs/", "/api/chemicals/",
-                  "/api/chemical-lots/", "/api/stock-solutions/", "/api/papers/",
-                  "/api/sample-layers/", "/api/sample-parents/", "/api/recipe-steps/",
-                  "/api/run-steps/", "/api/flags/"]
+LIST_ENDPOINTS = [
+    "/api/samples/",
+    "/api/recipes/",
+    "/api/runs/",
+    "/api/chemicals/",
+    "/api/chemical-lots/",
+    "/api/stock-solutions/",
+    "/api/papers/",
+    "/api/sample-layers/",
+    "/api/sample-parents/",
+    "/api/recipe-steps/",
+    "/api/run-steps/",
+    "/api/flags/",
+]
 
 
 def _make_items(n: int, start: int = 0):
@@ -226,22 +296,40 @@ def _make_one(i: int):
     from synthesis.models import ChemicalLot, Paper
 
     chem = builders.chemical(f"chem-{i}")
-    services.create_record(model=ChemicalLot, data={"chemical": chem, "lot_number": f"L{i}",
-                                                    "quantity_value": 5, "quantity_unit": "g"})
-    services.create_stock_solution(data={"code": f"stock-{i}", "name": f"stock {i}"},
-                                   components=[{"chemical": chem, "amount_value": 1,
-                                                "amount_unit": "g"}])
+    services.create_record(
+        model=ChemicalLot,
+        data={"chemical": chem, "lot_number": f"L{i}", "quantity_value": 5, "quantity_unit": "g"},
+    )
+    services.create_stock_solution(
+        data={"code": f"stock-{i}", "name": f"stock {i}"},
+        components=[{"chemical": chem, "amount_value": 1, "amount_unit": "g"}],
+    )
     paper = services.create_record(model=Paper, data={"key": f"p{i}", "title": "t"})
     recipe = services.create_recipe(
-        data={"slug": f"r{i}", "name": f"r{i}"}, inputs=[{"name": "cores"}],
-        steps=[{"action": "heat", "setpoint_value": 200, "setpoint_unit": "degC",
-                "additions": [{"chemical": chem, "amount_value": 1, "amount_unit": "mL"}]}])
+        data={"slug": f"r{i}", "name": f"r{i}"},
+        inputs=[{"name": "cores"}],
+        steps=[
+            {
+                "action": "heat",
+                "setpoint_value": 200,
+                "setpoint_unit": "degC",
+                "additions": [{"chemical": chem, "amount_value": 1, "amount_unit": "mL"}],
+            }
+        ],
+    )
     parent = builders.sample(f"P{i}", core_ml=4.5)
     services.record_synthesis_run(
-        data={"code": f"RUN{i}"}, recipe=recipe, inputs={"cores": parent},
-        products=[{"data": {"code": f"S{i}", "name": "s", "material": "CdSe",
-                            "morphology": "NPL"}, "process": "shell_growth",
-                   "layers": [{"material": "CdS", "role": "shell"}]}])
+        data={"code": f"RUN{i}"},
+        recipe=recipe,
+        inputs={"cores": parent},
+        products=[
+            {
+                "data": {"code": f"S{i}", "name": "s", "material": "CdSe", "morphology": "NPL"},
+                "process": "shell_growth",
+                "layers": [{"material": "CdS", "role": "shell"}],
+            }
+        ],
+    )
     services.flag_record(target=paper, message=f"flag {i}")
 
 

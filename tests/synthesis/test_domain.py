@@ -32,22 +32,32 @@ def test_quantity_unknown_unit_rejected_naming_field():
 
 def test_recipe_step_incompatible_unit_rejected_naming_field():
     with pytest.raises(DomainError) as err:
-        services.create_recipe(data={"slug": "bad", "name": "bad"}, steps=[
-            {"action": "heat", "setpoint_value": 240, "setpoint_unit": "mg"}])
-    assert err.value.message == ("steps[1].setpoint_unit: setpoint: unit 'mg' is a mass, "
-                                 "expected temperature.")
+        services.create_recipe(
+            data={"slug": "bad", "name": "bad"},
+            steps=[{"action": "heat", "setpoint_value": 240, "setpoint_unit": "mg"}],
+        )
+    assert err.value.message == (
+        "steps[1].setpoint_unit: setpoint: unit 'mg' is a mass, expected temperature."
+    )
     assert Chemical.objects.count() == 0
 
 
 def test_addition_negative_amount_rejected_and_nothing_written():
     ode = builders.chemical()
     with pytest.raises(DomainError) as err:
-        services.create_recipe(data={"slug": "neg", "name": "neg"}, steps=[
-            {"action": "add", "additions": [{"chemical": ode, "amount_value": -2,
-                                              "amount_unit": "mL"}]}])
+        services.create_recipe(
+            data={"slug": "neg", "name": "neg"},
+            steps=[
+                {
+                    "action": "add",
+                    "additions": [{"chemical": ode, "amount_value": -2, "amount_unit": "mL"}],
+                }
+            ],
+        )
     assert "negative" in err.value.message
     assert err.value.field == "steps[1].additions[1].amount_value"
     from synthesis.models import Recipe
+
     assert Recipe.objects.count() == 0
 
 
@@ -55,8 +65,9 @@ def test_addition_negative_amount_blocked_by_database_constraint():
     recipe = builders.core_recipe()
     step = recipe.steps.get(position=1)
     with pytest.raises(IntegrityError), transaction.atomic():
-        RecipeAddition.objects.create(step=step, chemical=Chemical.objects.first(),
-                                      amount_value=-1, amount_unit="mL")
+        RecipeAddition.objects.create(
+            step=step, chemical=Chemical.objects.first(), amount_value=-1, amount_unit="mL"
+        )
 
 
 def test_canonical_values_filled_from_entered_units():
@@ -65,7 +76,9 @@ def test_canonical_values_filled_from_entered_units():
     assert (degas.setpoint_c, degas.duration_s) == (90.0, 600.0)
     assert heat.ramp_c_per_min == 20.0
     assert (add.additions.get().amount_canonical, add.additions.get().amount_dimension) == (
-        120.0, "mass")
+        120.0,
+        "mass",
+    )
     assert hold.duration_s == 480.0
 
 
@@ -73,13 +86,18 @@ def test_injection_rates_and_conditions_stored():
     recipe = builders.shell_recipe()
     inject = recipe.steps.get(action="inject")
     assert (inject.injection_rate_ml_per_h, inject.injection_rate_after_switch_ml_per_h) == (
-        10.0, 4.0)
+        10.0,
+        4.0,
+    )
     assert (inject.injection_start_c, inject.injection_switch_c) == (161.0, 240.0)
     thiol = inject.additions.get()
     assert thiol.amount_canonical == pytest.approx(0.14)
     equivalents = recipe.steps.get(position=1).additions.get()
-    assert (equivalents.equivalents, equivalents.equivalents_basis,
-            equivalents.recipe_input.name) == (1.0, "per Cd in the cores", "cores")
+    assert (
+        equivalents.equivalents,
+        equivalents.equivalents_basis,
+        equivalents.recipe_input.name,
+    ) == (1.0, "per Cd in the cores", "cores")
 
 
 def test_duplicate_sample_code_rejected():
@@ -91,10 +109,15 @@ def test_duplicate_sample_code_rejected():
 
 def test_recipe_revision_without_runs_edits_in_place():
     recipe = builders.core_recipe()
-    revised = services.revise_recipe(recipe=recipe, expected_version=1,
-                                     changes={"description": "clarified"})
+    revised = services.revise_recipe(
+        recipe=recipe, expected_version=1, changes={"description": "clarified"}
+    )
     assert (revised.pk, revised.version_number, revised.version, revised.description) == (
-        recipe.pk, 1, 2, "clarified")
+        recipe.pk,
+        1,
+        2,
+        "clarified",
+    )
 
 
 def test_recipe_revision_after_run_creates_new_version_and_old_run_keeps_old():
@@ -102,12 +125,16 @@ def test_recipe_revision_after_run_creates_new_version_and_old_run_keeps_old():
     run = services.record_synthesis_run(data={"code": "RUN-1"}, recipe=recipe)
     new_steps = services.recipe_as_data(recipe)[2]
     new_steps[3]["duration_value"] = 10
-    revised = services.revise_recipe(recipe=recipe, expected_version=1, steps=new_steps,
-                                     changes={"description": "hold 10 min"})
+    revised = services.revise_recipe(
+        recipe=recipe, expected_version=1, steps=new_steps, changes={"description": "hold 10 min"}
+    )
     recipe.refresh_from_db()
     run.refresh_from_db()
     assert (revised.version_number, revised.previous_version_id, revised.is_current) == (
-        2, recipe.pk, True)
+        2,
+        recipe.pk,
+        True,
+    )
     assert (recipe.is_current, run.recipe_id) == (False, recipe.pk)
     assert revised.steps.get(position=4).duration_s == 600.0
     assert recipe.steps.get(position=4).duration_s == 480.0
@@ -117,18 +144,29 @@ def test_recipe_revision_after_run_creates_new_version_and_old_run_keeps_old():
 def test_run_copies_steps_and_reports_deviations():
     recipe = builders.core_recipe()
     run = services.record_synthesis_run(
-        data={"code": "RUN-2"}, recipe=recipe,
-        actual_steps={2: {"setpoint_value": 250, "deviation_note": "overshoot"},
-                      3: {"additions": [{"amount_value": 130}]}},
-        products=[{"data": {"code": "NPL-A", "name": "A", "material": "CdSe",
-                            "morphology": "NPL"},
-                   "layers": [{"material": "CdSe", "role": "core", "thickness_ml": 4.5}]}])
+        data={"code": "RUN-2"},
+        recipe=recipe,
+        actual_steps={
+            2: {"setpoint_value": 250, "deviation_note": "overshoot"},
+            3: {"additions": [{"amount_value": 130}]},
+        },
+        products=[
+            {
+                "data": {"code": "NPL-A", "name": "A", "material": "CdSe", "morphology": "NPL"},
+                "layers": [{"material": "CdSe", "role": "core", "thickness_ml": 4.5}],
+            }
+        ],
+    )
     run = selectors.run_list().get(pk=run.pk)
     assert RunStep.objects.filter(run=run).count() == 4
-    deviations = {(d["position"], d["field"]): (d["recipe_value"], d["actual_value"])
-                  for d in selectors.run_deviations(run)}
-    assert deviations == {(2, "setpoint_c"): (240.0, 250.0),
-                          (3, "additions[1].amount_canonical"): (120.0, 130.0)}
+    deviations = {
+        (d["position"], d["field"]): (d["recipe_value"], d["actual_value"])
+        for d in selectors.run_deviations(run)
+    }
+    assert deviations == {
+        (2, "setpoint_c"): (240.0, 250.0),
+        (3, "additions[1].amount_canonical"): (120.0, 130.0),
+    }
     assert list(run.products.values_list("code", flat=True)) == ["NPL-A"]
 
 
@@ -165,14 +203,18 @@ def test_lineage_cycle_rejected():
     core, crown, shell, _ = _chain()
     with pytest.raises(DomainError) as err:
         services.add_parent(child=core, parent=shell, process="other")
-    assert err.value.message == "parents: CCS descends from C; linking it as a parent would make a cycle."
+    assert (
+        err.value.message
+        == "parents: CCS descends from C; linking it as a parent would make a cycle."
+    )
     assert SampleParent.objects.count() == 3
 
 
 def test_layer_thickness_must_be_positive():
     with pytest.raises(DomainError) as err:
-        services.create_sample(data={"code": "X", "name": "X", "material": "CdSe",
-                                     "morphology": "NPL"},
-                               layers=[{"material": "CdSe", "role": "core", "thickness_ml": -1}])
+        services.create_sample(
+            data={"code": "X", "name": "X", "material": "CdSe", "morphology": "NPL"},
+            layers=[{"material": "CdSe", "role": "core", "thickness_ml": -1}],
+        )
     assert err.value.field.startswith("layers[1]")
     assert Sample.objects.filter(code="X").count() == 0
