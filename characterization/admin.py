@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from characterization.models import (
@@ -20,9 +21,21 @@ from characterization.models import (
     XASSpectrum,
     XRDMeasurement,
 )
+from characterization.services import attach_data_file
 from labdb.lib.admin import LabRecordAdmin
+from labdb.lib.errors import DomainError
 
 MEASUREMENT_FILTERS = ("source", "paper", "is_retired")
+
+
+class DataFileUploadForm(forms.ModelForm):
+    """Admin add form: the raw file and its sample; everything else comes from the parse."""
+
+    upload = forms.FileField(label="instrument file", help_text="Stored unchanged, then parsed.")
+
+    class Meta:
+        model = DataFile
+        fields = ("sample",)
 
 
 @admin.register(DataFile)
@@ -58,6 +71,37 @@ class DataFileAdmin(LabRecordAdmin):
         "uploaded_by",
     )
     exclude = ("series", "preview")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = DataFileUploadForm
+            kwargs["fields"] = ("sample", "upload")
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return super().get_readonly_fields(request, obj) if obj else ()
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ("sample", "upload")})]
+        return super().get_fieldsets(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        """Adding: one call to the attach service (store unchanged, deduplicate, parse)."""
+        if change:
+            return super().save_model(request, obj, form, change)
+        upload = form.cleaned_data["upload"]
+        try:
+            stored, created = attach_data_file(content=upload.read(), filename=upload.name,
+                                               sample=form.cleaned_data.get("sample"),
+                                               actor=request.user)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from None
+        obj.__dict__.update(stored.__dict__)
+        obj._state.adding = False
+        if not created:
+            self.message_user(request, "Identical content was already stored; showing it.",
+                              messages.WARNING)
 
     @admin.display(description="preview")
     def preview_image(self, obj):

@@ -38,7 +38,11 @@ def test_upload_xrdml_round_trip(api, member):
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["sha256"], body["format"], body["parse_status"], body["parse_error"]) == (
-        hashlib.sha256(content).hexdigest(), "xrdml", "ok", "")
+        hashlib.sha256(content).hexdigest(),
+        "xrdml",
+        "ok",
+        "",
+    )
     assert body["key_numbers"]["n_points"] == 5027
     stored = DataFile.objects.get(pk=body["id"])
     with default_storage.open(stored.file.name, "rb") as handle:
@@ -89,7 +93,8 @@ def test_upload_size_limit(api, settings):
     response, _ = _upload(api, XRDML)
     assert response.status_code == 400
     assert response.json()["message"] == (
-        "file: XRD-918-16_10.xrdml is 0.0 MB; the upload limit is 0 MB.")
+        "file: XRD-918-16_10.xrdml is 0.0 MB; the upload limit is 0 MB."
+    )
     assert DataFile.objects.count() == 0
 
 
@@ -101,9 +106,16 @@ def test_path_traversal_name_cannot_escape_media(api, settings):
     assert path.startswith(str(settings.MEDIA_ROOT))
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("../../etc/passwd", "passwd"), ("C:\\data\\scan 1.xrdml", "scan_1.xrdml"),
-    ("..", "upload"), ("", "upload"), ("a/b/../c.csv", "c.csv")])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\data\\scan 1.xrdml", "scan_1.xrdml"),
+        ("..", "upload"),
+        ("", "upload"),
+        ("a/b/../c.csv", "c.csv"),
+    ],
+)
 def test_sanitize_filename(raw, expected):
     assert sanitize_filename(raw) == expected
 
@@ -129,10 +141,26 @@ def test_reparse_command_keeps_raw_file(api, member, capsys):
 
 def test_xas_fit_contract(api, member):
     sample = builders.sample("REF-X", actor=member, material="CdS", morphology="bulk")
-    body = {"sample": sample.pk, "absorber": "Cd", "edge_name": "K", "source": "published",
-            "citation": "Table 9", "r_factor": 0.012,
-            "paths": [{"absorber": "Cd", "scatterer": "S", "n": 3.5, "n_err": 0.3, "r_a": 2.52,
-                       "r_err_a": 0.01, "sigma2_a2": 0.007, "sigma2_err_a2": 0.001}]}
+    body = {
+        "sample": sample.pk,
+        "absorber": "Cd",
+        "edge_name": "K",
+        "source": "published",
+        "citation": "Table 9",
+        "r_factor": 0.012,
+        "paths": [
+            {
+                "absorber": "Cd",
+                "scatterer": "S",
+                "n": 3.5,
+                "n_err": 0.3,
+                "r_a": 2.52,
+                "r_err_a": 0.01,
+                "sigma2_a2": 0.007,
+                "sigma2_err_a2": 0.001,
+            }
+        ],
+    }
     created = api.post("/api/xas-fits/", body, format="json")
     assert created.status_code == 201, created.content
     listed = api.get(f"/api/xas-fits/?sample={sample.pk}").json()
@@ -140,26 +168,70 @@ def test_xas_fit_contract(api, member):
     fit = listed["results"][0]
     assert (fit["edge"], fit["source"], fit["r_factor"]) == ("Cd K", "published", 0.012)
     path = fit["paths"][0]
-    assert {k: path[k] for k in ("absorber", "scatterer", "r_a", "r_err_a", "n", "n_err",
-                                 "sigma2_a2", "sigma2_err_a2")} == {
-        "absorber": "Cd", "scatterer": "S", "r_a": 2.52, "r_err_a": 0.01, "n": 3.5,
-        "n_err": 0.3, "sigma2_a2": 0.007, "sigma2_err_a2": 0.001}
+    assert {
+        k: path[k]
+        for k in (
+            "absorber",
+            "scatterer",
+            "r_a",
+            "r_err_a",
+            "n",
+            "n_err",
+            "sigma2_a2",
+            "sigma2_err_a2",
+        )
+    } == {
+        "absorber": "Cd",
+        "scatterer": "S",
+        "r_a": 2.52,
+        "r_err_a": 0.01,
+        "n": 3.5,
+        "n_err": 0.3,
+        "sigma2_a2": 0.007,
+        "sigma2_err_a2": 0.001,
+    }
     by_edge = api.get("/api/xas-fits/?edge=Cd K").json()
     assert by_edge["count"] == 1
 
 
 def test_pl_contract(api, member):
     sample = builders.sample("NPL-PL", actor=member)
-    body = {"sample": sample.pk, "peak_nm": 512.0, "fwhm_nm": 8.5, "fwhm_mev": 40.1,
-            "qy_pct": 89, "source": "published", "citation": "§2.2.4"}
+    body = {
+        "sample": sample.pk,
+        "peak_nm": 512.0,
+        "fwhm_nm": 8.5,
+        "fwhm_mev": 40.1,
+        "qy_pct": 89,
+        "source": "published",
+        "citation": "§2.2.4",
+    }
     assert api.post("/api/pl-measurements/", body, format="json").status_code == 201
     result = api.get(f"/api/pl-measurements/?sample={sample.pk}").json()["results"][0]
     assert (result["qy_pct"], result["peak_nm"], result["fwhm_nm"], result["fwhm_mev"]) == (
-        89.0, 512.0, 8.5, 40.1)
+        89.0,
+        512.0,
+        8.5,
+        40.1,
+    )
 
 
 def test_pl_qy_above_100_rejected(api, member):
     sample = builders.sample("NPL-QY", actor=member)
-    response = api.post("/api/pl-measurements/", {"sample": sample.pk, "qy_pct": 120},
-                        format="json")
+    response = api.post(
+        "/api/pl-measurements/", {"sample": sample.pk, "qy_pct": 120}, format="json"
+    )
     assert response.status_code == 400
+
+
+def test_admin_upload_stores_and_parses(client, curator):
+    curator.is_staff = curator.is_superuser = True
+    curator.save()
+    client.force_login(curator)
+    sample = builders.sample("NPL-ADM")
+    response = client.post("/admin/characterization/datafile/add/", {
+        "sample": sample.pk, "upload": SimpleUploadedFile(XRDML.name, XRDML.read_bytes())})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    stored = DataFile.objects.get()
+    assert (stored.format, stored.parse_status, stored.sample_id) == ("xrdml", "ok", sample.pk)
+    page = client.get(f"/admin/characterization/datafile/{stored.pk}/change/").content.decode()
+    assert f"/api/files/{stored.pk}/preview/" in page
