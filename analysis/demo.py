@@ -20,8 +20,9 @@ def ensure_demo_users() -> User:
     curators, _ = Group.objects.get_or_create(name=CURATORS_GROUP)
     users = {}
     for name, (password, is_curator) in DEMO_USERS.items():
-        user, created = User.objects.get_or_create(username=name, defaults={
-            "first_name": name.capitalize(), "is_staff": is_curator})
+        user, created = User.objects.get_or_create(
+            username=name, defaults={"first_name": name.capitalize(), "is_staff": is_curator}
+        )
         if created:
             user.set_password(password)
             user.save()
@@ -53,14 +54,17 @@ def load_demo(*, report: Callable[[str], None] = print, with_fits: bool = True) 
             ctx = load_synthesis(data, actor=actor)
             load_characterization(ctx, data)
         outcome[key] = "loaded"
-        report(f"{key}: loaded {len(ctx.samples)} samples, {len(ctx.recipes)} recipes, "
-               f"{len(ctx.stocks)} stock solutions")
+        report(
+            f"{key}: loaded {len(ctx.samples)} samples, {len(ctx.recipes)} recipes, "
+            f"{len(ctx.stocks)} stock solutions"
+        )
     if with_fits:
         load_reference_fits(actor=actor, report=report)
     return outcome
 
 
 # --- computed reference fits (issue 4): real CdS and ZnSe spectra, FEFF paths offline --------
+
 
 def _xas_dir():
     from django.conf import settings
@@ -69,50 +73,129 @@ def _xas_dir():
 
 
 def _transform(kmax: float, rmin: float, rmax: float) -> dict:
-    return {"kmin": 3, "kmax": kmax, "kweight": 2, "dk": 2, "window": "hanning",
-            "rmin": rmin, "rmax": rmax}
+    return {
+        "kmin": 3,
+        "kmax": kmax,
+        "kweight": 2,
+        "dk": 2,
+        "window": "hanning",
+        "rmin": rmin,
+        "rmax": rmax,
+    }
 
 
-def _shell_model(*, dataset: str, absorber: str, scatterer: str, structure: dict,
-                 r_window: tuple[float, float], kmax: float, r_range: tuple[float, float],
-                 s02: dict, n: str | None) -> dict:
-    path = {"label": f"{absorber}-{scatterer}", "s02": "s02", "e0": "de0", "deltar": "dr",
-            "sigma2": "ss2", "select": {"absorber": absorber, "scatterer": scatterer,
-                                        "r_min_a": r_window[0], "r_max_a": r_window[1]}}
-    parameters = {"s02": s02, "de0": {"kind": "guess", "value": 0.0},
-                  "dr": {"kind": "guess", "value": 0.0},
-                  "ss2": {"kind": "guess", "value": 0.004, "min": 0}}
+def _shell_model(
+    *,
+    dataset: str,
+    absorber: str,
+    scatterer: str,
+    structure: dict,
+    r_window: tuple[float, float],
+    kmax: float,
+    r_range: tuple[float, float],
+    s02: dict,
+    n: str | None,
+) -> dict:
+    path = {
+        "label": f"{absorber}-{scatterer}",
+        "s02": "s02",
+        "e0": "de0",
+        "deltar": "dr",
+        "sigma2": "ss2",
+        "select": {
+            "absorber": absorber,
+            "scatterer": scatterer,
+            "r_min_a": r_window[0],
+            "r_max_a": r_window[1],
+        },
+    }
+    parameters = {
+        "s02": s02,
+        "de0": {"kind": "guess", "value": 0.0},
+        "dr": {"kind": "guess", "value": 0.0},
+        "ss2": {"kind": "guess", "value": 0.004, "min": 0},
+    }
     if n:
         path["n"] = "n1"
         parameters["n1"] = {"kind": "guess", "value": 4.0, "min": 0}
     return {
-        "feff": {"structure": structure, "absorber": absorber, "edge": "K",
-                 "cluster_radius_a": 5.0, "feff_version": 6},
+        "feff": {
+            "structure": structure,
+            "absorber": absorber,
+            "edge": "K",
+            "cluster_radius_a": 5.0,
+            "feff_version": 6,
+        },
         "parameters": parameters,
-        "datasets": [{"id": dataset,
-                      "processing": {"pre_edge": {}, "autobk": {"rbkg": 1.0, "kweight": 2},
-                                     "xftf": {"kmin": 3, "kmax": kmax, "kweight": 2, "dk": 2,
-                                              "window": "hanning"}},
-                      "transform": _transform(kmax, *r_range), "paths": [path]}]}
+        "datasets": [
+            {
+                "id": dataset,
+                "processing": {
+                    "pre_edge": {},
+                    "autobk": {"rbkg": 1.0, "kweight": 2},
+                    "xftf": {"kmin": 3, "kmax": kmax, "kweight": 2, "dk": 2, "window": "hanning"},
+                },
+                "transform": _transform(kmax, *r_range),
+                "paths": [path],
+            }
+        ],
+    }
 
 
-ZNSE_LATTICE = {"source": "lattice", "kind": "zincblende", "a_a": 5.6676, "cation": "Zn",
-                "anion": "Se"}
+ZNSE_LATTICE = {
+    "source": "lattice",
+    "kind": "zincblende",
+    "a_a": 5.6676,
+    "cation": "Zn",
+    "anion": "Se",
+}
 REFERENCE_FITS = (
     # (sample code, file, model) — S0² of CdS transferred from the CdO co-fit (0.728).
-    ("REF-CdS-bulk", "xasdatalibrary/CdS_10K_01.xdi", _shell_model(
-        dataset="cds_10k", absorber="Cd", scatterer="S",
-        structure={"source": "amcsd", "elements": ["Cd", "S"], "amcsd_id": 15177},
-        r_window=(2.3, 2.8), kmax=14, r_range=(1.5, 2.8),
-        s02={"kind": "set", "value": 0.728}, n="n1")),
-    ("REF-ZnSe-bulk", "xdi/zn_znse_rt.xdi", _shell_model(
-        dataset="znse_zn_k", absorber="Zn", scatterer="Se", structure=ZNSE_LATTICE,
-        r_window=(2.3, 2.6), kmax=12, r_range=(1.5, 3.0),
-        s02={"kind": "guess", "value": 1.0}, n=None)),
-    ("REF-ZnSe-bulk", "xdi/se_znse_rt.xdi", _shell_model(
-        dataset="znse_se_k", absorber="Se", scatterer="Zn", structure=ZNSE_LATTICE,
-        r_window=(2.3, 2.6), kmax=12, r_range=(1.5, 3.0),
-        s02={"kind": "guess", "value": 1.0}, n=None)),
+    (
+        "REF-CdS-bulk",
+        "xasdatalibrary/CdS_10K_01.xdi",
+        _shell_model(
+            dataset="cds_10k",
+            absorber="Cd",
+            scatterer="S",
+            structure={"source": "amcsd", "elements": ["Cd", "S"], "amcsd_id": 15177},
+            r_window=(2.3, 2.8),
+            kmax=14,
+            r_range=(1.5, 2.8),
+            s02={"kind": "set", "value": 0.728},
+            n="n1",
+        ),
+    ),
+    (
+        "REF-ZnSe-bulk",
+        "xdi/zn_znse_rt.xdi",
+        _shell_model(
+            dataset="znse_zn_k",
+            absorber="Zn",
+            scatterer="Se",
+            structure=ZNSE_LATTICE,
+            r_window=(2.3, 2.6),
+            kmax=12,
+            r_range=(1.5, 3.0),
+            s02={"kind": "guess", "value": 1.0},
+            n=None,
+        ),
+    ),
+    (
+        "REF-ZnSe-bulk",
+        "xdi/se_znse_rt.xdi",
+        _shell_model(
+            dataset="znse_se_k",
+            absorber="Se",
+            scatterer="Zn",
+            structure=ZNSE_LATTICE,
+            r_window=(2.3, 2.6),
+            kmax=12,
+            r_range=(1.5, 3.0),
+            s02={"kind": "guess", "value": 1.0},
+            n=None,
+        ),
+    ),
 )
 
 
@@ -132,8 +215,9 @@ def load_reference_fits(*, actor, report: Callable[[str], None] = print) -> int:
     for code, relative, model in REFERENCE_FITS:
         path = _xas_dir() / relative
         sample = Sample.objects.get(code=code)
-        data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name,
-                                        sample=sample, actor=actor)
+        data_file, _ = attach_data_file(
+            content=path.read_bytes(), filename=path.name, sample=sample, actor=actor
+        )
         spectrum = XASSpectrum.objects.get(data_file=data_file)
         if FitRun.objects.filter(spectrum=spectrum).exists():
             continue

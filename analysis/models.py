@@ -37,18 +37,21 @@ class FitRun(LabRecord):
     """A background XAS fit job and everything needed to repeat it."""
 
     spectrum = models.ForeignKey(XASSpectrum, on_delete=models.PROTECT, related_name="fit_runs")
-    refit_of = models.ForeignKey(XASFit, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="refit_runs")
+    refit_of = models.ForeignKey(
+        XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="refit_runs"
+    )
     model = models.JSONField(help_text="Declarative fit model (docs/fit-model.md).")
     model_hash = models.CharField(max_length=64)
     input_sha256 = models.CharField(max_length=64)
     idempotency_key = models.CharField(max_length=64, unique=True)
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED,
-                              db_index=True)
+    status = models.CharField(
+        max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
     progress_pct = models.PositiveSmallIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -57,13 +60,16 @@ class FitRun(LabRecord):
     task_id = models.CharField(max_length=100, blank=True)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
-    feff = models.ForeignKey(FeffCalculation, null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="+")
-    result = models.OneToOneField(XASFit, null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="fit_run")
+    feff = models.ForeignKey(
+        FeffCalculation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    result = models.OneToOneField(
+        XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="fit_run"
+    )
     provenance = models.JSONField(default=dict, blank=True)
-    result_data = models.JSONField(default=dict, blank=True,
-                                   help_text="Engine output with plot arrays (fit and μ(E)).")
+    result_data = models.JSONField(
+        default=dict, blank=True, help_text="Engine output with plot arrays (fit and μ(E))."
+    )
     elapsed_s = models.FloatField(null=True, blank=True)
     history = HistoricalRecords(excluded_fields=["result_data", "log"])
 
@@ -71,8 +77,10 @@ class FitRun(LabRecord):
         ordering = ["-queued_at"]
         constraints = [
             models.CheckConstraint(condition=Q(progress_pct__lte=100), name="fitrun_progress_pct"),
-            models.CheckConstraint(condition=~Q(status="succeeded") | Q(result__isnull=False),
-                                   name="fitrun_succeeded_has_result"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(result__isnull=False),
+                name="fitrun_succeeded_has_result",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
-
 from django.conf import settings
 
 from analysis.services.fits import RunBusy, execute_fit_run, reap_stale_runs
@@ -27,8 +26,13 @@ def _reap_on_start(**_kwargs) -> None:
     reap_stale_runs()
 
 
-@shared_task(bind=True, name="analysis.run_fit_job", acks_late=True, reject_on_worker_lost=True,
-             max_retries=20)
+@shared_task(
+    bind=True,
+    name="analysis.run_fit_job",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=20,
+)
 def run_fit_job(self, run_id: int) -> str:
     """Run fit ``run_id`` (idempotent: a finished run is not run again)."""
     try:

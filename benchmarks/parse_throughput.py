@@ -50,13 +50,17 @@ def main(repeats: int) -> None:
         row[3] += rejected
     print(f"{'format':<18}{'files':>6}{'rejected':>9}{'parses':>8}{'files/s':>10}{'MB/s':>9}")
     for fmt, (n, size, secs, rejected) in sorted(stats.items()):
-        print(f"{fmt:<18}{n // repeats:>6}{int(rejected):>9}{n:>8}{n / secs:>10.1f}"
-              f"{size / secs / 1e6:>9.2f}")
+        print(
+            f"{fmt:<18}{n // repeats:>6}{int(rejected):>9}{n:>8}{n / secs:>10.1f}"
+            f"{size / secs / 1e6:>9.2f}"
+        )
     total_n = sum(r[0] for r in stats.values())
     total_b = sum(r[1] for r in stats.values())
     total_s = sum(r[2] for r in stats.values())
-    print(f"{'TOTAL':<18}{total_n // repeats:>6}{int(sum(r[3] for r in stats.values())):>9}"
-          f"{total_n:>8}{total_n / total_s:>10.1f}{total_b / total_s / 1e6:>9.2f}")
+    print(
+        f"{'TOTAL':<18}{total_n // repeats:>6}{int(sum(r[3] for r in stats.values())):>9}"
+        f"{total_n:>8}{total_n / total_s:>10.1f}{total_b / total_s / 1e6:>9.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -92,16 +92,20 @@ class DataFileAdmin(LabRecordAdmin):
             return super().save_model(request, obj, form, change)
         upload = form.cleaned_data["upload"]
         try:
-            stored, created = attach_data_file(content=upload.read(), filename=upload.name,
-                                               sample=form.cleaned_data.get("sample"),
-                                               actor=request.user)
+            stored, created = attach_data_file(
+                content=upload.read(),
+                filename=upload.name,
+                sample=form.cleaned_data.get("sample"),
+                actor=request.user,
+            )
         except DomainError as exc:
             raise forms.ValidationError(exc.message) from None
         obj.__dict__.update(stored.__dict__)
         obj._state.adding = False
         if not created:
-            self.message_user(request, "Identical content was already stored; showing it.",
-                              messages.WARNING)
+            self.message_user(
+                request, "Identical content was already stored; showing it.", messages.WARNING
+            )
 
     @admin.display(description="preview")
     def preview_image(self, obj):

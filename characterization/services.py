@@ -313,8 +313,15 @@ def register_xas_spectrum(
     if existing:
         return existing
     return record_measurement(
-        model=XASSpectrum, sample=data_file.sample, actor=actor,
-        data={"data_file": data_file, "element": element, "edge": edge,
-              "source": DataSource.MEASURED, "e0_ev": data_file.key_numbers.get("e0_ev"),
-              **details},
+        model=XASSpectrum,
+        sample=data_file.sample,
+        actor=actor,
+        data={
+            "data_file": data_file,
+            "element": element,
+            "edge": edge,
+            "source": DataSource.MEASURED,
+            "e0_ev": data_file.key_numbers.get("e0_ev"),
+            **details,
+        },
     )

@@ -90,7 +90,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: tests that start a real Celery worker share the test database.
     # One file per test process, so concurrent test runs never share a database.
     (VAR_DIR / "test-dbs").mkdir(exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-dbs" / f"test-{os.getpid()}.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(VAR_DIR / "test-dbs" / f"test-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

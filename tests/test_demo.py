@@ -40,8 +40,9 @@ def _counts():
 
 
 @pytest.mark.slow
-def test_load_demo_exact_counts_and_idempotent(django_capture_on_commit_callbacks, settings,
-                                               tmp_path):
+def test_load_demo_exact_counts_and_idempotent(
+    django_capture_on_commit_callbacks, settings, tmp_path
+):
     settings.MEDIA_ROOT = tmp_path / "media"
     with django_capture_on_commit_callbacks(execute=True):
         first = load_demo(report=lambda line: None)

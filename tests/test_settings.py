@@ -17,9 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _manage(*args: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG"}}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, text=True,
-                          capture_output=True, env={**clean, "LABDB_VAR_DIR": str(tmp_path),
-                                                    **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env={**clean, "LABDB_VAR_DIR": str(tmp_path), **env},
+        timeout=120,
+    )
 
 
 def test_bad_boolean_is_an_error_at_start(tmp_path):
@@ -35,8 +40,12 @@ def test_bad_database_url_is_an_error_at_start(tmp_path):
 
 
 def test_check_deploy_passes_with_production_variables(tmp_path):
-    env = {"DEBUG": "false", "SECRET_KEY": "k" * 20 + "-Zq8#p2@L9!vX4$wR7&nT1^bY6*mC3(sD0)fG5",
-           "ALLOWED_HOSTS": "labdb.example.org", "LABDB_HTTPS": "true"}
+    env = {
+        "DEBUG": "false",
+        "SECRET_KEY": "k" * 20 + "-Zq8#p2@L9!vX4$wR7&nT1^bY6*mC3(sD0)fG5",
+        "ALLOWED_HOSTS": "labdb.example.org",
+        "LABDB_HTTPS": "true",
+    }
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -48,8 +57,9 @@ def test_secret_key_generated_into_var_when_absent(tmp_path):
     assert len(key) >= 64
 
 
-@pytest.mark.parametrize("raw,expected", [("true", True), ("0", False), ("Yes", True),
-                                          ("off", False)])
+@pytest.mark.parametrize(
+    "raw,expected", [("true", True), ("0", False), ("Yes", True), ("off", False)]
+)
 def test_env_bool_accepts(monkeypatch, raw, expected):
     monkeypatch.setenv("X_FLAG", raw)
     assert env_bool("X_FLAG", default=not expected) is expected
@@ -58,9 +68,17 @@ def test_env_bool_accepts(monkeypatch, raw, expected):
 def test_database_urls_parsed():
     pg = parse_database_url("postgres://lab:s%40cret@db.example.org:5433/labdb")
     assert (pg["ENGINE"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"], pg["NAME"]) == (
-        "django.db.backends.postgresql", "lab", "s@cret", "db.example.org", "5433", "labdb")
+        "django.db.backends.postgresql",
+        "lab",
+        "s@cret",
+        "db.example.org",
+        "5433",
+        "labdb",
+    )
     lite = parse_database_url("sqlite:////srv/labdb/db.sqlite3")
-    assert (lite["NAME"], lite["OPTIONS"]["transaction_mode"]) == ("/srv/labdb/db.sqlite3",
-                                                                   "IMMEDIATE")
+    assert (lite["NAME"], lite["OPTIONS"]["transaction_mode"]) == (
+        "/srv/labdb/db.sqlite3",
+        "IMMEDIATE",
+    )
     with pytest.raises(ImproperlyConfigured):
         parse_database_url("postgres://host:notaport/db")

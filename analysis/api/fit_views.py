@@ -21,26 +21,48 @@ class FitRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FitRun
-        fields = ("id", "status", "progress_pct", "spectrum", "refit_of", "result", "model",
-                  "model_hash", "input_sha256", "idempotency_key", "attempts", "queued_at",
-                  "started_at", "finished_at", "heartbeat_at", "worker", "elapsed_s", "error",
-                  "log", "provenance")
+        fields = (
+            "id",
+            "status",
+            "progress_pct",
+            "spectrum",
+            "refit_of",
+            "result",
+            "model",
+            "model_hash",
+            "input_sha256",
+            "idempotency_key",
+            "attempts",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+            "worker",
+            "elapsed_s",
+            "error",
+            "log",
+            "provenance",
+        )
         read_only_fields = fields
 
 
 class FitRunRequestSerializer(serializers.Serializer):
-    spectrum = serializers.PrimaryKeyRelatedField(queryset=XASSpectrum.objects.all(),
-                                                  required=False)
-    model = serializers.JSONField(required=False, help_text="Fit model (docs/fit-model.md) "
-                                  "plus a 'feff' section.")
-    refit = serializers.PrimaryKeyRelatedField(queryset=XASFit.objects.all(), required=False,
-                                               help_text="Re-run this computed fit.")
+    spectrum = serializers.PrimaryKeyRelatedField(
+        queryset=XASSpectrum.objects.all(), required=False
+    )
+    model = serializers.JSONField(
+        required=False, help_text="Fit model (docs/fit-model.md) plus a 'feff' section."
+    )
+    refit = serializers.PrimaryKeyRelatedField(
+        queryset=XASFit.objects.all(), required=False, help_text="Re-run this computed fit."
+    )
     force = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs):
         if bool(attrs.get("refit")) == bool(attrs.get("spectrum") or attrs.get("model")):
             raise serializers.ValidationError(
-                "send either {spectrum, model} or {refit}, not both or neither")
+                "send either {spectrum, model} or {refit}, not both or neither"
+            )
         if not attrs.get("refit") and not (attrs.get("spectrum") and attrs.get("model")):
             raise serializers.ValidationError("a new fit needs both spectrum and model")
         return attrs
@@ -72,23 +94,33 @@ class FitRunViewSet(viewsets.ReadOnlyModelViewSet):
         if data.get("refit"):
             run = services.request_refit(fit=data["refit"], actor=request.user)
         else:
-            run = services.request_fit_run(spectrum=data["spectrum"], model=data["model"],
-                                           actor=request.user, force=data["force"])
+            run = services.request_fit_run(
+                spectrum=data["spectrum"],
+                model=data["model"],
+                actor=request.user,
+                force=data["force"],
+            )
         run.refresh_from_db()
-        return Response({"id": run.pk, "status": run.status, "result": run.result_id},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {"id": run.pk, "status": run.status, "result": run.result_id},
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(request=None, responses={201: dict})
     @action(detail=False, methods=["post"], url_path="refit-stale")
     def refit_stale(self, request):
         """Flag stale computed fits and queue a refit of each."""
         runs = services.refit_stale(actor=request.user)
-        return Response({"queued": [{"id": r.pk, "status": r.status} for r in runs]},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {"queued": [{"id": r.pk, "status": r.status} for r in runs]},
+            status=status.HTTP_201_CREATED,
+        )
 
 
-@extend_schema(parameters=[OpenApiParameter("kind", str, enum=["mu", "chik", "chir"])],
-               responses={(200, "image/png"): bytes, (200, "image/svg+xml"): bytes})
+@extend_schema(
+    parameters=[OpenApiParameter("kind", str, enum=["mu", "chik", "chir"])],
+    responses={(200, "image/png"): bytes, (200, "image/svg+xml"): bytes},
+)
 @api_view(["GET"])
 def fit_plot(request, pk: int, fmt: str):
     """Plot of a computed fit: normalized μ(E), k^w·χ(k) or |χ(R)|, data vs model."""
@@ -99,8 +131,10 @@ def fit_plot(request, pk: int, fmt: str):
     return HttpResponse(image, content_type="image/png" if fmt == "png" else "image/svg+xml")
 
 
-@extend_schema(parameters=[OpenApiParameter("computed", int), OpenApiParameter("published", int)],
-               responses={200: dict})
+@extend_schema(
+    parameters=[OpenApiParameter("computed", int), OpenApiParameter("published", int)],
+    responses={200: dict},
+)
 @api_view(["GET"])
 def fit_comparison(request):
     """Computed vs published fit: per path and parameter, the difference in combined errors."""
@@ -108,17 +142,25 @@ def fit_comparison(request):
         computed = XASFit.objects.get(pk=int(request.query_params["computed"]))
         published = XASFit.objects.get(pk=int(request.query_params["published"]))
     except (KeyError, ValueError, XASFit.DoesNotExist):
-        raise DomainError("computed, published: give the ids of two XAS fits.",
-                          field="computed") from None
-    return Response({"computed": computed.pk, "published": published.pk,
-                     "rows": selectors.compare_fits(computed, published)})
+        raise DomainError(
+            "computed, published: give the ids of two XAS fits.", field="computed"
+        ) from None
+    return Response(
+        {
+            "computed": computed.pk,
+            "published": published.pk,
+            "rows": selectors.compare_fits(computed, published),
+        }
+    )
 
 
 urlpatterns = [
-    path("fit-runs/", FitRunViewSet.as_view({"get": "list", "post": "create"}),
-         name="fitrun-list"),
-    path("fit-runs/refit-stale/", FitRunViewSet.as_view({"post": "refit_stale"}),
-         name="fitrun-refit-stale"),
+    path("fit-runs/", FitRunViewSet.as_view({"get": "list", "post": "create"}), name="fitrun-list"),
+    path(
+        "fit-runs/refit-stale/",
+        FitRunViewSet.as_view({"post": "refit_stale"}),
+        name="fitrun-refit-stale",
+    ),
     path("fit-runs/<int:pk>/", FitRunViewSet.as_view({"get": "retrieve"}), name="fitrun-detail"),
     path("xas-fits/<int:pk>/plot.png", fit_plot, {"fmt": "png"}, name="xasfit-plot-png"),
     path("xas-fits/<int:pk>/plot.svg", fit_plot, {"fmt": "svg"}, name="xasfit-plot-svg"),

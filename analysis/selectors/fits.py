@@ -21,12 +21,22 @@ def fit_run_list(*, include_retired: bool = False) -> QuerySet[FitRun]:
 
 def _difference(a: float | None, ea: float | None, b: float | None, eb: float | None) -> dict:
     if a is None or b is None:
-        return {"computed": a, "published": b, "difference": None, "combined_err": None,
-                "sigmas": None}
+        return {
+            "computed": a,
+            "published": b,
+            "difference": None,
+            "combined_err": None,
+            "sigmas": None,
+        }
     combined = math.sqrt((ea or 0.0) ** 2 + (eb or 0.0) ** 2) if (ea or eb) else None
     diff = a - b
-    return {"computed": a, "published": b, "difference": diff, "combined_err": combined,
-            "sigmas": diff / combined if combined else None}
+    return {
+        "computed": a,
+        "published": b,
+        "difference": diff,
+        "combined_err": combined,
+        "sigmas": diff / combined if combined else None,
+    }
 
 
 def compare_fits(computed: XASFit, published: XASFit) -> list[dict]:
@@ -39,9 +49,19 @@ def compare_fits(computed: XASFit, published: XASFit) -> list[dict]:
     for key in sorted(set(mine) | set(theirs)):
         a, b = mine.get(key), theirs.get(key)
         for value, err in COMPARED:
-            rows.append({"absorber": key[0], "scatterer": key[1], "parameter": value,
-                         **_difference(getattr(a, value, None), getattr(a, err, None),
-                                       getattr(b, value, None), getattr(b, err, None))})
+            rows.append(
+                {
+                    "absorber": key[0],
+                    "scatterer": key[1],
+                    "parameter": value,
+                    **_difference(
+                        getattr(a, value, None),
+                        getattr(a, err, None),
+                        getattr(b, value, None),
+                        getattr(b, err, None),
+                    ),
+                }
+            )
     return rows
 
 
@@ -67,11 +87,16 @@ def fit_plot(fit: XASFit, *, kind: str, fmt: str = "png") -> bytes:
 
     data = fit_result_json(fit)
     if not data:
-        raise DomainError(f"fit {fit.pk}: only fits computed by labdb have spectra to plot; "
-                          "published fits are stored as printed.", field="fit")
+        raise DomainError(
+            f"fit {fit.pk}: only fits computed by labdb have spectra to plot; "
+            "published fits are stored as printed.",
+            field="fit",
+        )
     if kind == "mu":
-        arrays = {k: np.asarray(data["spectrum"][k]) for k in
-                  ("energy_ev", "mu", "norm", "k_inv_a", "chi", "r_a", "chir_mag")}
+        arrays = {
+            k: np.asarray(data["spectrum"][k])
+            for k in ("energy_ev", "mu", "norm", "k_inv_a", "chi", "r_a", "chir_mag")
+        }
         spectrum = ProcessedSpectrum(**{**data["spectrum"], **arrays})
         return plots.plot_normalized_mu(spectrum, fmt=fmt, title=f"normalized μ(E) — {fit}")
     result = FitResult(**data["fit"])

@@ -42,8 +42,17 @@ from labdb.lib.errors import DomainError, EngineError, LabdbError, ParseError
 from labdb.lib.records import retire_record, with_owner
 
 __all__ = [
-    "MAX_ATTEMPTS", "DbFeffCache", "RunBusy", "canonical_hash", "execute_fit_run", "mark_stale_fits",
-    "reap_stale_runs", "refit_stale", "request_fit_run", "request_refit", "staleness_of",
+    "MAX_ATTEMPTS",
+    "DbFeffCache",
+    "RunBusy",
+    "canonical_hash",
+    "execute_fit_run",
+    "mark_stale_fits",
+    "reap_stale_runs",
+    "refit_stale",
+    "request_fit_run",
+    "request_refit",
+    "staleness_of",
 ]
 
 MAX_ATTEMPTS = 3
@@ -58,6 +67,7 @@ def canonical_hash(data) -> str:
 
 # --- request -------------------------------------------------------------------------------
 
+
 def _split_request(model: dict) -> tuple[dict, dict]:
     """(feff spec, engine fit model); DomainError naming the field when malformed."""
     if not isinstance(model, dict):
@@ -65,33 +75,48 @@ def _split_request(model: dict) -> tuple[dict, dict]:
     body = dict(model)
     feff = body.pop("feff", None)
     if not isinstance(feff, dict) or not (feff.get("path_files") or feff.get("structure")):
-        raise DomainError("model.feff: give either path_files {id: text} or a structure "
-                          "(amcsd, lattice or cif) to compute FEFF paths from.",
-                          field="model.feff")
+        raise DomainError(
+            "model.feff: give either path_files {id: text} or a structure "
+            "(amcsd, lattice or cif) to compute FEFF paths from.",
+            field="model.feff",
+        )
     try:
         parsed = parse_fit_model(body)
     except EngineError as exc:
-        raise DomainError(f"model: {exc.message}", field=f"model.{exc.field or ''}".rstrip(".")
-                          ) from None
+        raise DomainError(
+            f"model: {exc.message}", field=f"model.{exc.field or ''}".rstrip(".")
+        ) from None
     if len(parsed.datasets) != 1:
-        raise DomainError("model.datasets: a fit run fits one spectrum (one dataset).",
-                          field="model.datasets")
+        raise DomainError(
+            "model.datasets: a fit run fits one spectrum (one dataset).", field="model.datasets"
+        )
     return feff, body
 
 
 def _check_spectrum(spectrum: XASSpectrum) -> None:
     data_file = spectrum.data_file
     if data_file is None:
-        raise DomainError(f"spectrum: {spectrum} has no raw data file to fit (published "
-                          "spectra carry no data).", field="spectrum")
+        raise DomainError(
+            f"spectrum: {spectrum} has no raw data file to fit (published spectra carry no data).",
+            field="spectrum",
+        )
     if data_file.parse_status != "ok":
-        raise DomainError(f"spectrum: the data file {data_file.original_name} was not parsed "
-                          f"({data_file.parse_error}).", field="spectrum")
+        raise DomainError(
+            f"spectrum: the data file {data_file.original_name} was not parsed "
+            f"({data_file.parse_error}).",
+            field="spectrum",
+        )
 
 
 @transaction.atomic
-def request_fit_run(*, spectrum: XASSpectrum, model: dict, actor=None,
-                    refit_of: XASFit | None = None, force: bool = False) -> FitRun:
+def request_fit_run(
+    *,
+    spectrum: XASSpectrum,
+    model: dict,
+    actor=None,
+    refit_of: XASFit | None = None,
+    force: bool = False,
+) -> FitRun:
     """Queue a fit of ``spectrum`` with ``model``; the job starts after this transaction commits.
 
     An identical request (same raw file and model) that is queued, running or succeeded is
@@ -109,9 +134,16 @@ def request_fit_run(*, spectrum: XASSpectrum, model: dict, actor=None,
             return existing
     sequence = same.count()
     key = canonical_hash({"input_sha256": input_sha, "model_hash": model_hash, "seq": sequence})
-    run = FitRun.objects.create(**with_owner({}, actor), spectrum=spectrum, model=model,
-                                model_hash=model_hash, input_sha256=input_sha,
-                                idempotency_key=key, refit_of=refit_of, requested_by=actor)
+    run = FitRun.objects.create(
+        **with_owner({}, actor),
+        spectrum=spectrum,
+        model=model,
+        model_hash=model_hash,
+        input_sha256=input_sha,
+        idempotency_key=key,
+        refit_of=refit_of,
+        requested_by=actor,
+    )
     transaction.on_commit(lambda: dispatch_fit_run(run.pk))
     return run
 
@@ -128,21 +160,33 @@ def request_refit(*, fit: XASFit, actor=None) -> FitRun:
     """Re-run a computed fit with its stored model on its spectrum (forced: a new run)."""
     run = getattr(fit, "fit_run", None)
     if fit.source != DataSource.COMPUTED or run is None:
-        raise DomainError(f"fit {fit.pk}: only fits computed by labdb can be re-run; published "
-                          "fits have no stored model and data.", field="refit")
-    return request_fit_run(spectrum=run.spectrum, model=run.model, actor=actor, refit_of=fit,
-                           force=True)
+        raise DomainError(
+            f"fit {fit.pk}: only fits computed by labdb can be re-run; published "
+            "fits have no stored model and data.",
+            field="refit",
+        )
+    return request_fit_run(
+        spectrum=run.spectrum, model=run.model, actor=actor, refit_of=fit, force=True
+    )
 
 
 # --- FEFF cache in the database ------------------------------------------------------------
 
+
 class DbFeffCache:
     """``analysis.engines.feff.FeffCache`` backed by FeffCalculation rows."""
 
-    def __init__(self, structure: dict, source: str, absorber: str, edge: str,
-                 radius: float, version: int):
-        self.meta = {"structure": structure, "structure_source": source, "absorber": absorber,
-                     "edge": edge, "cluster_radius_a": radius, "feff_version": str(version)}
+    def __init__(
+        self, structure: dict, source: str, absorber: str, edge: str, radius: float, version: int
+    ):
+        self.meta = {
+            "structure": structure,
+            "structure_source": source,
+            "absorber": absorber,
+            "edge": edge,
+            "cluster_radius_a": radius,
+            "feff_version": str(version),
+        }
 
     def get(self, key: str):
         row = FeffCalculation.objects.filter(cache_key=key).first()
@@ -152,49 +196,86 @@ class DbFeffCache:
         return feff_engine.FeffRun(**{**run.__dict__, "from_cache": True, "cache_key": key})
 
     def put(self, key: str, run) -> None:
-        paths = [{"name": p.file_id, "reff_a": p.reff_a, "degen": p.degen, "nleg": p.nleg,
-                  "geometry": p.label} for p in run.paths]
-        FeffCalculation.objects.get_or_create(cache_key=key, defaults={
-            **self.meta, "feff_input": run.feff_inp, "paths": paths,
-            "path_files": run.to_json(), "elapsed_s": run.elapsed_s})
+        paths = [
+            {
+                "name": p.file_id,
+                "reff_a": p.reff_a,
+                "degen": p.degen,
+                "nleg": p.nleg,
+                "geometry": p.label,
+            }
+            for p in run.paths
+        ]
+        FeffCalculation.objects.get_or_create(
+            cache_key=key,
+            defaults={
+                **self.meta,
+                "feff_input": run.feff_inp,
+                "paths": paths,
+                "path_files": run.to_json(),
+                "elapsed_s": run.elapsed_s,
+            },
+        )
 
 
 def _structure(spec: dict):
     source = spec.get("source")
     if source == StructureSource.AMCSD:
-        entry = feff_engine.amcsd_cif(spec["elements"], mineral=spec.get("mineral"),
-                                      amcsd_id=spec.get("amcsd_id"))
+        entry = feff_engine.amcsd_cif(
+            spec["elements"], mineral=spec.get("mineral"), amcsd_id=spec.get("amcsd_id")
+        )
         return entry.cif_text
     if source == StructureSource.CIF:
         return spec["cif_text"]
     if source == StructureSource.LATTICE:
-        return feff_engine.LatticeStructure(spec["kind"], spec["a_a"], spec["cation"],
-                                            spec["anion"], c_a=spec.get("c_a"), u=spec.get("u"))
-    raise EngineError(f"model.feff.structure.source: {source!r} is not amcsd, cif or lattice",
-                      field="model.feff.structure.source")
+        return feff_engine.LatticeStructure(
+            spec["kind"],
+            spec["a_a"],
+            spec["cation"],
+            spec["anion"],
+            c_a=spec.get("c_a"),
+            u=spec.get("u"),
+        )
+    raise EngineError(
+        f"model.feff.structure.source: {source!r} is not amcsd, cif or lattice",
+        field="model.feff.structure.source",
+    )
 
 
 def feff_paths_for(feff: dict) -> tuple[dict[str, str], dict]:
     """Path files {id: text} and their provenance, from given files or a (cached) FEFF run."""
     if feff.get("path_files"):
         files = dict(feff["path_files"])
-        return files, {"source": "path_files",
-                       "sha256": {k: hashlib.sha256(v.encode()).hexdigest()
-                                  for k, v in sorted(files.items())}}
+        return files, {
+            "source": "path_files",
+            "sha256": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in sorted(files.items())},
+        }
     spec = feff["structure"]
     absorber, edge = feff.get("absorber"), feff.get("edge", "K")
     radius = float(feff.get("cluster_radius_a", 6.0))
     version = int(feff.get("feff_version", 6))
     cache = DbFeffCache(spec, spec.get("source", ""), absorber, edge, radius, version)
-    run = feff_engine.compute_feff_paths(_structure(spec), absorber=absorber, edge=edge,
-                                         cluster_radius_a=radius, feff_version=version,
-                                         cache=cache)
-    return run.path_files(), {"source": spec.get("source"), "cache_key": run.cache_key,
-                              "from_cache": run.from_cache, "feff_version": version,
-                              "absorber": absorber, "edge": edge, "cluster_radius_a": radius}
+    run = feff_engine.compute_feff_paths(
+        _structure(spec),
+        absorber=absorber,
+        edge=edge,
+        cluster_radius_a=radius,
+        feff_version=version,
+        cache=cache,
+    )
+    return run.path_files(), {
+        "source": spec.get("source"),
+        "cache_key": run.cache_key,
+        "from_cache": run.from_cache,
+        "feff_version": version,
+        "absorber": absorber,
+        "edge": edge,
+        "cluster_radius_a": radius,
+    }
 
 
 # --- execution -----------------------------------------------------------------------------
+
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -228,8 +309,13 @@ def _claim(run_id: int) -> FitRun | None:
         if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED) or run.result_id:
             return None
         fresh = timezone.now() - timedelta(seconds=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S)
-        if (run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at > fresh
-                and run.worker != _worker_name() and _worker_alive(run.worker)):
+        if (
+            run.status == RunStatus.RUNNING
+            and run.heartbeat_at
+            and run.heartbeat_at > fresh
+            and run.worker != _worker_name()
+            and _worker_alive(run.worker)
+        ):
             raise RunBusy(run.worker)
         if run.attempts >= MAX_ATTEMPTS:
             run.status = RunStatus.FAILED
@@ -259,7 +345,8 @@ def _heartbeat(run_id: int, every_s: float = 5.0):
         while not stop.wait(every_s):
             try:
                 FitRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now())
+                    heartbeat_at=timezone.now()
+                )
             except Exception:  # a missed beat is harmless; the next one may succeed
                 continue
         connection.close()
@@ -276,8 +363,9 @@ def _heartbeat(run_id: int, every_s: float = 5.0):
 def _progress(run: FitRun, pct: int, message: str) -> None:
     run.progress_pct = pct
     run.log += f"[{timezone.now():%H:%M:%S}] {message}\n"
-    FitRun.objects.filter(pk=run.pk).update(progress_pct=pct, log=run.log,
-                                            heartbeat_at=timezone.now())
+    FitRun.objects.filter(pk=run.pk).update(
+        progress_pct=pct, log=run.log, heartbeat_at=timezone.now()
+    )
 
 
 def load_mu(spectrum: XASSpectrum) -> tuple[list, list, dict]:
@@ -286,12 +374,22 @@ def load_mu(spectrum: XASSpectrum) -> tuple[list, list, dict]:
     with default_storage.open(data_file.file.name, "rb") as handle:
         content = handle.read()
     if hashlib.sha256(content).hexdigest() != data_file.sha256:
-        raise DomainError(f"spectrum: the stored file {data_file.original_name} no longer "
-                          "matches its sha256.", field="spectrum")
+        raise DomainError(
+            f"spectrum: the stored file {data_file.original_name} no longer matches its sha256.",
+            field="spectrum",
+        )
     parsed = parse_file(content, filename=data_file.original_name)
     mu = next((s for s in parsed.series if s.name.startswith("μ")), None) or parsed.series[0]
-    return mu.x, mu.y, {"sha256": data_file.sha256, "file": data_file.original_name,
-                        "parser": parsed.parser_name, "parser_version": parsed.parser_version}
+    return (
+        mu.x,
+        mu.y,
+        {
+            "sha256": data_file.sha256,
+            "file": data_file.original_name,
+            "parser": parsed.parser_name,
+            "parser_version": parsed.parser_version,
+        },
+    )
 
 
 def _compute(run: FitRun) -> dict:
@@ -302,16 +400,28 @@ def _compute(run: FitRun) -> dict:
     energy, mu, raw = load_mu(run.spectrum)
     _progress(run, 15, f"read {raw['file']} ({len(energy)} points)")
     path_files, feff_info = feff_paths_for(feff_spec)
-    _progress(run, 35, f"FEFF paths: {len(path_files)} ({feff_info.get('source')}, "
-                       f"from cache: {feff_info.get('from_cache')})")
+    _progress(
+        run,
+        35,
+        f"FEFF paths: {len(path_files)} ({feff_info.get('source')}, "
+        f"from cache: {feff_info.get('from_cache')})",
+    )
     dataset_id = model["datasets"][0]["id"]
     with _heartbeat(run.pk):
         result = run_fit({dataset_id: {"energy_ev": energy, "mu": mu}}, model, path_files)
-    _progress(run, 90, f"fit done: R-factor {result.statistics['rfactor']:.5f}, "
-                       f"nfev {result.statistics['nfev']}")
+    _progress(
+        run,
+        90,
+        f"fit done: R-factor {result.statistics['rfactor']:.5f}, nfev {result.statistics['nfev']}",
+    )
     spectrum = process_mu(energy, mu, **result.datasets[0]["processing"])
-    return {"result": result, "raw": raw, "feff": feff_info, "feff_spec": feff_spec,
-            "spectrum": spectrum}
+    return {
+        "result": result,
+        "raw": raw,
+        "feff": feff_info,
+        "feff_spec": feff_spec,
+        "spectrum": spectrum,
+    }
 
 
 def _fit_record(run: FitRun, computed: dict) -> dict:
@@ -322,44 +432,78 @@ def _fit_record(run: FitRun, computed: dict) -> dict:
     e0 = next((p for p in result.paths if p.get("delta_e0_ev") is not None), {})
     kweight = transform.get("kweight")
     return {
-        "source": DataSource.COMPUTED, "absorber": run.spectrum.element,
-        "edge_name": run.spectrum.edge, "spectrum": run.spectrum,
-        "label": f"fit run {run.pk}", "software": f"labdb + xraylarch {result.versions.get('xraylarch')}",
-        "k_min": transform.get("kmin"), "k_max": transform.get("kmax"),
-        "r_min_a": transform.get("rmin"), "r_max_a": transform.get("rmax"),
+        "source": DataSource.COMPUTED,
+        "absorber": run.spectrum.element,
+        "edge_name": run.spectrum.edge,
+        "spectrum": run.spectrum,
+        "label": f"fit run {run.pk}",
+        "software": f"labdb + xraylarch {result.versions.get('xraylarch')}",
+        "k_min": transform.get("kmin"),
+        "k_max": transform.get("kmax"),
+        "r_min_a": transform.get("rmin"),
+        "r_max_a": transform.get("rmax"),
         "k_weight": ",".join(map(str, kweight)) if isinstance(kweight, list) else str(kweight),
-        "window": str(transform.get("window") or ""), "delta_e0_ev": e0.get("delta_e0_ev"),
-        "delta_e0_err_ev": e0.get("delta_e0_err_ev"), "r_factor": stats.get("rfactor"),
-        "reduced_chi2": stats.get("chi2_reduced"), "measured_at": run.spectrum.measured_at,
-        "age_days": run.spectrum.age_days, "age_label": run.spectrum.age_label,
-        "owner": run.owner, "provenance": _provenance(run, computed)}
+        "window": str(transform.get("window") or ""),
+        "delta_e0_ev": e0.get("delta_e0_ev"),
+        "delta_e0_err_ev": e0.get("delta_e0_err_ev"),
+        "r_factor": stats.get("rfactor"),
+        "reduced_chi2": stats.get("chi2_reduced"),
+        "measured_at": run.spectrum.measured_at,
+        "age_days": run.spectrum.age_days,
+        "age_label": run.spectrum.age_label,
+        "owner": run.owner,
+        "provenance": _provenance(run, computed),
+    }
 
 
 def _provenance(run: FitRun, computed: dict) -> dict:
     result = computed["result"]
-    return {"fit_run": run.pk, "input_sha256": run.input_sha256, "raw_file": computed["raw"],
-            "model_hash": run.model_hash, "model": run.model, "resolved_model": result.model,
-            "feff": computed["feff"], "processing": result.datasets[0]["processing"],
-            "versions": result.versions, "elapsed_s": result.elapsed_s,
-            "statistics": result.statistics, "parameters": result.parameters,
-            "warnings": result.warnings, "simulated": result.simulated}
+    return {
+        "fit_run": run.pk,
+        "input_sha256": run.input_sha256,
+        "raw_file": computed["raw"],
+        "model_hash": run.model_hash,
+        "model": run.model,
+        "resolved_model": result.model,
+        "feff": computed["feff"],
+        "processing": result.datasets[0]["processing"],
+        "versions": result.versions,
+        "elapsed_s": result.elapsed_s,
+        "statistics": result.statistics,
+        "parameters": result.parameters,
+        "warnings": result.warnings,
+        "simulated": result.simulated,
+    }
 
 
 def _path_rows(result) -> list[dict]:
     rows = []
     for path in result.paths:
-        rows.append({"absorber": path["absorber"],
-                     "scatterer": "-".join(path["scatterers"]) if path["nleg"] > 2
-                     else path["scatterers"][0],
-                     "n": path.get("n"), "n_err": path.get("n_err"),
-                     "n_s02": path.get("n_s02"), "n_s02_err": path.get("n_s02_err"),
-                     "r_a": path.get("r_a"), "r_err_a": path.get("r_err_a"),
-                     "sigma2_a2": path.get("sigma2_a2"), "sigma2_err_a2": path.get("sigma2_err_a2"),
-                     "c3_a3": path.get("c3_a3"), "c3_err_a3": path.get("c3_err_a3"),
-                     "delta_e0_ev": path.get("delta_e0_ev"),
-                     "delta_e0_err_ev": path.get("delta_e0_err_ev"),
-                     "as_printed": {"label": path.get("label"), "path_file": path.get("path_file"),
-                                    "reff_a": path.get("reff_a")}})
+        rows.append(
+            {
+                "absorber": path["absorber"],
+                "scatterer": "-".join(path["scatterers"])
+                if path["nleg"] > 2
+                else path["scatterers"][0],
+                "n": path.get("n"),
+                "n_err": path.get("n_err"),
+                "n_s02": path.get("n_s02"),
+                "n_s02_err": path.get("n_s02_err"),
+                "r_a": path.get("r_a"),
+                "r_err_a": path.get("r_err_a"),
+                "sigma2_a2": path.get("sigma2_a2"),
+                "sigma2_err_a2": path.get("sigma2_err_a2"),
+                "c3_a3": path.get("c3_a3"),
+                "c3_err_a3": path.get("c3_err_a3"),
+                "delta_e0_ev": path.get("delta_e0_ev"),
+                "delta_e0_err_ev": path.get("delta_e0_err_ev"),
+                "as_printed": {
+                    "label": path.get("label"),
+                    "path_file": path.get("path_file"),
+                    "reff_a": path.get("reff_a"),
+                },
+            }
+        )
     return rows
 
 
@@ -369,22 +513,29 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
         run = FitRun.objects.select_for_update().select_related("spectrum").get(pk=run_id)
         if run.result_id is not None:
             return
-        fit = record_xas_fit(sample=run.spectrum.sample, data=_fit_record(run, computed),
-                             paths=_path_rows(computed["result"]), actor=run.owner)
+        fit = record_xas_fit(
+            sample=run.spectrum.sample,
+            data=_fit_record(run, computed),
+            paths=_path_rows(computed["result"]),
+            actor=run.owner,
+        )
         run.result = fit
         run.status = RunStatus.SUCCEEDED
         run.progress_pct = 100
         run.finished_at = timezone.now()
         run.elapsed_s = elapsed_s
         run.provenance = fit.provenance
-        run.result_data = {"fit": computed["result"].to_json(),
-                           "spectrum": computed["spectrum"].to_json(with_arrays=True)}
+        run.result_data = {
+            "fit": computed["result"].to_json(),
+            "spectrum": computed["spectrum"].to_json(with_arrays=True),
+        }
         run.log += f"[{timezone.now():%H:%M:%S}] stored fit {fit.pk}\n"
         run.save()
         old = run.refit_of
         if old is not None and old.is_stale and not old.is_retired:
-            retire_record(old, reason=f"superseded by fit {fit.pk} (refit of a stale fit)",
-                          actor=run.owner)
+            retire_record(
+                old, reason=f"superseded by fit {fit.pk} (refit of a stale fit)", actor=run.owner
+            )
 
 
 def _fail(run_id: int, message: str) -> None:
@@ -426,6 +577,7 @@ def execute_fit_run(run_id: int) -> str:
 
 # --- watchdog, staleness, bulk refit -------------------------------------------------------
 
+
 def reap_stale_runs(*, now=None) -> dict[str, int]:
     """Runs whose worker stopped beating: re-queue (attempts left) or mark failed.
 
@@ -434,8 +586,11 @@ def reap_stale_runs(*, now=None) -> dict[str, int]:
     now = now or timezone.now()
     limit = now - timedelta(seconds=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S)
     counts = {"requeued": 0, "failed": 0}
-    stale_ids = list(FitRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=limit)
-                     .values_list("pk", flat=True))
+    stale_ids = list(
+        FitRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=limit).values_list(
+            "pk", flat=True
+        )
+    )
     for run_id in stale_ids:
         with transaction.atomic():
             run = FitRun.objects.select_for_update().get(pk=run_id)
@@ -443,8 +598,10 @@ def reap_stale_runs(*, now=None) -> dict[str, int]:
                 continue
             if run.attempts >= MAX_ATTEMPTS:
                 run.status = RunStatus.FAILED
-                run.error = (f"the worker stopped responding {run.attempts} times (last "
-                             f"heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S}); giving up")
+                run.error = (
+                    f"the worker stopped responding {run.attempts} times (last "
+                    f"heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S}); giving up"
+                )
                 run.finished_at = now
                 counts["failed"] += 1
             else:
@@ -462,8 +619,11 @@ def staleness_of(fit: XASFit) -> str:
     run = getattr(fit, "fit_run", None)
     reasons = []
     spectrum = fit.spectrum
-    if spectrum is not None and spectrum.data_file is not None and \
-            spectrum.data_file.sha256 != prov.get("input_sha256"):
+    if (
+        spectrum is not None
+        and spectrum.data_file is not None
+        and spectrum.data_file.sha256 != prov.get("input_sha256")
+    ):
         reasons.append("raw file changed")
     if run is not None and canonical_hash(run.model) != prov.get("model_hash"):
         reasons.append("model changed")
@@ -471,8 +631,10 @@ def staleness_of(fit: XASFit) -> str:
     used = prov.get("versions") or {}
     changed = [k for k in ENGINE_VERSION_KEYS if used.get(k) != current.get(k)]
     if changed:
-        reasons.append("engine version changed: " + ", ".join(
-            f"{k} {used.get(k)} → {current.get(k)}" for k in changed))
+        reasons.append(
+            "engine version changed: "
+            + ", ".join(f"{k} {used.get(k)} → {current.get(k)}" for k in changed)
+        )
     return "; ".join(reasons)
 
 
@@ -480,7 +642,8 @@ def mark_stale_fits() -> int:
     """Flag computed fits whose raw file, model or engine version changed. Returns the count."""
     count = 0
     fits = XASFit.objects.filter(source=DataSource.COMPUTED, is_retired=False).select_related(
-        "spectrum__data_file", "fit_run")
+        "spectrum__data_file", "fit_run"
+    )
     for fit in fits:
         reason = staleness_of(fit)
         if bool(reason) != fit.is_stale or reason != fit.stale_reason:
@@ -492,8 +655,11 @@ def mark_stale_fits() -> int:
 def refit_stale(*, actor=None, progress=None) -> list[FitRun]:
     """Queue a refit for every stale computed fit; ``progress(i, n)`` after each."""
     mark_stale_fits()
-    stale = list(XASFit.objects.filter(source=DataSource.COMPUTED, is_stale=True,
-                                       is_retired=False).select_related("fit_run__spectrum"))
+    stale = list(
+        XASFit.objects.filter(
+            source=DataSource.COMPUTED, is_stale=True, is_retired=False
+        ).select_related("fit_run__spectrum")
+    )
     runs = []
     for index, fit in enumerate(stale, start=1):
         runs.append(request_refit(fit=fit, actor=actor))

@@ -57,9 +57,23 @@ def broker(tmp_path):
     if server is None:
         pytest.skip("redis-server is not installed (make system-packages installs it)")
     port = _free_port()
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -79,14 +93,36 @@ def broker(tmp_path):
 
 @pytest.fixture
 def worker(broker, settings, tmp_path):
-    env = {**os.environ, "CELERY_BROKER_URL": broker, "DATABASE_URL": _database_url(),
-           "MEDIA_ROOT": str(settings.MEDIA_ROOT), "LABDB_VAR_DIR": str(tmp_path / "var"),
-           "LABDB_JOB_HEARTBEAT_TIMEOUT_S": "120", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker,
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "LABDB_VAR_DIR": str(tmp_path / "var"),
+        "LABDB_JOB_HEARTBEAT_TIMEOUT_S": "120",
+        "PYTHONUNBUFFERED": "1",
+    }
     log = open(tmp_path / "worker.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "labdb", "worker",
-                             "--pool=prefork", "--concurrency=1", "--loglevel=info",
-                             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "labdb",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--loglevel=info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         yield proc
     finally:
@@ -101,23 +137,53 @@ def _media(settings, tmp_path):
 
 def thirteen_path_model() -> dict:
     sig = ["sig2_p1", "sig2_p2", "sig2_p3", "sig2_p4", "sig2_p5", "sig2_p6"] + ["sig2_p5"] * 7
-    guess = {k: {"kind": "guess", "value": v} for k, v in dict(
-        s02=1, e01=4, e0=4, alpha=0, sig2_p1=0.002, sig2_p2=0.002, sig2_p3=0.002,
-        sig2_p6=0.002).items()}
+    guess = {
+        k: {"kind": "guess", "value": v}
+        for k, v in dict(
+            s02=1, e01=4, e0=4, alpha=0, sig2_p1=0.002, sig2_p2=0.002, sig2_p3=0.002, sig2_p6=0.002
+        ).items()
+    }
     folder = XAS / "larch_examples" / "feff_cu_13paths"
     return {
-        "feff": {"path_files": {f"feff{i:04d}": (folder / f"feff{i:04d}.dat").read_text()
-                                for i in range(1, 14)}},
-        "parameters": {**guess, "sig2_p4": {"kind": "def", "expr": "sig2_p3"},
-                       "sig2_p5": {"kind": "def", "expr": "sig2_p4"}},
-        "datasets": [{
-            "id": "cu", "processing": {"pre_edge": {}, "autobk": {"rbkg": 1.1, "kweight": 2,
-                                                                  "clamp_hi": 50}, "xftf": {}},
-            "transform": {"kmin": 3, "kmax": 16, "kweight": [2, 1, 3], "dk": 5, "rmin": 1.4,
-                          "rmax": 4.7},
-            "paths": [{"path_file": f"feff{i:04d}", "s02": "s02",
-                       "e0": "e01" if i == 1 else "e0", "sigma2": sig[i - 1],
-                       "deltar": "alpha*reff"} for i in range(1, 14)]}]}
+        "feff": {
+            "path_files": {
+                f"feff{i:04d}": (folder / f"feff{i:04d}.dat").read_text() for i in range(1, 14)
+            }
+        },
+        "parameters": {
+            **guess,
+            "sig2_p4": {"kind": "def", "expr": "sig2_p3"},
+            "sig2_p5": {"kind": "def", "expr": "sig2_p4"},
+        },
+        "datasets": [
+            {
+                "id": "cu",
+                "processing": {
+                    "pre_edge": {},
+                    "autobk": {"rbkg": 1.1, "kweight": 2, "clamp_hi": 50},
+                    "xftf": {},
+                },
+                "transform": {
+                    "kmin": 3,
+                    "kmax": 16,
+                    "kweight": [2, 1, 3],
+                    "dk": 5,
+                    "rmin": 1.4,
+                    "rmax": 4.7,
+                },
+                "paths": [
+                    {
+                        "path_file": f"feff{i:04d}",
+                        "s02": "s02",
+                        "e0": "e01" if i == 1 else "e0",
+                        "sigma2": sig[i - 1],
+                        "deltar": "alpha*reff",
+                    }
+                    for i in range(1, 14)
+                ],
+            }
+        ],
+    }
 
 
 def _wait(predicate, timeout: float, step: float = 0.02):
@@ -144,8 +210,11 @@ def test_worker_killed_mid_fit_job_completes_exactly_once(worker, tmp_path):
     assert child_pid != worker.pid  # the prefork child, not the main worker process
     os.kill(child_pid, signal.SIGKILL)
 
-    done = _wait(lambda: FitRun.objects.filter(pk=run.pk, status__in=["succeeded", "failed"])
-                 .first(), timeout=180, step=0.2)
+    done = _wait(
+        lambda: FitRun.objects.filter(pk=run.pk, status__in=["succeeded", "failed"]).first(),
+        timeout=180,
+        step=0.2,
+    )
     assert done is not None, (tmp_path / "worker.log").read_text()[-3000:]
     assert done.status == "succeeded", done.error
     assert done.attempts == 2

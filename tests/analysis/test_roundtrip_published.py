@@ -26,11 +26,23 @@ def single_path_fits() -> list[tuple[str, dict]]:
         if fit["citation"] in TABLES and len(fit["paths"]) == 1:
             path = fit["paths"][0]
             if None not in (path["n"], path["r_a"], path["sigma2_a2"], path["n_err"]):
-                keep = ("absorber", "scatterer", "n", "n_err", "r_a", "r_err_a", "sigma2_a2",
-                        "delta_e0_ev")
+                keep = (
+                    "absorber",
+                    "scatterer",
+                    "n",
+                    "n_err",
+                    "r_a",
+                    "r_err_a",
+                    "sigma2_a2",
+                    "delta_e0_ev",
+                )
                 values = {k: path[k] for k in keep if path.get(k) is not None}
-                out.append((f"{fit['citation']}:{fit['sample']}:{path['absorber']}-"
-                            f"{path['scatterer']}", {**values, "source": fit["citation"]}))
+                out.append(
+                    (
+                        f"{fit['citation']}:{fit['sample']}:{path['absorber']}-{path['scatterer']}",
+                        {**values, "source": fit["citation"]},
+                    )
+                )
     return out
 
 

@@ -41,17 +41,29 @@ def test_sample_change_page_has_layer_and_parent_inlines(admin_client):
 
 def test_history_shows_who_and_what_and_can_revert(admin_client, member):
     sample = builders.sample("HIST-1", actor=member)
-    services.update_sample(sample=sample, expected_version=1, changes={"notes": "second"},
-                           actor=member)
+    services.update_sample(
+        sample=sample, expected_version=1, changes={"notes": "second"}, actor=member
+    )
     history = admin_client.get(f"/admin/synthesis/sample/{sample.pk}/history/").content.decode()
     assert "alice" in history
     first = sample.history.earliest()
     revert = admin_client.post(
         f"/admin/synthesis/sample/{sample.pk}/history/{first.history_id}/",
-        {"code": "HIST-1", "name": "HIST-1", "material": "CdSe", "morphology": "NPL",
-         "crystal_phase": "unknown", "notes": "", "extra": "{}", "owner": member.pk,
-         "layers-TOTAL_FORMS": "0", "layers-INITIAL_FORMS": "0",
-         "parent_links-TOTAL_FORMS": "0", "parent_links-INITIAL_FORMS": "0"})
+        {
+            "code": "HIST-1",
+            "name": "HIST-1",
+            "material": "CdSe",
+            "morphology": "NPL",
+            "crystal_phase": "unknown",
+            "notes": "",
+            "extra": "{}",
+            "owner": member.pk,
+            "layers-TOTAL_FORMS": "0",
+            "layers-INITIAL_FORMS": "0",
+            "parent_links-TOTAL_FORMS": "0",
+            "parent_links-INITIAL_FORMS": "0",
+        },
+    )
     assert revert.status_code == 302, revert.content.decode()[:2000]
     sample.refresh_from_db()
     assert sample.notes == ""
@@ -61,26 +73,33 @@ def test_history_shows_who_and_what_and_can_revert(admin_client, member):
 def test_delete_is_not_offered_retire_is(admin_client):
     sample = builders.sample("NODEL")
     assert admin_client.get(f"/admin/synthesis/sample/{sample.pk}/delete/").status_code == 403
-    response = admin_client.post("/admin/synthesis/sample/", {
-        "action": "retire_selected", "_selected_action": [sample.pk]})
+    response = admin_client.post(
+        "/admin/synthesis/sample/", {"action": "retire_selected", "_selected_action": [sample.pk]}
+    )
     assert response.status_code == 302
     sample.refresh_from_db()
     assert sample.is_retired is True
 
 
-GOOD_CSV = b"name,formula,cas,supplier,purity,grade,notes\n" \
-           b"oleic acid,C18H34O2,112-80-1,Aldrich,90%,technical,\n" \
-           b"1-octadecene,C18H36,112-88-9,Aldrich,90%,technical,\n"
-BAD_CSV = b"name,formula,cas,supplier,purity,grade,notes\n" \
-          b"oleic acid,C18H34O2,112-80-1,Aldrich,90%,technical,\n" \
-          b"selenium,Se,not-a-cas,Aldrich,99.99%,,\n"
+GOOD_CSV = (
+    b"name,formula,cas,supplier,purity,grade,notes\n"
+    b"oleic acid,C18H34O2,112-80-1,Aldrich,90%,technical,\n"
+    b"1-octadecene,C18H36,112-88-9,Aldrich,90%,technical,\n"
+)
+BAD_CSV = (
+    b"name,formula,cas,supplier,purity,grade,notes\n"
+    b"oleic acid,C18H34O2,112-80-1,Aldrich,90%,technical,\n"
+    b"selenium,Se,not-a-cas,Aldrich,99.99%,,\n"
+)
 
 
 def test_chemical_csv_import_all_rows():
     assert import_table(kind="chemicals", content=GOOD_CSV, file_format="csv") == {
-        "new": 2, "updated": 0, "skipped": 0}
-    assert sorted(Chemical.objects.values_list("name", flat=True)) == ["1-octadecene",
-                                                                       "oleic acid"]
+        "new": 2,
+        "updated": 0,
+        "skipped": 0,
+    }
+    assert sorted(Chemical.objects.values_list("name", flat=True)) == ["1-octadecene", "oleic acid"]
 
 
 def test_chemical_csv_with_bad_row_rejected_whole():
@@ -88,7 +107,8 @@ def test_chemical_csv_with_bad_row_rejected_whole():
         import_table(kind="chemicals", content=BAD_CSV, file_format="csv")
     assert err.value.message == (
         "chemicals file rejected, nothing imported: row 2: cas: expected a CAS number such as "
-        "7782-49-2.")
+        "7782-49-2."
+    )
     assert Chemical.objects.count() == 0
 
 

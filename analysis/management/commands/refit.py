@@ -24,6 +24,7 @@ class Command(BaseCommand):
         with tqdm(total=stale, desc="queueing refits", unit="fit") as bar:
             runs = refit_stale(progress=lambda i, n: bar.update(1))
         done = FitRun.objects.filter(pk__in=[r.pk for r in runs])
-        summary = {s: done.filter(status=s).count() for s in ("queued", "running", "succeeded",
-                                                              "failed")}
+        summary = {
+            s: done.filter(status=s).count() for s in ("queued", "running", "succeeded", "failed")
+        }
         self.stdout.write(f"refits: {summary}")

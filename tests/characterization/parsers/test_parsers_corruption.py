@@ -17,8 +17,9 @@ from ._files import (
     read_xas,
 )
 
-ALL_GOOD = ([("instruments", f) for f in GOOD_INSTRUMENT_FILES]
-            + [("xas", f) for f in XAS_GOOD_FILES])
+ALL_GOOD = [("instruments", f) for f in GOOD_INSTRUMENT_FILES] + [
+    ("xas", f) for f in XAS_GOOD_FILES
+]
 
 
 def _read(kind: str, rel: str) -> bytes:

@@ -30,8 +30,12 @@ SAMPLES = {
     "athena_prj": read_instrument("athena_prj/fe_athena.prj"),
     "xas_ascii": read_instrument("xas_ascii/cu_rt01.xmu"),
 }
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @st.composite

@@ -11,8 +11,9 @@ from characterization.previews import nice_length, render_preview_png, series_to
 
 from ._files import GOOD_INSTRUMENT_FILES, XAS_GOOD_FILES, read_instrument, read_xas
 
-FILES = ([(read_instrument, f) for f in GOOD_INSTRUMENT_FILES]
-         + [(read_xas, f) for f in XAS_GOOD_FILES])
+FILES = [(read_instrument, f) for f in GOOD_INSTRUMENT_FILES] + [
+    (read_xas, f) for f in XAS_GOOD_FILES
+]
 
 
 @pytest.mark.parametrize("reader,rel", FILES, ids=[f for _, f in FILES])
@@ -27,31 +28,46 @@ def test_series_to_json_decimates_to_max_points():
     out = series_to_json(parsed, max_points=500)
     s = out["series"][0]
     assert (out["format"], out["title"], len(s["x"]), len(s["y"]), s["n_points"]) == (
-        "xrdml", "xrdml: a.xrdml", 500, 500, 7181)
+        "xrdml",
+        "xrdml: a.xrdml",
+        500,
+        500,
+        7181,
+    )
     assert (s["x"][0], s["x"][-1]) == (parsed.series[0].x[0], parsed.series[0].x[-1])
 
 
 def test_series_to_json_turns_nan_into_none():
-    parsed = ParsedFile(format="x", parser_name="t", parser_version="0", technique="other",
-                        series=[Series("s", np.array([1.0, 2.0]), np.array([np.nan, 1.0]),
-                                       "x", "", "y", "")])
+    parsed = ParsedFile(
+        format="x",
+        parser_name="t",
+        parser_version="0",
+        technique="other",
+        series=[Series("s", np.array([1.0, 2.0]), np.array([np.nan, 1.0]), "x", "", "y", "")],
+    )
     assert series_to_json(parsed)["series"][0]["y"] == [None, 1.0]
 
 
 def test_render_preview_png_of_uncalibrated_image():
-    parsed = ParsedFile(format="tiff", parser_name="t", parser_version="0",
-                        technique="tem_image",
-                        image=ImageData(np.zeros((8, 8)), None, None, None))
+    parsed = ParsedFile(
+        format="tiff",
+        parser_name="t",
+        parser_version="0",
+        technique="tem_image",
+        image=ImageData(np.zeros((8, 8)), None, None, None),
+    )
     assert render_preview_png(parsed)[:4] == b"\x89PNG"
 
 
 def test_render_preview_png_without_data_raises():
     with pytest.raises(ValueError):
-        render_preview_png(ParsedFile(format="x", parser_name="t", parser_version="0",
-                                      technique="other"))
+        render_preview_png(
+            ParsedFile(format="x", parser_name="t", parser_version="0", technique="other")
+        )
 
 
-@pytest.mark.parametrize("target,expected", [(0.9, 0.5), (3.0, 2.0), (7.3, 5.0), (42.0, 20.0),
-                                             (100.0, 100.0)])
+@pytest.mark.parametrize(
+    "target,expected", [(0.9, 0.5), (3.0, 2.0), (7.3, 5.0), (42.0, 20.0), (100.0, 100.0)]
+)
 def test_nice_length_picks_1_2_5_steps(target, expected):
     assert nice_length(target) == pytest.approx(expected)

@@ -10,15 +10,23 @@ from labdb.lib.errors import ParseError
 from ._files import read_instrument
 
 EXPECTED_FORMATS = {
-    "athena_prj/cu.prj": "athena_prj", "athena_prj/json_unzipped.prj": "athena_prj",
+    "athena_prj/cu.prj": "athena_prj",
+    "athena_prj/json_unzipped.prj": "athena_prj",
     "brml/23-012-AG_2thomegascan_long.brml": "brml",
     "bruker_raw/TwoTheta_scan_scrambled.raw": "bruker_raw",
-    "cary_csv/filters.csv": "cary_csv", "emd/fei_example_tem_stack.emd": "emd",
-    "emsa/example1.msa": "emsa", "gatan_dm/EELS_SI.dm4": "gatan_dm",
-    "gatan_dm/test_STEM_image.dm3": "gatan_dm", "jcamp/BRUKER1.JCM": "jcamp",
-    "jcamp/ISAS_CDX.DX": "jcamp", "opus/test.0000": "opus", "opus/not_opus.spa": "unknown",
-    "tiff/JEOL-SightX-SAED-dummy.tif": "tiff", "xas_ascii/cu_rt01.xmu": "xas_ascii",
-    "xas_ascii/APS12BM_2019.dat": "xas_ascii", "xdi/fe3c_rt.xdi": "xdi",
+    "cary_csv/filters.csv": "cary_csv",
+    "emd/fei_example_tem_stack.emd": "emd",
+    "emsa/example1.msa": "emsa",
+    "gatan_dm/EELS_SI.dm4": "gatan_dm",
+    "gatan_dm/test_STEM_image.dm3": "gatan_dm",
+    "jcamp/BRUKER1.JCM": "jcamp",
+    "jcamp/ISAS_CDX.DX": "jcamp",
+    "opus/test.0000": "opus",
+    "opus/not_opus.spa": "unknown",
+    "tiff/JEOL-SightX-SAED-dummy.tif": "tiff",
+    "xas_ascii/cu_rt01.xmu": "xas_ascii",
+    "xas_ascii/APS12BM_2019.dat": "xas_ascii",
+    "xdi/fe3c_rt.xdi": "xdi",
     "xrdml/CG20396_jdb12-1.xrdml": "xrdml",
 }
 
@@ -31,13 +39,30 @@ def test_detect_format_ignores_a_misleading_extension(rel, expected):
 
 
 def test_parsers_lists_every_format_with_name_and_version():
-    assert sorted(PARSERS) == sorted([
-        "xrdml", "brml", "bruker_raw", "opus", "jcamp", "cary_csv", "nanolog", "gatan_dm",
-        "tiff", "emd", "emsa", "size_table", "composition_table", "xdi", "athena_prj",
-        "xas_ascii"])
+    assert sorted(PARSERS) == sorted(
+        [
+            "xrdml",
+            "brml",
+            "bruker_raw",
+            "opus",
+            "jcamp",
+            "cary_csv",
+            "nanolog",
+            "gatan_dm",
+            "tiff",
+            "emd",
+            "emsa",
+            "size_table",
+            "composition_table",
+            "xdi",
+            "athena_prj",
+            "xas_ascii",
+        ]
+    )
     assert PARSERS["xrdml"] == ("labdb.xrdml", "1.0.0")
-    assert all(name == f"labdb.{key}" and version == "1.0.0"
-               for key, (name, version) in PARSERS.items())
+    assert all(
+        name == f"labdb.{key}" and version == "1.0.0" for key, (name, version) in PARSERS.items()
+    )
 
 
 def test_parse_file_rejects_upload_larger_than_the_cap():

@@ -49,8 +49,11 @@ def test_half_max_crossings_cut_off_peak_raises():
 
 def test_first_excitonic_peak_is_the_red_most_maximum():
     x = np.arange(350.0, 750.0, 0.5)
-    y = gaussian(x, 600.0, 12.0, 0.3) + gaussian(x, 520.0, 15.0, 0.5) + gaussian(
-        x, 400.0, 60.0, 2.0)
+    y = (
+        gaussian(x, 600.0, 12.0, 0.3)
+        + gaussian(x, 520.0, 15.0, 0.5)
+        + gaussian(x, 400.0, 60.0, 2.0)
+    )
     assert spectra.first_excitonic_peak_nm(x, y) == pytest.approx(600.0, abs=0.5)
 
 
@@ -88,18 +91,30 @@ def test_edge_energy_of_arctan_step_is_its_centre():
 
 
 def test_edge_energy_on_non_uniform_grid():
-    e = np.concatenate([np.arange(8800.0, 8970.0, 10.0), np.arange(8970.0, 9000.0, 0.25),
-                        np.arange(9000.0, 9500.0, 5.0)])
+    e = np.concatenate(
+        [
+            np.arange(8800.0, 8970.0, 10.0),
+            np.arange(8970.0, 9000.0, 0.25),
+            np.arange(9000.0, 9500.0, 5.0),
+        ]
+    )
     mu = 1.0 / (1.0 + np.exp(-(e - 8985.0) / 1.5))
     assert spectra.edge_energy_max_derivative(e, mu) == 8985.0
 
 
 def test_peak_positions_finds_three_gaussians():
     x = np.arange(10.0, 80.0, 0.01)
-    y = 100.0 + gaussian(x, 20.0, 0.1, 1000.0) + gaussian(x, 35.5, 0.1, 500.0) + gaussian(
-        x, 50.0, 0.2, 800.0)
-    assert spectra.peak_positions(x, y) == [pytest.approx(20.0), pytest.approx(35.5),
-                                            pytest.approx(50.0)]
+    y = (
+        100.0
+        + gaussian(x, 20.0, 0.1, 1000.0)
+        + gaussian(x, 35.5, 0.1, 500.0)
+        + gaussian(x, 50.0, 0.2, 800.0)
+    )
+    assert spectra.peak_positions(x, y) == [
+        pytest.approx(20.0),
+        pytest.approx(35.5),
+        pytest.approx(50.0),
+    ]
 
 
 def test_peak_positions_of_flat_curve_is_empty():
