@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from characterization.parsers.base import ImageData, ParsedFile
 from characterization.parsers.spectra import decimate
+from labdb.lib.plotting import one_figure_at_a_time
 
 NICE_STEPS = (1, 2, 5)
 MAX_PREVIEW_POINTS = 20000
@@ -102,6 +103,7 @@ def _draw_table(fig: Figure, parsed: ParsedFile) -> None:
     ax.set_title(_title(parsed), fontsize=9)
 
 
+@one_figure_at_a_time
 def render_preview_png(
     parsed: ParsedFile, *, width_in: float = 6.0, height_in: float = 4.0, dpi: int = 100
 ) -> bytes:

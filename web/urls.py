@@ -1,1 +1,24 @@
-urlpatterns: list = []
+"""The web UI for lab members, mounted at the site root."""
+
+from django.urls import path
+
+from web import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("samples/", views.sample_list, name="sample-list"),
+    path("samples/<int:sample_id>/", views.sample_detail, name="sample-detail"),
+    path("samples/<int:sample_id>/files/", views.sample_upload, name="sample-upload"),
+    path("files/<int:file_id>/series.json", views.file_series, name="file-series"),
+    path("files/<int:file_id>/preview.png", views.file_preview, name="file-preview"),
+    path("runs/new/", views.run_new, name="run-new"),
+    path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
+    path("fits/<int:fit_id>/", views.fit_detail, name="fit-detail"),
+    path("fits/<int:fit_id>/refit/", views.fit_refit, name="fit-refit"),
+    path("fits/refit-stale/", views.refit_stale, name="refit-stale"),
+    path("fit-runs/", views.fit_runs, name="fit-runs"),
+    path("fit-runs/status.json", views.fit_runs_status, name="fit-runs-status"),
+    path("explore/", views.explore, name="explore"),
+]

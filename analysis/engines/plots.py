@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from labdb.lib.errors import EngineError
+from labdb.lib.plotting import one_figure_at_a_time
 
 from .fitting import FitResult
 from .xas_processing import ProcessedSpectrum
@@ -55,8 +56,10 @@ def _title(base: str, simulated: bool) -> str:
     return f"{base} — SIMULATED (not measured)" if simulated else base
 
 
-def plot_normalized_mu(spectrum: ProcessedSpectrum, *, fmt: ImageFormat = "png",
-                       title: str = "normalized μ(E)") -> bytes:
+@one_figure_at_a_time
+def plot_normalized_mu(
+    spectrum: ProcessedSpectrum, *, fmt: ImageFormat = "png", title: str = "normalized μ(E)"
+) -> bytes:
     """Normalized μ(E) with E0 marked."""
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
@@ -73,11 +76,11 @@ def plot_normalized_mu(spectrum: ProcessedSpectrum, *, fmt: ImageFormat = "png",
 def _chik_axes(ax: Any, ds: dict[str, Any]) -> None:
     arr = ds["arrays"]
     k, kw = np.asarray(arr["k_inv_a"]), arr["kweight"]
-    ax.plot(k, k ** kw * np.asarray(arr["chi_data"]), lw=1.2, label=_data_name(ds["simulated"]))
-    ax.plot(k, k ** kw * np.asarray(arr["chi_model"]), lw=1.2, ls="--", label="fit")
+    ax.plot(k, k**kw * np.asarray(arr["chi_data"]), lw=1.2, label=_data_name(ds["simulated"]))
+    ax.plot(k, k**kw * np.asarray(arr["chi_model"]), lw=1.2, ls="--", label="fit")
     window = np.asarray(arr["kwin"])
-    scale = np.max(np.abs(k ** kw * np.asarray(arr["chi_data"]))) or 1.0
-    ax.plot(k[:window.size], window[:k.size] * scale, color="0.6", lw=0.8, label="k window")
+    scale = np.max(np.abs(k**kw * np.asarray(arr["chi_data"]))) or 1.0
+    ax.plot(k[: window.size], window[: k.size] * scale, color="0.6", lw=0.8, label="k window")
     ax.set_xlim(0, max(ds["transform"]["kmax"] + 2, 1))
     ax.set_xlabel("k (Å⁻¹)")
     ax.set_ylabel(f"k$^{kw}$χ(k) (Å$^{{-{kw}}}$)")
@@ -89,8 +92,9 @@ def _chir_axes(ax: Any, ds: dict[str, Any], rmax_a: float) -> None:
     r = np.asarray(arr["r_a"])
     ax.plot(r, arr["chir_mag_data"], lw=1.2, label=f"|χ(R)| {_data_name(ds['simulated'])}")
     ax.plot(r, arr["chir_mag_model"], lw=1.2, ls="--", label="|χ(R)| fit")
-    ax.axvspan(ds["transform"]["rmin"], ds["transform"]["rmax"], color="0.9", zorder=0,
-               label="fit range")
+    ax.axvspan(
+        ds["transform"]["rmin"], ds["transform"]["rmax"], color="0.9", zorder=0, label="fit range"
+    )
     ax.set_xlim(0, rmax_a)
     kw = arr["kweight"]
     ax.set_xlabel("R (Å)")
@@ -98,8 +102,8 @@ def _chir_axes(ax: Any, ds: dict[str, Any], rmax_a: float) -> None:
     ax.legend(loc="upper right", fontsize="small")
 
 
-def plot_chik_fit(result: FitResult, *, dataset: int | str = 0,
-                  fmt: ImageFormat = "png") -> bytes:
+@one_figure_at_a_time
+def plot_chik_fit(result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat = "png") -> bytes:
     """k-weighted χ(k): data (or simulated data) vs fit, with the k window."""
     ds = _dataset(result, dataset)
     fig = Figure(figsize=(6.4, 4.0))
@@ -110,8 +114,10 @@ def plot_chik_fit(result: FitResult, *, dataset: int | str = 0,
     return _render(fig, fmt)
 
 
-def plot_chir_fit(result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat = "png",
-                  rmax_a: float = 6.0) -> bytes:
+@one_figure_at_a_time
+def plot_chir_fit(
+    result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat = "png", rmax_a: float = 6.0
+) -> bytes:
     """|χ(R)|: data (or simulated data) vs fit, fit range shaded."""
     ds = _dataset(result, dataset)
     fig = Figure(figsize=(6.4, 4.0))
@@ -122,8 +128,10 @@ def plot_chir_fit(result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat
     return _render(fig, fmt)
 
 
-def plot_fit_summary(result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat = "png",
-                     rmax_a: float = 6.0) -> bytes:
+@one_figure_at_a_time
+def plot_fit_summary(
+    result: FitResult, *, dataset: int | str = 0, fmt: ImageFormat = "png", rmax_a: float = 6.0
+) -> bytes:
     """χ(k) and |χ(R)| panels side by side, with R-factor and reduced χ² in the title."""
     ds = _dataset(result, dataset)
     fig = Figure(figsize=(11.0, 4.0))
@@ -131,7 +139,11 @@ def plot_fit_summary(result: FitResult, *, dataset: int | str = 0, fmt: ImageFor
     _chik_axes(ax1, ds)
     _chir_axes(ax2, ds, rmax_a)
     st = result.statistics
-    fig.suptitle(_title(f"{ds['id']}: R-factor {st['rfactor']:.4f}, reduced χ² "
-                        f"{st['chi2_reduced']:.2f}", ds["simulated"]))
+    fig.suptitle(
+        _title(
+            f"{ds['id']}: R-factor {st['rfactor']:.4f}, reduced χ² {st['chi2_reduced']:.2f}",
+            ds["simulated"],
+        )
+    )
     fig.tight_layout()
     return _render(fig, fmt)

@@ -507,3 +507,17 @@ def test_compare_computed_with_published(django_capture_on_commit_callbacks, api
     combined = (computed_path.r_err_a**2 + 0.0010**2) ** 0.5
     assert rows["r_a"]["sigmas"] == pytest.approx((computed_path.r_a - 2.5527) / combined)
     assert rows["n"]["sigmas"] is None or rows["n"]["combined_err"] is None
+
+
+def test_fit_plots_render_from_parallel_threads(django_capture_on_commit_callbacks):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from analysis.selectors import fit_plot
+
+    spectrum = spectrum_of(XAS / "larch_examples" / "cu_metal_rt.xdi")
+    run = run_now(django_capture_on_commit_callbacks, spectrum=spectrum, model=fit_a_model())
+    fit = XASFit.objects.select_related("fit_run").get(pk=run.result_id)
+    kinds = ["mu", "chik", "chir"] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        images = list(pool.map(lambda kind: fit_plot(fit, kind=kind), kinds))
+    assert [image[:4] for image in images] == [b"\x89PNG"] * len(kinds)

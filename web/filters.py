@@ -1,0 +1,76 @@
+"""The sample list's search and filters: a GET form whose URL reproduces the view.
+
+Shape only: each filter narrows the queryset of ``synthesis.selectors.sample_list()``; the
+architecture of a sample is read from its layer roles (core, core/crown, core/shell,
+core/crown/shell), the same vocabulary as the structure–property frame.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
+
+from synthesis.enums import Morphology
+from synthesis.models import Sample, SampleLayer
+
+ARCHITECTURES = [
+    ("core", "core only"),
+    ("core/crown", "core/crown"),
+    ("core/shell", "core/shell"),
+    ("core/crown/shell", "core/crown/shell"),
+]
+
+
+def _has_role(role: str) -> Exists:
+    return Exists(SampleLayer.objects.filter(sample=OuterRef("pk"), role=role))
+
+
+def _owner_choices():
+    users = get_user_model().objects.filter(is_active=True).order_by("username")
+    return [(u.pk, u.get_username()) for u in users]
+
+
+class SampleListFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label="Search",
+                                  help_text="Code, name, material or notes")
+    material = django_filters.CharFilter(field_name="material", lookup_expr="icontains",
+                                         label="Material")
+    morphology = django_filters.ChoiceFilter(choices=Morphology.choices, label="Morphology",
+                                             empty_label="any")
+    architecture = django_filters.ChoiceFilter(choices=ARCHITECTURES, method="filter_architecture",
+                                               label="Architecture", empty_label="any")
+    core_ml = django_filters.NumberFilter(method="filter_core_ml", label="Core thickness (ML)",
+                                          widget=forms.NumberInput(attrs={"step": "0.5"}))
+    owner = django_filters.ChoiceFilter(choices=_owner_choices, label="Owner",
+                                             empty_label="anyone")
+    date_after = django_filters.DateFilter(field_name="synthesis_date", lookup_expr="gte",
+                                           label="Synthesised from",
+                                           widget=forms.DateInput(attrs={"type": "date"}))
+    date_before = django_filters.DateFilter(field_name="synthesis_date", lookup_expr="lte",
+                                            label="Synthesised until",
+                                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    class Meta:
+        model = Sample
+        fields: list[str] = []
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(code__icontains=value) | Q(name__icontains=value)
+                               | Q(material__icontains=value) | Q(notes__icontains=value))
+
+    def filter_architecture(self, queryset, name, value):
+        crown, shell = "crown" in value, "shell" in value
+        queryset = queryset.filter(_has_role("core"))
+        queryset = queryset.filter(_has_role("crown")) if crown else queryset.exclude(
+            _has_role("crown"))
+        return queryset.filter(_has_role("shell")) if shell else queryset.exclude(
+            _has_role("shell"))
+
+    def filter_core_ml(self, queryset, name, value):
+        return queryset.filter(Exists(SampleLayer.objects.filter(
+            sample=OuterRef("pk"), role="core", thickness_ml=value)))

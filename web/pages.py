@@ -1,0 +1,197 @@
+"""Reads that assemble one page each, composed from the apps' selectors (no writes here).
+
+Each view calls one function of this module. Analysis selectors that other engineers deliver
+(aging series, due re-measurements, fit runs) are looked up when called, so a page shows
+"not available yet" instead of failing while they are missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+import analysis.selectors as analysis_selectors
+from analysis.models import AgingStudy, FitRun
+from characterization import selectors as char_selectors
+from characterization.models import (
+    AbsorptionMeasurement,
+    CompositionMeasurement,
+    DataFile,
+    FTIRMeasurement,
+    PLMeasurement,
+    ReportedQuantity,
+    TEMSizeMeasurement,
+    XASFit,
+    XASSpectrum,
+    XRDMeasurement,
+)
+from synthesis import selectors as syn_selectors
+from synthesis.models import Recipe, Sample, SynthesisRun
+
+RECENT = 8
+DUE_HORIZON_DAYS = 30
+
+
+def _records(frame) -> list[dict]:
+    """DataFrame rows as dicts with NaN/NA turned into None (templates test for None)."""
+    import pandas as pd
+
+    return [{k: (None if not isinstance(v, list | dict) and pd.isna(v) else v)
+             for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def analysis_function(name: str):
+    """``analysis.selectors.<name>`` if it exists yet, else None."""
+    return getattr(analysis_selectors, name, None)
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+@dataclass
+class Dashboard:
+    runs: list
+    samples: list
+    fits: list
+    fit_runs: list
+    failed_parses: list
+    due: list | None  # None: the aging selector is not available yet
+    stale_fits: int
+
+
+def dashboard(*, today: dt.date) -> Dashboard:
+    due_fn = analysis_function("due_remeasurements")
+    due = _records(due_fn(today, horizon_days=DUE_HORIZON_DAYS)) if due_fn else None
+    return Dashboard(
+        runs=list(syn_selectors.run_list().prefetch_related(None)
+                  .select_related("recipe", "operator").prefetch_related("products")[:RECENT]),
+        samples=list(syn_selectors.sample_list().order_by("-created_at", "-id")[:RECENT]),
+        fits=list(char_selectors.xas_fit_list().order_by("-created_at", "-id")[:RECENT]),
+        fit_runs=list(FitRun.objects.select_related("spectrum__sample", "result")
+                      .order_by("-queued_at", "-id")[:RECENT]),
+        failed_parses=list(char_selectors.failed_parses(RECENT)),
+        due=due,
+        stale_fits=char_selectors.xas_fit_list().filter(is_stale=True).count(),
+    )
+
+
+# --- samples -------------------------------------------------------------------------------
+
+def sample_queryset() -> QuerySet[Sample]:
+    return syn_selectors.sample_list()
+
+
+@dataclass
+class SamplePage:
+    sample: Sample
+    lineage: dict
+    layers: list
+    tem: list
+    pl: list
+    absorption: list
+    lifetimes: list
+    fits: list
+    spectra: list
+    other: dict[str, list]
+    files: list
+    aging_studies: list
+    aging_series: list | None
+    aging_changes: list | None
+    aging_available: bool
+    runs_used_in: list = field(default_factory=list)
+
+
+def _for_sample(qs: QuerySet, sample: Sample) -> list:
+    return list(qs.filter(sample=sample).order_by("measured_at", "age_days", "id"))
+
+
+def sample_page(*, sample_id: int) -> SamplePage:
+    sample = get_object_or_404(syn_selectors.sample_list().select_related(
+        "produced_by__recipe", "paper"), pk=sample_id)
+    aging_fn = analysis_function("aging_series")
+    changes_fn = analysis_function("aging_changes")
+    series = aging_fn(sample) if aging_fn else None
+    m = char_selectors.measurement_list
+    return SamplePage(
+        sample=sample,
+        lineage=syn_selectors.sample_lineage(sample),
+        layers=list(sample.layers.all()),
+        tem=_for_sample(m(TEMSizeMeasurement), sample),
+        pl=_for_sample(m(PLMeasurement), sample),
+        absorption=_for_sample(m(AbsorptionMeasurement), sample),
+        lifetimes=_for_sample(char_selectors.lifetime_list(), sample),
+        fits=_for_sample(char_selectors.xas_fit_list().prefetch_related("refit_runs")
+                         .select_related("spectrum__data_file"), sample),
+        spectra=_for_sample(m(XASSpectrum), sample),
+        other={
+            "XRD": _for_sample(m(XRDMeasurement), sample),
+            "FTIR": _for_sample(m(FTIRMeasurement), sample),
+            "Composition": _for_sample(m(CompositionMeasurement), sample),
+            "Reported quantities": _for_sample(m(ReportedQuantity), sample),
+        },
+        files=list(char_selectors.data_file_list().filter(sample=sample)
+                   .order_by("-uploaded_at", "-id")),
+        aging_studies=list(AgingStudy.objects.filter(sample=sample, is_retired=False)
+                           .prefetch_related("planned")),
+        aging_series=_records(series) if series is not None else None,
+        aging_changes=(_records(changes_fn(series)) if changes_fn and series is not None
+                       else None),
+        aging_available=aging_fn is not None,
+        runs_used_in=list(SynthesisRun.objects.filter(inputs__sample=sample)
+                          .select_related("recipe").distinct()),
+    )
+
+
+def data_file(*, file_id: int) -> DataFile:
+    return get_object_or_404(char_selectors.data_file_list(), pk=file_id)
+
+
+def sample(*, sample_id: int) -> Sample:
+    return get_object_or_404(Sample.objects.filter(is_retired=False), pk=sample_id)
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+def recipes_for_new_run() -> QuerySet[Recipe]:
+    return syn_selectors.recipe_list().filter(is_current=True).order_by("name")
+
+
+def recipe_for_run(*, recipe_id: int) -> Recipe:
+    return get_object_or_404(syn_selectors.recipe_list(), pk=recipe_id)
+
+
+def input_samples() -> QuerySet[Sample]:
+    return Sample.objects.filter(is_retired=False).order_by("code")
+
+
+@dataclass
+class RunPage:
+    run: SynthesisRun
+    deviations: list
+    deviation_positions: set
+
+
+def run_page(*, run_id: int) -> RunPage:
+    run = get_object_or_404(syn_selectors.run_list().select_related("recipe__paper"), pk=run_id)
+    deviations = syn_selectors.run_deviations(run)
+    return RunPage(run=run, deviations=deviations,
+                   deviation_positions={d["position"] for d in deviations})
+
+
+# --- fits ----------------------------------------------------------------------------------
+
+def xas_fit(*, fit_id: int) -> XASFit:
+    return get_object_or_404(char_selectors.xas_fit_list().select_related("spectrum__data_file"),
+                             pk=fit_id)
+
+
+def fit_runs(*, ids: list[int]) -> list[FitRun]:
+    runs = FitRun.objects.filter(pk__in=ids).select_related("spectrum__sample", "refit_of",
+                                                           "result")
+    return sorted(runs, key=lambda r: ids.index(r.pk))
+
+
+def stale_fits() -> list[XASFit]:
+    return list(char_selectors.xas_fit_list().filter(is_stale=True)[:200])
