@@ -516,7 +516,7 @@ def test_fit_plots_render_from_parallel_threads(django_capture_on_commit_callbac
 
     spectrum = spectrum_of(XAS / "larch_examples" / "cu_metal_rt.xdi")
     run = run_now(django_capture_on_commit_callbacks, spectrum=spectrum, model=fit_a_model())
-    fit = XASFit.objects.select_related("fit_run").get(pk=run.result_id)
+    fit = XASFit.objects.select_related("fit_run", "sample").get(pk=run.result_id)
     kinds = ["mu", "chik", "chir"] * 3
     with ThreadPoolExecutor(max_workers=6) as pool:
         images = list(pool.map(lambda kind: fit_plot(fit, kind=kind), kinds))
