@@ -19,6 +19,7 @@ from characterization.models import (
     XASSpectrum,
     XRDMeasurement,
 )
+from characterization.services import PATH_FIELDS
 from labdb.lib.viewsets import LabRecordSerializer
 
 MEASUREMENT_COMMON = LabRecordSerializer.COMMON + (
@@ -116,24 +117,7 @@ class PLLifetimeSerializer(
 class XASPathSerializer(serializers.ModelSerializer):
     class Meta:
         model = XASPath
-        fields = (
-            "position",
-            "absorber",
-            "scatterer",
-            "n",
-            "n_err",
-            "n_s02",
-            "n_s02_err",
-            "r_a",
-            "r_err_a",
-            "sigma2_a2",
-            "sigma2_err_a2",
-            "c3_a3",
-            "c3_err_a3",
-            "delta_e0_ev",
-            "delta_e0_err_ev",
-            "as_printed",
-        )
+        fields = ("position", *PATH_FIELDS)
         read_only_fields = ("position",)
 
 
