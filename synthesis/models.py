@@ -433,6 +433,9 @@ class SampleLayer(models.Model):
 
     class Meta:
         ordering = ["position"]
+        # Filters like "samples with a 4.5 ML core" walk this index (benchmarks/api_latency.py).
+        indexes = [models.Index(fields=["role", "thickness_ml", "sample"],
+                                name="layer_role_thickness")]
         constraints = [
             models.UniqueConstraint(fields=["sample", "position"], name="layer_position_unique"),
             models.CheckConstraint(
