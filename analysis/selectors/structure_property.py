@@ -1,0 +1,535 @@
+"""The structure–property frame: one row per sample, structure and properties side by side.
+
+``structure_property_frame(fit_choice=..., as_of=..., filters=...)`` returns a pandas DataFrame
+built from ONE SQL query (a UNION ALL over samples, layers, PL, TEM sizes and XAS fit paths;
+query count pinned in the tests). Rows are sorted by ``sample_code``; retired samples and
+retired measurements, stale computed fits and simulated data are left out.
+
+Columns, in this order (fixed even when the frame is empty):
+
+==============================  =================================================================
+``sample_code``, ``sample_id``  the sample
+``architecture``                layer roles present, in the order core, crown, shell:
+                                ``core``, ``core/crown``, ``core/shell``, ``core/crown/shell``
+                                (several shells still read ``core/shell``); None without layers
+``core_ml``                     thickness of the (first) core layer in monolayers
+``layer_stack``                 e.g. ``CdSe 4.5 ML core / CdS crown / Cd_xZn_{1-x}S shell``
+                                (composition formula when given, else material; ML or nm)
+``material``, ``morphology``    as on the sample
+``recipe``                      name of the recipe of the run that produced the sample
+``max_setpoint_c``              highest set point over the recipe steps (°C; the upper end of a
+                                printed range counts)
+``max_injection_rate_ml_per_h`` highest injection rate of any step, before or after a switch
+``total_hold_s``                sum of the durations of ``hold`` steps (s)
+``length_nm``, ``width_nm``,    TEM size statistics (mean) of the chosen TEM measurement
+``diameter_nm``
+``peak_nm``, ``fwhm_mev``,      PL of the chosen PL measurement; ``qy_pct_max`` is the upper end
+``qy_pct``, ``qy_pct_max``      when the paper printed a range (88–90 % → 88 and 90)
+``tem_id``, ``pl_id``           ids of the chosen TEM and PL measurements
+``<a>_<s>_n``, ``_n_err``,      for EVERY fitted absorber–scatterer path ``a``–``s`` (lower case,
+``_r_a``, ``_r_err_a``,         e.g. ``cd_s_n``, ``zn_s_sigma2_a2``), N, R (Å) and σ² (Å²) with
+``_sigma2_a2``,                 their errors, from the chosen fit of absorber ``a``. ``cd_s`` and
+``_sigma2_err_a2``              ``cd_se`` are always present; others appear, sorted, when some
+                                fit has them. A second shell of the same pair in one fit gets
+                                ``_2`` (``cd_cd_2_n``).
+``<a>_fit_id``,                 id, citation and effective age (days) of the fit chosen for each
+``<a>_fit_citation``,           absorber, so every number can be traced (``cd`` and ``zn`` always
+``<a>_fit_age_days``            present)
+``cd_s_cd_se_n_ratio``,         N(Cd–S)/N(Cd–Se) of the chosen Cd fit, error propagated as
+``cd_s_cd_se_n_ratio_err``      r·sqrt((σa/a)² + (σb/b)²) (None when an error is missing)
+==============================  =================================================================
+
+Which measurement represents a sample — ``fit_choice``
+------------------------------------------------------
+Chosen independently for PL, for TEM, and for the XAS fits of each absorber element (so all
+``cd_*`` columns come from ONE Cd fit and the ratio never mixes fits). A measurement's age is
+``measured_at − synthesis_date`` when both are known, else its stored ``age_days`` (published
+"2.5 months" → 76.09 d). Measurements with no age at all ("undated", e.g. the main tables of a
+paper that only dates its aging study) rank before every dated one: a dated re-measurement is
+taken to be later than the undated primary characterization.
+
+* ``"latest"`` (default): the highest age (then ``measured_at``).
+* ``"earliest"``: the lowest age; undated measurements first.
+* ``"as_of"``: the latest measurement not later than ``as_of``: a number is an age in days
+  (undated measurements always qualify); a date/datetime is compared with ``measured_at``, or
+  ``synthesis_date + age`` when only an age is known — measurements that cannot be placed on the
+  calendar but do have an age are then excluded, undated ones qualify.
+
+Ties (same age and time) go to the highest id, i.e. the most recently recorded measurement —
+a correction or re-fit recorded later supersedes the earlier record of the same moment.
+
+Filters
+-------
+``filters={"architecture": "core/shell", "qy_pct__gte": 80}`` keep rows of the frame. Lookups:
+exact (no suffix), ``ne``, ``gt``, ``gte``, ``lt``, ``lte``, ``in`` (list or comma-separated
+text), ``isnull`` (bool), ``contains``, ``icontains``. Text values for numeric columns are
+converted. ``source`` / ``source__in`` is special: it restricts which *measurements* may
+represent a sample (``published``, ``measured``, ``computed``, ``simulated``; default: all but
+``simulated``). An unknown column or lookup raises DomainError naming it and listing the valid
+ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import operator
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connections
+from django.db.models import (
+    BigIntegerField,
+    CharField,
+    DateField,
+    DateTimeField,
+    F,
+    FloatField,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce
+
+from characterization.enums import DataSource
+from characterization.models import PLMeasurement, TEMSizeMeasurement, XASPath
+from labdb.lib.errors import DomainError
+from synthesis.enums import LayerRole, StepAction
+from synthesis.models import RecipeStep, Sample, SampleLayer
+
+__all__ = [
+    "BASE_COLUMNS",
+    "FIT_CHOICES",
+    "PATH_QUANTITIES",
+    "RATIO_COLUMNS",
+    "apply_frame_filters",
+    "error_column",
+    "structure_property_frame",
+    "unknown_column_error",
+]
+
+FIT_CHOICES = ("latest", "earliest", "as_of")
+
+BASE_COLUMNS = [
+    "sample_code", "sample_id", "architecture", "core_ml", "layer_stack", "material",
+    "morphology", "recipe", "max_setpoint_c", "max_injection_rate_ml_per_h", "total_hold_s",
+    "length_nm", "width_nm", "diameter_nm", "peak_nm", "fwhm_mev", "qy_pct", "qy_pct_max",
+    "tem_id", "pl_id",
+]
+#: Per-path quantities, in column order.
+PATH_QUANTITIES = ("n", "n_err", "r_a", "r_err_a", "sigma2_a2", "sigma2_err_a2")
+ALWAYS_PATHS = ("cd_s", "cd_se")
+ALWAYS_ABSORBERS = ("cd", "zn")
+FIT_INFO = ("fit_id", "fit_citation", "fit_age_days")
+RATIO_COLUMNS = ["cd_s_cd_se_n_ratio", "cd_s_cd_se_n_ratio_err"]
+
+_INT_COLUMNS = ("sample_id", "tem_id", "pl_id")
+_ROLE_ORDER = (LayerRole.CORE, LayerRole.CROWN, LayerRole.SHELL)
+_DEFAULT_SOURCES = tuple(s for s in DataSource.values if s != DataSource.SIMULATED)
+
+# The generic columns every branch of the UNION fills (NULL where a branch has nothing).
+_RAW = ("kind", "sample_id", "rec_id", "grp", "measured_at", "age_days", "source",
+        "t1", "t2", "t3", "t4", "pos", "f1", "f2", "f3", "f4", "f5", "f6", "syn_date")
+_TYPES = {"kind": CharField, "sample_id": BigIntegerField, "rec_id": BigIntegerField,
+          "grp": CharField, "measured_at": DateTimeField, "age_days": FloatField,
+          "source": CharField, "t1": CharField, "t2": CharField, "t3": CharField,
+          "t4": CharField, "pos": BigIntegerField, "syn_date": DateField,
+          **{f"f{i}": FloatField for i in range(1, 7)}}
+
+
+# --- the one query ---------------------------------------------------------------------------
+
+def _branch(qs: QuerySet, kind: str, **exprs: Any) -> QuerySet:
+    """``qs`` reduced to the generic columns; names get a prefix so they never clash with fields.
+
+    Empty columns are NULL, typed with a CAST on PostgreSQL (which must resolve one type per
+    UNION column) and bare on SQLite (where a CAST per row and column costs ~15 % of the query).
+    """
+    typed_nulls = connections[qs.db].vendor != "sqlite"
+    columns = {}
+    for name in _RAW:
+        field = _TYPES[name]()
+        if name == "kind":
+            columns["u_kind"] = Value(kind, output_field=CharField())
+        elif name in exprs:
+            # Columns keep their own type (a CAST per row costs seconds on 10⁶ rows; on
+            # PostgreSQL UNION resolves float/bigint/varchar across branches by itself).
+            expr = exprs[name]
+            columns[f"u_{name}"] = F(expr) if isinstance(expr, str) else expr
+        else:
+            # A typed NULL, so that PostgreSQL can resolve the column type of the UNION.
+            columns[f"u_{name}"] = Cast(Value(None), field) if typed_nulls else \
+                Value(None, output_field=field)
+    return qs.order_by().annotate(**columns).values_list(*columns)
+
+
+def _frame_queryset(sources: Iterable[str]) -> QuerySet:
+    """UNION ALL of samples (S), recipe step aggregates (R), layers (L), PL (P), TEM (T) and
+    XAS paths (X): one query."""
+    sources = list(sources)
+    samples = _branch(
+        Sample.objects.filter(is_retired=False), "S", sample_id="id", t1="code", t2="material",
+        t3="morphology", t4="produced_by__recipe__name", rec_id="produced_by__recipe_id",
+        syn_date="synthesis_date",
+    )
+    # One row per recipe with its step aggregates, joined to the samples in pandas: cheaper
+    # than four correlated subqueries per sample on a 10⁵-sample lab.
+    recipes = _branch(
+        RecipeStep.objects.values("recipe_id").annotate(
+            a_set=Max(Coalesce("setpoint_max_c", "setpoint_c")),
+            a_rate=Max("injection_rate_ml_per_h"),
+            a_rate2=Max("injection_rate_after_switch_ml_per_h"),
+            a_hold=Sum("duration_s", filter=Q(action=StepAction.HOLD))),
+        "R", rec_id="recipe_id", f1="a_set", f2="a_rate", f3="a_rate2", f4="a_hold",
+    )
+    layers = _branch(
+        SampleLayer.objects.filter(sample__is_retired=False), "L", sample_id="sample_id",
+        rec_id="id", pos="position", t1="material", t2="role", t3="composition_formula",
+        f1="thickness_ml", f2="thickness_nm",
+    )
+    live = Q(is_retired=False, sample__is_retired=False, source__in=sources)
+    common = {"sample_id": "sample_id", "rec_id": "id", "measured_at": "measured_at",
+              "age_days": "age_days", "source": "source", "t1": "citation"}
+    pl = _branch(PLMeasurement.objects.filter(live), "P", **common, f1="peak_nm",
+                 f2="fwhm_mev", f3="qy_pct", f4="qy_pct_max")
+    tem = _branch(TEMSizeMeasurement.objects.filter(live), "T", **common, f1="length_nm",
+                  f2="width_nm", f3="diameter_nm")
+    paths = _branch(
+        XASPath.objects.filter(fit__is_retired=False, fit__is_stale=False,
+                               fit__sample__is_retired=False, fit__source__in=sources),
+        "X", sample_id="fit__sample_id", rec_id="fit_id", grp="fit__absorber",
+        measured_at="fit__measured_at", age_days="fit__age_days", source="fit__source",
+        t1="fit__citation", t2="absorber", t3="scatterer", pos="position", f1="n", f2="n_err",
+        f3="r_a", f4="r_err_a", f5="sigma2_a2", f6="sigma2_err_a2",
+    )
+    return samples.union(recipes, layers, pl, tem, paths, all=True)
+
+
+def _fetch(qs: QuerySet) -> pd.DataFrame:
+    """Run the compiled UNION on a cursor and hand the tuples straight to pandas.
+
+    Why not iterate the queryset: Django's per-row converters (datetime parsing on SQLite) cost
+    more than the query on a 10⁶-row lab; pandas parses the timestamp columns vectorised instead.
+    """
+    sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    raw = pd.DataFrame.from_records(rows, columns=list(_RAW), coerce_float=True)
+    for name in ("measured_at", "syn_date"):
+        raw[name] = pd.to_datetime(raw[name], utc=True, format="ISO8601")
+    for name in ("age_days", *(f"f{i}" for i in range(1, 7))):
+        raw[name] = pd.to_numeric(raw[name], errors="coerce").astype("float64")
+    return raw
+
+
+# --- choosing the representative measurement ------------------------------------------------
+
+def _parse_as_of(fit_choice: str, as_of: Any) -> Any:
+    if fit_choice not in FIT_CHOICES:
+        raise DomainError(f"fit_choice must be one of {', '.join(FIT_CHOICES)}; got "
+                          f"{fit_choice!r}.", field="fit_choice")
+    if fit_choice != "as_of":
+        return None
+    if as_of is None or as_of == "":
+        raise DomainError("as_of: fit_choice='as_of' needs as_of (an age in days, or a date).",
+                          field="as_of")
+    if isinstance(as_of, bool):
+        raise DomainError("as_of: give an age in days or a date.", field="as_of")
+    if isinstance(as_of, int | float):
+        return float(as_of)
+    if isinstance(as_of, dt.datetime | dt.date):
+        return pd.Timestamp(as_of).tz_localize("UTC") if pd.Timestamp(as_of).tzinfo is None \
+            else pd.Timestamp(as_of).tz_convert("UTC")
+    text = str(as_of).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise DomainError(f"as_of: {as_of!r} is neither an age in days nor an ISO date.",
+                          field="as_of") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _choose(meas: pd.DataFrame, keys: list[str], fit_choice: str, as_of: Any) -> set:
+    """Ids (``rec_id``) of the representative measurement per group ``keys``."""
+    if meas.empty:
+        return set()
+    meas = meas[[*keys, "rec_id", "age", "age_days", "measured_at", "syn_date"]]
+    has_age = meas["age"].notna()
+    if fit_choice == "as_of":
+        if isinstance(as_of, float):
+            eligible = ~has_age | (meas["age"] <= as_of)
+        else:
+            when = meas["measured_at"].fillna(
+                meas["syn_date"] + pd.to_timedelta(meas["age_days"], unit="D"))
+            eligible = (when <= as_of) | (when.isna() & ~has_age)
+        meas, has_age = meas[eligible], has_age[eligible]
+    ordered = meas.assign(_has_age=has_age, _has_mt=meas["measured_at"].notna())
+    by = [*keys, "_has_age", "age", "_has_mt", "measured_at", "rec_id"]
+    if fit_choice == "earliest":
+        ordered = ordered.sort_values(by, ascending=[True] * (len(by) - 1) + [False],
+                                      na_position="first", kind="mergesort")
+        chosen = ordered.drop_duplicates(keys, keep="first")
+    else:
+        ordered = ordered.sort_values(by, na_position="first", kind="mergesort")
+        chosen = ordered.drop_duplicates(keys, keep="last")
+    return set(chosen["rec_id"].tolist())
+
+
+def _with_age(part: pd.DataFrame, syn: pd.Series) -> pd.DataFrame:
+    part = part.copy()
+    # reindex, not map: Series.map on an empty datetime mapping fails in pandas 3.
+    part["syn_date"] = syn.reindex(part["sample_id"].to_numpy()).array
+    if part.empty:
+        return part.assign(age=pd.Series([], dtype="float64"))
+    delta = (part["measured_at"] - part["syn_date"]) / pd.Timedelta(days=1)
+    part["age"] = delta.where(part["measured_at"].notna() & part["syn_date"].notna(),
+                              part["age_days"])
+    return part
+
+
+# --- assembling the frame --------------------------------------------------------------------
+
+def _layer_columns(layers: pd.DataFrame) -> pd.DataFrame:
+    """architecture, core_ml, layer_stack per sample_id (vectorised: 10⁵ samples in < 1 s)."""
+    if layers.empty:
+        return pd.DataFrame(columns=["architecture", "core_ml", "layer_stack"])
+    layers = layers.sort_values(["sample_id", "pos"], kind="mergesort")
+    formula = layers["t3"].astype(object)
+    name = formula.where(formula.fillna("") != "", layers["t1"].astype(object))
+    ml, nm = layers["f1"], layers["f2"]
+    size = np.where(ml.notna(), " " + ml.map("{:g}".format, na_action="ignore").astype(object)
+                    + " ML", np.where(nm.notna(), " " + nm.map("{:g}".format, na_action="ignore")
+                                      .astype(object) + " nm", ""))
+    role = layers["t2"].astype(object)
+    text = (name.fillna("") + size + " " + role.fillna("")).tolist()
+    ids = layers["sample_id"].tolist()
+    stack = {sid: " / ".join(t for _, t in group)
+             for sid, group in itertools.groupby(zip(ids, text), key=operator.itemgetter(0))}
+    flags = pd.DataFrame({r: (role == r).to_numpy() for r in _ROLE_ORDER},
+                         index=layers["sample_id"].to_numpy()).groupby(level=0).any()
+    architecture = pd.Series("", index=flags.index, dtype=object)
+    for r in _ROLE_ORDER:
+        architecture = architecture + np.where(flags[r], "/" + r, "")
+    architecture = architecture.str.lstrip("/").replace("", None)
+    cores = layers[role == LayerRole.CORE].drop_duplicates("sample_id")
+    core_ml = pd.Series(cores["f1"].to_numpy(), index=cores["sample_id"].to_numpy())
+    return pd.DataFrame({"architecture": architecture, "core_ml": core_ml,
+                         "layer_stack": pd.Series(stack, dtype=object)})
+
+
+def _path_columns(paths: pd.DataFrame, chosen: set) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Wide path columns and per-absorber fit provenance, both indexed by sample_id."""
+    paths = paths[paths["rec_id"].isin(chosen)].sort_values(["rec_id", "pos"], kind="mergesort")
+    pair = (paths["t2"].astype(object).str.lower() + "_"
+            + paths["t3"].astype(object).str.lower()).fillna("")
+    if paths.empty:
+        paths = paths.assign(_key=pd.Series([], dtype=object))
+    else:
+        repeat = paths.groupby(["rec_id", pair]).cumcount()
+        suffix = np.where(repeat > 0, "_" + (repeat + 1).astype(str).astype(object), "")
+        paths = paths.assign(_key=pair + suffix)
+    present = sorted(set(ALWAYS_PATHS) | set(paths["_key"]))
+    present = [k for k in present if k]
+    values = {"n": "f1", "n_err": "f2", "r_a": "f3", "r_err_a": "f4", "sigma2_a2": "f5",
+              "sigma2_err_a2": "f6"}
+    wide = paths.drop_duplicates(["sample_id", "_key"]).pivot(
+        index="sample_id", columns="_key", values=list(values.values()))
+    out = {}
+    for k in present:
+        for quantity, raw in values.items():
+            column = (raw, k)
+            out[f"{k}_{quantity}"] = wide[column] if column in wide.columns else np.nan
+    path_frame = pd.DataFrame(out, index=wide.index)
+    fits = paths.drop_duplicates("rec_id").assign(_abs=lambda d: d["grp"].str.lower())
+    absorbers = sorted(set(ALWAYS_ABSORBERS) | set(fits["_abs"].dropna()))
+    info = {}
+    for a in absorbers:
+        sub = fits[fits["_abs"] == a].drop_duplicates("sample_id").set_index("sample_id")
+        info[f"{a}_fit_id"] = sub["rec_id"]
+        info[f"{a}_fit_citation"] = sub["t1"]
+        info[f"{a}_fit_age_days"] = sub["age"]
+    info_frame = pd.DataFrame(info)
+    return path_frame.reindex(columns=[f"{k}_{q}" for k in present for q in PATH_QUANTITIES]), \
+        info_frame.reindex(columns=[f"{a}_{i}" for a in absorbers for i in FIT_INFO])
+
+
+def _ratio(frame: pd.DataFrame) -> pd.DataFrame:
+    a, b = frame["cd_s_n"].astype(float), frame["cd_se_n"].astype(float)
+    sa, sb = frame["cd_s_n_err"].astype(float), frame["cd_se_n_err"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = a / b
+        err = ratio.abs() * np.sqrt((sa / a) ** 2 + (sb / b) ** 2)
+    ratio = ratio.where(np.isfinite(ratio))
+    err = err.where(np.isfinite(err))
+    frame["cd_s_cd_se_n_ratio"] = ratio
+    frame["cd_s_cd_se_n_ratio_err"] = err
+    return frame
+
+
+def _sources_from(filters: dict) -> tuple[list[str], dict]:
+    rest = dict(filters)
+    sources = list(_DEFAULT_SOURCES)
+    for key in ("source", "source__in"):
+        if key in rest:
+            value = rest.pop(key)
+            chosen = _as_list(value) if key.endswith("__in") or not isinstance(value, str) \
+                else [value]
+            bad = [s for s in chosen if s not in DataSource.values]
+            if bad:
+                raise DomainError(f"source: unknown source {bad[0]!r}; valid sources: "
+                                  f"{', '.join(DataSource.values)}.", field="source")
+            sources = chosen
+    return sources, rest
+
+
+def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
+                             filters: dict | None = None) -> pd.DataFrame:
+    """One row per sample: structure, synthesis conditions, TEM, PL and XAS paths.
+
+    See the module docstring for the column list, ``fit_choice``/``as_of`` and ``filters``.
+    Exactly one SQL query. Raises DomainError for an unknown fit_choice, a bad as_of, or an
+    unknown filter column/lookup (the message lists the valid columns).
+    """
+    as_of_value = _parse_as_of(fit_choice, as_of)
+    sources, row_filters = _sources_from(filters or {})
+    raw = _fetch(_frame_queryset(sources))
+    kinds = {kind: part for kind, part in raw.groupby("kind", sort=False)}
+    empty = raw.iloc[0:0]
+    samples = kinds.get("S", empty).set_index("sample_id")
+    syn = samples["syn_date"]
+
+    frame = pd.DataFrame(index=samples.index)
+    frame["sample_code"] = samples["t1"]
+    frame["sample_id"] = samples.index
+    frame = frame.join(_layer_columns(kinds.get("L", empty)))
+    frame["material"], frame["morphology"] = samples["t2"], samples["t3"]
+    frame["recipe"] = samples["t4"]
+    steps = kinds.get("R", empty).set_index("rec_id")
+    recipe_ids = samples["rec_id"].to_numpy()
+    frame["max_setpoint_c"] = steps["f1"].reindex(recipe_ids).to_numpy()
+    frame["max_injection_rate_ml_per_h"] = steps[["f2", "f3"]].max(axis=1, skipna=True) \
+        .reindex(recipe_ids).to_numpy()
+    frame["total_hold_s"] = steps["f4"].reindex(recipe_ids).to_numpy()
+    for kind, id_column, names in (("T", "tem_id", ("length_nm", "width_nm", "diameter_nm")),
+                                   ("P", "pl_id", ("peak_nm", "fwhm_mev", "qy_pct",
+                                                   "qy_pct_max"))):
+        part = _with_age(kinds.get(kind, empty), syn)
+        chosen = _choose(part, ["sample_id"], fit_choice, as_of_value)
+        picked = part[part["rec_id"].isin(chosen)].drop_duplicates("sample_id")
+        picked = picked.set_index("sample_id")
+        for i, name in enumerate(names, start=1):
+            frame[name] = picked[f"f{i}"]
+        frame[id_column] = picked["rec_id"]
+    paths = _with_age(kinds.get("X", empty), syn)
+    fits = paths.drop_duplicates("rec_id")
+    chosen_fits = _choose(fits, ["sample_id", "grp"], fit_choice, as_of_value)
+    path_frame, info_frame = _path_columns(paths, chosen_fits)
+    frame = frame.join(path_frame).join(info_frame)
+    frame = _ratio(frame)
+    frame = _finish(frame, path_frame.columns, info_frame.columns)
+    return apply_frame_filters(frame, row_filters)
+
+
+def _finish(frame: pd.DataFrame, path_cols: Iterable[str],
+            info_cols: Iterable[str]) -> pd.DataFrame:
+    columns = [*BASE_COLUMNS, *path_cols, *info_cols, *RATIO_COLUMNS]
+    frame = frame.reindex(columns=columns)
+    for name in columns:
+        if name in _INT_COLUMNS or name.endswith("_fit_id"):
+            frame[name] = pd.to_numeric(frame[name]).astype("Int64")
+        elif name.endswith("_fit_citation") or name in ("sample_code", "architecture",
+                                                         "layer_stack", "material",
+                                                         "morphology", "recipe"):
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        else:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    frame = frame.sort_values("sample_code", kind="mergesort").reset_index(drop=True)
+    return frame
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+_LOOKUPS = ("exact", "ne", "gt", "gte", "lt", "lte", "in", "isnull", "contains", "icontains")
+
+
+def _as_list(value: Any) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def _as_bool(value: Any, column: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise DomainError(f"{column}__isnull: expected true or false, got {value!r}.",
+                      field=f"{column}__isnull")
+
+
+def _coerce(series: pd.Series, value: Any, key: str) -> Any:
+    if not pd.api.types.is_numeric_dtype(series):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DomainError(f"{key}: {value!r} is not a number.", field=key) from None
+
+
+def unknown_column_error(column: str, columns: Iterable[str]) -> DomainError:
+    """The 400 message for a column the frame does not have: names it, lists the valid ones."""
+    return DomainError(f"unknown column {column!r}; valid columns: {', '.join(columns)}.",
+                       field=column)
+
+
+def apply_frame_filters(frame: pd.DataFrame, filters: dict | None) -> pd.DataFrame:
+    """Rows of ``frame`` matching every ``{"column__lookup": value}``; see the module docstring."""
+    mask = pd.Series(True, index=frame.index)
+    for key, value in (filters or {}).items():
+        column, _, lookup = key.partition("__")
+        lookup = lookup or "exact"
+        if column not in frame.columns:
+            raise unknown_column_error(column, frame.columns)
+        if lookup not in _LOOKUPS:
+            raise DomainError(f"{key}: unknown lookup {lookup!r}; use one of "
+                              f"{', '.join(_LOOKUPS)}.", field=key)
+        series = frame[column]
+        if lookup == "isnull":
+            cond = series.isna() if _as_bool(value, column) else series.notna()
+        elif lookup == "in":
+            cond = series.isin([_coerce(series, v, key) for v in _as_list(value)])
+        elif lookup in ("contains", "icontains"):
+            text = series.astype("string")
+            cond = text.str.contains(str(value), case=lookup == "contains", regex=False)
+        else:
+            target = _coerce(series, value, key)
+            cond = {"exact": series == target, "ne": series != target, "gt": series > target,
+                    "gte": series >= target, "lt": series < target,
+                    "lte": series <= target}[lookup]
+        mask &= cond.fillna(False).astype(bool)
+    return frame[mask].reset_index(drop=True)
+
+
+def error_column(column: str, columns: Iterable[str]) -> str | None:
+    """The column holding the 1σ error of ``column`` (``cd_s_n`` → ``cd_s_n_err``,
+    ``cd_s_r_a`` → ``cd_s_r_err_a``, ``zn_s_sigma2_a2`` → ``zn_s_sigma2_err_a2``), or None."""
+    columns = set(columns)
+    candidates = [f"{column}_err"]
+    if column.endswith("_r_a"):
+        candidates.append(column[:-2] + "_err_a")
+    if column.endswith("_sigma2_a2"):
+        candidates.append(column[:-3] + "_err_a2")
+    return next((c for c in candidates if c in columns), None)
+
