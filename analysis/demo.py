@@ -58,6 +58,10 @@ def load_demo(*, report: Callable[[str], None] = print, with_fits: bool = True) 
             f"{key}: loaded {len(ctx.samples)} samples, {len(ctx.recipes)} recipes, "
             f"{len(ctx.stocks)} stock solutions"
         )
+    from analysis.services.aging import load_demo_aging_study
+
+    study = load_demo_aging_study(actor)
+    report(f"aging study: {study}")
     if with_fits:
         load_reference_fits(actor=actor, report=report)
     return outcome

@@ -48,6 +48,10 @@ def test_load_demo_exact_counts_and_idempotent(
         first = load_demo(report=lambda line: None)
     assert first == {"seed000": "loaded", "seed002": "loaded", "seed004": "loaded"}
     assert _counts() == EXPECTED_COUNTS
+    from analysis.models import AgingStudy
+
+    assert list(AgingStudy.objects.values_list("sample__code", flat=True)) == [
+        "NPL-CdSe/CdZnS-4.5ML"]
     computed = XASFit.objects.filter(source="computed")
     assert sorted(f.edge for f in computed) == ["Cd K", "Se K", "Zn K"]
     assert all(f.sample.is_reference for f in computed)
