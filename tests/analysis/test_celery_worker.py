@@ -84,11 +84,21 @@ def broker(tmp_path):
             time.sleep(0.05)
     old = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
     celery_app.conf.update(broker_url=url, task_always_eager=False)
+    _drop_connections()
     try:
         yield url
     finally:
         celery_app.conf.update(**old)
+        _drop_connections()
         _stop(proc)
+
+
+def _drop_connections() -> None:
+    """Forget broker connections made with the previous settings (the app caches a pool)."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture
