@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from labdb.lib.errors import EngineError
+from labdb.lib.plotting import one_figure_at_a_time
 
 __all__ = ["MARKERS", "plot_aging_series", "plot_correlation"]
 
@@ -23,8 +24,7 @@ ImageFormat = Literal["png", "svg"]
 
 #: Marker shapes cycled per group, paired with the colour cycle (Okabe–Ito, colour-blind safe).
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
-          "#000000")
+COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
 
 def _render(fig: Figure, fmt: str) -> bytes:
@@ -51,9 +51,16 @@ def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def plot_correlation(points: Sequence[dict], *, x_label: str, y_label: str,
-                     line: dict | None = None, fmt: ImageFormat = "png",
-                     title: str = "") -> bytes:
+@one_figure_at_a_time
+def plot_correlation(
+    points: Sequence[dict],
+    *,
+    x_label: str,
+    y_label: str,
+    line: dict | None = None,
+    fmt: ImageFormat = "png",
+    title: str = "",
+) -> bytes:
     """Scatter of ``points`` ({x, y, x_err, y_err, group, label}) with error bars.
 
     One colour + marker pair per group (legend), the sample label next to each point, and the
@@ -65,21 +72,37 @@ def plot_correlation(points: Sequence[dict], *, x_label: str, y_label: str,
     for index, group in enumerate(groups):
         mine = [p for p in points if p.get("group") == group]
         style = _style(index)
-        ax.errorbar([p["x"] for p in mine], [p["y"] for p in mine],
-                    xerr=_err([p.get("x_err") for p in mine]),
-                    yerr=_err([p.get("y_err") for p in mine]), linestyle="none",
-                    markersize=7, capsize=3, label=str(group) if group is not None else "all",
-                    **style)
+        ax.errorbar(
+            [p["x"] for p in mine],
+            [p["y"] for p in mine],
+            xerr=_err([p.get("x_err") for p in mine]),
+            yerr=_err([p.get("y_err") for p in mine]),
+            linestyle="none",
+            markersize=7,
+            capsize=3,
+            label=str(group) if group is not None else "all",
+            **style,
+        )
         for p in mine:
             if p.get("label"):
-                ax.annotate(str(p["label"]), (p["x"], p["y"]), textcoords="offset points",
-                            xytext=(4, 4), fontsize=7)
+                ax.annotate(
+                    str(p["label"]),
+                    (p["x"], p["y"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                )
     if line and line.get("slope") is not None and points:
         xs = [p["x"] for p in points]
         lo, hi = min(xs), max(xs)
-        ax.plot([lo, hi], [line["intercept"] + line["slope"] * lo,
-                           line["intercept"] + line["slope"] * hi],
-                color="0.4", lw=1, ls="--", label="least squares (all points)")
+        ax.plot(
+            [lo, hi],
+            [line["intercept"] + line["slope"] * lo, line["intercept"] + line["slope"] * hi],
+            color="0.4",
+            lw=1,
+            ls="--",
+            label="least squares (all points)",
+        )
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_title(title or f"{y_label} vs {x_label} (n = {len(points)})")
@@ -91,8 +114,10 @@ def plot_correlation(points: Sequence[dict], *, x_label: str, y_label: str,
     return _render(fig, fmt)
 
 
-def plot_aging_series(series: Sequence[dict], changes: Sequence[dict], *,
-                      fmt: ImageFormat = "png", title: str = "") -> bytes:
+@one_figure_at_a_time
+def plot_aging_series(
+    series: Sequence[dict], changes: Sequence[dict], *, fmt: ImageFormat = "png", title: str = ""
+) -> bytes:
     """Dated points per (property, edge) over age (days) with 1σ bars, one panel each.
 
     ``series`` rows need property, edge, age_days, value, err; ``changes`` rows need property,
@@ -109,19 +134,39 @@ def plot_aging_series(series: Sequence[dict], changes: Sequence[dict], *,
         ax.set_axis_off()
     for index, (prop, edge) in enumerate(keys):
         ax = fig.add_subplot(panels, 1, index + 1)
-        mine = sorted((r for r in dated if (r["property"], r.get("edge") or "") == (prop, edge)),
-                      key=lambda r: r["age_days"])
+        mine = sorted(
+            (r for r in dated if (r["property"], r.get("edge") or "") == (prop, edge)),
+            key=lambda r: r["age_days"],
+        )
         style = _style(index)
-        ax.errorbar([r["age_days"] for r in mine], [r["value"] for r in mine],
-                    yerr=_err([r.get("err") for r in mine]), capsize=3, markersize=6,
-                    lw=1, **style)
+        ax.errorbar(
+            [r["age_days"] for r in mine],
+            [r["value"] for r in mine],
+            yerr=_err([r.get("err") for r in mine]),
+            capsize=3,
+            markersize=6,
+            lw=1,
+            **style,
+        )
         for change in changes:
-            if (change["property"], change.get("edge") or "") == (prop, edge) and \
-                    change.get("significant"):
-                ax.plot([change["to_age_days"]], [change["to_value"]], marker="*",
-                        markersize=14, color="black", linestyle="none")
-                ax.annotate("significant", (change["to_age_days"], change["to_value"]),
-                            textcoords="offset points", xytext=(6, -10), fontsize=7)
+            if (change["property"], change.get("edge") or "") == (prop, edge) and change.get(
+                "significant"
+            ):
+                ax.plot(
+                    [change["to_age_days"]],
+                    [change["to_value"]],
+                    marker="*",
+                    markersize=14,
+                    color="black",
+                    linestyle="none",
+                )
+                ax.annotate(
+                    "significant",
+                    (change["to_age_days"], change["to_value"]),
+                    textcoords="offset points",
+                    xytext=(6, -10),
+                    fontsize=7,
+                )
         ax.set_ylabel(f"{prop}\n{edge}".strip(), fontsize=8)
     if keys:
         fig.axes[-1].set_xlabel("age (days)")

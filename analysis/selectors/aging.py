@@ -41,7 +41,7 @@ from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Concat
 
 from analysis.models import PlannedRemeasurement
-from analysis.selectors.structure_property import _branch
+from analysis.selectors.structure_property import KIND_CODES, _branch
 from characterization.models import PLMeasurement, TEMSizeMeasurement, XASPath
 from synthesis.models import Sample
 from synthesis.selectors import ancestor_ids, descendant_ids
@@ -127,11 +127,11 @@ def _long(raw: pd.DataFrame) -> pd.DataFrame:
                       ("tem_diameter_nm", "f5", "f6")]),
     }
     for kind, (label, props) in specs.items():
-        part = raw[raw["kind"] == kind]
+        part = raw[raw["kind"] == KIND_CODES[kind]]
         for prop, value, sd in props:
             err = _sem(part[sd], part["pos"]) if sd else pd.Series(np.nan, index=part.index)
             parts.append(_rows(part, label, prop, part[value], err, edge=""))
-    paths = raw[raw["kind"] == "X"]
+    paths = raw[raw["kind"] == KIND_CODES["X"]]
     if not paths.empty:
         edge = paths["grp"].astype(object)
         pair = edge.str.split(" ").str[0].str.lower() + "_" + \

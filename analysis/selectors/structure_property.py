@@ -87,6 +87,7 @@ from django.db.models import (
     DateTimeField,
     F,
     FloatField,
+    IntegerField,
     Max,
     Q,
     QuerySet,
@@ -134,7 +135,11 @@ _DEFAULT_SOURCES = tuple(s for s in DataSource.values if s != DataSource.SIMULAT
 # The generic columns every branch of the UNION fills (NULL where a branch has nothing).
 _RAW = ("kind", "sample_id", "rec_id", "grp", "measured_at", "age_days", "source",
         "t1", "t2", "t3", "t4", "pos", "f1", "f2", "f3", "f4", "f5", "f6", "syn_date")
-_TYPES = {"kind": CharField, "sample_id": BigIntegerField, "rec_id": BigIntegerField,
+#: Branch codes: a small integer per row, not a letter, so that pandas groups 10⁶ rows on an
+#: int64 column instead of building a string column first.
+KIND_CODES = {"S": 1, "R": 2, "L": 3, "P": 4, "T": 5, "X": 6}
+_KIND_NAMES = {code: name for name, code in KIND_CODES.items()}
+_TYPES = {"kind": IntegerField, "sample_id": BigIntegerField, "rec_id": BigIntegerField,
           "grp": CharField, "measured_at": DateTimeField, "age_days": FloatField,
           "source": CharField, "t1": CharField, "t2": CharField, "t3": CharField,
           "t4": CharField, "pos": BigIntegerField, "syn_date": DateField,
@@ -154,7 +159,7 @@ def _branch(qs: QuerySet, kind: str, **exprs: Any) -> QuerySet:
     for name in _RAW:
         field = _TYPES[name]()
         if name == "kind":
-            columns["u_kind"] = Value(kind, output_field=CharField())
+            columns["u_kind"] = Value(KIND_CODES[kind], output_field=IntegerField())
         elif name in exprs:
             # Columns keep their own type (a CAST per row costs seconds on 10⁶ rows; on
             # PostgreSQL UNION resolves float/bigint/varchar across branches by itself).
@@ -192,8 +197,9 @@ def _frame_queryset(sources: Iterable[str]) -> QuerySet:
         f1="thickness_ml", f2="thickness_nm",
     )
     live = Q(is_retired=False, sample__is_retired=False, source__in=sources)
+    # ``source`` is filtered in SQL and not fetched: one string column less on 10⁶ rows.
     common = {"sample_id": "sample_id", "rec_id": "id", "measured_at": "measured_at",
-              "age_days": "age_days", "source": "source", "t1": "citation"}
+              "age_days": "age_days"}
     pl = _branch(PLMeasurement.objects.filter(live), "P", **common, f1="peak_nm",
                  f2="fwhm_mev", f3="qy_pct", f4="qy_pct_max")
     tem = _branch(TEMSizeMeasurement.objects.filter(live), "T", **common, f1="length_nm",
@@ -202,9 +208,9 @@ def _frame_queryset(sources: Iterable[str]) -> QuerySet:
         XASPath.objects.filter(fit__is_retired=False, fit__is_stale=False,
                                fit__sample__is_retired=False, fit__source__in=sources),
         "X", sample_id="fit__sample_id", rec_id="fit_id", grp="fit__absorber",
-        measured_at="fit__measured_at", age_days="fit__age_days", source="fit__source",
-        t1="fit__citation", t2="absorber", t3="scatterer", pos="position", f1="n", f2="n_err",
-        f3="r_a", f4="r_err_a", f5="sigma2_a2", f6="sigma2_err_a2",
+        measured_at="fit__measured_at", age_days="fit__age_days", t1="fit__citation",
+        t2="absorber", t3="scatterer", pos="position", f1="n", f2="n_err", f3="r_a",
+        f4="r_err_a", f5="sigma2_a2", f6="sigma2_err_a2",
     )
     return samples.union(recipes, layers, pl, tem, paths, all=True)
 
@@ -402,7 +408,7 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     as_of_value = _parse_as_of(fit_choice, as_of)
     sources, row_filters = _sources_from(filters or {})
     raw = _fetch(_frame_queryset(sources))
-    kinds = {kind: part for kind, part in raw.groupby("kind", sort=False)}
+    kinds = {_KIND_NAMES[code]: part for code, part in raw.groupby("kind", sort=False)}
     empty = raw.iloc[0:0]
     samples = kinds.get("S", empty).set_index("sample_id")
     syn = samples["syn_date"]

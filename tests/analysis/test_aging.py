@@ -103,7 +103,7 @@ def test_demo_aging_study_is_idempotent(demo):
     from django.contrib.auth.models import User
 
     actor = User.objects.get(username="demo")
-    first = load_demo_aging_study(actor)
+    first = load_demo_aging_study(actor)  # load_demo may already have created it
     second = load_demo_aging_study(actor)
     assert first.pk == second.pk
     assert AgingStudy.objects.filter(sample__code=CDZNS_45).count() == 1
@@ -215,7 +215,7 @@ def test_create_study_rejects_label_without_start_and_empty_storage(member):
     with pytest.raises(DomainError, match="planned\\[1\\]: 'soon' is neither a date"):
         create_aging_study(sample=sample, storage_condition="ambient", planned=["soon"],
                            actor=member, started_on=dt.date(2024, 1, 1))
-    assert not AgingStudy.objects.exists()
+    assert not AgingStudy.objects.filter(sample=sample).exists()
 
 
 def test_mark_remeasured_rejects_future_and_before_start(member):
