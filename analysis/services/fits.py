@@ -149,9 +149,13 @@ def request_fit_run(
 
 
 def dispatch_fit_run(run_id: int) -> None:
-    """Send the job to Celery (in-process when no broker is configured)."""
+    """Send the job to Celery workers, or run it here when no broker is configured."""
     from analysis.tasks import run_fit_job
 
+    if run_fit_job.app.conf.task_always_eager:
+        # In-process (embedded default): no broker, no producer — just run the task body.
+        run_fit_job.apply(args=[run_id])
+        return
     result = run_fit_job.apply_async(args=[run_id])
     FitRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id or "")
 
