@@ -66,7 +66,6 @@ class FitRun(LabRecord):
     result = models.OneToOneField(
         XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="fit_run"
     )
-    provenance = models.JSONField(default=dict, blank=True)
     result_data = models.JSONField(
         default=dict, blank=True, help_text="Engine output with plot arrays (fit and μ(E))."
     )

@@ -142,7 +142,7 @@ def describe(label: str, result: dict) -> str:
     pending = len(runs) - len(ok) - len(failed)
     per_fit = [r.elapsed_s for r in ok if r.elapsed_s is not None]
     workers = sorted({r.worker.rsplit(":", 1)[-1] for r in ok})
-    amps = {round(r.provenance["parameters"]["amp"]["value"], 7) for r in ok}
+    amps = {round(r.result.provenance["parameters"]["amp"]["value"], 7) for r in ok}
     line = (
         f"{label:<30}{len(ok):>4}/{len(runs):<4}{result['wall']:>8.1f}"
         f"{60 * len(ok) / result['wall']:>10.1f}"

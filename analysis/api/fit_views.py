@@ -18,6 +18,7 @@ from labdb.lib.viewsets import include_retired
 
 class FitRunSerializer(serializers.ModelSerializer):
     result = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The XAS fit id.")
+    provenance = serializers.SerializerMethodField(help_text="Provenance of the resulting fit.")
 
     class Meta:
         model = FitRun
@@ -44,6 +45,9 @@ class FitRunSerializer(serializers.ModelSerializer):
             "provenance",
         )
         read_only_fields = fields
+
+    def get_provenance(self, run) -> dict:
+        return run.result.provenance if run.result_id else {}
 
 
 class FitRunRequestSerializer(serializers.Serializer):

@@ -528,7 +528,8 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
         run.progress_pct = 100
         run.finished_at = timezone.now()
         run.elapsed_s = elapsed_s
-        run.provenance = fit.provenance
+        run.feff = FeffCalculation.objects.filter(
+            cache_key=computed["feff"].get("cache_key") or "").first()
         run.result_data = {
             "fit": computed["result"].to_json(),
             "spectrum": computed["spectrum"].to_json(with_arrays=True),

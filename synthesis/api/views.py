@@ -87,6 +87,11 @@ class SampleViewSet(LabRecordViewSet):
             actor=actor,
         )
 
+    def get_queryset(self):
+        if self.action == "lineage":  # the lineage selector reads the graph itself
+            return Sample.objects.filter(is_retired=False)
+        return super().get_queryset()
+
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])
     def lineage(self, request, pk=None):

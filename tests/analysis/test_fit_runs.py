@@ -36,7 +36,7 @@ def spectrum_of(path, *, code="REF-Cu", element=None, edge="K", actor=None):
     assert data_file.parse_status == "ok", data_file.parse_error
     if element:
         return register_xas_spectrum(data_file=data_file, element=element, edge=edge)
-    return data_file.sample.xasspectrum_set.get() if False else _spectrum(data_file)
+    return _spectrum(data_file)
 
 
 def _spectrum(data_file):
@@ -103,7 +103,7 @@ def test_fit_a_through_service_matches_doc_feffit1(django_capture_on_commit_call
     )
     assert (run.status, run.progress_pct, run.attempts, run.error) == ("succeeded", 100, 1, "")
     fit = run.result
-    params = run.provenance["parameters"]
+    params = run.result.provenance["parameters"]
     assert (round(params["amp"]["value"], 7), round(params["amp"]["stderr"], 7)) == (
         0.9305631,
         0.0391214,
@@ -186,7 +186,7 @@ def test_fit_b_three_paths_matches_doc_feffit2(django_capture_on_commit_callback
     ]
     run = run_now(django_capture_on_commit_callbacks, spectrum=spectrum, model=model)
     assert run.status == "succeeded", run.error
-    params = run.provenance["parameters"]
+    params = run.result.provenance["parameters"]
     assert (round(params["amp"]["value"], 7), round(params["sig2_1"]["value"], 7)) == (
         0.9352796,
         0.0086805,
@@ -248,7 +248,7 @@ def test_fit_e_znse_matches_notebook(django_capture_on_commit_callbacks):
         django_capture_on_commit_callbacks, spectrum=spectrum, model=_znse_model("feff_znse.dat")
     )
     assert run.status == "succeeded", run.error
-    params = run.provenance["parameters"]
+    params = run.result.provenance["parameters"]
     assert (round(params["amp"]["value"], 7), round(params["amp"]["stderr"], 7)) == (
         0.9907808,
         0.0545694,
@@ -287,7 +287,7 @@ def test_fit_f_znse_table_rows(django_capture_on_commit_callbacks, path_file, ro
     dataset["transform"].update(kmax=13, rmin=1.5)
     dataset["paths"][0]["degen"] = 4.0
     run = run_now(django_capture_on_commit_callbacks, spectrum=spectrum, model=model)
-    params, path = run.provenance["parameters"], run.result.paths.get()
+    params, path = run.result.provenance["parameters"], run.result.paths.get()
     got = (
         path.scatterer,
         f"{run.result.reduced_chi2:.2f}",
@@ -428,7 +428,7 @@ def test_feff_cache_second_request_runs_no_feff(django_capture_on_commit_callbac
     assert second.status == "succeeded"
     assert feff_engine.feff_run_counts() == before
     assert FeffCalculation.objects.count() == 1
-    assert second.provenance["feff"]["from_cache"] is True
+    assert second.result.provenance["feff"]["from_cache"] is True
     zn_se = second.result.paths.get()
     assert abs(zn_se.r_a - 2.4542) < 0.02  # a√3/4 of ZnSe
 

@@ -348,3 +348,11 @@ def test_token_authentication(member, client):
     token = Token.objects.create(user=member)
     response = client.get("/api/samples/", HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200
+
+
+def test_lineage_endpoint_query_count(api, django_assert_num_queries):
+    core = builders.sample("QC", core_ml=4.5)
+    crown = builders.sample("QCC", parents=[{"parent": core, "process": "crown_growth"}])
+    api.get("/api/samples/")  # warm the session/auth
+    with django_assert_num_queries(5):  # object lookup + 4 for the lineage
+        assert api.get(f"/api/samples/{crown.pk}/lineage/").status_code == 200
