@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 
 from labdb.lib.errors import DomainError
 from synthesis import services
+from synthesis.enums import FlagKind
 from synthesis.models import Chemical, Paper, Recipe, Sample, StockSolution
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
@@ -241,32 +242,39 @@ def _sample_data(ctx: DemoContext, item: dict) -> dict:
     }
 
 
+def _deviation_text(deviation: dict) -> str:
+    return (
+        f"{deviation.get('field')}: recipe {deviation.get('recipe_value')!s}, actual "
+        f"{deviation.get('actual_value')!s}. {_text(deviation.get('note'))}"
+    ).strip()
+
+
 def _run_for(ctx: DemoContext, item: dict):
+    """The published run of a sample; each deviation goes on its step once (or, when it names
+    no step of the recipe, into the run's observations)."""
     run = item.get("run")
     if not run or not run.get("recipe"):
         return None
     recipe = ctx.recipes[run["recipe"]]
     inputs = {name: ctx.samples[code] for name, code in (run.get("inputs") or {}).items() if code}
     unknown = [name for name, code in (run.get("inputs") or {}).items() if not code]
-    notes = "; ".join(
-        f"step {d.get('step')}: {d.get('field')}: recipe {d.get('recipe_value')!s}"
-        f" → actual {d.get('actual_value')!s} ({_text(d.get('note'))})"
-        for d in run.get("deviations") or []
-    )
-    actual = {}
+    positions = set(recipe.steps.values_list("position", flat=True))
+    actual: dict[int, dict] = {}
+    unplaced = []
     for deviation in run.get("deviations") or []:
         position = deviation.get("step")
-        if position in {s.position for s in recipe.steps.all()}:
-            actual.setdefault(position, {"deviation_note": ""})
-            actual[position]["deviation_note"] += (
-                f"{deviation.get('field')}: recipe {deviation.get('recipe_value')!s}, actual "
-                f"{deviation.get('actual_value')!s}. {_text(deviation.get('note'))} "
-            ).strip()
+        if position in positions:
+            step = actual.setdefault(position, {"deviation_note": ""})
+            step["deviation_note"] = f"{step['deviation_note']} {_deviation_text(deviation)}"
+            step["deviation_note"] = step["deviation_note"].strip()
+        else:
+            unplaced.append(f"step {position}: {_deviation_text(deviation)}")
+    observations = "; ".join(filter(None, [_text(run.get("observations")), *unplaced]))
     return services.record_synthesis_run(
         data={
             "code": f"RUN-{item['code']}"[:80],
             "operator_name": "as published",
-            "observations": "; ".join(filter(None, [_text(run.get("observations")), notes])),
+            "observations": observations,
         },
         recipe=recipe,
         inputs=inputs,
@@ -312,13 +320,33 @@ def load_samples(ctx: DemoContext, samples: list[dict]) -> None:
             )
 
 
+def flag_kind(kind: str) -> tuple[str, str]:
+    """Transcribers' finer flag words ("ambiguity", "wrong_reference") → (FlagKind, original).
+
+    ``original`` is "" when ``kind`` already is a FlagKind value.
+    """
+    if kind in FlagKind.values:
+        return kind, ""
+    low = kind.lower()
+    if "inconsisten" in low:
+        return FlagKind.INCONSISTENCY, kind
+    if "typo" in low or "notation" in low or "rounding" in low:
+        return FlagKind.TYPO, kind
+    if "missing" in low or "omission" in low:
+        return FlagKind.MISSING, kind
+    return FlagKind.NOTE, kind
+
+
 def load_flags(ctx: DemoContext, flags: list[dict]) -> None:
+    """Paper-level flags; a transcriber's own kind word is kept at the start of the message."""
     for item in flags:
+        kind, original = flag_kind(item.get("kind") or "inconsistency")
+        message = _text(item.get("what"))
         services.flag_record(
             target=ctx.paper,
-            kind=item.get("kind") or "inconsistency",
+            kind=kind,
             location=_text(item.get("where"))[:200],
-            message=_text(item.get("what")),
+            message=f"[{original}] {message}" if original else message,
             actor=ctx.actor,
         )
 

@@ -14,7 +14,21 @@ from labdb.lib.errors import DomainError
 from synthesis.models import Chemical, Sample
 
 
-class ChemicalResource(resources.ModelResource):
+class BlankTextResource(resources.ModelResource):
+    """Empty spreadsheet cells arrive as None; text columns store them as ''."""
+
+    def before_import_row(self, row, **kwargs):
+        text_fields = {
+            f.name
+            for f in self._meta.model._meta.concrete_fields
+            if f.get_internal_type() in ("CharField", "TextField")
+        }
+        for key in list(row.keys()):
+            if key in text_fields and row[key] is None:
+                row[key] = ""
+
+
+class ChemicalResource(BlankTextResource):
     class Meta:
         model = Chemical
         import_id_fields = ("name",)
@@ -25,7 +39,7 @@ class ChemicalResource(resources.ModelResource):
         use_transactions = True
 
 
-class SampleResource(resources.ModelResource):
+class SampleResource(BlankTextResource):
     parents = fields.Field(column_name="parents", readonly=True)
     layers = fields.Field(column_name="layers", readonly=True)
 
@@ -57,21 +71,6 @@ class SampleResource(resources.ModelResource):
     def dehydrate_layers(self, sample: Sample) -> str:
         return "; ".join(str(layer) for layer in sample.layers.all())
 
-
-class BlankTextMixin:
-    """Empty spreadsheet cells arrive as None; text columns store them as ''."""
-
-    def before_import_row(self, row, **kwargs):
-        text_fields = {f.name for f in self._meta.model._meta.get_fields()
-                       if getattr(f, "get_internal_type", lambda: "")() in ("CharField",
-                                                                            "TextField")}
-        for key in list(row.keys()):
-            if key in text_fields and row[key] is None:
-                row[key] = ""
-
-
-ChemicalResource = type("ChemicalResource", (BlankTextMixin, ChemicalResource), {})
-SampleResource = type("SampleResource", (BlankTextMixin, SampleResource), {})
 
 RESOURCES = {"chemicals": ChemicalResource, "samples": SampleResource}
 

@@ -7,7 +7,6 @@ All services are keyword-only, atomic, validate with ``full_clean()`` and raise
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
@@ -18,9 +17,7 @@ from labdb.lib.records import create_record as create_record
 from labdb.lib.records import save_unique as _save_unique
 from labdb.lib.records import update_record
 from labdb.lib.records import with_owner as _with_owner
-from synthesis.enums import FlagKind
 from synthesis.models import (
-    Chemical,
     DataFlag,
     Recipe,
     RecipeAddition,
@@ -343,32 +340,14 @@ def record_synthesis_run(
 # --- curator flags -------------------------------------------------------------------------
 
 
-def _flag_kind(kind: str) -> tuple[str, str]:
-    """(a FlagKind value, the kind as given when it is not one of them)."""
-    if kind in FlagKind.values:
-        return kind, ""
-    low = kind.lower()
-    if "inconsisten" in low:
-        return FlagKind.INCONSISTENCY, kind
-    if "typo" in low or "notation" in low or "rounding" in low:
-        return FlagKind.TYPO, kind
-    if "missing" in low or "omission" in low:
-        return FlagKind.MISSING, kind
-    return FlagKind.NOTE, kind
-
-
 def flag_record(
     *, target: models.Model, message: str, kind: str = "note", location: str = "", actor=None
 ) -> DataFlag:
     """Attach a curator-visible flag to any record (idempotent on target + location + message).
 
-    A ``kind`` outside FlagKind (transcribers use finer words: "ambiguity", "wrong_reference")
-    is kept as a prefix of the message and mapped to the nearest FlagKind.
+    ``kind`` is a FlagKind value; anything else is a DomainError naming ``flag.kind``.
     """
     content_type = ContentType.objects.get_for_model(type(target))
-    kind, original = _flag_kind(kind)
-    if original:
-        message = f"[{original}] {message}"
     existing = DataFlag.objects.filter(
         content_type=content_type, object_id=target.pk, location=location, message=message
     ).first()
@@ -383,15 +362,3 @@ def flag_record(
         owner=actor,
     )
     return _save_unique(flag, prefix="flag.")
-
-
-def chemical_by_name(name: str) -> Chemical:
-    """The chemical called ``name``; DomainError naming it if absent."""
-    try:
-        return Chemical.objects.get(name=name)
-    except Chemical.DoesNotExist:
-        raise DomainError(f"chemical: no chemical named {name!r}.", field="chemical") from None
-
-
-def field_values(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
-    return {name: getattr(instance, name) for name in names}

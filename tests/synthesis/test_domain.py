@@ -218,3 +218,10 @@ def test_layer_thickness_must_be_positive():
         )
     assert err.value.field.startswith("layers[1]")
     assert Sample.objects.filter(code="X").count() == 0
+
+
+def test_flag_with_unknown_kind_rejected():
+    sample = builders.sample("FLAG-1")
+    with pytest.raises(DomainError) as err:
+        services.flag_record(target=sample, kind="ambiguity", message="which batch?")
+    assert err.value.field == "flag.kind"
