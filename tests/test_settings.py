@@ -16,9 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _manage(*args: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
-    # Browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for their own process; a deployment never does.
-    dropped = {"DATABASE_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    clean = {k: v for k, v in os.environ.items() if k not in dropped}
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG"}}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
