@@ -21,4 +21,9 @@ urlpatterns = [
     path("fit-runs/", views.fit_runs, name="fit-runs"),
     path("fit-runs/status.json", views.fit_runs_status, name="fit-runs-status"),
     path("explore/", views.explore, name="explore"),
+    # --- account: API tokens ---
+    # --- records: create / edit / retire ---
+    # --- measurements and attachments ---
+    # --- search and run list ---
+    # --- plots ---
 ]
