@@ -18,6 +18,8 @@ from labdb.lib.records import save_unique as _save_unique
 from labdb.lib.records import update_record
 from labdb.lib.records import with_owner as _with_owner
 from synthesis.models import (
+    Chemical,
+    ChemicalLot,
     DataFlag,
     Recipe,
     RecipeAddition,
@@ -47,7 +49,51 @@ ADDITION_FIELDS = [
 ]
 
 
+# Run fields that may change after the run was recorded (not its recipe or inputs).
+RUN_EDITABLE_FIELDS = frozenset({"code", "operator", "operator_name", "started_at", "observations"})
+RUN_STEP_EDITABLE_FIELDS = frozenset(
+    f.name
+    for f in RunStep._meta.concrete_fields
+    if f.editable and f.name not in {"id", "run", "recipe_step", "position"}
+)
+RUN_ADDITION_EDITABLE_FIELDS = frozenset(
+    {"amount_value", "amount_unit", "equivalents", "equivalents_basis", "at_temperature_c",
+     "chemical_lot", "note"}
+)
+
+
+# --- chemicals and lots --------------------------------------------------------------------
+
+
+@transaction.atomic
+def update_chemical(
+    *, chemical: Chemical, expected_version: int | None, changes: dict, actor=None
+) -> Chemical:
+    """Change a chemical's name, formula, CAS number, supplier, purity, grade or notes.
+
+    Raises ConflictError if it changed since ``expected_version``; DomainError naming the field
+    for a duplicate name or a malformed CAS number.
+    """
+    return update_record(
+        chemical, changes=changes, expected_version=expected_version, actor=actor
+    )
+
+
+@transaction.atomic
+def update_chemical_lot(
+    *, lot: ChemicalLot, expected_version: int | None, changes: dict, actor=None
+) -> ChemicalLot:
+    """Change a lot (number, dates, quantity with unit, location); units validated by pint."""
+    return update_record(lot, changes=changes, expected_version=expected_version, actor=actor)
+
+
 # --- stock solutions -----------------------------------------------------------------------
+
+
+def _add_components(stock: StockSolution, components: Iterable[dict]) -> None:
+    for index, component in enumerate(components, start=1):
+        item = StockComponent(stock_solution=stock, position=index, **component)
+        _save_unique(item, prefix=f"components[{index}].")
 
 
 @transaction.atomic
@@ -56,10 +102,28 @@ def create_stock_solution(
 ) -> StockSolution:
     """Create a stock solution with its components (chemical, lot or other stock + amount)."""
     stock = _save_unique(StockSolution(**_with_owner(data, actor)))
-    for index, component in enumerate(components, start=1):
-        item = StockComponent(stock_solution=stock, position=index, **component)
-        _save_unique(item, prefix=f"components[{index}].")
+    _add_components(stock, components)
     return stock
+
+
+@transaction.atomic
+def update_stock_solution(
+    *,
+    stock: StockSolution,
+    expected_version: int | None,
+    changes: dict,
+    components: list[dict] | None = None,
+    actor=None,
+) -> StockSolution:
+    """Change a stock solution; ``components`` when given replace the current ones.
+
+    Component errors name ``components[<n>].<field>`` (n counts from 1 in the given order).
+    """
+    updated = update_record(stock, changes=changes, expected_version=expected_version, actor=actor)
+    if components is not None:
+        updated.components.all().delete()
+        _add_components(updated, components)
+    return updated
 
 
 # --- recipes -------------------------------------------------------------------------------
@@ -335,6 +399,86 @@ def record_synthesis_run(
         product_data = {**product.pop("data"), "produced_by": run}
         create_sample(data=product_data, parents=parents, actor=actor, **product)
     return run
+
+
+def _edit_run_step(step: RunStep, values: dict) -> None:
+    values = dict(values)
+    additions = values.pop("additions", None) or []
+    where = f"steps[{step.position}]"
+    for name, value in values.items():
+        if name not in RUN_STEP_EDITABLE_FIELDS:
+            raise DomainError(f"{where}.{name}: cannot be changed on a run step.",
+                              field=f"{where}.{name}")
+        setattr(step, name, value)
+    _save_unique(step, prefix=f"{where}.")
+    existing = list(step.additions.all())
+    if len(additions) > len(existing):
+        raise DomainError(
+            f"{where}.additions: the step has {len(existing)} addition(s), "
+            f"not {len(additions)}.",
+            field=f"{where}.additions",
+        )
+    for index, (addition, changed) in enumerate(zip(existing, additions, strict=False), start=1):
+        if not changed:
+            continue
+        for name, value in changed.items():
+            if name not in RUN_ADDITION_EDITABLE_FIELDS:
+                raise DomainError(f"{where}.additions[{index}].{name}: cannot be changed.",
+                                  field=f"{where}.additions[{index}].{name}")
+            setattr(addition, name, value)
+        _save_unique(addition, prefix=f"{where}.additions[{index}].")
+
+
+def _set_products(run: SynthesisRun, products: list[Sample], actor) -> None:
+    wanted = {p.pk for p in products}
+    for sample in Sample.objects.select_for_update().filter(produced_by=run):
+        if sample.pk not in wanted:
+            update_record(sample, changes={"produced_by": None},
+                          expected_version=sample.version, actor=actor)
+    for sample in Sample.objects.select_for_update().filter(pk__in=wanted):
+        if sample.produced_by_id not in (None, run.pk):
+            raise DomainError(
+                f"products: {sample.code} was produced by run {sample.produced_by}; "
+                "a sample comes from one run.",
+                field="products",
+            )
+        if sample.produced_by_id is None:
+            update_record(sample, changes={"produced_by": run},
+                          expected_version=sample.version, actor=actor)
+
+
+@transaction.atomic
+def update_run(
+    *,
+    run: SynthesisRun,
+    expected_version: int | None,
+    changes: dict,
+    steps: dict[int, dict] | None = None,
+    products: list[Sample] | None = None,
+    actor=None,
+) -> SynthesisRun:
+    """Correct a recorded run: its code, operator, start, observations, what each step did.
+
+    ``steps`` maps a step position to the changed RunStep fields (values with their units,
+    injection rates and conditions, ``deviation_note``) plus ``additions``: one dict per
+    addition of that step, in order, with the changed amount fields. ``products`` when given is
+    the full list of samples this run produced. The recipe and the inputs cannot change.
+    Raises ConflictError for a stale ``expected_version``; DomainError naming the field.
+    """
+    for name in changes:
+        if name not in RUN_EDITABLE_FIELDS:
+            raise DomainError(f"{name}: cannot be changed after the run was recorded.",
+                              field=name)
+    updated = update_record(run, changes=changes, expected_version=expected_version, actor=actor)
+    run_steps = {s.position: s for s in updated.steps.all()}
+    unknown = sorted(set(steps or {}) - set(run_steps))
+    if unknown:
+        raise DomainError(f"steps: the run has no step(s) {unknown}.", field="steps")
+    for position, values in sorted((steps or {}).items()):
+        _edit_run_step(run_steps[position], values)
+    if products is not None:
+        _set_products(updated, list(products), actor)
+    return updated
 
 
 # --- curator flags -------------------------------------------------------------------------

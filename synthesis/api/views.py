@@ -218,12 +218,19 @@ class SynthesisRunViewSet(LabRecordViewSet):
         )
 
     def update_service(self, instance, data, expected_version, actor):
-        for name in ("inputs", "actual_steps", "new_products", "recipe"):
+        for name in ("inputs", "new_products", "recipe"):
             if name in data:
                 raise DomainError(
                     f"{name}: cannot be changed after the run was recorded.", field=name
                 )
-        return super().update_service(instance, data, expected_version, actor)
+        steps = {item.pop("position"): item for item in map(dict, data.pop("actual_steps", []))}
+        return services.update_run(
+            run=instance,
+            expected_version=expected_version,
+            changes=data,
+            steps=steps,
+            actor=actor,
+        )
 
 
 class ChemicalViewSet(LabRecordViewSet):
@@ -233,6 +240,11 @@ class ChemicalViewSet(LabRecordViewSet):
     search_fields = ["name", "formula", "cas", "supplier"]
     ordering_fields = ["name", "supplier"]
     ordering = ["name"]
+
+    def update_service(self, instance, data, expected_version, actor):
+        return services.update_chemical(
+            chemical=instance, expected_version=expected_version, changes=data, actor=actor
+        )
 
 
 class ChemicalLotViewSet(LabRecordViewSet):
@@ -247,6 +259,11 @@ class ChemicalLotViewSet(LabRecordViewSet):
     ordering_fields = ["received_on", "lot_number"]
     ordering = ["lot_number"]
 
+    def update_service(self, instance, data, expected_version, actor):
+        return services.update_chemical_lot(
+            lot=instance, expected_version=expected_version, changes=data, actor=actor
+        )
+
 
 class StockSolutionViewSet(LabRecordViewSet):
     selector = staticmethod(selectors.stock_list)
@@ -260,6 +277,16 @@ class StockSolutionViewSet(LabRecordViewSet):
     def create_service(self, data, actor):
         components = [dict(c) for c in data.pop("components", [])]
         return services.create_stock_solution(data=data, components=components, actor=actor)
+
+    def update_service(self, instance, data, expected_version, actor):
+        components = data.pop("components", None)
+        return services.update_stock_solution(
+            stock=instance,
+            expected_version=expected_version,
+            changes=data,
+            components=[dict(c) for c in components] if components is not None else None,
+            actor=actor,
+        )
 
 
 class PaperViewSet(LabRecordViewSet):
