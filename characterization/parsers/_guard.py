@@ -20,9 +20,34 @@ from .base import ParsedFile
 ParserFunc = Callable[..., ParsedFile]
 
 
-def truncated_message(label: str, what: str) -> str:
-    """The standard chemist-readable message for a file a library could not decode."""
-    return f"{label}: the file looks truncated or is not a valid {label} file ({what})"
+def truncated_message(label: str, what: str | None = None) -> str:
+    """The standard chemist-readable message for a file a library could not decode.
+
+    ``what`` is a reason in words (never a Python exception text: that goes to ``detail``).
+    """
+    reason = f": {what}" if what else ""
+    return (
+        f"{article(label)} {label} export was expected, but the file ends early or its "
+        f"content is damaged{reason}"
+    )
+
+
+def article(label: str) -> str:
+    """'a' or 'an' for a format label."""
+    return "an" if label[:1].upper() in "AEIOUX" and not label.startswith("Uni") else "a"
+
+
+def _own_reason(exc: BaseException) -> str | None:
+    """The message of a ValueError raised by our own parser code (written for chemists)."""
+    if not isinstance(exc, ValueError) or type(exc) is not ValueError:
+        return None
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    here = __file__.rsplit("/", 1)[0]
+    if tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
+        return str(exc) or None
+    return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -51,7 +76,11 @@ def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
                 )
             data = bytes(data)
             if not data:
-                raise ParseError(format_key, f"{label}: the file is empty", filename=filename)
+                raise ParseError(
+                    format_key,
+                    f"the file is empty (0 bytes); {article(label)} {label} export was expected",
+                    filename=filename,
+                )
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -65,8 +94,8 @@ def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
             except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - see module doc
                 raise ParseError(
                     format_key,
-                    truncated_message(label, _describe(exc)),
-                    detail=repr(exc)[:2000],
+                    truncated_message(label, _own_reason(exc)),
+                    detail=_describe(exc) + "\n" + repr(exc)[:2000],
                     filename=filename,
                 ) from exc
             if not (parsed.series or parsed.image is not None or parsed.tables):

@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from . import spectra
+from ._checks import require_monotonic
 from ._guard import fail, guarded
 from ._text import decode_text, parse_float
 from .base import ParsedFile, Series
@@ -52,6 +53,7 @@ def _columns(rows: list[list[str]], n_series: int) -> list[tuple[np.ndarray, np.
             ys.append(parse_float(cells[1]))
         if len(xs) < 2:
             raise fail(FORMAT, f"{LABEL}: series {k + 1} has fewer than 2 data points")
+        require_monotonic(np.array(xs), what=f"series {k + 1} wavelength", unit="nm", first_row=3)
         out.append((np.array(xs), np.array(ys)))
     return out
 

@@ -170,11 +170,18 @@ def detect_format(data: bytes, filename: str) -> str:
 
 def _unknown(filename: str, data: bytes) -> ParseError:
     """The error for content no parser recognises."""
-    what = "the file is empty" if not data else f"first bytes {data[:8]!r}"
+    formats = ", ".join(sorted(LABELS[k] for k in PARSERS))
+    if not data:
+        return ParseError(
+            "unknown",
+            f"the file is empty (0 bytes); an instrument export ({formats}) was expected",
+            filename=filename,
+        )
     return ParseError(
         "unknown",
         "not a recognised instrument file: the content matches none of "
-        f"the supported formats ({', '.join(sorted(PARSERS))}); {what}",
+        f"the supported formats ({formats})",
+        detail=f"first bytes {data[:16]!r}",
         filename=filename,
     )
 
@@ -211,7 +218,7 @@ def parse_file(
     except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - guarantee
         raise ParseError(
             "unknown",
-            truncated_message("instrument", type(exc).__name__),
-            detail=repr(exc)[:2000],
+            truncated_message("instrument"),
+            detail=f"{type(exc).__name__}: {repr(exc)[:2000]}",
             filename=filename,
         ) from exc

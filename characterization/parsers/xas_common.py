@@ -61,12 +61,22 @@ def mu_series(energy_ev: np.ndarray, mu: np.ndarray, name: str, mode: str) -> Se
 
 
 def check_energy(energy_ev: np.ndarray) -> None:
-    """Raise ValueError unless energies are ≥ 5 finite, positive values increasing overall."""
+    """Raise ValueError unless energies are ≥ 5 finite, positive, strictly increasing values.
+
+    A scan's energy axis always increases; a column that does not is not the energy (columns
+    shifted or swapped) and must not be stored as one.
+    """
     e = np.asarray(energy_ev, dtype=float)
     if e.ndim != 1 or e.size < 5 or not np.all(np.isfinite(e)) or np.any(e <= 0):
         raise ValueError("the energy column needs at least 5 finite positive values")
-    if np.count_nonzero(np.diff(e) < 0) > e.size // 10:
-        raise ValueError("the energy column is not increasing")
+    steps = np.diff(e)
+    bad = np.flatnonzero(steps <= 0)
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            "energies must increase from row to row, but data row "
+            f"{k + 2} has {e[k + 1]:g} eV after {e[k]:g} eV"
+        )
 
 
 def xas_key_numbers(
