@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres lint bench setup demo system-packages clean
+.PHONY: run serve test test-sqlite test-postgres lint bench setup demo system-packages clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -23,13 +23,21 @@ setup: $(STAMP)
 demo: setup
 	$(PY) manage.py load_demo
 
-## run: create the environment, migrate, load the demo data and serve http://$(HOST):$(PORT)
+## run: create the environment, migrate, collect static files, load the demo data and serve
+## http://$(HOST):$(PORT). The browser tests' `app_server` fixture runs exactly this target (with
+## LABDB_VAR_DIR and PORT of its own), so what they test is what `make run` serves.
 run: demo
+	@$(MAKE) --no-print-directory serve
+
+## serve: the one serving command. DEBUG stays as the environment says (off by default); static
+## files come from collectstatic's hashed copies through WhiteNoise, never from runserver.
+## --noreload: a served instance does not restart when a file in the tree is edited.
+serve:
 	@echo ""
 	@echo "  labdb is starting on http://$(HOST):$(PORT)/   (admin: /admin/, API docs: /api/docs/)"
 	@echo "  demo login:  user 'demo'  password 'demo-labdb'   (curator: 'curator' / 'curator-labdb')"
 	@echo ""
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	exec $(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 ## system-packages: PostgreSQL, Redis and Chromium from Debian (for the full test suite)
 system-packages:

@@ -40,9 +40,12 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver leaves /static/ to WhiteNoise, exactly as in production.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # pg_trgm search indexes (web); inert on SQLite
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -56,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files in every configuration (DEBUG on or off, runserver or a WSGI server).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,7 +123,9 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 _S3_BUCKET = env_str("LABDB_S3_BUCKET")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Hashed, compressed copies made by collectstatic; WhiteNoise serves them with a year-long
+    # immutable Cache-Control. A {% static %} name missing from the manifest is an error.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 if _S3_BUCKET:
     STORAGES["default"] = {
@@ -153,7 +160,9 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # Hashed tokens with expiry (django-rest-knox); header `Authorization: Token <key>`.
+        # Basic authentication is accepted only by POST /api/auth/login/, which mints a token.
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["labdb.lib.permissions.LabMemberPermission"],
     "DEFAULT_FILTER_BACKENDS": [

@@ -9,6 +9,23 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """collectstatic once per test session into a fresh directory, so {% static %} resolves
+    through a real manifest (a name missing from it fails the test, as it would in production).
+    Uncompressed (Django's ManifestStaticFilesStorage, <1 s instead of ~5 s): compression only
+    changes what WhiteNoise serves, which the browser tests check against `make run`'s server."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    storages = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static"), STORAGES=storages):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
+
+
 @pytest.fixture
 def curators_group(db):
     from django.contrib.auth.models import Group

@@ -1,23 +1,48 @@
-"""Browser tests: Playwright's sync API driving Debian's chromium against ``live_server``.
+"""Browser tests: Playwright's sync API driving Debian's chromium against the server that
+``make run`` starts.
 
-Never ``playwright install``: the system chromium at /usr/bin/chromium is used; every test is
-skipped (with the reason) when it is absent. Screenshots go to ``var/screenshots/``.
+``app_server`` (session scope) runs ``make run`` itself — setup (migrate, collectstatic into
+hashed, compressed copies), ``load_demo``, then the Makefile's single ``serve`` step — with a
+var directory and a free port of its own, DEBUG off, the settings module ``make run`` uses and no
+test-only static serving. So a page that works here works for a user who typed ``make run``.
+The server is stopped by its process group at teardown, never by name.
+
+Never ``playwright install``: the system chromium at /usr/bin/chromium is used; every browser
+test is skipped (with the reason) when it is absent. Screenshots go to ``var/screenshots/``.
+
+The database is the server's, shared by every browser test of the session: make records with
+unique names and never depend on counts. Set data up through the UI or ``app_server.manage``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = ROOT / ".venv" / "bin" / "python"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+SCREENSHOTS = ROOT / "var" / "screenshots"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-labdb"
+CURATOR_USER, CURATOR_PASSWORD = "curator", "curator-labdb"
+START_TIMEOUT_S = 600  # a first start may install the lock into .venv; then ~30 s
+# Variables of the test process that would point the server elsewhere than `make run` does.
+_NOT_INHERITED = {"DATABASE_URL", "DEBUG", "MEDIA_ROOT", "STATIC_ROOT", "SECRET_KEY",
+                  "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "LABDB_S3_BUCKET",
+                  "DJANGO_ALLOW_ASYNC_UNSAFE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PORT", "HOST"}
 
 
 def pytest_collection_modifyitems(items):
@@ -30,13 +55,110 @@ def pytest_collection_modifyitems(items):
             item.add_marker(skip)
 
 
+class ManageCommandFailed(subprocess.CalledProcessError):
+    """A ``manage.py`` command against the app server failed; the message shows its output."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+
+@dataclass(frozen=True)
+class AppServer:
+    """The running ``make run`` server: its URL, its environment and its manage.py."""
+
+    url: str
+    env: dict[str, str]
+
+    def manage(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run ``manage.py *args`` against the server's database and media (check=True, text).
+
+        Raises ManageCommandFailed (a CalledProcessError) with the command's output on failure.
+        """
+        result = subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, env=self.env,
+                                input=input, text=True, capture_output=True, timeout=600)
+        if result.returncode != 0:
+            raise ManageCommandFailed(result.returncode, result.args, result.stdout,
+                                      result.stderr)
+        return result
+
+    def login(self, page, username: str = DEMO_USER, password: str = DEMO_PASSWORD) -> None:
+        """Log ``page`` in through the real login form; returns on the dashboard."""
+        page.goto(f"{self.url}/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{self.url}/")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env(var_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    env.update(LABDB_VAR_DIR=str(var_dir), PORT=str(port), HOST="127.0.0.1",
+               DJANGO_SETTINGS_MODULE="labdb.settings")
+    return env
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"`make run` exited with {process.returncode} before serving:\n"
+                               f"{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/accounts/login/", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"`make run` did not serve {url} within {START_TIMEOUT_S} s:\n"
+                       f"{log.read_text()[-4000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group (make and runserver), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """``make run`` in a subprocess with its own var dir and port, stopped at teardown."""
+    var_dir = tmp_path_factory.mktemp("app-server-var")
+    port = _free_port()
+    env = _server_env(var_dir, port)
+    log = var_dir / "make-run.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}",
+                                    "HOST=127.0.0.1"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    server = AppServer(url=f"http://127.0.0.1:{port}", env=env)
+    try:
+        _wait_until_serving(server.url, process, log)
+        yield server
+    finally:
+        _stop(process)
+
+
 @pytest.fixture(scope="package")
 def browser():
     """One chromium for the browser tests, closed when they are done.
 
     Playwright's sync API runs an event loop in this thread; while it runs, Django's
-    async-safety check would refuse the ORM calls of the tests' own fixtures and assertions,
-    so the check is relaxed for exactly that span and restored afterwards.
+    async-safety check would refuse ORM calls of tests that also use the test database, so the
+    check is relaxed for exactly that span and restored afterwards.
     """
     from playwright.sync_api import sync_playwright
 
@@ -54,48 +176,52 @@ def browser():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture
-def page(browser, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def _watched_page(browser):
+    """A fresh context and page that record JavaScript exceptions and console errors."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location})")
+            if msg.type == "error" else None)
     page.js_errors = errors
-    yield page
+    return context, page
+
+
+def _close_and_check(context, page) -> None:
+    errors = list(page.js_errors)
     context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert errors == [], f"JavaScript or console errors on the page: {errors}"
 
 
 @pytest.fixture
-def demo(db):
-    """The demo lab member plus the first paper of the demo data set (NPL recipes, samples,
-    TEM/PL/XAS values and the aging study); about 5 s."""
-    from django.db import transaction
-
-    from analysis.demo import ensure_demo_users
-    from characterization.demo import load_characterization
-    from synthesis.demo import load_synthesis, read_demo_file
-
-    actor = ensure_demo_users()
-    data = read_demo_file("seed000.json")
-    with transaction.atomic():
-        load_characterization(load_synthesis(data, actor=actor), data)
-    return actor
+def page(browser, app_server):
+    """A page of the app server, not logged in; fails at teardown on any JS/console error."""
+    context, page = _watched_page(browser)
+    yield page
+    _close_and_check(context, page)
 
 
 @pytest.fixture
-def logged_in(page, live_server, demo):
+def member_page(browser, app_server):
     """A page logged in as the demo lab member through the real login form."""
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(DEMO_USER)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+    context, page = _watched_page(browser)
+    app_server.login(page)
+    yield page
+    _close_and_check(context, page)
+
+
+@pytest.fixture
+def curator_page(browser, app_server):
+    """A page logged in as the demo curator (curator / curator-labdb) through the login form."""
+    context, page = _watched_page(browser)
+    app_server.login(page, username=CURATOR_USER, password=CURATOR_PASSWORD)
+    yield page
+    _close_and_check(context, page)
 
 
 def shot(page, name: str, *, full_page: bool = False) -> Path:
+    """Screenshot ``page`` into var/screenshots/<name>.png (never a tracked file)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)

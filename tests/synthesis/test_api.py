@@ -343,10 +343,10 @@ def test_openapi_schema_and_offline_docs(api):
 
 
 def test_token_authentication(member, client):
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    token = Token.objects.create(user=member)
-    response = client.get("/api/samples/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = AuthToken.objects.create(user=member)
+    response = client.get("/api/samples/", HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 200
 
 
