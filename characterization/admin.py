@@ -22,8 +22,9 @@ from characterization.models import (
     XRDMeasurement,
 )
 from characterization.services import attach_data_file
-from labdb.lib.admin import LabRecordAdmin
+from labdb.lib.admin import CuratorsOnly, LabRecordAdmin
 from labdb.lib.errors import DomainError
+from synthesis.admin import FlaggedRecordAdmin
 
 MEASUREMENT_FILTERS = ("source", "paper", "is_retired")
 
@@ -39,7 +40,7 @@ class DataFileUploadForm(forms.ModelForm):
 
 
 @admin.register(DataFile)
-class DataFileAdmin(LabRecordAdmin):
+class DataFileAdmin(FlaggedRecordAdmin):
     list_display = (
         "original_name",
         "sample",
@@ -118,9 +119,12 @@ class DataFileAdmin(LabRecordAdmin):
         )
 
 
-class PathInline(admin.TabularInline):
+class PathInline(CuratorsOnly, admin.TabularInline):
+    """A fit's paths: editable, never deleted here (retire the fit and record a new one)."""
+
     model = XASPath
     extra = 0
+    can_delete = False
     fields = (
         "position",
         "absorber",
@@ -137,17 +141,22 @@ class PathInline(admin.TabularInline):
         "as_printed",
     )
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(XASFit)
-class XASFitAdmin(LabRecordAdmin):
+class XASFitAdmin(FlaggedRecordAdmin):
     list_display = ("sample", "edge", "source", "citation", "age_label", "r_factor", "is_stale")
     list_filter = MEASUREMENT_FILTERS + ("absorber", "is_stale")
     search_fields = ("sample__code", "citation", "label")
     inlines = [PathInline]
+    # A revert puts the paths back as they were with that version of the fit.
+    history_children = ((XASPath, "fit"),)
 
 
 @admin.register(XASSpectrum)
-class XASSpectrumAdmin(LabRecordAdmin):
+class XASSpectrumAdmin(FlaggedRecordAdmin):
     list_display = (
         "sample",
         "element",
@@ -162,13 +171,13 @@ class XASSpectrumAdmin(LabRecordAdmin):
     search_fields = ("sample__code", "beamline", "facility")
 
 
-class ComponentInline(admin.TabularInline):
+class ComponentInline(CuratorsOnly, admin.TabularInline):
     model = LifetimeComponent
     extra = 0
 
 
 @admin.register(PLLifetimeMeasurement)
-class PLLifetimeAdmin(LabRecordAdmin):
+class PLLifetimeAdmin(FlaggedRecordAdmin):
     list_display = ("sample", "average_tau_ns", "citation", "source")
     list_filter = MEASUREMENT_FILTERS
     inlines = [ComponentInline]
@@ -179,7 +188,7 @@ def _simple(model, columns):
         model,
         type(
             f"{model.__name__}Admin",
-            (LabRecordAdmin,),
+            (FlaggedRecordAdmin,),
             {
                 "list_display": ("sample", *columns, "citation", "source"),
                 "list_filter": MEASUREMENT_FILTERS,

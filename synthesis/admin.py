@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.contenttypes.admin import GenericTabularInline
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 
-from labdb.lib.admin import LabRecordAdmin
-from synthesis.importing import ChemicalResource, SampleResource
+from labdb.lib.admin import CuratorsOnly, LabRecordAdmin
+from synthesis.enums import CrystalPhase, DerivationProcess, LayerRole, Morphology
+from synthesis.importing import ChemicalResource, SampleResource, choices_text
 from synthesis.models import (
     Chemical,
     ChemicalLot,
@@ -28,7 +32,48 @@ from synthesis.models import (
 )
 
 
-class LotInline(admin.TabularInline):
+def record_admin_url(content_type, object_id) -> str | None:
+    """The admin change page of the record a (content type, id) pair names, if registered."""
+    try:
+        return reverse(f"admin:{content_type.app_label}_{content_type.model}_change",
+                       args=[object_id])
+    except NoReverseMatch:
+        return None
+
+
+class DataFlagInline(CuratorsOnly, GenericTabularInline):
+    """The curator flags on a record, read-only here; each opens the flag's own page."""
+
+    model = DataFlag
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("kind", "status", "location", "message", "annotation")
+    readonly_fields = fields
+    verbose_name_plural = "data flags on this record"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class FlaggedRecordAdmin(LabRecordAdmin):
+    """A lab record's admin that lists the data flags pointing at it."""
+
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), DataFlagInline]
+
+
+class CuratorImportExport(ImportExportMixin):
+    """CSV/XLSX import and export for curators only."""
+
+    def has_import_permission(self, request) -> bool:
+        return self.has_change_permission(request)
+
+    def has_export_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+
+class LotInline(CuratorsOnly, admin.TabularInline):
     model = ChemicalLot
     extra = 0
     fields = (
@@ -42,7 +87,7 @@ class LotInline(admin.TabularInline):
 
 
 @admin.register(Chemical)
-class ChemicalAdmin(ImportExportMixin, LabRecordAdmin):
+class ChemicalAdmin(CuratorImportExport, FlaggedRecordAdmin):
     resource_classes = [ChemicalResource]
     list_display = ("name", "formula", "cas", "supplier", "purity", "grade", "is_retired")
     search_fields = ("name", "formula", "cas", "supplier")
@@ -66,7 +111,7 @@ class ChemicalLotAdmin(LabRecordAdmin):
     autocomplete_fields = ("chemical",)
 
 
-class StockComponentInline(admin.TabularInline):
+class StockComponentInline(CuratorsOnly, admin.TabularInline):
     model = StockComponent
     fk_name = "stock_solution"
     extra = 0
@@ -85,7 +130,7 @@ class StockComponentInline(admin.TabularInline):
 
 
 @admin.register(StockSolution)
-class StockSolutionAdmin(LabRecordAdmin):
+class StockSolutionAdmin(FlaggedRecordAdmin):
     list_display = (
         "code",
         "name",
@@ -99,12 +144,12 @@ class StockSolutionAdmin(LabRecordAdmin):
     inlines = [StockComponentInline]
 
 
-class RecipeInputInline(admin.TabularInline):
+class RecipeInputInline(CuratorsOnly, admin.TabularInline):
     model = RecipeInput
     extra = 0
 
 
-class RecipeStepInline(admin.StackedInline):
+class RecipeStepInline(CuratorsOnly, admin.StackedInline):
     model = RecipeStep
     extra = 0
     show_change_link = True
@@ -126,14 +171,14 @@ class RecipeStepInline(admin.StackedInline):
 
 
 @admin.register(Recipe)
-class RecipeAdmin(LabRecordAdmin):
+class RecipeAdmin(FlaggedRecordAdmin):
     list_display = ("name", "slug", "version_number", "is_current", "citation", "paper")
     search_fields = ("name", "slug", "description")
     list_filter = ("is_current", "paper", "is_retired")
     inlines = [RecipeInputInline, RecipeStepInline]
 
 
-class RecipeAdditionInline(admin.TabularInline):
+class RecipeAdditionInline(CuratorsOnly, admin.TabularInline):
     model = RecipeAddition
     extra = 0
     fields = (
@@ -154,7 +199,7 @@ class RecipeAdditionInline(admin.TabularInline):
 
 
 @admin.register(RecipeStep)
-class RecipeStepAdmin(admin.ModelAdmin):
+class RecipeStepAdmin(CuratorsOnly, admin.ModelAdmin):
     list_display = (
         "recipe",
         "position",
@@ -168,12 +213,12 @@ class RecipeStepAdmin(admin.ModelAdmin):
     inlines = [RecipeAdditionInline]
 
 
-class RunInputInline(admin.TabularInline):
+class RunInputInline(CuratorsOnly, admin.TabularInline):
     model = RunInput
     extra = 0
 
 
-class RunStepInline(admin.StackedInline):
+class RunStepInline(CuratorsOnly, admin.StackedInline):
     model = RunStep
     extra = 0
     show_change_link = True
@@ -186,30 +231,30 @@ class RunStepInline(admin.StackedInline):
 
 
 @admin.register(SynthesisRun)
-class SynthesisRunAdmin(LabRecordAdmin):
+class SynthesisRunAdmin(FlaggedRecordAdmin):
     list_display = ("code", "recipe", "operator", "operator_name", "started_at")
     search_fields = ("code", "recipe__name", "observations", "operator_name")
     list_filter = ("recipe", "started_at", "is_retired")
     inlines = [RunInputInline, RunStepInline]
 
 
-class RunAdditionInline(admin.TabularInline):
+class RunAdditionInline(CuratorsOnly, admin.TabularInline):
     model = RunAddition
     extra = 0
 
 
 @admin.register(RunStep)
-class RunStepAdmin(admin.ModelAdmin):
+class RunStepAdmin(CuratorsOnly, admin.ModelAdmin):
     list_display = ("run", "position", "action", "setpoint_c", "deviation_note")
     inlines = [RunAdditionInline]
 
 
-class LayerInline(admin.TabularInline):
+class LayerInline(CuratorsOnly, admin.TabularInline):
     model = SampleLayer
     extra = 0
 
 
-class ParentInline(admin.TabularInline):
+class ParentInline(CuratorsOnly, admin.TabularInline):
     model = SampleParent
     fk_name = "child"
     extra = 0
@@ -219,8 +264,11 @@ class ParentInline(admin.TabularInline):
 
 
 @admin.register(Sample)
-class SampleAdmin(ImportExportMixin, LabRecordAdmin):
+class SampleAdmin(CuratorImportExport, FlaggedRecordAdmin):
     resource_classes = [SampleResource]
+    import_template_name = "admin/synthesis/sample/import.html"
+    # A revert puts the layer stack and the lineage back as they were with that version.
+    history_children = ((SampleLayer, "sample"), (SampleParent, "child"))
     list_display = (
         "code",
         "name",
@@ -236,17 +284,45 @@ class SampleAdmin(ImportExportMixin, LabRecordAdmin):
     list_filter = ("morphology", "crystal_phase", "is_reference", "paper", "is_retired")
     inlines = [LayerInline, ParentInline]
 
+    def get_import_context_data(self, **kwargs):
+        return {
+            **super().get_import_context_data(**kwargs),
+            "sample_import_columns": ", ".join(SampleResource._meta.fields),
+            "sample_morphologies": choices_text(Morphology),
+            "sample_phases": choices_text(CrystalPhase),
+            "sample_layer_roles": choices_text(LayerRole),
+            "sample_processes": choices_text(DerivationProcess),
+        }
+
 
 @admin.register(Paper)
-class PaperAdmin(LabRecordAdmin):
+class PaperAdmin(FlaggedRecordAdmin):
     list_display = ("key", "title", "year", "doi")
     search_fields = ("key", "title", "doi")
 
 
 @admin.register(DataFlag)
 class DataFlagAdmin(LabRecordAdmin):
-    list_display = ("location", "kind", "status", "content_type", "object_id", "message")
+    list_display = ("location", "kind", "status", "flagged_link", "message")
     list_filter = ("kind", "status", "content_type")
     search_fields = ("location", "message", "annotation")
     list_editable = ("status",)
-    readonly_fields = LabRecordAdmin.readonly_fields + ("content_type", "object_id")
+    list_select_related = ("content_type",)
+    readonly_fields = LabRecordAdmin.readonly_fields + ("flagged_record", "content_type",
+                                                        "object_id")
+
+    @admin.display(description="flagged record")
+    def flagged_link(self, obj):
+        """Link built from the content type and id alone (no query per row)."""
+        url = record_admin_url(obj.content_type, obj.object_id)
+        label = f"{obj.content_type.name} {obj.object_id}"
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(description="flagged record")
+    def flagged_record(self, obj):
+        target = obj.target
+        if target is None:
+            return f"{obj.content_type.name} {obj.object_id} (no longer exists)"
+        url = record_admin_url(obj.content_type, obj.object_id)
+        label = f"{obj.content_type.name}: {target}"
+        return format_html('<a href="{}">{}</a>', url, label) if url else label

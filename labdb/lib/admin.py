@@ -1,33 +1,138 @@
-"""Admin building blocks: history (view + revert), retire instead of delete."""
+"""Admin building blocks: curators only, history (view + revert with child rows), retire with a
+reason instead of delete."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import models, transaction
+from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from labdb.lib.errors import DomainError
+from labdb.lib.permissions import is_curator
 from labdb.lib.records import retire_record
 
 
-@admin.action(description="Retire selected records (hide, never delete)")
+class CuratorsOnly:
+    """The admin is the curators' tool: other staff (even with model permissions) are refused.
+
+    Curators are superusers and members of the ``curators`` group (``is_curator``); the admin
+    site itself still requires ``is_staff``.
+    """
+
+    def _curator(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff and is_curator(request.user)
+
+    def has_module_permission(self, request) -> bool:
+        return self._curator(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._curator(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._curator(request)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return self._curator(request)
+
+
+class CuratorInline(CuratorsOnly, admin.TabularInline):
+    """Tabular inline editable by curators (child rows of a record)."""
+
+    extra = 0
+
+
+class RetireForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Why these records are retired (kept in each record's history), e.g. "
+        "'duplicate of NPL-12' or 'sample contaminated, see notebook p. 41'.",
+    )
+
+
+@admin.action(description="Retire selected records (hide, never delete) — asks for a reason")
 def retire_selected(modeladmin, request, queryset):
-    """Retire each selected record with a reason that names the curator."""
-    count = 0
-    for obj in queryset:
-        try:
-            retire_record(obj, reason=f"retired in admin by {request.user}", actor=request.user)
-            count += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, exc.message, level=messages.ERROR)
-    modeladmin.message_user(request, f"Retired {count} record(s).")
+    """First a confirmation page with a required reason; then retire each record with it."""
+    form = RetireForm(request.POST if "confirm_retire" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        count = 0
+        for obj in queryset:
+            try:
+                retire_record(obj, reason=form.cleaned_data["reason"], actor=request.user)
+                count += 1
+            except DomainError as exc:
+                modeladmin.message_user(request, exc.message, level=messages.ERROR)
+        modeladmin.message_user(request, f"Retired {count} record(s).")
+        return None
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"Retire {queryset.count()} {opts.verbose_name_plural}?",
+        "opts": opts,
+        "records": list(queryset),
+        "form": form,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "select_across": request.POST.get("select_across", "0"),
+    }
+    return TemplateResponse(request, "admin/labdb/retire_confirmation.html", context)
 
 
-class LabRecordAdmin(SimpleHistoryAdmin):
-    """History with revert; retire instead of delete; owner/version shown read-only."""
+def restore_children_as_of(
+    *, parent: models.Model, child_model: type[models.Model], fk_name: str, version_record,
+    actor=None,
+) -> int:
+    """Put ``parent``'s child rows back as they were while ``version_record`` was current.
+
+    ``version_record`` is one historical record of ``parent``; the child rows restored are the
+    latest history of each child before the parent's next historical record (children are
+    written just after their parent, in the same service call). Current children are replaced
+    (each change is itself recorded in the children's history). Returns the number restored.
+    """
+    later = (
+        type(version_record).objects.filter(
+            **{parent._meta.pk.attname: parent.pk}, history_date__gt=version_record.history_date
+        ).order_by("history_date", "history_id").values_list("history_date", flat=True).first()
+    )
+    records = child_model.history.filter(**{f"{fk_name}_id": parent.pk})
+    if later is not None:
+        records = records.filter(history_date__lt=later)
+    latest: dict = {}
+    for record in records.order_by("history_date", "history_id"):
+        latest[record.id] = record
+    with transaction.atomic():
+        for child in child_model.objects.filter(**{fk_name: parent}):
+            if actor is not None:
+                child._history_user = actor
+            child._change_reason = f"revert of {parent} to version {version_record.history_id}"
+            child.delete()
+        restored = 0
+        for record in latest.values():
+            if record.history_type == "-":
+                continue
+            child = record.instance
+            if actor is not None:
+                child._history_user = actor
+            child._change_reason = f"restored with {parent} (history {version_record.history_id})"
+            child.save(force_insert=True)
+            restored += 1
+    return restored
+
+
+class LabRecordAdmin(CuratorsOnly, SimpleHistoryAdmin):
+    """History with revert; retire (with a reason) instead of delete; owner/version read-only.
+
+    ``history_children`` lists ``(child model, foreign-key name)`` pairs whose rows a revert puts
+    back as they were with the chosen version (their models need ``HistoricalRecords``).
+    """
 
     actions = [retire_selected]
     readonly_fields = ("version", "created_at", "updated_at", "retired_at")
     list_filter: tuple = ("is_retired",)
+    history_children: tuple = ()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -43,3 +148,19 @@ class LabRecordAdmin(SimpleHistoryAdmin):
         elif obj.owner_id is None:
             obj.owner = request.user
         super().save_model(request, obj, form, change)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """A revert also restores the child rows of ``history_children`` — all or nothing."""
+        if request.method != "POST" or not self.history_children:
+            return super().history_form_view(request, object_id, version_id, extra_context)
+        with transaction.atomic():
+            response = super().history_form_view(request, object_id, version_id, extra_context)
+            if response.status_code == 302:
+                parent = self.model.objects.get(pk=object_id)
+                record = self.model.history.get(history_id=version_id)
+                for child_model, fk_name in self.history_children:
+                    restore_children_as_of(
+                        parent=parent, child_model=child_model, fk_name=fk_name,
+                        version_record=record, actor=request.user,
+                    )
+        return response

@@ -70,15 +70,61 @@ def test_history_shows_who_and_what_and_can_revert(admin_client, member):
     assert sample.history.count() == 3
 
 
-def test_delete_is_not_offered_retire_is(admin_client):
+def test_delete_is_not_offered_retire_asks_for_a_reason(admin_client, curator):
     sample = builders.sample("NODEL")
     assert admin_client.get(f"/admin/synthesis/sample/{sample.pk}/delete/").status_code == 403
-    response = admin_client.post(
-        "/admin/synthesis/sample/", {"action": "retire_selected", "_selected_action": [sample.pk]}
-    )
-    assert response.status_code == 302
+    action = {"action": "retire_selected", "_selected_action": [sample.pk]}
+    confirm = admin_client.post("/admin/synthesis/sample/", action)
+    assert confirm.status_code == 200
+    assert confirm.templates[0].name == "admin/labdb/retire_confirmation.html"
+    assert "Why these records are retired" in confirm.content.decode()
+    empty = admin_client.post("/admin/synthesis/sample/",
+                              {**action, "confirm_retire": "yes", "reason": "  "})
+    assert empty.status_code == 200
+    assert "This field is required." in empty.content.decode()
     sample.refresh_from_db()
-    assert sample.is_retired is True
+    assert sample.is_retired is False
+    done = admin_client.post("/admin/synthesis/sample/",
+                             {**action, "confirm_retire": "yes", "reason": "duplicate of NPL-12"})
+    assert done.status_code == 302
+    sample.refresh_from_db()
+    assert (sample.is_retired, sample.retired_reason) == (True, "duplicate of NPL-12")
+    last = sample.history.latest()
+    assert (last.history_change_reason, last.history_user) == (
+        "retired: duplicate of NPL-12", curator)
+
+
+def test_staff_who_is_not_a_curator_is_refused(client, db):
+    from django.contrib.auth.models import Permission, User
+
+    staff = User.objects.create_user("dave", password="pw-dave-123", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="synthesis"))
+    client.force_login(staff)
+    sample = builders.sample("STAFF-1")
+    assert client.get("/admin/synthesis/sample/").status_code == 403
+    assert client.get(f"/admin/synthesis/sample/{sample.pk}/change/").status_code == 403
+    assert client.get("/admin/synthesis/sample/import/").status_code == 403
+    assert client.get("/admin/characterization/xasfit/").status_code == 403
+    refused = client.post("/admin/synthesis/sample/", {
+        "action": "retire_selected", "_selected_action": [sample.pk],
+        "confirm_retire": "yes", "reason": "not mine to retire"})
+    assert refused.status_code == 403
+    sample.refresh_from_db()
+    assert sample.is_retired is False
+
+
+def test_flag_page_links_to_the_flagged_record_and_the_record_lists_its_flags(admin_client):
+    sample = builders.sample("FLAG-1")
+    flag = services.flag_record(target=sample, message="QY printed as 112 %", kind="typo",
+                                location="Table 1")
+    page = admin_client.get(f"/admin/synthesis/dataflag/{flag.pk}/change/").content.decode()
+    assert f'<a href="/admin/synthesis/sample/{sample.pk}/change/">sample: FLAG-1</a>' in page
+    listing = admin_client.get("/admin/synthesis/dataflag/").content.decode()
+    assert f'<a href="/admin/synthesis/sample/{sample.pk}/change/">sample {sample.pk}</a>' in listing
+    record = admin_client.get(f"/admin/synthesis/sample/{sample.pk}/change/").content.decode()
+    assert "data flags on this record" in record.lower()
+    assert "QY printed as 112 %" in record
+    assert f"/admin/synthesis/dataflag/{flag.pk}/change/" in record
 
 
 GOOD_CSV = (
