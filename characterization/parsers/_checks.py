@@ -52,3 +52,22 @@ def require_axis_matches(
             f"the header states {what} {start:g}–{stop:g} {unit}, but the data run "
             f"{float(x[0]):g}–{float(x[-1]):g} {unit}"
         )
+
+
+def require_complete_last_row(rows: list[list[str]], *, ends_with_newline: bool) -> None:
+    """Raise ValueError when the file ends in the middle of its last number.
+
+    Some instruments omit the final line break, so its absence alone is not an error; but then
+    every value of the last row must be at least as long as the shortest value of its column
+    in the other rows (a cut ``1.28452024E+1`` → ``1.2845`` is caught).
+    """
+    if ends_with_newline or len(rows) < 3:
+        return
+    last = rows[-1]
+    for col, cell in enumerate(last):
+        lengths = [len(r[col]) for r in rows[:-1] if len(r) > col and r[col]]
+        if lengths and len(cell) < min(lengths):
+            raise ValueError(
+                f"the last data row ends in the middle of a number ({cell!r}); "
+                "the file looks truncated"
+            )

@@ -25,10 +25,11 @@ def truncated_message(label: str, what: str | None = None) -> str:
 
     ``what`` is a reason in words (never a Python exception text: that goes to ``detail``).
     """
-    reason = f": {what}" if what else ""
+    if what:
+        return f"{label}: {what}"
     return (
-        f"{article(label)} {label} export was expected, but the file ends early or its "
-        f"content is damaged{reason}"
+        f"{label}: the file ends early or its content is damaged, so it could not be read "
+        f"as {article(label)} {label}"
     )
 
 

@@ -23,7 +23,7 @@ from .elements import XAS_EDGES, element_from_atomic_number, is_element_symbol
 from .xas_common import energy_to_ev, xas_key_numbers
 
 PARSER_NAME = "labdb.athena_prj"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "athena_prj"
 LABEL = "Athena project"
 DEFAULT_MAX_EXPANDED_BYTES = 512 * 1024 * 1024

@@ -51,6 +51,13 @@ class ParsedFile:
     ``eds``, ``eels``, ``xas``, ``tem_sizes``, ``composition``, ``other``).
     ``key_numbers``: the headline numbers for this technique, units in the key names.
     ``tables``: row dicts for tabular formats (TEM sizes, composition).
+
+    ``metadata`` conventions shared by every parser (all optional, JSON-able):
+    ``measured_at`` — ISO 8601 date-time the file states; with its UTC offset when the file
+    gives one, else naive, and then ``measured_at_timezone`` is ``"lab-local"`` (the
+    instrument PC's clock); ``measured_at_source`` — the header field it came from;
+    ``scans`` — one entry per series (see ``scan_list``) for files holding several scans;
+    ``header`` — the file's whole header as a JSON-able dict/list, nothing dropped.
     """
 
     format: str
@@ -62,3 +69,22 @@ class ParsedFile:
     metadata: dict = field(default_factory=dict)
     key_numbers: dict = field(default_factory=dict)
     tables: list[dict] = field(default_factory=list)
+
+
+def scan_list(series: list[Series]) -> list[dict]:
+    """``metadata["scans"]``: one entry per series, addressable by ``index`` and ``label``.
+
+    ``index`` is the position in ``ParsedFile.series``; x ranges are in the series' x unit.
+    """
+    return [
+        {
+            "index": i,
+            "label": s.name,
+            "n_points": int(s.x.size),
+            "x_first": float(s.x[0]) if s.x.size else None,
+            "x_last": float(s.x[-1]) if s.x.size else None,
+            "x_unit": s.x_unit,
+            "y_label": s.y_label,
+        }
+        for i, s in enumerate(series)
+    ]

@@ -22,7 +22,7 @@ from ._text import decode_text, parse_float
 from .base import ParsedFile, Series
 
 PARSER_NAME = "labdb.cary_csv"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "cary_csv"
 LABEL = "Cary CSV"
 SATURATED_ABS = 10.0

@@ -1,123 +1,142 @@
 """Horiba NanoLog / FluorEssence text exports (PL emission and excitation scans).
 
-Two layouts (FORMATS.md §3.7):
-(a) "ASCII XY", tab-separated, three header rows — short names (``A  S1cR1c  B  S1  C  R1``),
-    long names (``Wavelength  S1c / R1c …``), units (``nm  CPS / MicroAmps  nm  CPS …``) —
-    then x/y column pairs;
-(b) CSV with a key/value header block (``Labels,0,`` ``Type,Emission Scan,`` ``Start,600.00,``
-    ``Stop,…`` ``Step,…`` ``Fixed/Offset,455.00,`` ``Xaxis,Wavelength,`` ``Yaxis,Counts,``)
-    followed by numeric rows ``x,y[,y2…]``.
-The corrected ratio ``S1c/R1c`` is the default signal when present.
+"ASCII XY" layout (FORMATS.md §3.7): tab-separated, three header rows — short names
+(``A  S1cR1c  B  S1  C  R1``), long names (``Wavelength  S1c / R1c …``), units
+(``nm  CPS / MicroAmps  nm  CPS …``) — then x/y column pairs. Some exports add a first column of
+row labels (``Short Name`` / ``Long Name`` / ``Units``) and a row number on each data line; that
+column is verified and dropped (it once shifted every column by one). Every row must have the
+header's column count, every x column must be a monotonic scan, and a last row cut mid-number
+is refused. The corrected ratio ``S1c/R1c`` is the default signal when present.
+The key/value CSV (``Labels,…`` ``Type,Emission Scan,`` ``Start,…``) is Edinburgh Instruments'
+layout and is read by ``edinst``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 
 from . import spectra
+from ._checks import require_complete_last_row, require_monotonic
 from ._guard import fail, guarded
 from ._text import decode_text, parse_float
-from .base import ParsedFile, Series
+from .base import ParsedFile, Series, scan_list
 
 PARSER_NAME = "labdb.nanolog"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "nanolog"
 LABEL = "Horiba NanoLog export"
-HEADER_KEYS = ("labels", "type", "start", "stop", "step", "fixed/offset", "xaxis", "yaxis")
 
 
-def _is_numeric_row(cells: list[str]) -> bool:
-    """True if every non-empty cell parses as a finite float (and there are ≥ 2)."""
-    values = [c for c in cells if c.strip()]
-    try:
-        return len(values) >= 2 and all(parse_float(c) is not None for c in values)
-    except ValueError:
-        return False
+LABEL_COLUMN = ("short name", "long name", "units")
 
 
-def _xy_pairs(rows: list[list[str]], names: list[str], units: list[str]) -> list[Series]:
-    """Layout (a): one Series per x/y column pair; empty cells end a shorter pair."""
+def _trim(cells: list[str]) -> list[str]:
+    """Cells stripped, trailing empty cells (a trailing tab) dropped."""
+    out = [c.strip() for c in cells]
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def _header(lines: list[str]) -> tuple[list[list[str]], list[list[str]], bool]:
+    """(three header rows, data rows, has a label column) with the label column removed.
+
+    FluorEssence writes the rows either bare (``A  S1cR1c  B …``) or with a first column of
+    row labels ``Short Name`` / ``Long Name`` / ``Units`` followed by a row number on every data
+    line. That first column is checked (labels and consecutive row numbers) and dropped.
+    """
+    rows = [_trim(line.split("\t")) for line in lines if line.strip()]
+    if len(rows) < 6:
+        raise fail(FORMAT, f"{LABEL}: 3 header rows followed by data rows were expected")
+    head, body = rows[:3], rows[3:]
+    labelled = tuple(r[0].lower() for r in head) == LABEL_COLUMN
+    if not labelled:
+        return head, body, False
+    for k, row in enumerate(body):
+        if not row or row[0] != str(k + 1):
+            raise fail(
+                FORMAT,
+                f"{LABEL}: with a 'Short Name / Long Name / Units' label column every data row "
+                f"must start with its row number, but row {k + 4} starts with "
+                f"{(row or [''])[0]!r} instead of {k + 1}",
+            )
+    return [r[1:] for r in head], [r[1:] for r in body], True
+
+
+def _pair_points(body: list[list[str]], k: int, n_cols: int) -> list[tuple[float, float]]:
+    """The (x, y) values of column pair ``k``; a pair may end early, never restart."""
+    pts: list[tuple[float, float]] = []
+    ended = False
+    for i, row in enumerate(body):
+        cells = (row + [""] * n_cols)[2 * k : 2 * k + 2]
+        if not cells[0] and not cells[1]:
+            ended = True
+            continue
+        if ended or not (cells[0] and cells[1]):
+            raise fail(
+                FORMAT,
+                f"{LABEL}: a FluorEssence export with {n_cols} columns ({n_cols // 2} x/y "
+                f"pairs) was expected, but row {i + 4} has {len([c for c in row if c])} values",
+            )
+        try:
+            pts.append((parse_float(cells[0]), parse_float(cells[1])))
+        except ValueError:
+            raise fail(
+                FORMAT, f"{LABEL}: row {i + 4} has a non-number in column pair {k + 1}: {cells}"
+            ) from None
+    return pts
+
+
+def _xy_pairs(head: list[list[str]], body: list[list[str]]) -> list[Series]:
+    """Layout (a): one Series per x/y column pair, x checked to be a wavelength scan."""
+    short, long_, units = head
+    n_cols = len(short)
+    if n_cols < 2 or n_cols % 2 or len(long_) != n_cols or len(units) != n_cols:
+        raise fail(
+            FORMAT,
+            f"{LABEL}: the three header rows must name the same even number of columns "
+            f"(x/y pairs); they have {len(short)}, {len(long_)} and {len(units)}",
+        )
+    too_wide = next((i for i, r in enumerate(body) if len(r) > n_cols or len(r) % 2), None)
+    if too_wide is not None:
+        raise fail(
+            FORMAT,
+            f"{LABEL}: a FluorEssence export with {n_cols} columns ({n_cols // 2} x/y pairs) "
+            f"was expected, but row {too_wide + 4} has {len(body[too_wide])} values",
+        )
     series = []
-    for k in range(0, len(names) - 1, 2):
-        pts = [
-            (parse_float(r[k]), parse_float(r[k + 1]))
-            for r in rows
-            if len(r) > k + 1 and r[k].strip() and r[k + 1].strip()
-        ]
+    for k in range(n_cols // 2):
+        pts = _pair_points(body, k, n_cols)
         if len(pts) < 3:
-            raise fail(FORMAT, f"{LABEL}: column pair {names[k + 1]!r} has fewer than 3 points")
+            raise fail(FORMAT, f"{LABEL}: column pair {long_[2 * k + 1]!r} has fewer than 3 points")
         x, y = np.array(pts).T
+        require_monotonic(
+            x, what=f"{long_[2 * k] or 'x'} ({short[2 * k]})", unit=units[2 * k], first_row=4
+        )
         series.append(
             Series(
-                name=names[k + 1],
+                name=long_[2 * k + 1],
                 x=x,
                 y=y,
-                x_label=names[k] or "Wavelength",
-                x_unit=units[k] or "nm",
-                y_label=names[k + 1],
-                y_unit=units[k + 1],
+                x_label=long_[2 * k] or "Wavelength",
+                x_unit=units[2 * k] or "nm",
+                y_label=long_[2 * k + 1],
+                y_unit=units[2 * k + 1],
             )
         )
     return series
 
 
-def _parse_xy_layout(lines: list[str]) -> tuple[list[Series], dict]:
+def _parse_xy_layout(text: str) -> tuple[list[Series], dict]:
     """Layout (a): tab-separated with short-name, long-name and unit header rows."""
-    rows = [line.split("\t") for line in lines if line.strip()]
-    if len(rows) < 6:
-        raise fail(FORMAT, f"{LABEL}: expected 3 header rows followed by data")
-    short, long_, units = ([c.strip() for c in row] for row in rows[:3])
-    body = rows[3:]
-    bad = next((i for i, r in enumerate(body) if not _is_numeric_row(r)), None)
-    if bad is not None:
-        raise fail(FORMAT, f"{LABEL}: data row {bad + 4} is not numeric: {body[bad][:4]}")
-    widths = {len([c for c in r if c.strip()]) for r in body}
-    if max(widths) != len([c for c in short if c]):
-        raise fail(FORMAT, f"{LABEL}: {len(short)} header columns but {max(widths)} data columns")
-    series = _xy_pairs(body, long_, units)
-    return series, {"layout": "fluoressence_xy", "short_names": [c for c in short if c]}
-
-
-def _parse_keyvalue_layout(lines: list[str]) -> tuple[list[Series], dict]:
-    """Layout (b): CSV key/value header block then numeric x,y… rows."""
-    rows = list(csv.reader(io.StringIO("\n".join(lines))))
-    header: dict[str, str] = {}
-    data_rows = []
-    for row in rows:
-        if not any(c.strip() for c in row):
-            continue
-        if _is_numeric_row(row):
-            data_rows.append([c for c in row if c.strip()])
-        elif data_rows:
-            raise fail(FORMAT, f"{LABEL}: unexpected text row inside the data: {row[:3]}")
-        else:
-            header[row[0].strip()] = row[1].strip() if len(row) > 1 else ""
-    if len(data_rows) < 3 or len({len(r) for r in data_rows}) != 1:
-        raise fail(FORMAT, f"{LABEL}: the data block is missing or has ragged rows")
-    table = np.array([[parse_float(c) for c in r] for r in data_rows])
-    x_label = header.get("Xaxis", "Wavelength")
-    series = [
-        Series(
-            name=f"{header.get('Yaxis', 'Signal')} {j}"
-            if table.shape[1] > 2
-            else header.get("Yaxis", "Signal"),
-            x=table[:, 0],
-            y=table[:, j],
-            x_label=x_label,
-            x_unit="nm" if x_label.lower().startswith("wave") else "",
-            y_label=header.get("Yaxis", "Signal"),
-            y_unit=header.get("Yaxis", ""),
-        )
-        for j in range(1, table.shape[1])
-    ]
-    meta = {"layout": "csv_key_value", "header": header, "scan_type": header.get("Type")}
-    try:
-        meta["fixed_wavelength_nm"] = parse_float(header.get("Fixed/Offset", ""))
-    except ValueError:
-        meta["fixed_wavelength_nm"] = None
+    head, body, labelled = _header(text.splitlines())
+    require_complete_last_row(body, ends_with_newline=text.endswith(("\n", "\r")))
+    series = _xy_pairs(head, body)
+    meta = {
+        "layout": "fluoressence_xy",
+        "label_column": labelled,
+        "short_names": head[0],
+    }
     return series, meta
 
 
@@ -138,14 +157,16 @@ def parse_nanolog(data: bytes, *, filename: str) -> ParsedFile:
     ``fwhm_mev`` (None when the band is cut off). Raises ParseError for unknown layouts,
     non-numeric or ragged data rows.
     """
-    lines = decode_text(data).splitlines()
-    first = lines[0].strip().lower() if lines else ""
+    text = decode_text(data)
+    lines = text.splitlines()
     if "\t" in (lines[0] if lines else "") and len(lines) > 2 and "wavelength" in lines[1].lower():
-        series, meta = _parse_xy_layout(lines)
-    elif first.split(",")[0] in HEADER_KEYS:
-        series, meta = _parse_keyvalue_layout(lines)
+        series, meta = _parse_xy_layout(text)
     else:
-        raise fail(FORMAT, f"{LABEL}: neither the FluorEssence XY layout nor the key/value CSV")
+        raise fail(
+            FORMAT,
+            f"{LABEL}: the FluorEssence 'ASCII XY' layout (short names, long names, units, "
+            "then x/y column pairs) was expected",
+        )
     main = _default_series(series)
     try:
         numbers = spectra.emission_peak_nm(main.x, main.y)
@@ -154,6 +175,7 @@ def parse_nanolog(data: bytes, *, filename: str) -> ParsedFile:
     numbers.update(signal=main.name, n_points=int(main.x.size))
     meta["reader"] = "own FluorEssence reader"
     series.sort(key=lambda s: s is not main)
+    meta["scans"] = scan_list(series)
     return ParsedFile(
         format=FORMAT,
         parser_name=PARSER_NAME,

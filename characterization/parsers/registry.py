@@ -19,6 +19,7 @@ from . import (
     bruker_raw,
     cary_csv,
     composition_table,
+    edinst,
     emd,
     emsa,
     gatan_dm,
@@ -44,6 +45,7 @@ MODULES = {
     "jcamp": (jcampdx, jcampdx.parse_jcamp),
     "cary_csv": (cary_csv, cary_csv.parse_cary_csv),
     "nanolog": (nanolog, nanolog.parse_nanolog),
+    "edinst": (edinst, edinst.parse_edinst),
     "gatan_dm": (gatan_dm, gatan_dm.parse_gatan_dm),
     "tiff": (tiff, tiff.parse_tiff),
     "emd": (emd, emd.parse_emd),
@@ -108,12 +110,14 @@ def _detect_text(text: str) -> str | None:
         return "emsa"
     if len(lines) > 1 and lines[1].startswith("Wavelength (nm),"):
         return "cary_csv"
+    if edinst.looks_like_edinst(lines):
+        return "edinst"
     if (
         "\t" in lines[0]
         and len(lines) > 2
         and "wavelength" in lines[1].lower()
         and re.search(r"\b(S1c?|R1c?)", lines[0])
-    ) or first.lower().startswith("labels,"):
+    ):
         return "nanolog"
     if first.startswith("#") and re.search(r"^#\s*Column\.\d+\s*:", head, re.MULTILINE):
         return "xdi"  # XDI fields without the version line: let the XDI parser say so

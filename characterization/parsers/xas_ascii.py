@@ -21,7 +21,7 @@ from .elements import XAS_EDGES, is_element_symbol
 from .xas_common import check_energy, energy_to_ev, mu_from_columns, mu_series, xas_key_numbers
 
 PARSER_NAME = "labdb.xas_ascii"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "xas_ascii"
 LABEL = "Beamline XAS text file"
 SPEC_LABEL_RE = re.compile(r"(\d+)_([^\s(]+)(?:\s*\(([^)]*)\))?")

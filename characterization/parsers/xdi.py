@@ -26,7 +26,7 @@ from .elements import XAS_EDGES, is_element_symbol
 from .xas_common import check_energy, mu_from_columns, mu_series, xas_key_numbers
 
 PARSER_NAME = "labdb.xdi"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "xdi"
 LABEL = "XDI"
 HC_EV_A = 12398.419843  # h·c in eV·Å

@@ -56,7 +56,7 @@ SKIP_SWAP = {
 MUTATIONS = ["trunc25", "trunc50", "trunc75", "flip_header", "swap_columns"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _original(rel: str):
     """(bytes, ParsedFile or None when no parser accepts the untouched file)."""
     data = (SHARED_DATA / rel).read_bytes()

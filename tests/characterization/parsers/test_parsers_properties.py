@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from characterization.parsers.registry import MODULES, parse_file
 from labdb.lib.errors import ParseError
 
-from ._files import read_instrument
+from ._files import SHARED_DATA, read_instrument
 from .test_parsers_synthetic import EDS_WIDE, IMAGEJ_RESULTS, synthetic_fluoressence_xy
 
 SAMPLES = {
@@ -20,6 +20,7 @@ SAMPLES = {
     "jcamp": read_instrument("jcamp/BRUKER1.JCM"),
     "cary_csv": read_instrument("cary_csv/CuPCtS_H2O_vis.csv"),
     "nanolog": synthetic_fluoressence_xy(),
+    "edinst": (SHARED_DATA / "lab_exports/edinst/Fluoracle_emission.txt").read_bytes(),
     "gatan_dm": read_instrument("gatan_dm/test_STEM_image.dm3"),
     "tiff": read_instrument("tiff/test_loading_image_saved_with_DM.tif"),
     "emd": read_instrument("emd/fei_example_tem_stack.emd"),

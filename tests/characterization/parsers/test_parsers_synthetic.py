@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from characterization.parsers.composition_table import parse_composition_table
-from characterization.parsers.nanolog import parse_nanolog
+from characterization.parsers.edinst import parse_edinst
 from characterization.parsers.registry import detect_format, parse_file
 from characterization.parsers.size_table import parse_size_table
 from labdb.lib.errors import ParseError
@@ -41,14 +41,15 @@ def synthetic_fluoressence_xy() -> bytes:
 
 
 def synthetic_fluoressence_csv() -> bytes:
-    """SYNTHETIC FluorEssence CSV export with a key/value header block."""
+    """SYNTHETIC Edinburgh-style CSV export with a key/value header block (Start/Stop/Step
+    describe the 1050 rows that follow)."""
     x = np.arange(600.0, 1650.0, 1.0)
     y = _band(x, 1100.0, 40.0, 2e4) + 50
     head = [
         "Labels,0,",
         "Type,Emission Scan,",
         "Start,600.00,",
-        "Stop,1650.00,",
+        "Stop,1649.00,",
         "Step,1.00,",
         "Fixed/Offset,455.00,",
         "Xaxis,Wavelength,",
@@ -70,11 +71,11 @@ def test_nanolog_xy_layout_defaults_to_corrected_ratio():
     )
 
 
-def test_nanolog_key_value_layout_reads_header_and_band():
+def test_edinst_key_value_layout_reads_header_and_band():
     parsed = parse_file(synthetic_fluoressence_csv(), filename="pbs_nir.csv")
     k, m = parsed.key_numbers, parsed.metadata
     assert (parsed.format, m["scan_type"], m["fixed_wavelength_nm"]) == (
-        "nanolog",
+        "edinst",
         "Emission Scan",
         455.0,
     )
@@ -82,11 +83,15 @@ def test_nanolog_key_value_layout_reads_header_and_band():
     assert k["fwhm_nm"] == pytest.approx(40.0 * SIGMA_TO_FWHM, rel=2e-3)
 
 
-def test_nanolog_ragged_data_row_raises():
+def test_edinst_ragged_data_row_raises():
     data = synthetic_fluoressence_csv().replace(b"\n700.00,", b"\n700.00,1,2,3\n701.5,", 1)
     with pytest.raises(ParseError) as err:
-        parse_nanolog(data, filename="bad.csv")
-    assert err.value.format == "nanolog"
+        parse_edinst(data, filename="bad.csv")
+    assert err.value.format == "edinst"
+    assert err.value.message == (
+        "bad.csv: Edinburgh Instruments F980/Fluoracle: an export with 2 columns (x and 1 scan) "
+        "was expected, but data row 101 (line 110) has 4 values"
+    )
 
 
 IMAGEJ_RESULTS = (  # SYNTHETIC ImageJ/Fiji "Results" table (first header cell is a space)
@@ -239,4 +244,4 @@ def test_detect_format_of_synthetic_exports():
             (IMAGEJ_RESULTS, "x.csv"),
             (EDS_WIDE, "x.csv"),
         ]
-    ] == ["nanolog", "nanolog", "size_table", "composition_table"]
+    ] == ["nanolog", "edinst", "size_table", "composition_table"]

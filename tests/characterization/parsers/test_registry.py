@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from characterization.parsers.registry import PARSERS, detect_format, parse_file
@@ -48,6 +50,7 @@ def test_parsers_lists_every_format_with_name_and_version():
             "jcamp",
             "cary_csv",
             "nanolog",
+            "edinst",
             "gatan_dm",
             "tiff",
             "emd",
@@ -61,7 +64,8 @@ def test_parsers_lists_every_format_with_name_and_version():
     )
     assert PARSERS["xrdml"] == ("labdb.xrdml", "1.0.0")
     assert all(
-        name == f"labdb.{key}" and version == "1.0.0" for key, (name, version) in PARSERS.items()
+        name == f"labdb.{key}" and re.fullmatch(r"\d+\.\d+\.\d+", version)
+        for key, (name, version) in PARSERS.items()
     )
 
 

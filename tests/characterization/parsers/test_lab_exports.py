@@ -1,0 +1,127 @@
+"""Readers for the lab exports in shared/data/lab_exports/ and the FluorEssence fixtures.
+
+Independent reference: each file's numeric block read with ``numpy.genfromtxt`` (no labdb
+code), compared element by element with what the reader returns; scalar values (peaks, row
+counts, ranges) were read off those numpy arrays and are written out here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from characterization.parsers.registry import detect_format, parse_file
+from labdb.lib.errors import ParseError
+
+from ._files import SHARED_DATA
+
+LAB = SHARED_DATA / "lab_exports"
+FIXTURES = Path(__file__).parent / "data"
+
+
+def _numpy_block(path: Path, delimiter: str) -> np.ndarray:
+    """The numeric rows after the header's blank line, read by numpy alone."""
+    lines = path.read_text().splitlines()
+    labels = next(i for i, ln in enumerate(lines) if ln.startswith("Labels"))
+    blank = next(i for i in range(labels, len(lines)) if not lines[i].strip())
+    table = np.genfromtxt(path, delimiter=delimiter, skip_header=blank + 1)
+    return table[:, ~np.all(np.isnan(table), axis=0)]
+
+
+@pytest.mark.parametrize(
+    "name,technique,kind,n_scans,n_points,x_first,x_last,x_unit",
+    [
+        ("F980_EmScan.txt", "pl", "emission", 1, 146, 675.0, 820.0, "nm"),
+        ("F980_IRF.txt", "pl", "irf", 1, 512, 0.0, 499.02344, "ns"),
+        ("F980_IRF_multiple.txt", "pl", "decay", 44, 256, 0.0, 996.09375, "ns"),
+        ("Fluoracle.csv", "pl", "emission", 1, 251, 600.0, 850.0, "nm"),
+        ("Fluoracle_absorbance.txt", "uvvis", "absorbance", 1, 301, 450.0, 600.0, "nm"),
+        ("Fluoracle_emission.txt", "pl", "emission", 1, 226, 375.0, 600.0, "nm"),
+        ("Fluoracle_emission_multiple.txt", "pl", "emission", 5, 201, 500.0, 600.0, "nm"),
+    ],
+)
+def test_edinst_export_matches_numpy(
+    name, technique, kind, n_scans, n_points, x_first, x_last, x_unit
+):
+    path = LAB / "edinst" / name
+    parsed = parse_file(path.read_bytes(), filename=name)
+    table = _numpy_block(path, "," if name.endswith(".csv") else "\t")
+    assert (parsed.format, parsed.technique, parsed.metadata["kind"]) == ("edinst", technique, kind)
+    assert (len(parsed.series), table.shape) == (n_scans, (n_points, n_scans + 1))
+    for j, s in enumerate(parsed.series):
+        assert (s.x_unit, s.x[0], s.x[-1]) == (x_unit, x_first, x_last)
+        np.testing.assert_array_equal(s.x, table[:, 0])
+        np.testing.assert_array_equal(s.y, table[:, j + 1])
+    scans = parsed.metadata["scans"]
+    assert [(sc["index"], sc["label"]) for sc in scans] == [
+        (j, s.name) for j, s in enumerate(parsed.series)
+    ]
+
+
+def test_edinst_emission_peak_and_decay_numbers():
+    em = parse_file((LAB / "edinst/F980_EmScan.txt").read_bytes(), filename="F980_EmScan.txt")
+    assert em.key_numbers["peak_nm"] == 782.0  # numpy: argmax of column 2 (22287.4453 counts)
+    irf = parse_file((LAB / "edinst/F980_IRF.txt").read_bytes(), filename="F980_IRF.txt")
+    k = irf.key_numbers
+    assert (k["time_step_ns"], k["peak_time_ns"], k["peak_counts"]) == (0.9765625, 27.34375, 678.0)
+    multi = parse_file(
+        (LAB / "edinst/F980_IRF_multiple.txt").read_bytes(), filename="F980_IRF_multiple.txt"
+    )
+    assert [s.name for s in multi.series[:3]] == ["Decay1", "Decay2", "Decay3"]
+    assert multi.metadata["title"] == ["S1-Multi-Scan Sample 1"]
+
+
+def test_edinst_cut_in_half_is_refused_with_the_declared_point_count():
+    data = (LAB / "edinst/Fluoracle_emission.txt").read_bytes()
+    cut = data[: data.index(b"\n488.00") + 1]
+    with pytest.raises(ParseError) as err:
+        parse_file(cut, filename="Fluoracle_emission.txt")
+    assert err.value.message == (
+        "Fluoracle_emission.txt: Edinburgh Instruments F980/Fluoracle: the header states x "
+        "375–600 nm in steps of 1 (226 points), but 113 data rows follow; the file looks "
+        "truncated"
+    )
+
+
+def test_fluoressence_label_column_is_dropped_not_shifted():
+    """Real export with the 'Short Name / Long Name / Units' column (see data/fluoressence).
+
+    numpy: ``np.loadtxt(path, skiprows=3)`` gives 151 rows; column 1 is the wavelength
+    700–850 nm and column 2 S1c/R1c with its maximum 2054.28094414968 at 773 nm.
+    """
+    path = FIXTURES / "fluoressence" / "Single_Measure.txt"
+    table = np.loadtxt(path, skiprows=3)
+    parsed = parse_file(path.read_bytes(), filename="Single_Measure.txt")
+    assert (detect_format(path.read_bytes(), "x.txt"), parsed.metadata["label_column"]) == (
+        "nanolog",
+        True,
+    )
+    assert [s.name for s in parsed.series] == ["S1c / R1c", "S1", "R1"]
+    ratio, s1, r1 = parsed.series
+    np.testing.assert_array_equal(ratio.x, table[:, 1])
+    np.testing.assert_array_equal(ratio.y, table[:, 2])
+    np.testing.assert_array_equal(s1.y, table[:, 4])
+    np.testing.assert_array_equal(r1.y, table[:, 6])
+    assert (parsed.key_numbers["peak_nm"], parsed.key_numbers["n_points"]) == (773.0, 151)
+
+
+def test_fluoressence_cut_in_half_is_refused():
+    data = (FIXTURES / "fluoressence" / "Single_Measure.txt").read_bytes()
+    cut = data[: len(data) // 2]
+    with pytest.raises(ParseError) as err:
+        parse_file(cut, filename="Single_Measure.txt")
+    assert err.value.message.startswith("Single_Measure.txt: Horiba NanoLog export: ")
+    assert "truncated" in err.value.message or "was expected" in err.value.message
+
+
+def test_fluoressence_row_with_a_missing_value_names_the_row():
+    data = (FIXTURES / "fluoressence" / "Single_Measure.txt").read_bytes()
+    bad = data.replace(b"\n9\t708\t250.08877848544\t", b"\n9\t708\t", 1)
+    with pytest.raises(ParseError) as err:
+        parse_file(bad, filename="sample.txt")
+    assert err.value.message == (
+        "sample.txt: Horiba NanoLog export: a FluorEssence export with 6 columns (3 x/y pairs) "
+        "was expected, but row 12 has 5 values"
+    )
