@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 import analysis.selectors as analysis_selectors
@@ -101,20 +101,28 @@ class SamplePage:
     aging_changes: list | None
     aging_available: bool
     runs_used_in: list = field(default_factory=list)
+    attachments: list = field(default_factory=list)
+    manual: object = None  # web.measurement_forms.ManualSection (forms for the viewer)
 
 
 def _for_sample(qs: QuerySet, sample: Sample) -> list:
     return list(qs.filter(sample=sample).order_by("measured_at", "age_days", "id"))
 
 
-def sample_page(*, sample_id: int) -> SamplePage:
+def sample_page(*, sample_id: int, viewer=None, bound_form=None) -> SamplePage:
+    """Everything on a sample page; ``viewer`` decides the "Add a measurement" forms and edit
+    links, ``bound_form`` is a submitted manual-entry form to show again with its errors."""
+    from web.measurement_forms import manual_section
+
     sample = get_object_or_404(syn_selectors.sample_list().select_related(
-        "produced_by__recipe", "paper"), pk=sample_id)
+        "produced_by__recipe", "paper", "owner"), pk=sample_id)
     aging_fn = analysis_function("aging_series")
     changes_fn = analysis_function("aging_changes")
     series = aging_fn(sample) if aging_fn else None
     m = char_selectors.measurement_list
-    return SamplePage(
+    files = list(char_selectors.data_file_list().filter(sample=sample)
+                 .order_by("-uploaded_at", "-id"))
+    page = SamplePage(
         sample=sample,
         lineage=syn_selectors.sample_lineage(sample),
         layers=list(sample.layers.all()),
@@ -122,8 +130,12 @@ def sample_page(*, sample_id: int) -> SamplePage:
         pl=_for_sample(m(PLMeasurement), sample),
         absorption=_for_sample(m(AbsorptionMeasurement), sample),
         lifetimes=_for_sample(char_selectors.lifetime_list(), sample),
-        fits=_for_sample(char_selectors.xas_fit_list().prefetch_related("refit_runs")
-                         .select_related("spectrum__data_file"), sample),
+        # Plot arrays stay in the database: the page only asks whether a fit has them.
+        fits=_for_sample(char_selectors.xas_fit_list().prefetch_related(
+            Prefetch("refit_runs", queryset=FitRun.objects.defer("result_data", "log")))
+            .annotate(has_plot_data=Exists(FitRun.objects.filter(result=OuterRef("pk"))
+                                           .exclude(result_data={})))
+            .select_related("spectrum__data_file"), sample),
         spectra=_for_sample(m(XASSpectrum), sample),
         other={
             "XRD": _for_sample(m(XRDMeasurement), sample),
@@ -131,8 +143,8 @@ def sample_page(*, sample_id: int) -> SamplePage:
             "Composition": _for_sample(m(CompositionMeasurement), sample),
             "Reported quantities": _for_sample(m(ReportedQuantity), sample),
         },
-        files=list(char_selectors.data_file_list().filter(sample=sample)
-                   .order_by("-uploaded_at", "-id")),
+        files=[f for f in files if f.kind != "attachment"],
+        attachments=[f for f in files if f.kind == "attachment"],
         aging_studies=list(AgingStudy.objects.filter(sample=sample, is_retired=False)
                            .prefetch_related("planned")),
         aging_series=_records(series) if series is not None else None,
@@ -142,6 +154,9 @@ def sample_page(*, sample_id: int) -> SamplePage:
         runs_used_in=list(SynthesisRun.objects.filter(inputs__sample=sample)
                           .select_related("recipe").distinct()),
     )
+    rows = [*page.tem, *page.pl, *page.absorption, *page.other["Reported quantities"]]
+    page.manual = manual_section(sample, viewer, rows, bound=bound_form)
+    return page
 
 
 def data_file(*, file_id: int) -> DataFile:

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from analysis import selectors, services
 from analysis.models import FitRun
+from analysis.services import fit_plots
 from characterization.models import XASFit, XASSpectrum
 from labdb.lib.errors import DomainError
 from labdb.lib.viewsets import include_retired
@@ -121,18 +122,41 @@ class FitRunViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
+def _cached_response(plot) -> HttpResponse:
+    response = HttpResponse(plot.content, content_type=plot.content_type)
+    # Keys change with the fit's version; the browser revalidates, the server never redraws.
+    response["X-Labdb-Plot-Cache"] = "miss" if plot.computed else "hit"
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
 @extend_schema(
     parameters=[OpenApiParameter("kind", str, enum=["mu", "chik", "chir"])],
     responses={(200, "image/png"): bytes, (200, "image/svg+xml"): bytes},
 )
 @api_view(["GET"])
 def fit_plot(request, pk: int, fmt: str):
-    """Plot of a computed fit: normalized μ(E), k^w·χ(k) or |χ(R)|, data vs model."""
-    fit = XASFit.objects.select_related("fit_run").filter(pk=pk).first()
-    if fit is None:
-        return Response({"message": f"no XAS fit {pk}"}, status=404)
-    image = selectors.fit_plot(fit, kind=request.query_params.get("kind", "chir"), fmt=fmt)
-    return HttpResponse(image, content_type="image/png" if fmt == "png" else "image/svg+xml")
+    """Image of a computed fit: normalized μ(E), k^w·χ(k) or |χ(R)|, data vs model (cached)."""
+    try:
+        plot = fit_plots.fit_plot_image(
+            fit_id=pk, kind=request.query_params.get("kind", "chir"), fmt=fmt
+        )
+    except fit_plots.FitNotFound as exc:
+        return Response(exc.as_dict(), status=404)
+    return _cached_response(plot)
+
+
+@extend_schema(responses={(200, "application/json"): dict})
+@api_view(["GET"])
+def fit_plot_data(request, pk: int):
+    """Arrays behind a computed fit's plots (μ(E), χ(k) and |χ(R)|, data and model), cached.
+
+    χ(k) is unweighted with the fit's k-weight given, so clients can apply any k-weight.
+    """
+    try:
+        return _cached_response(fit_plots.fit_plot_data(fit_id=pk))
+    except fit_plots.FitNotFound as exc:
+        return Response(exc.as_dict(), status=404)
 
 
 @extend_schema(
@@ -168,5 +192,6 @@ urlpatterns = [
     path("fit-runs/<int:pk>/", FitRunViewSet.as_view({"get": "retrieve"}), name="fitrun-detail"),
     path("xas-fits/<int:pk>/plot.png", fit_plot, {"fmt": "png"}, name="xasfit-plot-png"),
     path("xas-fits/<int:pk>/plot.svg", fit_plot, {"fmt": "svg"}, name="xasfit-plot-svg"),
+    path("xas-fits/<int:pk>/plot-data.json", fit_plot_data, name="xasfit-plot-data"),
     path("fit-comparison/", fit_comparison, name="fit-comparison"),
 ]

@@ -147,3 +147,77 @@ def plot_fit_summary(
     )
     fig.tight_layout()
     return _render(fig, fmt)
+
+
+# --- plot data for client-side drawing ------------------------------------------------------
+
+PLOT_DATA_VERSION = "1"
+"""Bump when :func:`fit_plot_data` (or an image renderer) changes: cached plot data and images
+are keyed by it, so every cached entry is recomputed once."""
+
+_DIGITS = 6
+
+
+def _rounded(values: Any, limit: int | None = None) -> list[float]:
+    """Floats at 6 significant digits (far below the line width of any plot), NaN as None."""
+    array = np.asarray(values, dtype=float)[:limit]
+    return [float(f"{v:.{_DIGITS}g}") if np.isfinite(v) else None for v in array]
+
+
+def fit_plot_data(
+    result_json: dict[str, Any], spectrum_json: dict[str, Any], *, dataset: int = 0,
+    rmax_a: float = 8.0,
+) -> dict[str, Any]:
+    """The three fit figures as plain arrays, for drawing client-side (JSON-ready).
+
+    ``result_json`` is ``FitResult.to_json()``, ``spectrum_json`` is
+    ``ProcessedSpectrum.to_json(with_arrays=True)`` (both as stored with the fit run).
+    Returns ``{"mu": {energy_ev, norm, e0_ev}, "chik": {k_inv_a, chi_data, chi_model, kwin,
+    kweight, kmin, kmax}, "chir": {r_a, mag_data, mag_model, rmin_a, rmax_a, kweight},
+    "simulated": bool, "dataset": id}``. χ(k) is stored *unweighted* (Å⁰) with its fit k-weight,
+    so a client can switch k-weights; |χ(R)| is cut at ``rmax_a`` (Å) and is the transform of the
+    fit's k-weight (units Å^-(kweight+1)). Raises EngineError when arrays are missing.
+    """
+    datasets = result_json.get("datasets") or []
+    if not 0 <= dataset < len(datasets):
+        raise EngineError(f"the fit has no dataset number {dataset}", field="dataset")
+    ds = datasets[dataset]
+    arr = ds.get("arrays") or {}
+    needed = ("k_inv_a", "chi_data", "chi_model", "kwin", "r_a", "chir_mag_data", "chir_mag_model")
+    missing = [name for name in needed if name not in arr]
+    if missing or "energy_ev" not in spectrum_json:
+        raise EngineError(
+            f"the stored fit has no plot arrays ({', '.join(missing) or 'energy_ev'} missing)",
+            field="fit",
+        )
+    k = np.asarray(arr["k_inv_a"], dtype=float)
+    r = np.asarray(arr["r_a"], dtype=float)
+    n_r = int(np.searchsorted(r, rmax_a, side="right"))
+    kweight = arr["kweight"]
+    return {
+        "version": PLOT_DATA_VERSION,
+        "dataset": ds["id"],
+        "simulated": bool(ds.get("simulated") or spectrum_json.get("simulated")),
+        "mu": {
+            "energy_ev": _rounded(spectrum_json["energy_ev"]),
+            "norm": _rounded(spectrum_json["norm"]),
+            "e0_ev": float(spectrum_json["e0_ev"]),
+        },
+        "chik": {
+            "k_inv_a": _rounded(k),
+            "chi_data": _rounded(arr["chi_data"]),
+            "chi_model": _rounded(arr["chi_model"]),
+            "kwin": _rounded(arr["kwin"], k.size),
+            "kweight": kweight,
+            "kmin": ds["transform"].get("kmin"),
+            "kmax": ds["transform"].get("kmax"),
+        },
+        "chir": {
+            "r_a": _rounded(r[:n_r]),
+            "mag_data": _rounded(arr["chir_mag_data"], n_r),
+            "mag_model": _rounded(arr["chir_mag_model"], n_r),
+            "rmin_a": ds["transform"].get("rmin"),
+            "rmax_a": ds["transform"].get("rmax"),
+            "kweight": kweight,
+        },
+    }

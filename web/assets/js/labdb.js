@@ -73,6 +73,34 @@
   }
 
   /* --- uploads --------------------------------------------------------------------------- */
+  /* Measurements parsed from the new files, and the file lists, without a reload. Files just
+     shown in the upload results (with their plots) are not repeated in the refreshed lists. */
+  function refreshSections(form, results) {
+    var url = form.dataset.sectionsUrl;
+    if (!url) return null;
+    return fetch(url, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (sections) {
+        Object.keys(sections).forEach(function (name) {
+          var target = document.querySelector('[data-section="' + name + '"]');
+          if (!target) return;
+          target.innerHTML = sections[name];
+          target.querySelectorAll("li.file").forEach(function (item) {
+            if (results.querySelector("#" + item.id)) item.remove();
+          });
+          target.querySelectorAll("ul.files, ul.attachments").forEach(function (list) {
+            if (!list.children.length && list.previousElementSibling) list.previousElementSibling.remove();
+            if (!list.children.length) list.remove();
+          });
+          initPlotButtons(target);
+          initBrokenImages(target);
+        });
+      })
+      .catch(function (err) { status_(form).textContent += " (Could not refresh the page sections: " + err.message + "; reload to see them.)"; });
+  }
+
+  function status_(form) { return form.querySelector("[data-upload-status]"); }
+
   function initUpload(form) {
     var zone = form.querySelector("[data-dropzone]");
     var input = form.querySelector("[data-file-input]");
@@ -102,6 +130,7 @@
           initBrokenImages(results);
           var empty = document.querySelector("[data-no-files]");
           if (empty) empty.remove();
+          return refreshSections(form, results);
         })
         .catch(function (err) { status.textContent = "✗ Upload failed (" + err.message + "). Try the Upload button."; })
         .finally(function () { zone.removeAttribute("aria-busy"); input.value = ""; });
@@ -131,19 +160,78 @@
     });
   }
 
-  /* --- fit plots: one request at a time (the plots are rendered on demand by the server,
-   * whose mathtext parser is not safe to run in parallel threads) ------------------------ */
-  function loadSequentially(images) {
-    var queue = Array.prototype.slice.call(images);
-    function next() {
-      var img = queue.shift();
-      if (!img) return;
-      img.addEventListener("load", next, {once: true});
-      img.addEventListener("error", next, {once: true});
-      img.src = img.dataset.sequentialSrc;
-      img.removeAttribute("data-sequential-src");
-    }
-    next();
+  /* --- fit plots: the server computes each fit's plot data once (cached per fit version);
+   * the browser draws μ(E), χ(k) and |χ(R)| with plotly. χ(k) arrives unweighted with the
+   * fit's k-weight, so the weighting is applied here. ------------------------------------- */
+  function fitKweight(value) {
+    var w = Array.isArray(value) ? value[0] : Number(value);
+    return isFinite(w) ? w : 2;
+  }
+
+  function line(x, y, name, extra) {
+    return Object.assign({x: x, y: y, name: name, type: "scatter", mode: "lines",
+                          line: {width: 1.3}}, extra || {});
+  }
+
+  function fitFigures(data) {
+    var tag = data.simulated ? "simulated data" : "data";
+    var mu = data.mu, ck = data.chik, cr = data.chir;
+    var kw = fitKweight(ck.kweight);
+    var weigh = function (chi) {
+      return chi.map(function (v, i) { return v === null ? null : v * Math.pow(ck.k_inv_a[i], kw); });
+    };
+    var chiData = weigh(ck.chi_data);
+    var peak = Math.max.apply(null, chiData.map(function (v) { return Math.abs(v || 0); })) || 1;
+    return {
+      mu: {traces: [line(mu.energy_ev, mu.norm, tag)],
+           layout: {xaxis: {title: {text: "energy (eV)"}},
+                    yaxis: {title: {text: "normalized μ(E)"}},
+                    shapes: [{type: "line", x0: mu.e0_ev, x1: mu.e0_ev, yref: "paper", y0: 0, y1: 1,
+                              line: {dash: "dash", width: 1, color: "#888"}}]}},
+      chik: {traces: [line(ck.k_inv_a, chiData, tag),
+                      line(ck.k_inv_a, weigh(ck.chi_model), "fit", {line: {width: 1.3, dash: "dash"}}),
+                      line(ck.k_inv_a, ck.kwin.map(function (v) { return v === null ? null : v * peak; }),
+                           "k window", {line: {width: 0.8, color: "#999"}})],
+             layout: {xaxis: {title: {text: "k (Å⁻¹)"}},
+                      yaxis: {title: {text: "k^" + kw + "·χ(k) (Å^-" + kw + ")"}}}},
+      chir: {traces: [line(cr.r_a, cr.mag_data, "|χ(R)| " + tag),
+                      line(cr.r_a, cr.mag_model, "|χ(R)| fit", {line: {width: 1.3, dash: "dash"}})],
+             layout: {xaxis: {title: {text: "R (Å)"}},
+                      yaxis: {title: {text: "|χ(R)| (Å^-" + (kw + 1) + ")"}},
+                      shapes: [{type: "rect", x0: cr.rmin_a, x1: cr.rmax_a, yref: "paper", y0: 0, y1: 1,
+                                fillcolor: "#e6e6e6", opacity: 0.6, line: {width: 0}, layer: "below"}]}},
+    };
+  }
+
+  function drawFitPlots(box, data) {
+    var figures = fitFigures(data);
+    box.querySelectorAll(".fit-plot[data-kind]").forEach(function (target) {
+      var fig = figures[target.dataset.kind];
+      if (!fig) return;
+      var layout = Object.assign({}, LAYOUT, {height: 280, margin: {l: 60, r: 10, t: 10, b: 45}},
+                                 fig.layout);
+      target.classList.add("plotted");
+      window.Plotly.newPlot(target, fig.traces, layout, CONFIG);
+    });
+    box.setAttribute("data-plotted", "");
+  }
+
+  function initFitPlots(box) {
+    fetch(box.dataset.fitPlots, {credentials: "same-origin"})
+      .then(function (r) {
+        if (!r.ok) return r.json().then(function (b) { throw new Error(b.message || "HTTP " + r.status); });
+        return r.json();
+      })
+      .then(function (data) {
+        if (!window.Plotly) throw new Error("the plotting library did not load");
+        drawFitPlots(box, data);
+      })
+      .catch(function (err) {
+        box.querySelectorAll(".fit-plot").forEach(function (target) {
+          target.textContent = "Plot not available: " + err.message;
+        });
+        box.setAttribute("data-plot-error", "");
+      });
   }
 
   /* --- fit-run progress polling ------------------------------------------------------------ */
@@ -188,7 +276,7 @@
     document.querySelectorAll("form[data-upload]").forEach(initUpload);
     initPlotButtons(document);
     initBrokenImages(document);
-    loadSequentially(document.querySelectorAll("img[data-sequential-src]"));
+    document.querySelectorAll("[data-fit-plots]").forEach(initFitPlots);
     document.querySelectorAll("[data-fit-progress]").forEach(initFitProgress);
     document.querySelectorAll("[data-explore-plot]").forEach(initExplore);
   });
