@@ -7,6 +7,14 @@ class ParseStatus(models.TextChoices):
     PENDING = "pending", "pending"
     OK = "ok", "ok"
     FAILED = "failed", "failed"
+    SKIPPED = "skipped", "not parsed (attachment)"
+
+
+class FileKind(models.TextChoices):
+    """What an uploaded file is: an instrument file to parse, or an attachment kept as is."""
+
+    INSTRUMENT = "instrument", "instrument file"
+    ATTACHMENT = "attachment", "attachment (photo, PDF, document)"
 
 
 class Technique(models.TextChoices):
@@ -29,6 +37,22 @@ class DataSource(models.TextChoices):
     MEASURED = "measured", "measured (parsed from a data file)"
     COMPUTED = "computed", "computed (fitted by labdb)"
     SIMULATED = "simulated", "SIMULATED (not measured)"
+    MANUAL = "manual", "manual (entered by hand at the bench)"
+
+
+class QYMethod(models.TextChoices):
+    ABSOLUTE = "absolute", "absolute (integrating sphere)"
+    RELATIVE = "relative", "relative to a reference dye"
+
+
+class TEMDimension(models.TextChoices):
+    """What a hand-entered TEM size describes."""
+
+    LENGTH = "length", "length"
+    WIDTH = "width", "width"
+    DIAMETER = "diameter", "diameter"
+    THICKNESS = "thickness", "thickness"
+    EDGE = "edge", "edge length"
 
 
 class XASMode(models.TextChoices):

@@ -13,7 +13,14 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from characterization.enums import CompositionMethod, DataSource, ParseStatus, Technique, XASMode
+from characterization.enums import (
+    CompositionMethod,
+    DataSource,
+    FileKind,
+    ParseStatus,
+    Technique,
+    XASMode,
+)
 from labdb.lib.models import LabRecord
 from synthesis.models import Paper, Sample
 
@@ -25,7 +32,8 @@ def raw_file_path(instance: DataFile, filename: str) -> str:
 
 
 class DataFile(LabRecord):
-    """An instrument file stored byte-for-byte; parsed into numbers and a preview."""
+    """A file stored byte-for-byte: an instrument file parsed into numbers and a preview, or an
+    attachment (photo, PDF, notebook scan, document) kept unchanged with a thumbnail."""
 
     sample = models.ForeignKey(
         Sample, null=True, blank=True, on_delete=models.PROTECT, related_name="data_files"
@@ -38,6 +46,12 @@ class DataFile(LabRecord):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(
+        max_length=10, choices=FileKind.choices, default=FileKind.INSTRUMENT, db_index=True
+    )
+    content_type = models.CharField(
+        max_length=100, blank=True, help_text="MIME type sniffed from the content at upload."
+    )
     format = models.CharField(max_length=30, blank=True)
     technique = models.CharField(
         max_length=20, choices=Technique.choices, default=Technique.UNKNOWN
@@ -56,6 +70,9 @@ class DataFile(LabRecord):
         default=dict, blank=True, help_text="Decimated x/y series for interactive plots."
     )
     preview = models.FileField(upload_to="previews/", blank=True, max_length=300)
+    preview_error = models.CharField(
+        max_length=300, blank=True, help_text="Why an attachment has no thumbnail."
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -107,11 +124,31 @@ class TEMSizeMeasurement(Measurement):
     diameter_nm = models.FloatField(null=True, blank=True)
     diameter_sd_nm = models.FloatField(null=True, blank=True)
     thickness_nm = models.FloatField(null=True, blank=True)
+    thickness_sd_nm = models.FloatField(null=True, blank=True)
+    edge_nm = models.FloatField(null=True, blank=True, help_text="Edge length (cubes, platelets).")
+    edge_sd_nm = models.FloatField(null=True, blank=True)
     n_counted = models.PositiveIntegerField(null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
         constraints = [
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}_sd_nm__gte": 0}) | Q(**{f"{name}_sd_nm": None}),
+                    name=f"tem_{name}_sd_non_negative",
+                )
+                for name in ("length", "width", "diameter", "thickness", "edge")
+            ),
+            models.CheckConstraint(
+                condition=Q(thickness_nm__gt=0) | Q(thickness_nm=None),
+                name="tem_thickness_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(edge_nm__gt=0) | Q(edge_nm=None), name="tem_edge_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(n_counted__gte=1) | Q(n_counted=None), name="tem_n_counted_at_least_1"
+            ),
             models.CheckConstraint(
                 condition=Q(length_nm__gt=0) | Q(length_nm=None), name="tem_length_positive"
             ),
@@ -150,6 +187,10 @@ class PLMeasurement(Measurement):
             ),
             models.CheckConstraint(
                 condition=Q(fwhm_nm=None) | Q(fwhm_nm__gt=0), name="pl_fwhm_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(excitation_nm=None) | Q(excitation_nm__gt=0),
+                name="pl_excitation_positive",
             ),
         ]
 
@@ -320,3 +361,10 @@ class ReportedQuantity(Measurement):
     unit = models.CharField(max_length=30, blank=True)
     text_value = models.CharField(max_length=200, blank=True)
     history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(err=None) | Q(err__gte=0), name="reported_err_non_negative"
+            ),
+        ]

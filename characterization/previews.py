@@ -8,6 +8,7 @@ enough for a worker as each call builds its own Figure): XRD patterns, FTIR/UV-v
 from __future__ import annotations
 
 import io
+import threading
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -158,3 +159,78 @@ def series_to_json(parsed: ParsedFile, max_points: int = 2000) -> dict:
         "title": _title(parsed),
         "series": out,
     }
+
+
+# --- attachment thumbnails (photos, notebook scans, PDFs) ------------------------------------
+
+THUMBNAIL_PX = 360
+MAX_DECODE_PIXELS = 64_000_000  # 64 megapixels: any phone or microscope camera, not a bomb
+_PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe
+
+
+class PreviewRefused(ValueError):
+    """No thumbnail for this content; ``str(exc)`` says why, in words for the uploader."""
+
+
+def render_image_thumbnail(
+    content: bytes, *, max_px: int = THUMBNAIL_PX, max_pixels: int = MAX_DECODE_PIXELS
+) -> bytes:
+    """PNG thumbnail (longest side ≤ ``max_px``) of a PNG/JPEG/GIF/WebP image.
+
+    Reads the header first and refuses images with more than ``max_pixels`` pixels before
+    decoding anything (decompression bombs); JPEGs are decoded at reduced scale. EXIF rotation
+    is applied. Raises PreviewRefused for bombs and for content Pillow cannot decode.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise PreviewRefused(
+                    f"the image is {width} × {height} pixels ({width * height / 1e6:.0f} "
+                    f"megapixels); thumbnails are made only up to {max_pixels / 1e6:.0f} "
+                    "megapixels (guard against decompression bombs)"
+                )
+            image.draft("RGB", (max_px, max_px))
+            thumb = ImageOps.exif_transpose(image)
+            thumb.thumbnail((max_px, max_px))
+            thumb = thumb.convert("RGBA" if "A" in thumb.getbands() else "RGB")
+    except PreviewRefused:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise PreviewRefused(f"the image is too large to decode safely ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise PreviewRefused(f"the image could not be decoded for a thumbnail ({exc})") from None
+    buf = io.BytesIO()
+    thumb.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def render_pdf_thumbnail(content: bytes, *, max_px: int = THUMBNAIL_PX) -> bytes:
+    """PNG thumbnail of the first page of a PDF (longest side ≤ ``max_px`` pixels).
+
+    Rendered offline with PDFium (pypdfium2) at a scale computed from the page size, so the
+    bitmap stays small whatever the PDF declares. Raises PreviewRefused for unreadable PDFs.
+    """
+    import pypdfium2 as pdfium
+
+    with _PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(content)
+        except pdfium.PdfiumError as exc:
+            raise PreviewRefused(f"the PDF could not be read for a thumbnail ({exc})") from None
+        try:
+            if len(pdf) == 0:
+                raise PreviewRefused("the PDF has no pages")
+            page = pdf[0]
+            width_pt, height_pt = page.get_size()
+            if not (width_pt > 0 and height_pt > 0):
+                raise PreviewRefused("the first page of the PDF has no size")
+            scale = max_px / max(width_pt, height_pt)
+            image = page.render(scale=scale).to_pil()
+        finally:
+            pdf.close()
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

@@ -3,22 +3,39 @@
 Raw files are stored byte-for-byte through Django's storage API under a content-addressed path;
 identical content is stored once. Parsing never loses the upload: a failed parse keeps the file
 with ``parse_status = failed`` and the user-facing error, and writes no measurement rows.
+Photos, PDFs, documents and content no instrument parser recognises are attachments
+(``kind = attachment``, ``parse_status = skipped``): stored the same way, never parsed.
+
+Manual measurements (QY, PL peak, 1S absorption, TEM size, any quantity) are typed in at the
+bench: ``record_manual_measurement`` / ``update_manual_measurement`` /
+``retire_manual_measurement``, with ``source = manual`` and the author as owner.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.utils import timezone
 
-from characterization.enums import DataSource, ParseStatus
+from characterization.enums import (
+    DataSource,
+    FileKind,
+    ParseStatus,
+    QYMethod,
+    Technique,
+    TEMDimension,
+)
 from characterization.models import (
     AbsorptionMeasurement,
     DataFile,
@@ -26,6 +43,8 @@ from characterization.models import (
     LifetimeComponent,
     PLLifetimeMeasurement,
     PLMeasurement,
+    ReportedQuantity,
+    TEMSizeMeasurement,
     XASFit,
     XASPath,
     XASSpectrum,
@@ -34,8 +53,14 @@ from characterization.models import (
 from characterization.parsers.base import ParsedFile
 from characterization.parsers.registry import parse_file
 from characterization.previews import render_preview_png, series_to_json
-from labdb.lib.errors import DomainError, ParseError
-from labdb.lib.records import create_record, save_unique, with_owner
+from labdb.lib.errors import ConflictError, DomainError, ParseError
+from labdb.lib.records import (
+    create_record,
+    retire_record,
+    save_unique,
+    update_record,
+    with_owner,
+)
 from synthesis.models import Sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -163,6 +188,83 @@ def attach_data_file(
     return data_file, True
 
 
+# --- attachments: photos, PDFs, notebook scans, documents ----------------------------------
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+PHOTO_TYPES = (*IMAGE_TYPES, "image/heic", "image/heif", "image/avif", "image/bmp")
+DOCUMENT_TYPES = (
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/msword",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/rtf",
+)
+# Spreadsheets may be size/composition tables: attachments only if no parser recognises them.
+
+
+def classify_content(content: bytes, filename: str) -> tuple[str, str]:
+    """``(kind, content_type)`` of an upload, decided by its content, never by its name.
+
+    Photos (PNG/JPEG/GIF/WebP/HEIC…), PDFs and Office/OpenDocument files are attachments by
+    their magic bytes; anything else is an attachment when the instrument registry does not
+    recognise it at all, and an instrument file otherwise (even if its parse then fails).
+    """
+    import filetype
+
+    from characterization.parsers._text import is_probably_text
+    from characterization.parsers.registry import detect_format
+
+    sniffed = filetype.guess_mime(content[:8192]) if content else None
+    if sniffed in PHOTO_TYPES or sniffed in DOCUMENT_TYPES:
+        return FileKind.ATTACHMENT, sniffed
+    text = is_probably_text(content[:4096])
+    content_type = sniffed or _type_by_name(filename, text)
+    if detect_format(content, filename) == "unknown":
+        return FileKind.ATTACHMENT, content_type
+    return FileKind.INSTRUMENT, content_type
+
+
+def _type_by_name(filename: str, text: bool) -> str:
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(filename)
+    if guessed:
+        return guessed
+    return "text/plain" if text else "application/octet-stream"
+
+
+def _store_as_attachment(data_file: DataFile, content: bytes, content_type: str) -> None:
+    """Mark ``data_file`` as an attachment (never parsed) and render its thumbnail, if any."""
+    from characterization.previews import (
+        PreviewRefused,
+        render_image_thumbnail,
+        render_pdf_thumbnail,
+    )
+
+    data_file.kind = FileKind.ATTACHMENT
+    data_file.content_type = content_type
+    data_file.parse_status = ParseStatus.SKIPPED
+    data_file.technique = Technique.OTHER
+    data_file.format = data_file.parser_name = data_file.parser_version = ""
+    data_file.parse_error = data_file.parse_detail = ""
+    data_file.metadata, data_file.key_numbers, data_file.series = {}, {}, {}
+    data_file.preview_error = ""
+    png = None
+    try:
+        if content_type in IMAGE_TYPES:
+            png = render_image_thumbnail(content)
+        elif content_type == "application/pdf":
+            png = render_pdf_thumbnail(content)
+        elif content_type in PHOTO_TYPES:
+            data_file.preview_error = "no thumbnail for this photo format; download it to view"
+    except PreviewRefused as exc:
+        data_file.preview_error = f"no thumbnail: {exc}"[:300]
+    _replace_preview(data_file, png)
+
+
 def _apply_parse_result(data_file: DataFile, parsed: ParsedFile) -> None:
     data_file.format = parsed.format
     data_file.technique = parsed.technique
@@ -185,6 +287,14 @@ def parse_data_file(*, data_file: DataFile, content: bytes | None = None) -> Dat
     if content is None:
         with default_storage.open(data_file.file.name, "rb") as handle:
             content = handle.read()
+    kind, content_type = classify_content(content, data_file.original_name)
+    if kind == FileKind.ATTACHMENT:
+        _replace_derived_measurements_of(data_file)
+        _store_as_attachment(data_file, content, content_type)
+        data_file.parsed_at = timezone.now()
+        data_file.save()
+        return data_file
+    data_file.kind, data_file.content_type, data_file.preview_error = kind, content_type, ""
     try:
         with transaction.atomic():
             parsed = parse_file(
@@ -202,12 +312,16 @@ def parse_data_file(*, data_file: DataFile, content: bytes | None = None) -> Dat
         data_file.format = exc.format if exc.format != "unknown" else ""
         png = None
     data_file.parsed_at = timezone.now()
+    _replace_preview(data_file, png)
+    data_file.save()
+    return data_file
+
+
+def _replace_preview(data_file: DataFile, png: bytes | None) -> None:
     if data_file.preview:
         data_file.preview.delete(save=False)
     if png is not None:
         data_file.preview.save(f"{data_file.sha256}.png", ContentFile(png), save=False)
-    data_file.save()
-    return data_file
 
 
 DERIVED_MODELS = (
@@ -219,10 +333,15 @@ DERIVED_MODELS = (
 )
 
 
-def _replace_derived_measurements(data_file: DataFile, parsed: ParsedFile) -> None:
-    """Rows computed from the file replace earlier ones from the same file (re-parse)."""
+def _replace_derived_measurements_of(data_file: DataFile) -> None:
+    """Delete the rows earlier parses of this file derived (not hand-entered or published)."""
     for model in DERIVED_MODELS:
         model.objects.filter(data_file=data_file, source=DataSource.MEASURED).delete()
+
+
+def _replace_derived_measurements(data_file: DataFile, parsed: ParsedFile) -> None:
+    """Rows computed from the file replace earlier ones from the same file (re-parse)."""
+    _replace_derived_measurements_of(data_file)
     if data_file.sample_id is None:
         return
     row = measurement_from_parsed(parsed)
@@ -240,9 +359,14 @@ def _replace_derived_measurements(data_file: DataFile, parsed: ParsedFile) -> No
 
 
 def _measured_at(parsed: ParsedFile):
+    """The time the file states (parsers put it in ``metadata["measured_at"]``).
+
+    A time with a UTC offset is kept as stated; a naive one is the instrument PC's clock and
+    is read in the lab's time zone (settings.TIME_ZONE), as the parsers document.
+    """
     from django.utils.dateparse import parse_datetime
 
-    for key in ("start_time", "measured_at", "datetime"):
+    for key in ("measured_at", "start_time", "datetime"):
         raw = parsed.metadata.get(key)
         if isinstance(raw, str):
             try:
@@ -281,11 +405,17 @@ def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dic
             "wavenumber_max_cm1": k.get("wavenumber_max_cm1"),
         }
     if parsed.technique == "xas" and k.get("element"):
+        from characterization.enums import XASMode  # local: this function's own edit
+
+        m = parsed.metadata
         return XASSpectrum, {
             "element": k["element"],
             "edge": k.get("edge") or "K",
             "e0_ev": k.get("e0_ev"),
-            "beamline": str(parsed.metadata.get("beamline") or "")[:100],
+            "beamline": str(m.get("beamline_name") or m.get("beamline") or "")[:100],
+            "facility": str(m.get("facility") or "")[:100],
+            "mode": m.get("mode") if m.get("mode") in XASMode.values else XASMode.UNKNOWN,
+            "temperature_k": m.get("temperature_k"),
         }
     return None
 
@@ -325,3 +455,424 @@ def register_xas_spectrum(
             **details,
         },
     )
+
+
+# --- manual measurements (typed in at the bench) -------------------------------------------
+
+HC_EV_NM = 1239.841984  # h·c in eV·nm: E(eV) = 1239.841984 / λ(nm)
+WAVELENGTH_RANGE_NM = (200.0, 3000.0)  # UV to the HgSe mid-IR edge of what labs here measure
+FWHM_MAX_NM = 1000.0
+TEM_SIZE_MAX_NM = 100_000.0  # 100 µm: anything larger is not a nanocrystal size
+AMBIGUOUS_UNITS = {"a.u.", "a. u.", "au", "arb. u.", "arb.u.", "arb. units", "arb"}
+
+
+class ManualEntryError(DomainError):
+    """Bad values in a manual entry; ``errors`` maps every bad entry field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
+        self.errors = errors
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "errors": self.errors}
+
+
+@dataclass(frozen=True)
+class ManualKind:
+    """One kind of hand-entered measurement: the model it lands in and its entry fields."""
+
+    key: str
+    label: str
+    model: type[models.Model]
+    fields: tuple[str, ...]
+
+
+MANUAL_KINDS: dict[str, ManualKind] = {
+    kind.key: kind
+    for kind in (
+        ManualKind(
+            "qy",
+            "quantum yield",
+            PLMeasurement,
+            ("qy_pct", "qy_method", "reference_dye", "solvent", "excitation_nm"),
+        ),
+        ManualKind(
+            "pl", "PL peak", PLMeasurement, ("peak_nm", "fwhm_nm", "excitation_nm", "solvent")
+        ),
+        ManualKind("absorption", "absorption 1S peak", AbsorptionMeasurement, ("peak_1s_nm",)),
+        ManualKind(
+            "tem", "TEM size", TEMSizeMeasurement, ("dimension", "mean_nm", "sd_nm", "n_counted")
+        ),
+        ManualKind("quantity", "quantity", ReportedQuantity, ("quantity", "value", "err", "unit")),
+    )
+}
+COMMON_ENTRY_FIELDS = ("measured_on", "notes")
+TEM_DIMENSIONS = tuple(TEMDimension.values)
+
+
+def _blank(raw) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def _number(entry: dict, errors: dict, field: str, what: str, *, required: bool = False):
+    """The float in ``entry[field]`` (None if blank); records an error naming ``what``."""
+    raw = entry.get(field)
+    if _blank(raw):
+        if required:
+            errors[field] = f"{what}: a value is required."
+        return None
+    try:
+        if isinstance(raw, bool):
+            raise TypeError
+        value = float(raw)
+    except (TypeError, ValueError):
+        errors[field] = f"{what}: {raw!r} is not a number."
+        return None
+    if not math.isfinite(value):
+        errors[field] = f"{what}: {raw!r} is not a finite number."
+        return None
+    return value
+
+
+def _in_range(errors, field, what, value, low, high, unit, *, low_open=False, hint=""):
+    if value is None or field in errors:
+        return
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
+        errors[field] = (
+            f"{what}: {value:g} {unit} is not plausible; expected {bound} "
+            f"and at most {high:g} {unit}{hint}."
+        )
+
+
+def _wavelength(entry, errors, field, what, *, required=False):
+    value = _number(entry, errors, field, what, required=required)
+    low, high = WAVELENGTH_RANGE_NM
+    _in_range(errors, field, what, value, low, high, "nm", hint=" (enter the wavelength in nm)")
+    return value
+
+
+def _text(entry: dict, errors: dict, field: str, what: str, *, max_length: int, required=False):
+    raw = entry.get(field)
+    text = "" if raw is None else str(raw).strip()
+    if required and not text:
+        errors[field] = f"{what}: this is required."
+    elif len(text) > max_length:
+        errors[field] = f"{what}: at most {max_length} characters (got {len(text)})."
+    return text
+
+
+def _measured_on(entry: dict, errors: dict, sample: Sample):
+    """``measured_on`` (a date, or an ISO date string) as an aware datetime at local midnight."""
+    raw = entry.get("measured_on")
+    if _blank(raw):
+        return None
+    day = raw
+    if isinstance(raw, str):
+        try:
+            day = dt.date.fromisoformat(raw.strip())
+        except ValueError:
+            errors["measured_on"] = f"measured on: {raw!r} is not a date; expected e.g. 2026-03-14."
+            return None
+    if isinstance(day, dt.datetime):
+        day = timezone.localtime(day).date() if timezone.is_aware(day) else day.date()
+    if not isinstance(day, dt.date):
+        errors["measured_on"] = f"measured on: {raw!r} is not a date; expected e.g. 2026-03-14."
+        return None
+    if day > timezone.localdate():
+        errors["measured_on"] = f"measured on: {day.isoformat()} is in the future."
+        return None
+    if sample.synthesis_date and day < sample.synthesis_date:
+        errors["measured_on"] = (
+            f"measured on: {day.isoformat()} is before {sample.code} was synthesised "
+            f"({sample.synthesis_date.isoformat()})."
+        )
+        return None
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+def _unit(entry: dict, errors: dict) -> str:
+    """A unit pint understands (stored as typed), or empty for a pure number."""
+    from labdb.lib.units import ureg
+
+    text = _text(entry, errors, "unit", "unit", max_length=30)
+    if not text or "unit" in errors:
+        return text
+    expected = "expected a unit such as nm, eV, meV, ns, K, °, Å⁻¹, mol/L or %, or no unit"
+    if text.lower() in AMBIGUOUS_UNITS:
+        errors["unit"] = (
+            f"unit: {text!r} is ambiguous (read as atomic mass unit × year); leave the unit "
+            "empty for arbitrary or relative units."
+        )
+        return text
+    try:
+        ureg().Unit(text)
+    except Exception:  # noqa: BLE001 - pint's parser raises many kinds for free text
+        errors["unit"] = f"unit: {text!r} is not a unit labdb knows; {expected}."
+    return text
+
+
+def _qy_values(entry: dict, errors: dict) -> dict:
+    qy = _number(entry, errors, "qy_pct", "QY (%)", required=True)
+    _in_range(errors, "qy_pct", "QY (%)", qy, 0.0, 100.0, "%", hint=" (a percentage)")
+    method = _text(entry, errors, "qy_method", "QY method", max_length=100, required=True)
+    if method and method not in QYMethod.values:
+        errors["qy_method"] = (
+            f"QY method: {method!r} is not a method; choose 'absolute' (integrating sphere) "
+            "or 'relative' (to a reference dye)."
+        )
+    dye = _text(entry, errors, "reference_dye", "reference dye", max_length=100)
+    if method == QYMethod.RELATIVE and not dye and "reference_dye" not in errors:
+        errors["reference_dye"] = (
+            "reference dye: a relative QY needs the dye it was measured against "
+            "(e.g. rhodamine 6G in ethanol)."
+        )
+    if method == QYMethod.ABSOLUTE and dye:
+        errors["reference_dye"] = (
+            "reference dye: an absolute QY (integrating sphere) has no reference dye; "
+            "leave it empty or choose 'relative'."
+        )
+    return {
+        "qy_pct": qy,
+        "qy_method": method,
+        "reference_dye": dye,
+        "solvent": _text(entry, errors, "solvent", "solvent", max_length=100),
+        "excitation_nm": _wavelength(entry, errors, "excitation_nm", "excitation wavelength (nm)"),
+    }
+
+
+def _pl_values(entry: dict, errors: dict) -> dict:
+    fwhm = _number(entry, errors, "fwhm_nm", "FWHM (nm)")
+    _in_range(errors, "fwhm_nm", "FWHM (nm)", fwhm, 0.0, FWHM_MAX_NM, "nm", low_open=True)
+    return {
+        "peak_nm": _wavelength(entry, errors, "peak_nm", "PL peak (nm)", required=True),
+        "fwhm_nm": fwhm,
+        "excitation_nm": _wavelength(entry, errors, "excitation_nm", "excitation wavelength (nm)"),
+        "solvent": _text(entry, errors, "solvent", "solvent", max_length=100),
+    }
+
+
+def _absorption_values(entry: dict, errors: dict) -> dict:
+    peak = _wavelength(entry, errors, "peak_1s_nm", "1S absorption peak (nm)", required=True)
+    # The energy is the same number in eV (parsed files store both): E = hc/λ.
+    return {"peak_1s_nm": peak, "peak_1s_ev": round(HC_EV_NM / peak, 6) if peak else None}
+
+
+def _tem_values(entry: dict, errors: dict) -> dict:
+    dimension = _text(entry, errors, "dimension", "what was measured", max_length=20, required=True)
+    if dimension and dimension not in TEM_DIMENSIONS:
+        errors["dimension"] = (
+            f"what was measured: {dimension!r} is not one of {', '.join(TEM_DIMENSIONS)}."
+        )
+    mean = _number(entry, errors, "mean_nm", "mean size (nm)", required=True)
+    _in_range(errors, "mean_nm", "mean size (nm)", mean, 0.0, TEM_SIZE_MAX_NM, "nm", low_open=True)
+    sd = _number(entry, errors, "sd_nm", "SD (nm)")
+    if sd is not None and sd < 0:
+        errors["sd_nm"] = f"SD (nm): {sd:g} nm is negative; a standard deviation is ≥ 0."
+    count = _count(entry, errors)
+    values = {f"{d}_nm": None for d in TEM_DIMENSIONS}
+    values.update({f"{d}_sd_nm": None for d in TEM_DIMENSIONS})
+    if dimension in TEM_DIMENSIONS:
+        values[f"{dimension}_nm"], values[f"{dimension}_sd_nm"] = mean, sd
+    values["n_counted"] = count
+    return values
+
+
+def _count(entry: dict, errors: dict) -> int | None:
+    raw = entry.get("n_counted")
+    if _blank(raw):
+        return None
+    try:
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError
+        count = int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+    except (TypeError, ValueError):
+        errors["n_counted"] = f"N counted: {raw!r} is not a whole number of particles."
+        return None
+    if count < 1:
+        errors["n_counted"] = f"N counted: {count} — at least 1 particle must have been counted."
+    return count
+
+
+def _quantity_values(entry: dict, errors: dict) -> dict:
+    err = _number(entry, errors, "err", "error (±)")
+    if err is not None and err < 0:
+        errors["err"] = f"error (±): {err:g} is negative; an uncertainty is ≥ 0."
+    return {
+        "quantity": _text(
+            entry, errors, "quantity", "quantity name", max_length=200, required=True
+        ),
+        "value": _number(entry, errors, "value", "value", required=True),
+        "err": err,
+        "unit": _unit(entry, errors),
+    }
+
+
+_MANUAL_VALUES = {
+    "qy": _qy_values,
+    "pl": _pl_values,
+    "absorption": _absorption_values,
+    "tem": _tem_values,
+    "quantity": _quantity_values,
+}
+
+
+def manual_kind(key: str) -> ManualKind:
+    """The ManualKind named ``key``; DomainError listing the kinds otherwise."""
+    try:
+        return MANUAL_KINDS[key]
+    except KeyError:
+        raise DomainError(
+            f"kind: {key!r} is not a kind of manual measurement; expected one of "
+            f"{', '.join(MANUAL_KINDS)}.",
+            field="kind",
+        ) from None
+
+
+def manual_kind_of(measurement: models.Model) -> ManualKind:
+    """Which manual kind ``measurement`` was entered as; DomainError if not entered by hand."""
+    key = (measurement.extra or {}).get("manual_kind")
+    if measurement.source != DataSource.MANUAL or key not in MANUAL_KINDS:
+        raise DomainError(
+            f"This value (id {measurement.pk}) was not entered by hand "
+            f"(source: {measurement.source}); only manual measurements are edited here.",
+            field="source",
+        )
+    return MANUAL_KINDS[key]
+
+
+def validate_manual_entry(*, kind: str, entry: dict, sample: Sample) -> dict:
+    """Model field values for a manual entry of ``kind``; ManualEntryError naming every bad field.
+
+    Units are in the entry field names (``qy_pct`` in %, ``*_nm`` in nm). Checks: QY 0–100 %,
+    wavelengths 200–3000 nm, FWHM and TEM sizes > 0, SD and ± errors ≥ 0, N a whole number ≥ 1,
+    units known to pint, ``measured_on`` not in the future nor before the synthesis date.
+    """
+    spec = manual_kind(kind)
+    allowed = set(spec.fields) | set(COMMON_ENTRY_FIELDS)
+    errors = {
+        name: f"{name}: not a field of a {spec.label} entry "
+        f"(expected {', '.join(sorted(allowed))})."
+        for name in entry
+        if name not in allowed
+    }
+    values = _MANUAL_VALUES[spec.key](entry, errors)
+    values["measured_at"] = _measured_on(entry, errors, sample)
+    values["notes"] = _text(entry, errors, "notes", "note", max_length=5000)
+    if errors:
+        raise ManualEntryError(errors)
+    return values
+
+
+def manual_entry_of(measurement: models.Model) -> dict:
+    """The entry fields of a manual measurement, as its form or API shows them for editing."""
+    spec = manual_kind_of(measurement)
+    entry = {name: getattr(measurement, name, None) for name in spec.fields}
+    if spec.key == "tem":
+        dimension = next(
+            (d for d in TEM_DIMENSIONS if getattr(measurement, f"{d}_nm") is not None), None
+        )
+        entry.update(
+            dimension=dimension,
+            mean_nm=getattr(measurement, f"{dimension}_nm") if dimension else None,
+            sd_nm=getattr(measurement, f"{dimension}_sd_nm") if dimension else None,
+            n_counted=measurement.n_counted,
+        )
+    measured = measurement.measured_at
+    entry["measured_on"] = timezone.localtime(measured).date() if measured else None
+    entry["notes"] = measurement.notes
+    return entry
+
+
+def _require_may_add(sample: Sample, actor) -> None:
+    from labdb.lib.permissions import can_edit
+
+    if actor is None or not actor.is_authenticated or not can_edit(actor, sample):
+        owner = sample.owner.username if sample.owner_id else "no owner"
+        raise PermissionDenied(
+            f"Only the owner of {sample.code} ({owner}) and curators can add measurements to it."
+        )
+
+
+def _require_may_change(measurement: models.Model, actor) -> None:
+    from labdb.lib.permissions import can_edit
+
+    if actor is None or not actor.is_authenticated or not can_edit(actor, measurement):
+        author = measurement.owner.username if measurement.owner_id else "unknown"
+        raise PermissionDenied(
+            f"Only the author of this measurement ({author}) and curators can change it."
+        )
+
+
+def _changed_since(measurement, spec: ManualKind, current: int, expected) -> ConflictError:
+    """409 naming who changed the record last (from its history)."""
+    latest = (
+        type(measurement)
+        .history.filter(id=measurement.pk)
+        .select_related("history_user")
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+    who = latest.history_user.username if latest and latest.history_user else "someone else"
+    return ConflictError(
+        f"This {spec.label} was changed by {who} since you opened it (your version {expected}, "
+        f"now version {current}) — reload the page to see the change, then edit again.",
+        current_version=current,
+    )
+
+
+@transaction.atomic
+def record_manual_measurement(*, kind: str, sample: Sample, entry: dict, actor) -> models.Model:
+    """Store a value typed in at the bench (``source = manual``, owner = ``actor``).
+
+    ``kind`` is one of MANUAL_KINDS (qy, pl, absorption, tem, quantity); ``entry`` holds its
+    fields (see ``validate_manual_entry``). Only the sample's owner and curators may add
+    (PermissionDenied otherwise). Raises ManualEntryError naming each bad field; nothing is
+    written then.
+    """
+    spec = manual_kind(kind)
+    _require_may_add(sample, actor)
+    values = validate_manual_entry(kind=spec.key, entry=entry, sample=sample)
+    data = {**values, "source": DataSource.MANUAL, "extra": {"manual_kind": spec.key}}
+    return record_measurement(model=spec.model, sample=sample, data=data, actor=actor)
+
+
+@transaction.atomic
+def update_manual_measurement(
+    *, measurement: models.Model, entry: dict, expected_version: int | None, actor
+) -> models.Model:
+    """Change a manual measurement (its author or a curator) if nobody changed it meanwhile.
+
+    ``entry`` may hold only the changed fields. Raises ConflictError (409, naming who changed
+    it) when ``expected_version`` is not the stored version, ManualEntryError for bad values.
+    """
+    spec = manual_kind_of(measurement)
+    _require_may_change(measurement, actor)
+    merged = {**manual_entry_of(measurement), **entry}
+    values = validate_manual_entry(kind=spec.key, entry=merged, sample=measurement.sample)
+    try:
+        return update_record(
+            measurement, changes=values, expected_version=expected_version, actor=actor
+        )
+    except ConflictError as exc:
+        raise _changed_since(measurement, spec, exc.current_version, expected_version) from None
+
+
+@transaction.atomic
+def retire_manual_measurement(
+    *, measurement: models.Model, reason: str, expected_version: int | None, actor
+) -> models.Model:
+    """Hide a manual measurement (author or curator) with a reason; same version check as edits."""
+    spec = manual_kind_of(measurement)
+    _require_may_change(measurement, actor)
+    if expected_version is None:
+        raise DomainError(
+            "version: send the version you read, so that concurrent edits are detected.",
+            field="version",
+        )
+    current = type(measurement).objects.select_for_update().get(pk=measurement.pk)
+    if current.version != expected_version:
+        raise _changed_since(measurement, spec, current.version, expected_version)
+    return retire_record(current, reason=reason, actor=actor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from characterization.enums import QYMethod, TEMDimension
 from characterization.models import (
     AbsorptionMeasurement,
     CompositionMeasurement,
@@ -19,8 +20,9 @@ from characterization.models import (
     XASSpectrum,
     XRDMeasurement,
 )
-from characterization.services import PATH_FIELDS
+from characterization.services import MANUAL_KINDS, PATH_FIELDS
 from labdb.lib.viewsets import LabRecordSerializer
+from synthesis.models import Sample
 
 MEASUREMENT_COMMON = LabRecordSerializer.COMMON + (
     "sample",
@@ -170,6 +172,8 @@ class DataFileSerializer(LabRecordSerializer):
             "original_name",
             "uploaded_by",
             "uploaded_at",
+            "kind",
+            "content_type",
             "format",
             "technique",
             "parser_name",
@@ -180,6 +184,7 @@ class DataFileSerializer(LabRecordSerializer):
             "key_numbers",
             "metadata",
             "preview_url",
+            "preview_error",
             "download_url",
         )
         read_only_fields = fields
@@ -196,3 +201,61 @@ class DataFileUploadSerializer(serializers.Serializer):
     sample = serializers.IntegerField(
         required=False, allow_null=True, help_text="Id of the sample the file belongs to."
     )
+
+
+# --- manual measurements: shape only; the service checks ranges, units and permissions -------
+
+
+class ManualEntrySerializer(serializers.Serializer):
+    """Entry fields of a hand-entered measurement; which apply depends on ``kind``.
+
+    qy: qy_pct, qy_method (absolute | relative), reference_dye, solvent, excitation_nm ·
+    pl: peak_nm, fwhm_nm, excitation_nm, solvent · absorption: peak_1s_nm ·
+    tem: dimension (length | width | diameter | thickness | edge), mean_nm, sd_nm, n_counted ·
+    quantity: quantity, value, err, unit (pint) · all: measured_on (date), notes.
+    """
+
+    qy_pct = serializers.FloatField(required=False, allow_null=True, help_text="QY in %, 0–100")
+    qy_method = serializers.ChoiceField(choices=QYMethod.choices, required=False)
+    reference_dye = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    solvent = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    excitation_nm = serializers.FloatField(required=False, allow_null=True)
+    peak_nm = serializers.FloatField(required=False, allow_null=True)
+    fwhm_nm = serializers.FloatField(required=False, allow_null=True)
+    peak_1s_nm = serializers.FloatField(required=False, allow_null=True)
+    dimension = serializers.ChoiceField(choices=TEMDimension.choices, required=False)
+    mean_nm = serializers.FloatField(required=False, allow_null=True)
+    sd_nm = serializers.FloatField(required=False, allow_null=True)
+    n_counted = serializers.IntegerField(required=False, allow_null=True)
+    quantity = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    value = serializers.FloatField(required=False, allow_null=True)
+    err = serializers.FloatField(required=False, allow_null=True)
+    unit = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    measured_on = serializers.DateField(required=False, allow_null=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class ManualCreateSerializer(ManualEntrySerializer):
+    kind = serializers.ChoiceField(choices=list(MANUAL_KINDS))
+    sample = serializers.PrimaryKeyRelatedField(queryset=Sample.objects.filter(is_retired=False))
+
+
+class ManualUpdateSerializer(ManualEntrySerializer):
+    version = serializers.IntegerField(help_text="The version you read (409 if it changed).")
+
+
+class ManualMeasurementSerializer(serializers.Serializer):
+    """Output: the stored record with its entry fields and where the full row is listed."""
+
+    kind = serializers.CharField()
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    sample = serializers.IntegerField(source="sample_id")
+    source = serializers.CharField()
+    owner = serializers.IntegerField(source="owner_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    is_retired = serializers.BooleanField()
+    retired_reason = serializers.CharField()
+    entry = serializers.DictField()
+    measurement_url = serializers.CharField()

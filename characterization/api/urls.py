@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from characterization.api import views
@@ -15,4 +16,15 @@ router.register("xas-spectra", views.XASSpectrumViewSet, basename="xasspectrum")
 router.register("xas-fits", views.XASFitViewSet, basename="xasfit")
 router.register("reported-quantities", views.ReportedQuantityViewSet, basename="reported")
 
-urlpatterns = router.urls
+urlpatterns = router.urls + [
+    path(
+        "manual-measurements/",
+        views.ManualMeasurementCreateView.as_view(),
+        name="manual-measurement-create",
+    ),
+    path(
+        "manual-measurements/<str:kind>/<int:pk>/",
+        views.ManualMeasurementDetailView.as_view(),
+        name="manual-measurement-detail",
+    ),
+]

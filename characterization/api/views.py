@@ -5,14 +5,17 @@ from __future__ import annotations
 import django_filters
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from characterization import selectors, services
 from characterization.api import serializers as s
+from characterization.enums import DataSource
 from characterization.models import (
     AbsorptionMeasurement,
     CompositionMeasurement,
@@ -27,6 +30,28 @@ from characterization.models import (
 from labdb.lib.errors import DomainError
 from labdb.lib.viewsets import LabRecordViewSet
 from synthesis.models import Sample
+
+
+def raw_file_response(data_file) -> FileResponse:
+    """The stored bytes unchanged, as a download named like the upload, with its sha256.
+
+    ``ETag`` is the quoted sha256 (hex) and ``Repr-Digest`` the RFC 9530 sha-256 digest, so a
+    client can check that what it saved is what was uploaded.
+    """
+    import base64
+
+    content_type = data_file.content_type or "application/octet-stream"
+    response = FileResponse(
+        default_storage.open(data_file.file.name, "rb"),
+        as_attachment=True,
+        filename=data_file.original_name,
+        content_type=content_type,
+    )
+    response["ETag"] = f'"{data_file.sha256}"'
+    digest = base64.b64encode(bytes.fromhex(data_file.sha256)).decode()
+    response["Repr-Digest"] = f"sha-256=:{digest}:"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 class DataFileViewSet(LabRecordViewSet):
@@ -85,12 +110,7 @@ class DataFileViewSet(LabRecordViewSet):
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         """The raw bytes exactly as uploaded."""
-        data_file = self.get_object()
-        return FileResponse(
-            default_storage.open(data_file.file.name, "rb"),
-            as_attachment=True,
-            filename=data_file.original_name,
-        )
+        return raw_file_response(self.get_object())
 
     @action(detail=True, methods=["get"])
     def series(self, request, pk=None):
@@ -102,6 +122,17 @@ class MeasurementFilter(django_filters.FilterSet):
     sample_code = django_filters.CharFilter("sample__code")
     measured_after = django_filters.IsoDateTimeFilter("measured_at", lookup_expr="gte")
     measured_before = django_filters.IsoDateTimeFilter("measured_at", lookup_expr="lte")
+
+
+def _create_not_manual(self, data, actor):
+    """Generic creates are for published and parsed rows; hand entries have their own checks."""
+    if data.get("source") == DataSource.MANUAL:
+        raise DomainError(
+            "source: values entered by hand go through /api/manual-measurements/ "
+            "(which checks ranges, units and who may add them).",
+            field="source",
+        )
+    return LabRecordViewSet.create_service(self, data, actor)
 
 
 def _measurement_viewset(model, serializer, number_fields: tuple[str, ...]):
@@ -134,6 +165,7 @@ def _measurement_viewset(model, serializer, number_fields: tuple[str, ...]):
             "search_fields": ["sample__code", "citation", "notes"],
             "ordering_fields": ["measured_at", "id", *number_fields],
             "ordering": ["id"],
+            "create_service": _create_not_manual,
             "__doc__": f"{model._meta.verbose_name_plural.capitalize()} of samples.",
         },
     )
@@ -212,3 +244,102 @@ class XASFitViewSet(LabRecordViewSet):
                 field="paths",
             )
         return super().update_service(instance, data, expected_version, actor)
+
+
+# --- manual measurements ---------------------------------------------------------------------
+
+LIST_ENDPOINT = {
+    "qy": "pl-measurements",
+    "pl": "pl-measurements",
+    "absorption": "absorption-measurements",
+    "tem": "tem-sizes",
+    "quantity": "reported-quantities",
+}
+
+
+def _manual_out(measurement) -> dict:
+    spec = services.manual_kind_of(measurement)
+    entry = services.manual_entry_of(measurement)
+    if entry.get("measured_on"):
+        entry["measured_on"] = entry["measured_on"].isoformat()
+    return s.ManualMeasurementSerializer(
+        {
+            "kind": spec.key,
+            "id": measurement.pk,
+            "version": measurement.version,
+            "sample_id": measurement.sample_id,
+            "source": measurement.source,
+            "owner_id": measurement.owner_id,
+            "created_at": measurement.created_at,
+            "updated_at": measurement.updated_at,
+            "is_retired": measurement.is_retired,
+            "retired_reason": measurement.retired_reason,
+            "entry": entry,
+            "measurement_url": f"/api/{LIST_ENDPOINT[spec.key]}/{measurement.pk}/",
+        }
+    ).data
+
+
+class ManualMeasurementCreateView(APIView):
+    """Record a value typed in at the bench (QY, PL peak, 1S peak, TEM size, any quantity).
+
+    Only the sample's owner and curators may add (403 otherwise). Bad values give 400 with
+    ``errors`` naming every bad field; nothing is stored then.
+    """
+
+    @extend_schema(request=s.ManualCreateSerializer, responses={201: s.ManualMeasurementSerializer})
+    def post(self, request):
+        shape = s.ManualCreateSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        entry = dict(shape.validated_data)
+        kind, sample = entry.pop("kind"), entry.pop("sample")
+        measurement = services.record_manual_measurement(
+            kind=kind, sample=sample, entry=entry, actor=request.user
+        )
+        return Response(_manual_out(measurement), status=status.HTTP_201_CREATED)
+
+
+class ManualMeasurementDetailView(APIView):
+    """Read, change (PATCH with ``version``; 409 if it changed) or retire (DELETE with
+    ``?reason=&version=``) a manual measurement; changes by its author or a curator."""
+
+    @staticmethod
+    def _measurement(kind: str, pk: int):
+        if kind not in services.MANUAL_KINDS:
+            raise Http404(f"No manual measurement kind {kind!r}.")
+        model = services.MANUAL_KINDS[kind].model
+        queryset = selectors.measurement_list(model, include_retired=True)
+        return get_object_or_404(queryset, pk=pk, source=DataSource.MANUAL, extra__manual_kind=kind)
+
+    @extend_schema(responses={200: s.ManualMeasurementSerializer})
+    def get(self, request, kind: str, pk: int):
+        return Response(_manual_out(self._measurement(kind, pk)))
+
+    @extend_schema(request=s.ManualUpdateSerializer, responses={200: s.ManualMeasurementSerializer})
+    def patch(self, request, kind: str, pk: int):
+        measurement = self._measurement(kind, pk)
+        shape = s.ManualUpdateSerializer(data=request.data, partial=True)
+        shape.is_valid(raise_exception=True)
+        entry = dict(shape.validated_data)
+        updated = services.update_manual_measurement(
+            measurement=measurement,
+            entry=entry,
+            expected_version=entry.pop("version", None),
+            actor=request.user,
+        )
+        return Response(_manual_out(updated))
+
+    @extend_schema(responses={200: s.ManualMeasurementSerializer})
+    def delete(self, request, kind: str, pk: int):
+        measurement = self._measurement(kind, pk)
+        body = request.data if hasattr(request.data, "get") else {}
+        reason = request.query_params.get("reason") or body.get("reason") or ""
+        raw_version = request.query_params.get("version") or body.get("version")
+        try:
+            version = int(raw_version) if raw_version not in (None, "") else None
+        except (TypeError, ValueError):
+            raise DomainError("version: expected the record version number.", field="version")
+        retired = services.retire_manual_measurement(
+            measurement=measurement, reason=reason, expected_version=version, actor=request.user
+        )
+        return Response(_manual_out(retired))

@@ -65,13 +65,18 @@ def test_identical_content_stored_once(api, member):
     assert DataFile.objects.count() == 1
 
 
-def test_wrong_format_kept_as_failed_without_rows(api, member):
+def test_unrecognised_content_kept_as_attachment_without_rows(api, member):
+    """A Thermo OMNIC .spa no parser recognises: stored unchanged as an attachment, not failed."""
     sample = builders.sample("NPL-Y", actor=member)
     response, content = _upload(api, NOT_OPUS, sample)
     assert response.status_code == 201
     body = response.json()
-    assert body["parse_status"] == "failed"
-    assert "not_opus.spa" in body["parse_error"]
+    assert (body["kind"], body["parse_status"], body["parse_error"], body["format"]) == (
+        "attachment",
+        "skipped",
+        "",
+        "",
+    )
     stored = DataFile.objects.get(pk=body["id"])
     with default_storage.open(stored.file.name, "rb") as handle:
         assert handle.read() == content

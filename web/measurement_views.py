@@ -1,0 +1,159 @@
+"""Manual measurements on the sample page, and downloads of stored files.
+
+Thin: a form checks shape, one service writes (``characterization.services``), errors are
+shown beside the field they name with what was typed kept. Who may add: the sample's owner
+and curators; who may change or retire: the author and curators (the services decide).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from characterization import selectors as char_selectors
+from characterization import services as char_services
+from characterization.api.views import raw_file_response
+from labdb.lib.errors import ConflictError, LabdbError
+from web import measurement_forms, pages
+
+
+def _sample_url(sample_id: int, anchor: str = "measurements") -> str:
+    return reverse("web:sample-detail", args=[sample_id]) + f"#{anchor}"
+
+
+@login_required
+@require_POST
+def measurement_add(request, sample_id: int, kind: str):
+    """Record one hand-entered value; on error the sample page again, with the form as typed."""
+    if kind not in measurement_forms.FORMS:
+        raise Http404(f"No manual measurement kind {kind!r}.")
+    sample = pages.sample(sample_id=sample_id)
+    form = measurement_forms.entry_form(kind, request.POST)
+    if form.is_valid():
+        try:
+            measurement = char_services.record_manual_measurement(
+                kind=kind, sample=sample, entry=form.entry(), actor=request.user
+            )
+        except PermissionDenied:
+            raise
+        except LabdbError as exc:
+            form.show_error(exc)
+        else:
+            label = char_services.MANUAL_KINDS[kind].label
+            messages.success(request, f"Manual {label} added to {sample.code}.")
+            return redirect(_sample_url(sample.pk, f"m-{kind}-{measurement.pk}"))
+    page = pages.sample_page(sample_id=sample.pk, viewer=request.user, bound_form=form)
+    if not page.manual.can_add:
+        raise PermissionDenied(page.manual.who_may_add)
+    return render(request, "web/sample_detail.html", {"page": page}, status=400)
+
+
+def _manual_measurement(kind: str, pk: int):
+    if kind not in char_services.MANUAL_KINDS:
+        raise Http404(f"No manual measurement kind {kind!r}.")
+    model = char_services.MANUAL_KINDS[kind].model
+    return get_object_or_404(
+        char_selectors.measurement_list(model), pk=pk, source="manual", extra__manual_kind=kind
+    )
+
+
+def _expected_version(request) -> int | None:
+    raw = request.POST.get("version", "")
+    return int(raw) if raw.isdigit() else None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def measurement_edit(request, kind: str, pk: int):
+    """Change a manual measurement; a concurrent change gives 409 and says who made it."""
+    measurement = _manual_measurement(kind, pk)
+    if request.method == "GET":
+        form = measurement_forms.edit_form(measurement)
+        return _edit_page(request, measurement, form, version=measurement.version)
+    form = measurement_forms.edit_form(measurement, request.POST)
+    version = _expected_version(request)
+    status = 400
+    if form.is_valid():
+        try:
+            char_services.update_manual_measurement(
+                measurement=measurement,
+                entry=form.entry(),
+                expected_version=version,
+                actor=request.user,
+            )
+        except ConflictError as exc:
+            form.show_error(exc)
+            status = 409
+        except LabdbError as exc:
+            form.show_error(exc)
+        else:
+            messages.success(request, f"Manual {char_services.MANUAL_KINDS[kind].label} updated.")
+            return redirect(_sample_url(measurement.sample_id, f"m-{kind}-{pk}"))
+    return _edit_page(request, measurement, form, version=version, status=status)
+
+
+def _edit_page(request, measurement, form, *, version, status: int = 200):
+    from labdb.lib.permissions import can_edit
+
+    if not can_edit(request.user, measurement):
+        raise PermissionDenied(
+            "Only the author of this measurement and curators can change it."
+        )
+    return render(
+        request,
+        "web/measurements/edit.html",
+        {"m": measurement, "form": form, "version": version, "kind": form.kind,
+         "label": char_services.MANUAL_KINDS[form.kind].label},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def measurement_retire(request, kind: str, pk: int):
+    """Retire (hide, with a reason) a manual measurement."""
+    measurement = _manual_measurement(kind, pk)
+    try:
+        char_services.retire_manual_measurement(
+            measurement=measurement,
+            reason=request.POST.get("reason", ""),
+            expected_version=_expected_version(request),
+            actor=request.user,
+        )
+    except LabdbError as exc:
+        form = measurement_forms.edit_form(measurement)
+        return render(
+            request,
+            "web/measurements/edit.html",
+            {"m": measurement, "form": form, "version": measurement.version, "kind": kind,
+             "label": char_services.MANUAL_KINDS[kind].label, "retire_error": exc.message,
+             "reason": request.POST.get("reason", "")},
+            status=409 if isinstance(exc, ConflictError) else 400,
+        )
+    messages.success(request, f"Manual {char_services.MANUAL_KINDS[kind].label} retired.")
+    return redirect(_sample_url(measurement.sample_id))
+
+
+@login_required
+@require_GET
+def file_download(request, file_id: int):
+    """The stored bytes unchanged (any logged-in member may download)."""
+    return raw_file_response(pages.data_file(file_id=file_id))
+
+
+@login_required
+@require_GET
+def sample_sections(request, sample_id: int):
+    """The measurement tables and file lists of a sample page, for refreshing after an upload."""
+    page = pages.sample_page(sample_id=sample_id, viewer=request.user)
+    context = {"page": page}
+    return JsonResponse({
+        "measurements": render_to_string("web/_measurements.html", context, request=request),
+        "files": render_to_string("web/measurements/_file_lists.html", context, request=request),
+    })
