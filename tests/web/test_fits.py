@@ -8,6 +8,7 @@ from tests.conftest import SHARED_DATA
 from tests.synthesis import builders
 
 pytestmark = pytest.mark.django_db
+SAMPLE_PAGE_QUERIES = 26  # the whole sample page, the same at 1 and 3 fits
 
 
 @pytest.fixture
@@ -74,3 +75,61 @@ def test_refit_of_computed_fit_runs_and_reports_progress(web, member,
     assert '<progress id="fit-progress" max="100" value="100">' in page
     sample_page = web.get(f"/samples/{sample.pk}/").content.decode()
     assert f'/api/xas-fits/{again.result_id}/plot.png?kind=chir' in sample_page
+
+
+@pytest.fixture
+def cu_sample_with_fit(member, django_capture_on_commit_callbacks):
+    """A Cu foil sample with one fit computed by the real fit service on the shared spectrum."""
+    from analysis import services
+    from characterization.models import XASSpectrum
+    from characterization.services import attach_data_file
+    from tests.analysis.test_fit_runs import fit_a_model
+
+    sample = builders.sample("PAGE-Cu", material="Cu", morphology="bulk", actor=member)
+    path = SHARED_DATA / "xas" / "larch_examples" / "cu_metal_rt.xdi"
+    data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name, sample=sample)
+    spectrum = XASSpectrum.objects.get(data_file=data_file)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.request_fit_run(spectrum=spectrum, model=fit_a_model(), actor=member)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    return sample, run.result
+
+
+def _page_queries(web, sample) -> tuple[int, str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = web.get(f"/samples/{sample.pk}/")
+    assert response.status_code == 200
+    return len(queries), response.content.decode()
+
+
+@pytest.mark.slow
+def test_sample_page_query_count_same_at_one_and_three_fits_and_draws_nothing(
+        web, member, cu_sample_with_fit, django_capture_on_commit_callbacks):
+    from analysis import services
+    from analysis.services.fit_plots import cached_plot_entries
+    from characterization.models import XASFit
+
+    sample, fit = cu_sample_with_fit
+    one, html = _page_queries(web, sample)
+    assert html.count("data-fit-plots=") == 1
+    assert f'data-fit-plots="/api/xas-fits/{fit.pk}/plot-data.json"' in html
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.request_refit(fit=fit, actor=member)
+    fits = list(XASFit.objects.filter(sample=sample).values_list("pk", flat=True))
+    assert len(fits) == 3
+    three, html = _page_queries(web, sample)
+    assert html.count("data-fit-plots=") == 3
+    assert (one, three) == (SAMPLE_PAGE_QUERIES, SAMPLE_PAGE_QUERIES)
+    assert [cached_plot_entries(pk) for pk in fits] == [[], [], []]  # the page drew nothing
+
+
+def test_published_fit_on_sample_page_shows_its_table_only(web, published_fit):
+    html = web.get(f"/samples/{published_fit.sample_id}/").content.decode()
+    assert "3.5 ± 0.3" in html
+    assert "data-fit-plots" not in html
+    assert "plot.png" not in html
