@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from web import views
+from web import measurement_views, views
 
 app_name = "web"
 
@@ -24,6 +24,16 @@ urlpatterns = [
     # --- account: API tokens ---
     # --- records: create / edit / retire ---
     # --- measurements and attachments ---
+    path("samples/<int:sample_id>/measurements/<slug:kind>/", measurement_views.measurement_add,
+         name="measurement-add"),
+    path("samples/<int:sample_id>/sections.json", measurement_views.sample_sections,
+         name="sample-sections"),
+    path("measurements/<slug:kind>/<int:pk>/edit/", measurement_views.measurement_edit,
+         name="measurement-edit"),
+    path("measurements/<slug:kind>/<int:pk>/retire/", measurement_views.measurement_retire,
+         name="measurement-retire"),
+    path("files/<int:file_id>/download/", measurement_views.file_download,
+         name="file-download"),
     # --- search and run list ---
     # --- plots ---
 ]

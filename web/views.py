@@ -59,7 +59,7 @@ def sample_list(request):
 @require_GET
 def sample_detail(request, sample_id: int):
     return render(request, "web/sample_detail.html",
-                  {"page": pages.sample_page(sample_id=sample_id)})
+                  {"page": pages.sample_page(sample_id=sample_id, viewer=request.user)})
 
 
 @login_required
