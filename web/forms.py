@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from django import forms
+from django.db.models import Q
 
 from labdb.lib.errors import DomainError
 from synthesis.enums import Atmosphere, CrystalPhase, DerivationProcess, LayerRole, Morphology
@@ -24,6 +25,7 @@ STEP_QUANTITIES = [
     ("ramp", "Ramp rate"),
     ("duration", "Duration"),
     ("injection_rate", "Injection rate"),
+    ("injection_rate_after_switch", "Injection rate after the switch"),
 ]
 ADDITION_FIELDS = [("amount_value", "Amount"), ("amount_unit", "unit"),
                    ("equivalents", "Equivalents")]
@@ -42,16 +44,92 @@ class RunForm(forms.Form):
                                    widget=forms.Textarea(attrs={"rows": 3}))
 
 
+# Options shown per group of the input picker (any live sample is still accepted).
+PICKER_LIMIT = 300
+_WORD = re.compile(r"[A-Za-z0-9/()\-]{2,}")
+
+
+def compatible_materials(recipe: Recipe, recipe_input) -> set[str]:
+    """Materials that plausibly feed ``recipe_input``, lower-cased.
+
+    The rule: materials of the samples used for an input of the same name in earlier runs of
+    any version of this recipe, plus words of the input's description and of the recipe's
+    name that are the material of some live sample (``CdSe NPL cores`` → ``cdse``).
+    """
+    used = Sample.objects.filter(
+        used_in_runs__recipe_input__name=recipe_input.name,
+        used_in_runs__run__recipe__slug=recipe.slug,
+    ).values_list("material", flat=True)
+    words = {w.lower() for w in _WORD.findall(f"{recipe_input.description} {recipe.name}")}
+    known = set()
+    if words:
+        query = Q()
+        for word in sorted(words)[:20]:
+            query |= Q(material__iexact=word)
+        known = set(Sample.objects.filter(query, is_retired=False)
+                    .values_list("material", flat=True).distinct()[:20])
+    return {m.lower() for m in set(used) | known}
+
+
+def plausible_parents(samples, materials: set[str]) -> tuple[list, list]:
+    """(compatible, other): live samples, newest first, split by material."""
+    live = samples.filter(is_retired=False).order_by("-created_at", "-id")
+    match = Q()
+    for material in sorted(materials):
+        match |= Q(material__iexact=material)
+    if not materials:
+        return [], list(live[:PICKER_LIMIT])
+    return list(live.filter(match)[:PICKER_LIMIT]), list(live.exclude(match)[:PICKER_LIMIT])
+
+
+def _option(sample: Sample) -> tuple[int, str]:
+    return sample.pk, sample.code
+
+
+class PickerSelect(forms.Select):
+    """A select whose options carry ``data-search`` (code, name, material) for the filter box."""
+
+    def __init__(self, *args, search: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.search = search or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        key = getattr(value, "value", value)
+        if key in self.search:
+            option["attrs"]["data-search"] = self.search[key]
+        return option
+
+
 class InputsForm(forms.Form):
-    """One sample chooser per recipe input (e.g. 'cores' for a shell growth)."""
+    """One sample chooser per recipe input (e.g. 'cores' for a shell growth).
+
+    The chooser lists live samples, those of a compatible material first (see
+    ``compatible_materials``), each group newest first; a text box filters it in the browser
+    (without JavaScript it is a plain select).
+    """
 
     def __init__(self, *args, recipe: Recipe, samples, **kwargs):
         super().__init__(*args, **kwargs)
         self.recipe_inputs = list(recipe.inputs.all())
         for ri in self.recipe_inputs:
             label = f"Input “{ri.name}”" + (f" — {ri.description}" if ri.description else "")
-            self.fields[f"input_{ri.name}"] = forms.ModelChoiceField(
-                queryset=samples, label=label, empty_label="choose a sample…")
+            field = forms.ModelChoiceField(
+                queryset=samples.filter(is_retired=False), label=label,
+                empty_label="choose a sample…",
+                widget=PickerSelect(attrs={"data-filterable": ""}))
+            materials = compatible_materials(recipe, ri)
+            compatible, other = plausible_parents(samples, materials)
+            field.widget.search = {s.pk: f"{s.code} {s.name} {s.material}"
+                                   for s in (*compatible, *other)}
+            groups = [("", "choose a sample…")]
+            if compatible:
+                names = ", ".join(sorted({s.material for s in compatible}))
+                groups.append((f"Compatible material ({names})", [_option(s) for s in compatible]))
+            groups.append(("Other samples, newest first" if compatible else "Samples, newest first",
+                           [_option(s) for s in other]))
+            field.widget.choices = groups
+            self.fields[f"input_{ri.name}"] = field
 
     def chosen(self) -> dict[str, Sample]:
         return {ri.name: self.cleaned_data[f"input_{ri.name}"] for ri in self.recipe_inputs}
