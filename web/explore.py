@@ -10,11 +10,81 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import re
 from dataclasses import dataclass, field
 
 from web.pages import analysis_function
 
 LABEL_COLUMN = "sample_code"
+BAND_LEVEL = 0.95
+BAND_POINTS = 50
+
+# --- column metadata: what each frame column is, in a chemist's words, with its unit ---------
+
+#: Labels of the frame's fixed columns (``analysis.selectors.structure_property.BASE_COLUMNS``
+#: and the ratio); per-path columns (``cd_s_n`` …) are labelled by ``column_label``'s rules.
+COLUMN_LABELS = {
+    "sample_code": "Sample",
+    "sample_name": "Sample name",
+    "architecture": "Architecture",
+    "core_ml": "Core thickness (ML)",
+    "layer_stack": "Layer stack",
+    "material": "Material",
+    "morphology": "Morphology",
+    "recipe": "Recipe",
+    "max_setpoint_c": "Highest set point (°C)",
+    "max_injection_rate_ml_per_h": "Highest injection rate (mL/h)",
+    "total_hold_s": "Total hold time (s)",
+    "length_nm": "TEM length (nm)",
+    "width_nm": "TEM width (nm)",
+    "diameter_nm": "TEM diameter (nm)",
+    "peak_nm": "PL peak (nm)",
+    "fwhm_mev": "PL FWHM (meV)",
+    "qy_pct": "QY (%)",
+    "qy_pct_max": "QY, upper end of a printed range (%)",
+    "peak_1s_nm": "1S absorption (nm)",
+    "peak_1s_ev": "1S absorption (eV)",
+    "abs_1s_nm": "1S absorption (nm)",
+    "cd_s_cd_se_n_ratio": "N(Cd–S) / N(Cd–Se)",
+    "cd_s_cd_se_n_ratio_err": "N(Cd–S) / N(Cd–Se), error",
+}
+#: Per-path quantities (``<absorber>_<scatterer>[_<shell>]_<quantity>``): label and unit.
+PATH_LABELS = {
+    "n": ("coordination number N", ""), "n_err": ("coordination number N, error", ""),
+    "r_a": ("distance R", "Å"), "r_err_a": ("distance R, error", "Å"),
+    "sigma2_a2": ("σ²", "Å²"), "sigma2_err_a2": ("σ², error", "Å²"),
+}
+FIT_INFO_LABELS = {"fit_id": "fit id", "fit_citation": "fit source",
+                   "fit_age_days": "fit age (days)"}
+#: Unit suffixes of column names (STYLE.md), for columns the tables above do not know.
+UNIT_SUFFIXES = (("_ml_per_h", "mL/h"), ("_c_per_min", "°C/min"), ("_mev", "meV"),
+                 ("_ev", "eV"), ("_nm", "nm"), ("_pct", "%"), ("_frac", "fraction"),
+                 ("_days", "days"), ("_min", "min"), ("_a2", "Å²"), ("_a", "Å"),
+                 ("_c", "°C"), ("_s", "s"), ("_ml", "mL"), ("_mmol", "mmol"))
+_PATH = re.compile(r"^([a-z]{1,2})_((?:[a-z]{1,2}_)*?[a-z]{1,2})(?:_(\d+))?_"
+                   r"(n|n_err|r_a|r_err_a|sigma2_a2|sigma2_err_a2)$")
+_FIT_INFO = re.compile(r"^([a-z]{1,2})_(fit_id|fit_citation|fit_age_days)$")
+
+
+def column_label(column: str) -> str:
+    """``qy_pct`` → "QY (%)", ``cd_s_n`` → "Cd–S coordination number N", ``zn_se_r_a`` →
+    "Zn–Se distance R (Å)"; an unknown ``foo_bar_nm`` → "foo bar (nm)"."""
+    if column in COLUMN_LABELS:
+        return COLUMN_LABELS[column]
+    path = _PATH.match(column)
+    if path:
+        absorber, scatterers, shell, quantity = path.groups()
+        pair = "–".join(p.capitalize() for p in [absorber, *scatterers.split("_")])
+        label, unit = PATH_LABELS[quantity]
+        text = f"{pair} {label}" + (f" (shell {shell})" if shell else "")
+        return f"{text} ({unit})" if unit else text
+    info = _FIT_INFO.match(column)
+    if info:
+        return f"{info.group(1).capitalize()} {FIT_INFO_LABELS[info.group(2)]}"
+    for suffix, unit in UNIT_SUFFIXES:
+        if column.endswith(suffix) and len(column) > len(suffix):
+            return f"{column[: -len(suffix)].replace('_', ' ')} ({unit})"
+    return column.replace("_", " ")
 
 
 def _correlate_function():
@@ -63,6 +133,20 @@ class Explore:
     n_points: int = 0
     csv: str = ""
     errors: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # column → "QY (%)"
+    band: dict | None = None  # the least-squares line with its confidence band, if any
+
+    @property
+    def x_label(self) -> str:
+        return self.labels.get(self.x, self.x)
+
+    @property
+    def y_label(self) -> str:
+        return self.labels.get(self.y, self.y)
+
+    @property
+    def group_label(self) -> str:
+        return self.labels.get(self.group, self.group)
 
 
 def _numeric(frame) -> list[str]:
@@ -96,7 +180,8 @@ def explore(params) -> Explore:
     numeric = _numeric(frame)
     groups = _groups(frame, numeric)
     m = Explore(available=True, numeric_columns=numeric, group_columns=groups,
-                columns=list(frame.columns), csv=frame.to_csv(index=False))
+                columns=list(frame.columns), csv=frame.to_csv(index=False),
+                labels={c: column_label(c) for c in frame.columns})
     m.x = _pick(params.get("x", ""), numeric, "core_ml" if "core_ml" in numeric else
                 (numeric[0] if numeric else ""))
     m.y = _pick(params.get("y", ""), numeric, "qy_pct" if "qy_pct" in numeric else
@@ -143,7 +228,58 @@ def _plot(m: Explore, frame) -> None:
                 trace[f"error_{axis}"] = {"type": "data", "visible": True,
                                           "array": [_clean(v) or 0 for v in err]}
         m.traces.append(trace)
+    m.band = regression_band(sub[m.x], sub[m.y])
+    if m.band is not None:
+        m.traces.extend(band_traces(m.band))
     _stats(m, sub)
+
+
+def regression_band(x, y, *, level: float = BAND_LEVEL, points: int = BAND_POINTS
+                    ) -> dict | None:
+    """Ordinary least-squares line of y on x with its ``level`` confidence band (of the mean).
+
+    At each of ``points`` x values spanning the data: ŷ = a + b·x and ŷ ± t·s·√(1/n + (x − x̄)²/Sxx),
+    with s² = Σ(y − ŷ)²/(n − 2) and t the two-sided Student t quantile with n − 2 degrees of
+    freedom. Non-finite pairs are dropped. None with fewer than 3 points or a constant x.
+    Returns ``{"x", "y", "lower", "upper", "slope", "intercept", "n", "level"}`` (lists of floats).
+    """
+    import numpy as np
+    from scipy import stats
+
+    xs = np.asarray(list(x), dtype=float)
+    ys = np.asarray(list(y), dtype=float)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[keep], ys[keep]
+    n = xs.size
+    if n < 3 or np.ptp(xs) == 0:
+        return None
+    x_mean = xs.mean()
+    sxx = float(((xs - x_mean) ** 2).sum())
+    slope = float(((xs - x_mean) * (ys - ys.mean())).sum() / sxx)
+    intercept = float(ys.mean() - slope * x_mean)
+    s = math.sqrt(float(((ys - intercept - slope * xs) ** 2).sum()) / (n - 2))
+    t = float(stats.t.ppf(0.5 + level / 2, n - 2))
+    grid = np.linspace(xs.min(), xs.max(), points)
+    fit = intercept + slope * grid
+    half = t * s * np.sqrt(1 / n + (grid - x_mean) ** 2 / sxx)
+    return {"x": grid.tolist(), "y": fit.tolist(), "lower": (fit - half).tolist(),
+            "upper": (fit + half).tolist(), "slope": slope, "intercept": intercept, "n": n,
+            "level": level}
+
+
+def band_traces(band: dict) -> list[dict]:
+    """Plotly traces: the band (lower edge, then upper edge filled down to it) and the line."""
+    pct = f"{band['level']:.0%}"
+    edge = {"type": "scatter", "mode": "lines", "x": band["x"], "hoverinfo": "skip",
+            "line": {"width": 0, "color": "rgba(40, 90, 160, 0.25)"}, "showlegend": False}
+    return [
+        {**edge, "name": f"{pct} confidence band (lower)", "y": band["lower"]},
+        {**edge, "name": f"{pct} confidence band", "y": band["upper"], "fill": "tonexty",
+         "fillcolor": "rgba(40, 90, 160, 0.18)", "showlegend": True},
+        {"type": "scatter", "mode": "lines", "name": "least-squares line (all samples)",
+         "x": band["x"], "y": band["y"], "hoverinfo": "skip",
+         "line": {"width": 2, "color": "rgb(40, 90, 160)", "dash": "dash"}},
+    ]
 
 
 def _stats(m: Explore, sub) -> None:

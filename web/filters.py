@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 
 from synthesis.enums import Morphology
-from synthesis.models import Sample, SampleLayer
+from synthesis.models import Sample, SampleLayer, SynthesisRun
 
 ARCHITECTURES = [
     ("core", "core only"),
@@ -74,3 +74,54 @@ class SampleListFilter(django_filters.FilterSet):
     def filter_core_ml(self, queryset, name, value):
         return queryset.filter(Exists(SampleLayer.objects.filter(
             sample=OuterRef("pk"), role="core", thickness_ml=value)))
+
+
+# --- the run list ---------------------------------------------------------------------------
+
+def _recipe_choices():
+    from synthesis.models import Recipe
+
+    recipes = Recipe.objects.filter(is_retired=False).order_by("name", "version_number")
+    return [(r.pk, f"{r.name} (v{r.version_number})") for r in recipes]
+
+
+def run_list_queryset():
+    """Runs for a list page: recipe, operator and products, newest first.
+
+    "Newest" is when the run was performed (``started_at``), or when it was logged
+    (``created_at``) if no start time was recorded; ties by newest id.
+    """
+    from django.db.models.functions import Coalesce
+
+    from synthesis import selectors
+
+    return (selectors.run_list().prefetch_related(None)
+            .select_related("recipe", "operator").prefetch_related("products")
+            .annotate(performed_at=Coalesce("started_at", "created_at"))
+            .order_by("-performed_at", "-id"))
+
+
+class RunListFilter(django_filters.FilterSet):
+    recipe = django_filters.ChoiceFilter(choices=_recipe_choices, field_name="recipe_id",
+                                         label="Recipe", empty_label="any recipe")
+    operator = django_filters.ChoiceFilter(choices=_owner_choices, field_name="operator_id",
+                                           label="Operator", empty_label="anyone")
+    product = django_filters.CharFilter(method="filter_product", label="Product (sample code)",
+                                        help_text="Part of a product's code, e.g. MSC-311")
+    date_after = django_filters.DateFilter(field_name="performed_at", lookup_expr="date__gte",
+                                           label="Performed from",
+                                           widget=forms.DateInput(attrs={"type": "date"}))
+    date_before = django_filters.DateFilter(field_name="performed_at", lookup_expr="date__lte",
+                                            label="Performed until",
+                                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    class Meta:
+        model = SynthesisRun
+        fields: list[str] = []
+
+    def filter_product(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Exists(Sample.objects.filter(
+            produced_by=OuterRef("pk"), code__icontains=value, is_retired=False)))

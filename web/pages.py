@@ -59,14 +59,17 @@ class Dashboard:
     failed_parses: list
     due: list | None  # None: the aging selector is not available yet
     stale_fits: int
+    files: list = field(default_factory=list)
 
 
 def dashboard(*, today: dt.date) -> Dashboard:
     due_fn = analysis_function("due_remeasurements")
     due = _records(due_fn(today, horizon_days=DUE_HORIZON_DAYS)) if due_fn else None
     return Dashboard(
+        # Newest logged first (not by code or start time): a run just logged is at the top.
         runs=list(syn_selectors.run_list().prefetch_related(None)
-                  .select_related("recipe", "operator").prefetch_related("products")[:RECENT]),
+                  .select_related("recipe", "operator").prefetch_related("products")
+                  .order_by("-created_at", "-id")[:RECENT]),
         samples=list(syn_selectors.sample_list().order_by("-created_at", "-id")[:RECENT]),
         fits=list(char_selectors.xas_fit_list().order_by("-created_at", "-id")[:RECENT]),
         fit_runs=list(FitRun.objects.select_related("spectrum__sample", "result")
@@ -74,6 +77,8 @@ def dashboard(*, today: dt.date) -> Dashboard:
         failed_parses=list(char_selectors.failed_parses(RECENT)),
         due=due,
         stale_fits=char_selectors.xas_fit_list().filter(is_stale=True).count(),
+        files=list(char_selectors.data_file_list().select_related("sample")
+                   .order_by("-uploaded_at", "-id")[:RECENT]),
     )
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from web import measurement_views, views
+from web import measurement_views, search_views, views
 
 app_name = "web"
 
@@ -35,5 +35,7 @@ urlpatterns = [
     path("files/<int:file_id>/download/", measurement_views.file_download,
          name="file-download"),
     # --- search and run list ---
+    path("search/", search_views.search, name="search"),
+    path("runs/", search_views.run_list, name="run-list"),
     # --- plots ---
 ]

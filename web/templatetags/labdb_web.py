@@ -1,9 +1,18 @@
-"""Small display helpers: numbers with errors, status badges (text + symbol, never colour alone)."""
+"""Small display helpers: formulas, numbers rounded to their errors, status badges.
+
+Display only: stored text and numbers are never changed (exports, CSV and the API keep full
+precision); the full value is kept in a ``title`` attribute for hovering.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -39,15 +48,144 @@ def num(value, digits=4):
         return value
 
 
-@register.simple_tag
-def pm(value, err=None, digits=4):
-    """``value ± err`` (either may be missing)."""
+# --- formulas ------------------------------------------------------------------------------
+
+# ``_x`` / ``^2`` (one character) or ``_{1-x}`` / ``^{2+}`` (braced, no nesting).
+_MARKUP = re.compile(r"([_^])(?:\{([^{}]*)\}|([^\s{}_^]))")
+_TAGS = {"_": "sub", "^": "sup"}
+MINUS = "\u2212"
+
+
+@register.filter(is_safe=True)
+def formula(value):
+    """Chemical markup as HTML: ``Cd_xZn_{1-x}S`` → ``Cd<sub>x</sub>Zn<sub>1−x</sub>S``.
+
+    ``_`` makes a subscript, ``^`` a superscript, of one character or of a ``{…}`` group; a
+    hyphen inside one becomes a minus sign (−). Everything else is HTML-escaped; markup that is
+    not closed stays as typed. Blank for None.
+    """
     if value is None:
-        return "—"
-    text = num(value, digits)
+        return ""
+    text = str(value)
+    out, last = [], 0
+    for match in _MARKUP.finditer(text):
+        out.append(escape(text[last:match.start()]))
+        inner = match.group(2) if match.group(2) is not None else match.group(3)
+        tag = _TAGS[match.group(1)]
+        out.append(f"<{tag}>{escape(inner).replace('-', MINUS)}</{tag}>")
+        last = match.end()
+    out.append(escape(text[last:]))
+    return mark_safe("".join(out))
+
+
+# --- numbers with uncertainties --------------------------------------------------------------
+
+def _finite(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _decimal(number: float) -> Decimal:
+    """The shortest decimal that reads back as ``number`` (0.95 is 0.95, not 0.9499…)."""
+    return Decimal(repr(float(number)))
+
+
+def _round(number: float, decimals: int) -> Decimal:
+    return _decimal(number).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+def error_decimals(err: float) -> int:
+    """Decimal places that round ``err`` to 1 significant digit, or 2 if that digit is 1.
+
+    Half-up on the decimal digits as written: 0.003411 → 3 (0.003); 0.0143 → 3 (0.014);
+    0.0096 → 3 (it rounds up to 0.010, whose leading digit is 1); 0.95 → 1 (1.0); 23 → -1
+    (20). ``err`` must be finite and > 0.
+    """
+    exponent = _decimal(err).adjusted()  # power of ten of the leading digit
+    for _ in range(2):  # at most once more, when rounding carried into the next decade
+        leading = int(_decimal(err).scaleb(-exponent))
+        decimals = -exponent + (1 if leading == 1 else 0)
+        if _round(err, decimals) < Decimal(1).scaleb(exponent + 1):
+            return decimals
+        exponent += 1
+        err = float(Decimal(1).scaleb(exponent))
+    return decimals
+
+
+def _fixed(number: float, decimals: int) -> str:
+    text = f"{_round(number, decimals):f}"
+    if decimals < 0:
+        text = f"{_round(number, decimals):.0f}"
+    return text[1:] if text.startswith("-") and Decimal(text) == 0 else text
+
+
+def rounded_pm(value, err=None, digits=4) -> str | None:
+    """``value ± err`` as text, the error to 1 significant digit (2 if it starts with 1) and
+    the value to the same decimal place: 2.50812, 0.003411 → ``2.508 ± 0.003``.
+
+    Without a usable error (None, zero, NaN) the value alone with ``digits`` significant digits.
+    None when ``value`` is missing or not a number.
+    """
+    number, error = _finite(value), _finite(err)
+    if number is None:
+        return None
+    if error is None or error <= 0:
+        text = num(number, digits)
+        return text if error is None else f"{text} ± {num(error, digits)}"
+    decimals = error_decimals(error)
+    return f"{_fixed(number, decimals)} ± {_fixed(error, decimals)}"
+
+
+def _full(value, err) -> str:
+    parts = [repr(float(value))] if _finite(value) is not None else [str(value)]
     if err is not None:
-        text = f"{text} ± {num(err, digits)}"
-    return text
+        parts.append(repr(float(err)) if _finite(err) is not None else str(err))
+    return " ± ".join(parts)
+
+
+def _stored(value, err) -> str | None:
+    """The stored digits unrounded (shortest repr), for published numbers without as_printed."""
+    number, error = _finite(value), _finite(err)
+    if number is None:
+        return None
+    text = f"{_decimal(number):f}"
+    return text if error is None else f"{text} ± {_decimal(error):f}"
+
+
+@register.simple_tag
+def pm(value, err=None, digits=4, unit="", source=""):
+    """``value ± err [unit]`` rounded to the error (see ``rounded_pm``), full digits on hover.
+
+    ``source="published"`` shows the stored digits unrounded (a paper's numbers are shown as
+    printed; use ``measured`` where the record keeps ``as_printed``). ``—`` when there is no
+    value.
+    """
+    text = _stored(value, err) if source == "published" else rounded_pm(value, err, digits)
+    if text is None:
+        return "—" if value is None or value == "" else str(value)
+    suffix = f" {unit}" if unit else ""
+    return format_html('<span class="pm" title="{}{}">{}{}</span>', _full(value, err), suffix,
+                       text, suffix)
+
+
+@register.simple_tag
+def measured(obj, field, err_field=None, unit=""):
+    """A record's ``field ± err_field``: the printed digits for a published number
+    (``obj.as_printed[field]``), else rounded to its error like ``pm``."""
+    printed = getattr(obj, "as_printed", None) or {}
+    value = getattr(obj, field, None)
+    err = getattr(obj, err_field, None) if err_field else None
+    if isinstance(printed, dict) and printed.get(field) not in (None, ""):
+        text = str(printed[field])
+        if err_field and printed.get(err_field) not in (None, ""):
+            text = f"{text} ± {printed[err_field]}"
+        suffix = f" {unit}" if unit else ""
+        return format_html('<span class="pm printed" title="as printed">{}{}</span>', text,
+                           suffix)
+    return pm(value, err, unit=unit)
 
 
 @register.filter

@@ -1,0 +1,60 @@
+"""The header search box's results page and the synthesis run list. Thin: one read each."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from labdb.lib.errors import LabdbError
+from web import search as search_index
+from web.filters import RunListFilter, run_list_queryset
+
+SEARCH_LIMIT = 100
+RUNS_PER_PAGE = 50
+
+
+def hit_url(hit: search_index.Hit) -> str:
+    """Where a hit leads: the record's page in the web UI, else its API page."""
+    record = hit.record
+    if hit.kind == "sample":
+        return reverse("web:sample-detail", args=[hit.pk])
+    if hit.kind == "run":
+        return reverse("web:run-detail", args=[hit.pk])
+    if hit.kind == "recipe":
+        return reverse("web:run-list") + f"?recipe={hit.pk}"
+    if hit.kind == "file" and record.sample_id:
+        return reverse("web:sample-detail", args=[record.sample_id]) + "#files"
+    api = {"chemical": "chemical-detail", "lot": "chemicallot-detail", "file": "datafile-detail"}
+    return reverse(api[hit.kind], args=[hit.pk])
+
+
+@login_required
+@require_GET
+def search(request):
+    query = request.GET.get("q", "").strip()
+    error, groups, total = "", [], 0
+    try:
+        hits = search_index.search(query, limit=SEARCH_LIMIT)
+    except LabdbError as exc:
+        error, hits = exc.message, []
+    for kind, items in search_index.grouped(hits):
+        groups.append((kind, [(hit, hit_url(hit)) for hit in items]))
+        total += len(items)
+    return render(request, "web/search/results.html", {
+        "q": query, "groups": groups, "total": total, "error": error,
+        "limit": SEARCH_LIMIT}, status=400 if error else 200)
+
+
+@login_required
+@require_GET
+def run_list(request):
+    filterset = RunListFilter(request.GET or None, queryset=run_list_queryset())
+    paginator = Paginator(filterset.qs, RUNS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "web/run_list.html", {
+        "filter": filterset, "page_obj": page, "query": query.urlencode()})
