@@ -58,10 +58,15 @@ def live(qs):
     return qs.filter(is_retired=False)
 
 
+def _shown(values: dict) -> dict:
+    """Initial values as a chemist reads them: 240, not 240.0."""
+    return {k: _num(v) if isinstance(v, float) else v for k, v in values.items()}
+
+
 def _initial(instance, names) -> dict:
     if instance is None:
         return {}
-    out = {n: getattr(instance, n) for n in names}
+    out = _shown({n: getattr(instance, n) for n in names})
     out["version"] = instance.version
     return out
 
@@ -165,9 +170,9 @@ def stock_editor(data, instance: StockSolution | None) -> Editor:
     main.fields["prepared_by"].queryset = get_user_model().objects.filter(is_active=True)
     initial = []
     if instance is not None:
-        initial = [{"component": component_value(c), "amount_value": c.amount_value,
-                    "amount_unit": c.amount_unit, "equivalents": c.equivalents,
-                    "equivalents_basis": c.equivalents_basis, "note": c.note}
+        initial = [_shown({"component": component_value(c), "amount_value": c.amount_value,
+                           "amount_unit": c.amount_unit, "equivalents": c.equivalents,
+                           "equivalents_basis": c.equivalents_basis, "note": c.note})
                    for c in instance.components.all()]
     choices = component_choices()
     components = ComponentFormSet(data, initial=initial, prefix="components",
@@ -262,7 +267,7 @@ def _layer_initial(layer) -> dict:
     pairs = [(v, u) for v, u in pairs if v is not None]
     for (value, unit), n in zip(pairs, ("", "2"), strict=False):
         out[f"thickness{n}_value"], out[f"thickness{n}_unit"] = value, unit
-    return out
+    return _shown(out)
 
 
 class ParentRow(RowForm):
@@ -474,7 +479,7 @@ def _step_initial(step) -> dict:
         out[f"add{j}_input"] = a.recipe_input.name if a.recipe_input_id else ""
         for n in ("amount_value", "amount_unit", "equivalents", "equivalents_basis", "note"):
             out[f"add{j}_{n}"] = getattr(a, n)
-    return out
+    return _shown(out)
 
 
 class InputRow(RowForm):
@@ -577,7 +582,8 @@ class RunStepForm(forms.Form):
         for i, a in enumerate(self.additions, start=1):
             for name, _label in RUN_ADDITION_FIELDS:
                 initial[f"add{i}_{name}"] = getattr(a, name)
-        super().__init__(*args, initial=initial, prefix=f"step{step.position}", **kwargs)
+        super().__init__(*args, initial=_shown(initial), prefix=f"step{step.position}",
+                         **kwargs)
         _step_fields(self)
         self.fields["description"] = forms.CharField(
             required=False, label="What was done", widget=forms.Textarea(attrs={"rows": 2}))
