@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from labdb.lib.errors import ParseError
 
+from ._dates import from_parser_metadata
 from .base import ParsedFile
 
 ParserFunc = Callable[..., ParsedFile]
@@ -64,8 +65,8 @@ def _describe(exc: BaseException) -> str:
 def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
     """Decorate ``parse_<format>(data, *, filename, ...)`` so that only ParseError escapes.
 
-    Also rejects non-bytes input and empty results (no series, image or table rows), and
-    records ``metadata["filename"]``.
+    Also rejects non-bytes input and empty results (no series, image or table rows), records
+    ``metadata["filename"]`` and normalises a stated time into ``measured_at`` (see _dates).
     """
 
     def decorate(func: ParserFunc) -> ParserFunc:
@@ -104,6 +105,7 @@ def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
                     format_key, f"{label}: the file contains no data", filename=filename
                 )
             parsed.metadata.setdefault("filename", filename)
+            parsed.metadata.update(from_parser_metadata(parsed.metadata))
             return parsed
 
         return wrapper

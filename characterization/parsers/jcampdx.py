@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import io
+import re
 
 import numpy as np
 
+from ._dates import from_jcamp, stamp
 from ._guard import fail, guarded
 from .base import ParsedFile, Series
 
 PARSER_NAME = "labdb.jcamp"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "jcamp"
 LABEL = "JCAMP-DX"
 WAVENUMBER_UNITS = {"1/CM", "CM-1", "CM^-1", "1/CM-1", "WAVENUMBERS", "CM(-1)"}
@@ -32,6 +34,20 @@ def _read_quietly(data: bytes) -> tuple[dict, list[str]]:
     with contextlib.redirect_stdout(buf):
         result = jcamp.read(io.BytesIO(data))
     return result, [line for line in buf.getvalue().splitlines() if line.strip()]
+
+
+def header_fields(data: bytes) -> dict[str, str]:
+    """Every ``##KEY= value`` record before the first data table (keys upper-case, no ##)."""
+    fields: dict[str, str] = {}
+    for line in data.decode("latin-1").splitlines():
+        m = re.match(r"^##\s*([^=]+?)\s*=\s*(.*)$", line)
+        if not m:
+            continue
+        key = m.group(1).upper().replace(" ", "").replace("_", "").replace("-", "")
+        if key in ("XYDATA", "PEAKTABLE", "XYPOINTS", "DATATABLE", "END"):
+            break
+        fields.setdefault(key, m.group(2).strip())
+    return fields
 
 
 def _x_axis(xunits: str) -> tuple[str, str]:
@@ -108,6 +124,7 @@ def parse_jcamp(data: bytes, *, filename: str) -> ParsedFile:
     if b"##END" not in data.upper():
         raise fail(FORMAT, f"{LABEL}: the file has no ##END= record; it looks truncated")
     block, warnings = _read_quietly(data)
+    fields = header_fields(data)
     children = block.get("children") or []
     if str(block.get("data type", "")).upper() == "LINK" or children:
         with_data = [c for c in children if len(c.get("x", [])) or len(c.get("y", []))]
@@ -141,8 +158,11 @@ def parse_jcamp(data: bytes, *, filename: str) -> ParsedFile:
         "origin": block.get("origin"),
         "owner": block.get("owner"),
         "n_blocks": len(blocks),
+        "header": fields,
         "reader": f"jcamp {importlib.metadata.version('jcamp')}",
     }
+    when, source = from_jcamp(fields)
+    metadata.update(stamp(when, source, day_only=source == "##DATE"))
     return ParsedFile(
         format=FORMAT,
         parser_name=PARSER_NAME,

@@ -30,11 +30,16 @@ def _first(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray
 def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
     """(μ, mode): a given μ column, else transmission ln(I0/It), else fluorescence If/I0.
 
+    ``mode`` is ``transmission`` or ``fluorescence`` when the column says so (``mutrans``,
+    ``mufluor``) or the ratio is formed here, ``given`` for a bare ``mu``/``xmu`` column.
+
     Raises ValueError when none can be formed or the ratio needs non-positive intensities.
     """
     given = _first(columns, GIVEN_MU_NAMES)
     if given is not None:
-        return np.asarray(given, dtype=float), "given"
+        name = next(n for n in GIVEN_MU_NAMES if n in {k.lower() for k in columns})
+        mode = "transmission" if "trans" in name else "fluorescence" if "fluor" in name else "given"
+        return np.asarray(given, dtype=float), mode
     i0, it, i_f = (_first(columns, names) for names in (I0_NAMES, IT_NAMES, IF_NAMES))
     if i0 is not None and it is not None:
         if np.any(i0 <= 0) or np.any(it <= 0):
@@ -102,3 +107,28 @@ def xas_key_numbers(
         "energy_min_ev": float(np.min(energy_ev)),
         "energy_max_ev": float(np.max(energy_ev)),
     }
+
+
+def xas_mode(mu_mode: str, stated: str | None = None) -> str:
+    """XASMode value: the header's statement if any, else the μ column's, else ``unknown``."""
+    for text in (stated or "", mu_mode):
+        lowered = text.lower()
+        if "trans" in lowered:
+            return "transmission"
+        if "fluor" in lowered:
+            return "fluorescence"
+    return "unknown"
+
+
+def temperature_k(text: str | None) -> float | None:
+    """A stated sample temperature in kelvin (``300 K``, ``10K``, ``25 C``, ``room``→None)."""
+    import re
+
+    if not text:
+        return None
+    m = re.match(r"^\s*([-+]?\d+(?:\.\d*)?)\s*(K|C|°C|degC)?\b", text.strip(), re.IGNORECASE)
+    if not m:
+        return None
+    value = float(m.group(1))
+    unit = (m.group(2) or "K").upper()
+    return value if unit == "K" else value + 273.15

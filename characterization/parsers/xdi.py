@@ -19,11 +19,19 @@ import re
 
 import numpy as np
 
+from ._dates import from_iso, stamp
 from ._guard import fail, guarded
 from ._text import decode_text, parse_float
 from .base import ParsedFile
 from .elements import XAS_EDGES, is_element_symbol
-from .xas_common import check_energy, mu_from_columns, mu_series, xas_key_numbers
+from .xas_common import (
+    check_energy,
+    mu_from_columns,
+    mu_series,
+    temperature_k,
+    xas_key_numbers,
+    xas_mode,
+)
 
 PARSER_NAME = "labdb.xdi"
 PARSER_VERSION = "1.1.0"
@@ -143,12 +151,17 @@ def _table(data_lines: list[str], n_cols: int) -> np.ndarray:
     return np.array(rows)
 
 
-def _element_edge(fields: dict[str, str]) -> tuple[str, str]:
-    """(element, edge) from Element.* (or legacy Scan.*) fields, validated."""
+def _element_edge(fields: dict[str, str]) -> tuple[str | None, str | None]:
+    """(element, edge) from Element.* (or legacy Scan.*) fields, validated.
+
+    (None, None) when the header states neither (or only one): the spectrum is kept with the
+    absorber unknown (``key_numbers["element_stated"] = False``) for the chemist to declare.
+    A stated but invalid symbol or edge is an error.
+    """
     element = fields.get("element.symbol") or fields.get("scan.element")
     edge = fields.get("element.edge") or fields.get("scan.edge")
     if not element or not edge:
-        raise _err("the header does not state Element.symbol and Element.edge")
+        return None, None
     if not is_element_symbol(element.strip()):
         raise _err(f"Element.symbol {element!r} is not a chemical element")
     if edge.strip().upper() not in XAS_EDGES:
@@ -170,6 +183,26 @@ def _energy_ev(table: np.ndarray, columns: list, fields: dict[str, str]) -> np.n
         )
         return HC_EV_A / (2.0 * d_a * np.sin(theta))
     raise _err(f"Column.1 must be 'energy' or 'angle', not {name!r}")
+
+
+def _facts(fields: dict[str, str], mu_mode: str) -> dict:
+    """Mode, facility, beamline, temperature (K) and monochromator the header states."""
+    d_spacing = fields.get("mono.d_spacing")
+    try:
+        d_a = parse_float(d_spacing.split()[0]) if d_spacing else None
+    except ValueError:
+        d_a = None
+    stated_mode = " ".join(
+        v for k, v in fields.items() if k in ("scan.mode", "experiment.mode", "mode")
+    )
+    return {
+        "mode": xas_mode(mu_mode, stated_mode),
+        "facility": fields.get("facility.name"),
+        "beamline_name": fields.get("beamline.name"),
+        "temperature_k": temperature_k(fields.get("sample.temperature")),
+        "mono_name": fields.get("mono.name"),
+        "mono_d_spacing_a": d_a,
+    }
 
 
 @guarded(FORMAT, LABEL)
@@ -200,9 +233,10 @@ def parse_xdi(data: bytes, *, filename: str) -> ParsedFile:
     stated = fields.get("scan.edge_energy")
     e0 = parse_float(stated.split()[0]) if stated else None
     if e0 is not None and not energy.min() < e0 < energy.max():
+        edge_name = f"{element} {edge} edge" if element else "edge"
         raise _err(
             f"the data ({energy.min():.1f}–{energy.max():.1f} eV) do not span the stated "
-            f"{element} {edge} edge energy {e0:g} eV; the scan looks truncated"
+            f"{edge_name} energy {e0:g} eV; the scan looks truncated"
         )
     metadata = {
         "xdi_version": version.group(1),
@@ -214,8 +248,17 @@ def parse_xdi(data: bytes, *, filename: str) -> ParsedFile:
         "mono": fields.get("mono.name"),
         "beamline": fields.get("beamline.name"),
         "sample": fields.get("sample.name"),
+        **_facts(fields, mode),
         "reader": "own strict XDI reader",
     }
+    metadata.update(stamp(from_iso(fields.get("scan.start_time")), "Scan.start_time"))
+    if element is None:
+        metadata["warnings"] = [
+            "the header states no Element.symbol/Element.edge (required by XDI 1.0): "
+            "the absorber is unknown until a chemist declares it"
+        ]
+    numbers = xas_key_numbers(energy, mu, element=element, edge=edge, e0_stated_ev=e0)
+    numbers["element_stated"] = element is not None
     return ParsedFile(
         format=FORMAT,
         parser_name=PARSER_NAME,
@@ -223,5 +266,5 @@ def parse_xdi(data: bytes, *, filename: str) -> ParsedFile:
         technique="xas",
         series=[mu_series(energy, mu, "μ(E)", mode)],
         metadata=metadata,
-        key_numbers=xas_key_numbers(energy, mu, element=element, edge=edge, e0_stated_ev=e0),
+        key_numbers=numbers,
     )
