@@ -300,17 +300,25 @@ RESOURCES = {"chemicals": ChemicalResource, "samples": SampleResource}
 
 
 def _row_error_text(result) -> str:
+    """The first problem of a rejected file: a file-level error, else the lowest bad row.
+
+    Later rows often fail only because an earlier one did (a parent row that was refused), so
+    the earliest row is the one to fix first.
+    """
     for error in result.base_errors:
         return getattr(error.error, "message", None) or str(error.error)
+    problems = []
     for row_number, errors in result.row_errors():
         error = errors[0].error
-        return f"row {row_number}: {getattr(error, 'message', None) or error}"
-    invalid = result.invalid_rows[0]
-    reasons = "; ".join(
-        " ".join(msgs) if field == "__all__" else f"{field}: {' '.join(msgs)}"
-        for field, msgs in invalid.error_dict.items()
-    )
-    return f"row {invalid.number}: {reasons}"
+        problems.append((row_number, getattr(error, "message", None) or str(error)))
+    for invalid in result.invalid_rows:
+        reasons = "; ".join(
+            " ".join(msgs) if field == "__all__" else f"{field}: {' '.join(msgs)}"
+            for field, msgs in invalid.error_dict.items()
+        )
+        problems.append((invalid.number, reasons))
+    row_number, reason = min(problems, key=lambda problem: problem[0])
+    return f"row {row_number}: {reason}"
 
 
 def import_table(*, kind: str, content: bytes, file_format: str, actor=None) -> dict:
