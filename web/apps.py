@@ -11,7 +11,6 @@ def _ensure_search_index(sender, using, **kwargs):
     ensure_search_index(connections[using])
 
 
-
 class WebConfig(AppConfig):
     name = "web"
     verbose_name = "Web UI for lab members"

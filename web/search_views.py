@@ -24,11 +24,14 @@ def hit_url(hit: search_index.Hit) -> str:
     if hit.kind == "run":
         return reverse("web:run-detail", args=[hit.pk])
     if hit.kind == "recipe":
-        return reverse("web:run-list") + f"?recipe={hit.pk}"
-    if hit.kind == "file" and record.sample_id:
+        return reverse("web:recipe-detail", args=[hit.pk])
+    if hit.kind == "chemical":
+        return reverse("web:chemical-list") + f"#chemical-{hit.pk}"
+    if hit.kind == "lot":
+        return reverse("web:lot-list") + f"#lot-{hit.pk}"
+    if record.sample_id:
         return reverse("web:sample-detail", args=[record.sample_id]) + "#files"
-    api = {"chemical": "chemical-detail", "lot": "chemicallot-detail", "file": "datafile-detail"}
-    return reverse(api[hit.kind], args=[hit.pk])
+    return reverse("datafile-detail", args=[hit.pk])  # a file on no sample: its API record
 
 
 @login_required
@@ -52,9 +55,12 @@ def search(request):
 @require_GET
 def run_list(request):
     filterset = RunListFilter(request.GET or None, queryset=run_list_queryset())
-    paginator = Paginator(filterset.qs, RUNS_PER_PAGE)
+    valid = not filterset.is_bound or filterset.is_valid()
+    # A bad filter lists nothing (with the field's error) rather than silently ignoring it.
+    paginator = Paginator(filterset.qs if valid else filterset.queryset.none(), RUNS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "web/run_list.html", {
-        "filter": filterset, "page_obj": page, "query": query.urlencode()})
+        "filter": filterset, "page_obj": page, "query": query.urlencode(), "invalid": not valid},
+        status=200 if valid else 400)

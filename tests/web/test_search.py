@@ -184,7 +184,7 @@ def test_search_postgresql_candidates_use_the_trigram_index(db):
 
 
 def test_search_page_groups_hits_by_kind_with_links(demo, client):
-    from synthesis.models import Sample
+    from synthesis.models import Chemical, Recipe, Sample
 
     client.force_login(demo)
     response = client.get("/search/", {"q": "MSC 311"})
@@ -193,6 +193,12 @@ def test_search_page_groups_hits_by_kind_with_links(demo, client):
     msc = Sample.objects.get(code="MSC-311")
     assert f'href="/samples/{msc.pk}/">MSC-311</a>' in html
     assert html.index('id="h-sample"') < html.index('id="h-run"') < html.index('id="h-recipe"')
+    recipe = Recipe.objects.get(name__startswith="Reversible thermal isomerisation")
+    assert (f'<a href="/recipes/{recipe.pk}/">Reversible thermal isomerisation MSC-311 '
+            "&lt;-&gt; MSC-322</a>") in html
+    oleic = client.get("/search/", {"q": "oleic acid"}).content.decode()
+    chemical = Chemical.objects.get(name="oleic acid")
+    assert f'<a href="/chemicals/#chemical-{chemical.pk}">oleic acid</a>' in oleic
     too_long = client.get("/search/", {"q": "x" * 201})
     assert too_long.status_code == 400
     assert "q: a search is at most 200 characters; this one has 201." in too_long.content.decode()
