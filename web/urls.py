@@ -37,7 +37,5 @@ urlpatterns = [
     # --- search and run list ---
     path("search/", search_views.search, name="search"),
     path("runs/", search_views.run_list, name="run-list"),
-    path("search/", search_views.search, name="search"),
-    path("runs/", search_views.run_list, name="run-list"),
     # --- plots ---
 ]
