@@ -225,3 +225,82 @@ def test_flag_with_unknown_kind_rejected():
     with pytest.raises(DomainError) as err:
         services.flag_record(target=sample, kind="ambiguity", message="which batch?")
     assert err.value.field == "flag.kind"
+
+
+def test_update_run_changes_steps_and_additions_and_keeps_recipe():
+    recipe = builders.core_recipe()
+    run = services.record_synthesis_run(data={"code": "RUN-U1"}, recipe=recipe)
+    updated = services.update_run(
+        run=run,
+        expected_version=1,
+        changes={"observations": "turbid after 5 min"},
+        steps={4: {"duration_value": 12, "deviation_note": "slow"},
+               3: {"additions": [{"amount_value": 130, "amount_unit": "mg"}]}},
+    )
+    step4 = updated.steps.get(position=4)
+    assert (updated.version, updated.observations, updated.recipe_id) == (
+        2, "turbid after 5 min", recipe.pk)
+    assert (step4.duration_s, step4.deviation_note) == (720.0, "slow")
+    assert updated.steps.get(position=3).additions.get().amount_canonical == 130.0
+
+
+def test_update_run_refuses_recipe_change_and_stale_version():
+    from labdb.lib.errors import ConflictError
+
+    recipe = builders.core_recipe()
+    run = services.record_synthesis_run(data={"code": "RUN-U2"}, recipe=recipe)
+    with pytest.raises(DomainError) as err:
+        services.update_run(run=run, expected_version=1, changes={"recipe": recipe})
+    assert err.value.message == "recipe: cannot be changed after the run was recorded."
+    services.update_run(run=run, expected_version=1, changes={"observations": "a"})
+    with pytest.raises(ConflictError) as conflict:
+        services.update_run(run=run, expected_version=1, changes={"observations": "b"})
+    assert conflict.value.current_version == 2
+
+
+def test_update_run_bad_unit_names_step_and_writes_nothing():
+    recipe = builders.core_recipe()
+    run = services.record_synthesis_run(data={"code": "RUN-U3"}, recipe=recipe)
+    with pytest.raises(DomainError) as err:
+        services.update_run(run=run, expected_version=1, changes={"observations": "x"},
+                            steps={2: {"ramp_unit": "mL"}})
+    assert (err.value.field, err.value.message) == (
+        "steps[2].ramp_unit",
+        "steps[2].ramp_unit: ramp: unit 'mL' is a volume, expected temperature rate.")
+    run.refresh_from_db()
+    assert (run.version, run.observations, run.steps.get(position=2).ramp_unit) == (
+        1, "", "degC/min")
+
+
+def test_update_run_sets_products_one_run_per_sample():
+    recipe = builders.core_recipe()
+    first = services.record_synthesis_run(data={"code": "RUN-P1"}, recipe=recipe)
+    second = services.record_synthesis_run(data={"code": "RUN-P2"}, recipe=recipe)
+    sample = builders.sample("NPL-P")
+    services.update_run(run=first, expected_version=1, changes={}, products=[sample])
+    sample.refresh_from_db()
+    assert sample.produced_by_id == first.pk
+    with pytest.raises(DomainError) as err:
+        services.update_run(run=second, expected_version=1, changes={}, products=[sample])
+    assert err.value.message == (
+        "products: NPL-P was produced by run RUN-P1; a sample comes from one run.")
+    services.update_run(run=first, expected_version=2, changes={}, products=[])
+    sample.refresh_from_db()
+    assert sample.produced_by_id is None
+
+
+def test_update_stock_solution_replaces_components_and_chemical_update_checks_version():
+    from labdb.lib.errors import ConflictError
+
+    se = builders.chemical("selenium")
+    stock = services.create_stock_solution(
+        data={"code": "se-ode", "name": "Se in ODE"},
+        components=[{"chemical": se, "amount_value": 7.9, "amount_unit": "mg"}])
+    updated = services.update_stock_solution(
+        stock=stock, expected_version=1, changes={"name": "Se in ODE 0.1 M"},
+        components=[{"chemical": se, "amount_value": 15.8, "amount_unit": "mg"}])
+    assert (updated.name, [c.amount_canonical for c in updated.components.all()]) == (
+        "Se in ODE 0.1 M", [15.8])
+    services.update_chemical(chemical=se, expected_version=1, changes={"formula": "Se"})
+    with pytest.raises(ConflictError):
+        services.update_chemical(chemical=se, expected_version=1, changes={"formula": "Se8"})
