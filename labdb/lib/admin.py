@@ -144,7 +144,10 @@ class LabRecordAdmin(CuratorsOnly, SimpleHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.version = (obj.version or 0) + 1
+            # From the stored row, not the form's instance: a history revert starts from an
+            # old version and must still move the version forward.
+            stored = type(obj).objects.filter(pk=obj.pk).values_list("version", flat=True).first()
+            obj.version = (stored if stored is not None else obj.version or 0) + 1
         elif obj.owner_id is None:
             obj.owner = request.user
         super().save_model(request, obj, form, change)
