@@ -75,7 +75,7 @@ def test_run_new_records_run_with_deviation_and_product(web, recipe, member):
         ("core", "CdSe", 4.5)]
     page = web.get(f"/runs/{run.pk}/").content.decode()
     assert "overshoot by 5 °C" in page
-    assert "setpoint_c" in page
+    assert '<td class="deviation">set point 240 → 245 °C</td><td>overshoot by 5 °C</td>' in page
     assert "NPL-NEW-1" in page
 
 
@@ -144,3 +144,25 @@ def test_run_new_add_product_button_adds_a_form_and_keeps_input(web, recipe):
 
 def test_run_new_unknown_recipe_is_404(web, db):
     assert web.get("/runs/new/?recipe=99999").status_code == 404
+
+
+def test_run_new_two_stage_injection_rate_after_switch_is_editable(web, member):
+    recipe = builders.shell_recipe(actor=member)
+    cores = builders.sample("NPL-CORE-1", actor=member, core_ml=4.5)
+    html = web.get(f"/runs/new/?recipe={recipe.pk}").content.decode()
+    assert 'name="step2-injection_rate_after_switch_value" value="4"' in html
+    data = _form_data(recipe, input_cores=str(cores.pk), **{
+        "step2-injection_rate_after_switch_value": "3",
+        "step2-injection_rate_after_switch_unit": "mL/h"})
+    for step in recipe.steps.all():
+        value = step.injection_rate_after_switch_value
+        data.setdefault(f"step{step.position}-injection_rate_after_switch_value",
+                        "" if value is None else f"{value:g}")
+        data.setdefault(f"step{step.position}-injection_rate_after_switch_unit",
+                        step.injection_rate_after_switch_unit)
+    response = web.post(f"/runs/new/?recipe={recipe.pk}", data)
+    run = SynthesisRun.objects.get(code="RUN-7")
+    assert response.status_code == 302
+    assert run.steps.get(position=2).injection_rate_after_switch_ml_per_h == 3
+    page = web.get(f"/runs/{run.pk}/").content.decode()
+    assert '<td class="deviation">injection after the switch 4 → 3 mL/h</td>' in page
