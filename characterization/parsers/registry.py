@@ -123,6 +123,8 @@ def _detect_text(text: str) -> str | None:
         return "xdi"  # XDI fields without the version line: let the XDI parser say so
     if first[:1] in ("#", ";") and _looks_like_xas(lines):
         return "xas_ascii"
+    if first[:1] not in ("#", ";") and xas_ascii.looks_like_beamline_scan(text):
+        return "xas_ascii"  # SSRL, MRCAT/XDAC, KEK-PF … headers without comment characters
     return "table"
 
 

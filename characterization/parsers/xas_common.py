@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import spectra
@@ -21,10 +23,36 @@ def energy_to_ev(energy: np.ndarray, unit: str | None = None) -> tuple[np.ndarra
     return (energy * 1000.0 if is_kev else energy), is_kev
 
 
+PATTERNS = {  # beamline spellings: i0_32, prekb_i0, i0_keithley1_c4, it_32, iff, ifch1 …
+    I0_NAMES: re.compile(r"^(i0|io)(_|$)|_i0$"),
+    IT_NAMES: re.compile(r"^(it|i1|itrans)(_|$)"),
+    IF_NAMES: re.compile(r"^(if|iff|ifl|ifluor|fluor|lytle)(_|$)|^if_"),
+}
+
+
+def _pick(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> str | None:
+    """Name of the first column whose lower-cased name is in ``names``, else of the first
+    matching the beamline spelling pattern for that kind of column."""
+    lowered = {k.lower(): k for k in columns}
+    found = next((lowered[n] for n in names if n in lowered), None)
+    pattern = PATTERNS.get(names)
+    if found is None and pattern is not None:
+        found = next((k for low, k in lowered.items() if pattern.search(low)), None)
+    return found
+
+
 def _first(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray | None:
-    """The first column whose lower-cased name is in ``names``."""
-    lowered = {k.lower(): v for k, v in columns.items()}
-    return next((lowered[n] for n in names if n in lowered), None)
+    """The column ``_pick`` chooses, or None."""
+    name = _pick(columns, names)
+    return None if name is None else columns[name]
+
+
+def mu_columns(columns: dict[str, np.ndarray], mode: str) -> list[str]:
+    """The names of the columns ``mu_from_columns`` used for ``mode`` (for provenance)."""
+    if mode in ("transmission", "fluorescence") and _pick(columns, GIVEN_MU_NAMES) is None:
+        other = IT_NAMES if mode == "transmission" else IF_NAMES
+        return [_pick(columns, I0_NAMES), _pick(columns, other)]
+    return [_pick(columns, GIVEN_MU_NAMES)]
 
 
 def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
@@ -41,15 +69,21 @@ def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
         mode = "transmission" if "trans" in name else "fluorescence" if "fluor" in name else "given"
         return np.asarray(given, dtype=float), mode
     i0, it, i_f = (_first(columns, names) for names in (I0_NAMES, IT_NAMES, IF_NAMES))
-    if i0 is not None and it is not None:
-        if np.any(i0 <= 0) or np.any(it <= 0):
-            raise ValueError("transmission needs positive I0 and It")
+    transmission_ok = i0 is not None and it is not None and np.all(i0 > 0) and np.all(it > 0)
+    if transmission_ok:
         return np.log(i0 / it), "transmission"
-    if i0 is not None and i_f is not None:
-        if np.any(i0 == 0):
-            raise ValueError("fluorescence needs non-zero I0")
+    if i0 is not None and i_f is not None and np.all(i0 != 0):
         return i_f / i0, "fluorescence"
-    raise ValueError(f"no μ, I0/It or I0/If columns among {sorted(columns)}")
+    if i0 is not None and it is not None:
+        raise ValueError(
+            "μ = ln(I0/It) needs positive I0 and It, but one of them has zeros or negative "
+            "values, and no fluorescence column (If, Iff, Lytle …) is named; the columns are "
+            f"{', '.join(sorted(columns)[:12])}"
+        )
+    raise ValueError(
+        "no μ column and no I0 with It or If among the columns "
+        f"{', '.join(sorted(columns)[:12])}; name the detector columns in the header"
+    )
 
 
 def mu_series(energy_ev: np.ndarray, mu: np.ndarray, name: str, mode: str) -> Series:
@@ -66,18 +100,22 @@ def mu_series(energy_ev: np.ndarray, mu: np.ndarray, name: str, mode: str) -> Se
 
 
 def check_energy(energy_ev: np.ndarray) -> None:
-    """Raise ValueError unless energies are ≥ 5 finite, positive, strictly increasing values.
+    """Raise ValueError unless energies are ≥ 5 finite, positive, increasing values.
 
     A scan's energy axis always increases; a column that does not is not the energy (columns
-    shifted or swapped) and must not be stored as one.
+    shifted or swapped) and must not be stored as one. Read-back jitter is tolerated: a repeat
+    or a step back of less than half the median step, at most once per fifty points; a larger
+    step back never.
     """
     e = np.asarray(energy_ev, dtype=float)
     if e.ndim != 1 or e.size < 5 or not np.all(np.isfinite(e)) or np.any(e <= 0):
         raise ValueError("the energy column needs at least 5 finite positive values")
     steps = np.diff(e)
-    bad = np.flatnonzero(steps <= 0)
-    if bad.size:
-        k = int(bad[0])
+    jitter = 0.5 * float(np.median(np.abs(steps)))  # read-back noise, far below one step
+    bad = np.flatnonzero(steps < -jitter)
+    repeats = np.flatnonzero(steps <= 0)
+    if bad.size or repeats.size > max(1, e.size // 50):
+        k = int(bad[0] if bad.size else repeats[-1])
         raise ValueError(
             "energies must increase from row to row, but data row "
             f"{k + 2} has {e[k + 1]:g} eV after {e[k]:g} eV"

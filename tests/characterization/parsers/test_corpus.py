@@ -109,17 +109,18 @@ def _swap_columns(data: bytes) -> bytes:
 
 
 def _first_two_columns_are_twins(data: bytes) -> bool:
-    """True when the first two numeric columns agree within 0.1 % on every data line."""
-    rows = [
-        re.split(r"[\s,;]+", ln.strip())[:2]
-        for ln in data.decode("latin-1").splitlines()
-        if NUMERIC_LINE.match(ln)
+    """True when the first two numeric columns agree within 0.2 % on every data line."""
+    lines = [ln for ln in data.decode("latin-1").splitlines() if NUMERIC_LINE.match(ln)]
+    widths = [len(re.split(r"[\s,;]+", ln.strip())) for ln in lines]
+    width = max(set(widths), key=widths.count) if widths else 0
+    rows = [  # only the data table's rows (the most common width), not header tables
+        re.split(r"[\s,;]+", ln.strip())[:2] for ln, w in zip(lines, widths) if w == width
     ]
     try:
         table = np.array([[float(a), float(b)] for a, b in rows])
     except ValueError:
         return False
-    return bool(table.size) and np.allclose(table[:, 0], table[:, 1], rtol=1e-3)
+    return bool(table.size) and np.allclose(table[:, 0], table[:, 1], rtol=2e-3)
 
 
 def _mutate(data: bytes, mutation: str) -> bytes:
@@ -167,8 +168,8 @@ def test_mutated_real_file_is_rejected_or_keeps_its_numbers(rel, mutation):
         pytest.skip(SKIP_SWAP[fmt])
     if mutation == "swap_columns" and _first_two_columns_are_twins(data):
         pytest.skip(
-            "the first two columns are both energy axes (set point and read-back, within "
-            "0.1 %): no reader can tell them apart"
+            "the first two columns are both scan axes (energy or angle set point and read-back, "
+            "within 0.2 %): no reader can tell them apart"
         )
     bad = _mutate(data, mutation)
     if bad == data:
