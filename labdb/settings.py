@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from labdb.lib.env import env_bool, env_int, env_list, env_str, parse_database_url
@@ -159,10 +160,11 @@ X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         # Hashed tokens with expiry (django-rest-knox); header `Authorization: Token <key>`.
+        # First, so that a missing, revoked or expired token is a 401 with a Token challenge.
         # Basic authentication is accepted only by POST /api/auth/login/, which mints a token.
         "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["labdb.lib.permissions.LabMemberPermission"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -175,6 +177,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "labdb.lib.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# API tokens (django-rest-knox): hashed at rest, one per script, expiring; members manage their
+# own at /account/tokens/ and scripts can get one from POST /api/auth/login/ (basic auth).
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env_int("LABDB_API_TOKEN_TTL_DAYS", 90)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from web import measurement_views, search_views, views
+from web import account_views, measurement_views, search_views, views
 
 app_name = "web"
 
@@ -22,6 +22,11 @@ urlpatterns = [
     path("fit-runs/status.json", views.fit_runs_status, name="fit-runs-status"),
     path("explore/", views.explore, name="explore"),
     # --- account: API tokens ---
+    path("account/tokens/", account_views.tokens, name="account-tokens"),
+    path("account/tokens/<str:token_key>/rotate/", account_views.token_rotate,
+         name="account-token-rotate"),
+    path("account/tokens/<str:token_key>/revoke/", account_views.token_revoke,
+         name="account-token-revoke"),
     # --- records: create / edit / retire ---
     # --- measurements and attachments ---
     path("samples/<int:sample_id>/measurements/<slug:kind>/", measurement_views.measurement_add,

@@ -177,13 +177,32 @@ def browser():
 
 
 def _watched_page(browser):
-    """A fresh context and page that record JavaScript exceptions and console errors."""
+    """A fresh context and page that record JavaScript exceptions and console errors.
+
+    One console error is expected and not recorded: chromium's "Failed to load resource" for a
+    page (document) the server answered with 4xx on purpose, e.g. a form with errors is a 400.
+    The same message for a script, stylesheet, image or fetch is recorded.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     errors: list[str] = []
+    refused_documents: set[str] = set()
+
+    def on_response(response):
+        if response.request.resource_type == "document" and 400 <= response.status < 500:
+            refused_documents.add(response.url)
+
+    def on_console(message):
+        if message.type != "error":
+            return
+        if (message.text.startswith("Failed to load resource")
+                and message.location.get("url") in refused_documents):
+            return
+        errors.append(f"console: {message.text} ({message.location})")
+
+    page.on("response", on_response)
+    page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location})")
-            if msg.type == "error" else None)
     page.js_errors = errors
     return context, page
 
