@@ -30,6 +30,7 @@ SIZES: dict[str, tuple[list[str], list[str]]] = {
     "api_latency": (["--samples", "20000", "--runs", "4000", "--requests", "100"], []),
     "ingest_files": (["--files", "200"], []),
     "fit_throughput": (["--fits", "6"], []),
+    "sample_page": (["--fits", "10", "--requests", "20"], ["--fits", "10", "--requests", "50"]),
 }
 ORDER = list(SIZES)
 
