@@ -7,7 +7,17 @@ as 5 float64 at +72, anode at +116); others are skipped by length. Type 0 or 160
 range (header 160 bytes + extra header): scan type at +32, start 2θ f64 +72, step f64 +80,
 steps u32 +88, time/step f32 +92, kV/mA f32 +100/+104, λ f64 +112, datum size u32 +136,
 extra-header size u32 +140, then ``steps`` records of ``datum size`` bytes (first float32 =
-intensity, counts). Older RAW v1–v3 files (same extension) are rejected with a clear message.
+intensity, counts).
+
+Version 3 (``RAW1.01``, DIFFRAC-plus; layout from the DIFFRAC-plus XCH 5.0 manual, app. A, as
+documented in xylib): a 712-byte file header — status u32 at 8 (1 done, 2 active, 3 aborted,
+4 interrupted), range count u32 at 12, date (10 chars, ``MM/DD/YY``) at 16, time at 26, user
+at 36, site at 108, sample id at 326, comment at 386, anode at 608, Kα average/Kα1/Kα2/Kβ/ratio
+as 5 float64 at 616 — then per range a 304-byte header: steps u32 +4, start θ f64 +8,
+start 2θ f64 +16, step f64 +176, time/step f32 +192, kV/mA u32 +224/+228, λ f64 +240,
+supplementary-header size u32 +256; then the supplementary headers and ``steps`` float32
+counts. The file must end exactly after the last range (a cut or padded file is refused).
+RAW v1/v2 (``RAW ``/``RAW2``) are still refused: no real file to verify a reader against.
 """
 
 from __future__ import annotations
@@ -16,16 +26,21 @@ import struct
 
 import numpy as np
 
+from ._dates import from_formats, stamp
 from ._guard import fail, guarded
 from .base import ParsedFile
 from .xrd_common import xrd_key_numbers, xrd_series
 
 PARSER_NAME = "labdb.bruker_raw"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "bruker_raw"
 LABEL = "Bruker RAW"
 MAGIC_V4 = b"RAW4.00"
-OLD_MAGICS = (b"RAW1.01", b"RAW2", b"RAW ")
+MAGIC_V3 = b"RAW1.01"
+V3_HEADER_BYTES = 712
+V3_RANGE_HEADER_BYTES = 304
+V3_STATUS = {1: "done", 2: "active", 3: "aborted", 4: "interrupted"}
+OLD_MAGICS = (b"RAW1.01", b"RAW2", b"RAW ")  # v3, v2, v1 (v3 is read, v1/v2 refused)
 HEADER_BYTES = 61
 RANGE_HEADER_BYTES = 160
 SUPPORTED_SCAN_TYPES = (
@@ -106,12 +121,96 @@ def _read_segments(data: bytes) -> tuple[dict, dict, list]:
     return text, hardware, ranges
 
 
+def _v3_ranges(data: bytes, n_ranges: int) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """The ranges of a RAW v3 file: (header facts, 2θ in deg, counts)."""
+    off, out = V3_HEADER_BYTES, []
+    for k in range(n_ranges):
+        _need(data, off + V3_RANGE_HEADER_BYTES)
+        (header_len,) = struct.unpack_from("<I", data, off)
+        if header_len != V3_RANGE_HEADER_BYTES:
+            raise ValueError(
+                f"range {k + 1} header says {header_len} bytes; RAW v3 range headers are 304"
+            )
+        (steps,) = struct.unpack_from("<I", data, off + 4)
+        start_theta, start_2theta = struct.unpack_from("<2d", data, off + 8)
+        (step,) = struct.unpack_from("<d", data, off + 176)
+        (time_per_step,) = struct.unpack_from("<f", data, off + 192)
+        kv, ma = struct.unpack_from("<2I", data, off + 224)
+        (wavelength,) = struct.unpack_from("<d", data, off + 240)
+        (supplementary,) = struct.unpack_from("<I", data, off + 256)
+        start = off + V3_RANGE_HEADER_BYTES + supplementary
+        _need(data, start + 4 * steps)
+        counts = np.frombuffer(data, dtype="<f4", count=steps, offset=start).astype(float)
+        info = {
+            "steps": int(steps),
+            "start_deg": float(start_2theta),
+            "start_theta_deg": float(start_theta),
+            "step_deg": float(step),
+            "time_per_step_s": float(time_per_step),
+            "tube_voltage_kv": float(kv),
+            "tube_current_ma": float(ma),
+            "wavelength_a": float(wavelength),
+        }
+        out.append((info, start_2theta + step * np.arange(steps), counts))
+        off = start + 4 * steps
+    if off != len(data):
+        raise ValueError(
+            f"{len(data) - off} bytes follow the last of the {n_ranges} ranges the header "
+            "declares; the file is damaged"
+        )
+    return out
+
+
+def _parse_v3(data: bytes) -> ParsedFile:
+    """A RAW v3 (``RAW1.01``) file; see the module docstring for the layout."""
+    _need(data, V3_HEADER_BYTES)
+    status, n_ranges = struct.unpack_from("<2I", data, 8)
+    if not 1 <= n_ranges <= 1000:
+        raise ValueError(f"the header declares {n_ranges} ranges")
+    ranges = _v3_ranges(data, n_ranges)
+    kalpha = struct.unpack_from("<5d", data, 616)
+    date, time = _cstr(data[16:26]), _cstr(data[26:36])
+    metadata = {
+        "version": "RAW1.01",
+        "file_status": V3_STATUS.get(status, str(status)),
+        "date": date,
+        "time": time,
+        "user": _cstr(data[36:108]),
+        "site": _cstr(data[108:326]),
+        "sample_id": _cstr(data[326:386]),
+        "comment": _cstr(data[386:546]),
+        "anode": _cstr(data[608:612]),
+        "kalpha1_a": kalpha[1],
+        "kalpha2_a": kalpha[2],
+        "kalpha_average_a": kalpha[0],
+        "kbeta_a": kalpha[3],
+        "kalpha2_ratio": kalpha[4],
+        "n_ranges": len(ranges),
+        "ranges": [r[0] for r in ranges],
+        "reader": "own RAW v3 reader",
+        **stamp(from_formats(f"{date} {time}", ("%m/%d/%y %H:%M:%S",)), "date/time"),
+    }
+    series = [xrd_series(tt, it, f"range {i + 1}") for i, (_, tt, it) in enumerate(ranges)]
+    first, tt, it = ranges[0]
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xrd",
+        series=series,
+        metadata=metadata,
+        key_numbers=xrd_key_numbers(tt, it, kalpha[1] or first["wavelength_a"]),
+    )
+
+
 @guarded(FORMAT, LABEL)
 def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
     """Parse a RAW4 file: one series per range (2θ in deg vs counts) + XRD key numbers of the
     first range (wavelength Kα1 in Å). Raises ParseError for RAW v1–v3, truncation, unsupported
     scan types (texture/RSM) or a file without ranges.
     """
+    if data[:7] == MAGIC_V3:
+        return _parse_v3(data)
     if data[:7] != MAGIC_V4:
         if data.startswith(OLD_MAGICS):
             raise fail(

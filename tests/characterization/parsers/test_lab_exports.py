@@ -125,3 +125,44 @@ def test_fluoressence_row_with_a_missing_value_names_the_row():
         "sample.txt: Horiba NanoLog export: a FluorEssence export with 6 columns (3 x/y pairs) "
         "was expected, but row 12 has 5 values"
     )
+
+
+@pytest.mark.parametrize(
+    "name,time_per_step_s,y_min,y_max,measured_at",
+    [
+        ("Cu3Au-1.raw", 0.5, 2.0, 138.0, "2008-06-05T11:45:35"),
+        ("Cu3Au-2.raw", 0.800000011920929, 6.0, 375.0, "2008-06-05T12:57:59"),
+    ],
+)
+def test_bruker_raw_v3_reads_the_range(name, time_per_step_s, y_min, y_max, measured_at):
+    """Independent check: the file is 16620 B = 712 (file header) + 304 (range header)
+    + 3901 × 4 B, so the counts are the last 15604 bytes read by numpy as little-endian
+    float32; 2θ = 22° + 0.02° × i reaches 100.0° (xylib's sample-urls state the same scan)."""
+    data = (LAB / "bruker_raw" / name).read_bytes()
+    parsed = parse_file(data, filename=name)
+    (series,) = parsed.series
+    counts = np.frombuffer(data[-4 * 3901 :], dtype="<f4").astype(float)
+    assert (parsed.format, len(data), series.x.size) == ("bruker_raw", 16620, 3901)
+    np.testing.assert_array_equal(series.y, counts)
+    assert (series.x[0], series.x[-1], series.y.min(), series.y.max()) == (
+        22.0,
+        pytest.approx(100.0, abs=1e-9),
+        y_min,
+        y_max,
+    )
+    m = parsed.metadata
+    assert (m["version"], m["file_status"], m["anode"], m["kalpha1_a"]) == (
+        "RAW1.01",
+        "done",
+        "Cu",
+        1.5406,
+    )
+    assert (m["ranges"][0]["time_per_step_s"], m["measured_at"]) == (time_per_step_s, measured_at)
+
+
+def test_bruker_raw_v3_cut_or_padded_is_refused():
+    data = (LAB / "bruker_raw" / "Cu3Au-1.raw").read_bytes()
+    for bad in (data[:-2], data + b"\x00\x00\x00\x00"):
+        with pytest.raises(ParseError) as err:
+            parse_file(bad, filename="Cu3Au-1.raw")
+        assert err.value.message.startswith("Cu3Au-1.raw: Bruker RAW: ")
