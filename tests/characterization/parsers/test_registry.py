@@ -93,6 +93,9 @@ def test_parse_file_rejects_athena_gzip_expanding_beyond_the_cap():
 
 def test_parse_file_reports_old_bruker_raw_versions_clearly():
     with pytest.raises(ParseError) as err:
-        parse_file(b"RAW1.01" + b"\x00" * 200, filename="old.raw")
+        parse_file(b"RAW2" + b"\x00" * 200, filename="old.raw")
     assert err.value.format == "bruker_raw"
-    assert "old DIFFRAC-plus RAW version 'RAW1.01' is not supported" in err.value.message
+    assert "old DIFFRAC-plus RAW version 'RAW2' is not supported" in err.value.message
+    with pytest.raises(ParseError) as err:  # v3 is read, but 200 bytes cannot hold its header
+        parse_file(b"RAW1.01" + b"\x00" * 200, filename="old.raw")
+    assert err.value.message.startswith("old.raw: Bruker RAW: ")
