@@ -77,20 +77,15 @@ class _Path:
         self.__dict__.update(kw)
 
 
-def test_measured_tag_shows_printed_digits_of_published_numbers():
+def test_measured_tag_rounds_published_numbers_and_keeps_the_printed_digits_on_hover():
     published = _Path(r_a=2.6139, r_err_a=0.0043,
                       as_printed={"r_a": "2.6139", "r_err_a": "0.0043"})
+    trailing_zero = _Path(n=3.50, n_err=0.30, as_printed={"n": "3.50", "n_err": "0.30"})
     computed = _Path(r_a=2.50812, r_err_a=0.003411, as_printed={})
     template = Template('{% load labdb_web %}{% measured p "r_a" "r_err_a" "Å" %}')
     assert template.render(Context({"p": published})) == (
-        '<span class="pm printed" title="as printed">2.6139 ± 0.0043 Å</span>')
+        '<span class="pm" title="2.6139 ± 0.0043 Å">2.614 ± 0.004 Å</span>')
     assert template.render(Context({"p": computed})) == (
         '<span class="pm" title="2.50812 ± 0.003411 Å">2.508 ± 0.003 Å</span>')
-
-
-def test_pm_tag_shows_stored_digits_of_published_aging_values():
-    template = Template("{% load labdb_web %}{% pm v e source=s %}")
-    assert template.render(Context({"v": 2.6139, "e": 0.0043, "s": "published"})) == (
-        '<span class="pm" title="2.6139 ± 0.0043">2.6139 ± 0.0043</span>')
-    assert template.render(Context({"v": 2.6139, "e": 0.0043, "s": "computed"})) == (
-        '<span class="pm" title="2.6139 ± 0.0043">2.614 ± 0.004</span>')
+    assert Template('{% load labdb_web %}{% measured p "n" "n_err" %}').render(
+        Context({"p": trailing_zero})) == '<span class="pm" title="3.50 ± 0.30">3.5 ± 0.3</span>'

@@ -146,46 +146,31 @@ def _full(value, err) -> str:
     return " ± ".join(parts)
 
 
-def _stored(value, err) -> str | None:
-    """The stored digits unrounded (shortest repr), for published numbers without as_printed."""
-    number, error = _finite(value), _finite(err)
-    if number is None:
-        return None
-    text = f"{_decimal(number):f}"
-    return text if error is None else f"{text} ± {_decimal(error):f}"
-
-
 @register.simple_tag
-def pm(value, err=None, digits=4, unit="", source=""):
-    """``value ± err [unit]`` rounded to the error (see ``rounded_pm``), full digits on hover.
-
-    ``source="published"`` shows the stored digits unrounded (a paper's numbers are shown as
-    printed; use ``measured`` where the record keeps ``as_printed``). ``—`` when there is no
-    value.
-    """
-    text = _stored(value, err) if source == "published" else rounded_pm(value, err, digits)
+def pm(value, err=None, digits=4, unit="", title=None):
+    """``value ± err [unit]`` rounded to the error (see ``rounded_pm``), the full digits (or
+    ``title``) on hover. ``—`` when there is no value."""
+    text = rounded_pm(value, err, digits)
     if text is None:
         return "—" if value is None or value == "" else str(value)
     suffix = f" {unit}" if unit else ""
-    return format_html('<span class="pm" title="{}{}">{}{}</span>', _full(value, err), suffix,
-                       text, suffix)
+    return format_html('<span class="pm" title="{}{}">{}{}</span>', title or _full(value, err),
+                       suffix, text, suffix)
 
 
 @register.simple_tag
 def measured(obj, field, err_field=None, unit=""):
-    """A record's ``field ± err_field``: the printed digits for a published number
-    (``obj.as_printed[field]``), else rounded to its error like ``pm``."""
+    """A record's ``field ± err_field`` rounded to its error like ``pm``; for a published number
+    the hover shows the digits as printed (``obj.as_printed[field]``), else the stored ones."""
     printed = getattr(obj, "as_printed", None) or {}
     value = getattr(obj, field, None)
     err = getattr(obj, err_field, None) if err_field else None
+    title = None
     if isinstance(printed, dict) and printed.get(field) not in (None, ""):
-        text = str(printed[field])
+        title = str(printed[field])
         if err_field and printed.get(err_field) not in (None, ""):
-            text = f"{text} ± {printed[err_field]}"
-        suffix = f" {unit}" if unit else ""
-        return format_html('<span class="pm printed" title="as printed">{}{}</span>', text,
-                           suffix)
-    return pm(value, err, unit=unit)
+            title = f"{title} ± {printed[err_field]}"
+    return pm(value, err, unit=unit, title=title)
 
 
 @register.filter
