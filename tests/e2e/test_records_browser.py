@@ -21,7 +21,7 @@ def _new_sample(page, code: str, *, material="CdSe/CdS") -> None:
     page.get_by_role("link", name="New sample", exact=True).click()
     assert page.get_by_role("heading", name="New sample", level=1).is_visible()
     page.get_by_label("Code").fill(code)
-    page.get_by_label("Name", exact=True).fill(f"{code} browser test")
+    page.locator("#id_name").fill(f"{code} browser test")
     page.locator("#id_material").fill(material)
     page.get_by_label("Morphology").select_option("NPL")
 
@@ -55,7 +55,7 @@ def test_sample_with_layer_and_parent_then_edit(member_page, app_server):
     page.locator(".record-actions").get_by_role("link", name="Edit").click()
     assert page.locator("#id_layers-1-thickness_value").input_value() == "1.2"
     page.get_by_label("Storage conditions").fill("hexane, 4 °C, dark")
-    page.get_by_label("Name", exact=True).fill(f"{code} after edit")
+    page.locator("#id_name").fill(f"{code} after edit")
     page.get_by_role("button", name="Save").click()
     assert f"{code} after edit" in page.locator("h1").inner_text()
     assert "hexane, 4 °C, dark" in page.inner_text("#h-about + dl")
@@ -70,16 +70,16 @@ def test_stale_edit_from_two_pages_shows_the_conflict(member_page, curator_page,
     member_page.locator(".record-actions").get_by_role("link", name="Edit").click()
     curator_page.goto(sample_url)
     curator_page.locator(".record-actions").get_by_role("link", name="Edit").click()
-    curator_page.get_by_label("Name", exact=True).fill("name set by the curator")
+    curator_page.locator("#id_name").fill("name set by the curator")
     curator_page.get_by_role("button", name="Save").click()
     assert "name set by the curator" in curator_page.locator("h1").inner_text()
-    member_page.get_by_label("Name", exact=True).fill("name set by the member")
+    member_page.locator("#id_name").fill("name set by the member")
     member_page.get_by_role("button", name="Save").click()
     alert = member_page.locator("#conflict")
     assert (f"Sample {code} was changed by curator since you opened it — reload."
             in alert.inner_text())
     assert "name set by the curator" in alert.locator("table").inner_text()
-    assert member_page.get_by_label("Name", exact=True).input_value() == "name set by the member"
+    assert member_page.locator("#id_name").input_value() == "name set by the member"
     shot(member_page, "edit-conflict")
     member_page.goto(sample_url)
     assert "name set by the curator" in member_page.locator("h1").inner_text()
@@ -89,7 +89,7 @@ def test_recipe_from_scratch_with_two_stage_injection_then_a_run(member_page, ap
     page = member_page
     name, run_code, product = unique("E2E shell"), unique("RUN-E2E-INJ"), unique("NPL-E2E-INJ")
     page.get_by_role("link", name="New recipe", exact=True).click()
-    page.get_by_label("Name", exact=True).fill(name)
+    page.locator("#id_name").fill(name)
     page.get_by_label("Product description").fill("CdSe/CdZnS core/shell NPL")
     page.locator("#id_steps-0-action").select_option("heat")
     page.locator("#id_steps-0-setpoint_value").fill("300")
