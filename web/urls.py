@@ -3,6 +3,7 @@
 from django.urls import path
 
 from web import account_views, measurement_views, search_views, views
+from web.records import views as record_views
 
 app_name = "web"
 
@@ -28,6 +29,23 @@ urlpatterns = [
     path("account/tokens/<str:token_key>/revoke/", account_views.token_revoke,
          name="account-token-revoke"),
     # --- records: create / edit / retire ---
+    path("samples/new/", record_views.sample_new, name="sample-new"),
+    path("samples/<int:sample_id>/edit/", record_views.sample_edit, name="sample-edit"),
+    path("runs/<int:run_id>/edit/", record_views.run_edit, name="run-edit"),
+    path("recipes/", record_views.recipe_list, name="recipe-list"),
+    path("recipes/new/", record_views.recipe_new, name="recipe-new"),
+    path("recipes/<int:recipe_id>/", record_views.recipe_detail, name="recipe-detail"),
+    path("recipes/<int:recipe_id>/edit/", record_views.recipe_edit, name="recipe-edit"),
+    path("chemicals/", record_views.chemical_list, name="chemical-list"),
+    path("chemicals/new/", record_views.chemical_form, name="chemical-new"),
+    path("chemicals/<int:chemical_id>/edit/", record_views.chemical_form, name="chemical-edit"),
+    path("lots/", record_views.lot_list, name="lot-list"),
+    path("lots/new/", record_views.lot_form, name="lot-new"),
+    path("lots/<int:lot_id>/edit/", record_views.lot_form, name="lot-edit"),
+    path("stock-solutions/", record_views.stock_list, name="stock-list"),
+    path("stock-solutions/new/", record_views.stock_form, name="stock-new"),
+    path("stock-solutions/<int:stock_id>/edit/", record_views.stock_form, name="stock-edit"),
+    path("retire/<slug:kind>/<int:pk>/", record_views.retire, name="retire"),
     # --- measurements and attachments ---
     path("samples/<int:sample_id>/measurements/<slug:kind>/", measurement_views.measurement_add,
          name="measurement-add"),

@@ -281,3 +281,32 @@
     document.querySelectorAll("[data-explore-plot]").forEach(initExplore);
   });
 })();
+
+/* --- records: searchable pickers (a text box filtering a select's options) ------------------ */
+(function () {
+  "use strict";
+  function initFilterable(select) {
+    if (select.dataset.filterReady) return;
+    select.dataset.filterReady = "1";
+    var box = document.createElement("input");
+    box.type = "search";
+    box.className = "picker-filter";
+    box.placeholder = "Type to filter…";
+    box.setAttribute("aria-label", "Type to filter the list below");
+    select.parentNode.insertBefore(box, select);
+    box.addEventListener("input", function () {
+      var words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+      Array.prototype.forEach.call(select.options, function (option) {
+        if (!option.value) return;
+        var text = (option.dataset.search || option.textContent).toLowerCase();
+        option.hidden = !words.every(function (w) { return text.indexOf(w) !== -1; });
+      });
+      Array.prototype.forEach.call(select.querySelectorAll("optgroup"), function (group) {
+        group.hidden = !Array.prototype.some.call(group.children, function (o) { return !o.hidden; });
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[data-filterable]").forEach(initFilterable);
+  });
+})();
