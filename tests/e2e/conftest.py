@@ -132,9 +132,7 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """``make run`` in a subprocess with its own var dir and port, stopped at teardown."""
+def _start(tmp_path_factory) -> tuple[AppServer, subprocess.Popen]:
     var_dir = tmp_path_factory.mktemp("app-server-var")
     port = _free_port()
     env = _server_env(var_dir, port)
@@ -147,9 +145,31 @@ def app_server(tmp_path_factory):
     server = AppServer(url=f"http://127.0.0.1:{port}", env=env)
     try:
         _wait_until_serving(server.url, process, log)
-        yield server
-    finally:
+    except BaseException:
         _stop(process)
+        raise
+    return server, process
+
+
+# One server per test process even where the fixture is imported into a module outside this
+# directory (tests/test_readme.py): the last user stops it.
+_RUNNING: dict = {}
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """``make run`` in a subprocess with its own var dir and port, stopped at teardown."""
+    if not _RUNNING:
+        server, process = _start(tmp_path_factory)
+        _RUNNING.update(server=server, process=process, users=0)
+    _RUNNING["users"] += 1
+    try:
+        yield _RUNNING["server"]
+    finally:
+        _RUNNING["users"] -= 1
+        if _RUNNING["users"] == 0:
+            _stop(_RUNNING.pop("process"))
+            _RUNNING.clear()
 
 
 @pytest.fixture(scope="package")
