@@ -131,7 +131,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=3, help="old-style views timed")
     args = parser.parse_args()
     scratch = scratch_setup("sample_page")
+    from django.core.management import call_command
     from django.test import Client
+
+    # Pages name hashed static files: build the manifest in the scratch var dir, as make run does.
+    call_command("collectstatic", interactive=False, verbosity=0)
 
     user, sample, fit_ids = build(args.fits)
     client = Client()
