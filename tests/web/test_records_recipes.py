@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from synthesis import services
-from synthesis.models import Recipe, RecipeStep
+from synthesis.models import Recipe, RecipeAddition, RecipeStep
 from tests.synthesis import builders
 from tests.web.test_records_samples import _client, _management
 
@@ -129,6 +129,7 @@ def _edit_post(recipe, **overrides) -> dict:
             item[f"{q}_unit"] = getattr(step, f"{q}_unit")
         for j, a in enumerate(step.additions.all(), start=1):
             item[f"add{j}_component"] = f"chemical:{a.chemical_id}"
+            item[f"add{j}_source"] = str(a.pk)
             item[f"add{j}_amount_value"] = f"{a.amount_value:g}"
             item[f"add{j}_amount_unit"] = a.amount_unit
         html_steps.append(item)
@@ -154,6 +155,9 @@ def test_recipe_edit_without_runs_changes_it_in_place(member):
 
 def test_recipe_edit_after_a_run_creates_next_version_old_run_keeps_v1(member):
     recipe = builders.core_recipe(actor=member)
+    # a value the form does not show is carried over from the step it was copied from
+    RecipeAddition.objects.filter(step__recipe=recipe, step__position=3).update(
+        at_temperature_c=195)
     run = services.record_synthesis_run(data={"code": "RUN-V1"}, recipe=recipe, actor=member)
     response = _client(member).post(f"/recipes/{recipe.pk}/edit/", _edit_post(
         recipe, **{"steps-1-setpoint_value": "250"}))
@@ -161,6 +165,8 @@ def test_recipe_edit_after_a_run_creates_next_version_old_run_keeps_v1(member):
     assert (response.status_code, response["Location"]) == (302, f"/recipes/{new.pk}/")
     assert (new.version_number, new.previous_version_id) == (2, recipe.pk)
     assert new.steps.get(position=2).setpoint_c == 250
+    assert new.steps.get(position=3).additions.get().at_temperature_c == 195
+    assert new.steps.get(position=3).description == "at ~190-200 °C"
     run.refresh_from_db()
     assert run.recipe_id == recipe.pk
     assert recipe.steps.get(position=2).setpoint_c == 240

@@ -395,7 +395,16 @@ class StepRow(RowForm):
                 required=False, max_length=200, label="per")
             self.fields[f"add{j}_note"] = forms.CharField(required=False, max_length=300,
                                                           label="Note")
+            self.fields[f"add{j}_source"] = forms.IntegerField(required=False,
+                                                               widget=forms.HiddenInput)
         self.used_additions: list[int] = []
+        self.addition_sources = {a.pk: a for step in self.sources.values()
+                                 for a in step.additions.all()}
+
+    def is_blank(self) -> bool:
+        data = getattr(self, "cleaned_data", None) or {}
+        return all(v in (None, "", False, []) for k, v in data.items()
+                   if k not in self.IGNORE_FOR_BLANK and not k.endswith("_source"))
 
     def quantity_rows(self):
         return [(label, self[f"{p}_value"], self[f"{p}_unit"]) for p, label in STEP_QUANTITIES]
@@ -460,6 +469,9 @@ class StepRow(RowForm):
                     "note": (values["note"] or "").strip()}
             if (values["input"] or "").strip():
                 item["input"] = values["input"].strip()
+            source = self.addition_sources.get(d.get(f"add{j}_source"))
+            if source is not None:  # not on the form: kept from the addition it was copied from
+                item["at_temperature_c"] = source.at_temperature_c
             out.append(item)
         return out
 
@@ -477,6 +489,7 @@ def _step_initial(step) -> dict:
     for j, a in enumerate(additions, start=1):
         out[f"add{j}_component"] = component_value(a)
         out[f"add{j}_input"] = a.recipe_input.name if a.recipe_input_id else ""
+        out[f"add{j}_source"] = a.pk
         for n in ("amount_value", "amount_unit", "equivalents", "equivalents_basis", "note"):
             out[f"add{j}_{n}"] = getattr(a, n)
     return _shown(out)
