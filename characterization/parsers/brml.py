@@ -218,5 +218,11 @@ def parse_brml(
         technique="xrd",
         series=series,
         metadata=metadata,
-        key_numbers=xrd_key_numbers(series[0].x, series[0].y, source["kalpha1_a"]),
+        key_numbers=xrd_key_numbers(
+            series[0].x,
+            series[0].y,
+            source["kalpha1_a"],
+            kalpha2_a=source["kalpha2_a"],
+            anode=source["anode"],
+        ),
     )

@@ -32,7 +32,7 @@ from .base import ParsedFile
 from .xrd_common import xrd_key_numbers, xrd_series
 
 PARSER_NAME = "labdb.bruker_raw"
-PARSER_VERSION = "1.1.0"
+PARSER_VERSION = "1.2.0"
 FORMAT = "bruker_raw"
 LABEL = "Bruker RAW"
 MAGIC_V4 = b"RAW4.00"
@@ -199,7 +199,13 @@ def _parse_v3(data: bytes) -> ParsedFile:
         technique="xrd",
         series=series,
         metadata=metadata,
-        key_numbers=xrd_key_numbers(tt, it, kalpha[1] or first["wavelength_a"]),
+        key_numbers=xrd_key_numbers(
+            tt,
+            it,
+            kalpha[1] or first["wavelength_a"],
+            kalpha2_a=kalpha[2] or None,
+            anode=metadata["anode"],
+        ),
     )
 
 
@@ -253,5 +259,11 @@ def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
         technique="xrd",
         series=series,
         metadata=metadata,
-        key_numbers=xrd_key_numbers(tt, it, kalpha[1] or first["wavelength_a"]),
+        key_numbers=xrd_key_numbers(
+            tt,
+            it,
+            kalpha[1] or first["wavelength_a"],
+            kalpha2_a=kalpha[2] or None,
+            anode=hardware.get("anode"),
+        ),
     )

@@ -19,7 +19,7 @@ from .base import ParsedFile
 from .xrd_common import xrd_key_numbers, xrd_series
 
 PARSER_NAME = "labdb.xrdml"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "xrdml"
 LABEL = "PANalytical XRDML"
 
@@ -86,5 +86,7 @@ def parse_xrdml(data: bytes, *, filename: str) -> ParsedFile:
         technique="xrd",
         series=[xrd_series(tt, it, "pattern")],
         metadata=metadata,
-        key_numbers=xrd_key_numbers(tt, it, source["kalpha1_a"]),
+        key_numbers=xrd_key_numbers(
+            tt, it, source["kalpha1_a"], kalpha2_a=source["kalpha2_a"], anode=source["anode"]
+        ),
     )

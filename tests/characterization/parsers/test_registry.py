@@ -62,7 +62,7 @@ def test_parsers_lists_every_format_with_name_and_version():
             "xas_ascii",
         ]
     )
-    assert PARSERS["xrdml"] == ("labdb.xrdml", "1.0.0")
+    assert PARSERS["xrdml"] == ("labdb.xrdml", "1.1.0")
     assert all(
         name == f"labdb.{key}" and re.fullmatch(r"\d+\.\d+\.\d+", version)
         for key, (name, version) in PARSERS.items()
