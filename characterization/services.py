@@ -397,7 +397,8 @@ def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dic
             "wavelength_a": k.get("wavelength_a"),
             "twotheta_min_deg": k.get("twotheta_min_deg"),
             "twotheta_max_deg": k.get("twotheta_max_deg"),
-            "reflections": [{"twotheta_deg": p} for p in k.get("peak_positions_deg") or []],
+            "reflections": k.get("reflections")
+            or [{"twotheta_deg": p} for p in k.get("peak_positions_deg") or []],
         }
     if parsed.technique == "ftir":
         return FTIRMeasurement, {
