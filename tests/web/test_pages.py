@@ -14,6 +14,11 @@ pytestmark = pytest.mark.django_db
 
 PAGES = ["/", "/samples/", "/runs/new/", "/fit-runs/?ids=1", "/fit-runs/status.json?ids=1"]
 
+# Recognised as XRDML by its content, then cut short: parses as "failed" (content no parser
+# recognises at all is kept as an attachment instead).
+BROKEN_XRDML = (b'<?xml version="1.0"?>\n<xrdMeasurements '
+                b'xmlns="http://www.xrdml.com/XRDMeasurement/1.5">\n<broken')
+
 
 @pytest.mark.parametrize("url", [*PAGES, "/samples/1/", "/runs/1/", "/fits/1/",
                                  "/files/1/series.json", "/files/1/preview.png",
@@ -57,8 +62,8 @@ def test_dashboard_lists_recent_runs_samples_and_failed_parses(web, member):
 
     record_synthesis_run(data={"code": "RUN-1"}, recipe=recipe, actor=member, products=[
         {"data": {"code": "NPL-A", "name": "a", "material": "CdSe", "morphology": "NPL"}}])
-    attach_data_file(content=b"not an instrument file\n" * 5, filename="junk.txt", sample=None,
-                     actor=member)
+    # Recognised as XRDML but cut short: a failed parse (unrecognised content is an attachment).
+    attach_data_file(content=BROKEN_XRDML, filename="junk.txt", sample=None, actor=member)
     html = web.get("/").content.decode()
     assert "RUN-1" in html
     assert "NPL-A" in html
@@ -204,7 +209,7 @@ def test_upload_real_file_returns_fragment_with_status_and_plot(web, samples):
 def test_upload_unparseable_file_shows_failed_status_and_error(web, samples):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    upload = SimpleUploadedFile("notes.bin", b"\x00\x01garbage" * 20)
+    upload = SimpleUploadedFile("notes.bin", BROKEN_XRDML)
     html = web.post(f"/samples/{samples[0].pk}/files/", {"files": [upload]},
                     headers={"X-Requested-With": "fetch"}).content.decode()
     assert "✗</span> failed" in html
