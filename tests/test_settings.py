@@ -82,3 +82,53 @@ def test_database_urls_parsed():
     )
     with pytest.raises(ImproperlyConfigured):
         parse_database_url("postgres://host:notaport/db")
+
+
+def test_static_files_served_by_whitenoise_from_hashed_compressed_copies():
+    from django.conf import settings
+
+    middleware = settings.MIDDLEWARE
+    assert middleware[:2] == ["django.middleware.security.SecurityMiddleware",
+                              "whitenoise.middleware.WhiteNoiseMiddleware"]
+    apps = settings.INSTALLED_APPS
+    assert apps.index("whitenoise.runserver_nostatic") + 1 == apps.index(
+        "django.contrib.staticfiles")
+    # the settings module's own value (the test session collects into a temporary root)
+    from labdb import settings as labdb_settings
+
+    assert labdb_settings.STORAGES["staticfiles"] == {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    assert labdb_settings.DEBUG is False
+
+
+def test_api_authentication_token_first_and_no_basic_auth():
+    from django.conf import settings
+
+    assert settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] == [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ]
+    assert "rest_framework.authtoken" not in settings.INSTALLED_APPS
+    assert settings.REST_KNOX["AUTH_HEADER_PREFIX"] == "Token"
+
+
+def test_api_token_lifetime_is_a_strict_setting(tmp_path):
+    result = _manage("shell", "-c", "from django.conf import settings; "
+                     "print(settings.REST_KNOX['TOKEN_TTL'].days)",
+                     env={"LABDB_API_TOKEN_TTL_DAYS": "30"}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "30"
+    bad = _manage("check", env={"LABDB_API_TOKEN_TTL_DAYS": "a month"}, tmp_path=tmp_path)
+    assert bad.returncode != 0
+    assert "LABDB_API_TOKEN_TTL_DAYS" in bad.stderr
+
+
+def test_make_run_serves_through_the_one_serve_step():
+    """`make run` = demo (setup + load_demo) then `serve`; the browser tests run `make run`."""
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "run"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    commands = [line for line in dry.splitlines() if "manage.py" in line]
+    assert [c.split("manage.py ")[1] for c in commands if "runserver" in c] == [
+        "runserver --noreload 127.0.0.1:8000"]
+    assert any("collectstatic --noinput" in c for c in commands)
+    assert any("load_demo" in c for c in commands)

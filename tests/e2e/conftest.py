@@ -120,7 +120,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
                        f"{log.read_text()[-4000:]}")
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_app_server(process: subprocess.Popen) -> None:
     """SIGTERM to the server's own process group (make and runserver), SIGKILL if it lingers."""
     if process.poll() is not None:
         return
@@ -132,8 +132,10 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
 
 
-def _start(tmp_path_factory) -> tuple[AppServer, subprocess.Popen]:
-    var_dir = tmp_path_factory.mktemp("app-server-var")
+def start_app_server(var_dir: Path) -> tuple[AppServer, subprocess.Popen]:
+    """``make run`` with LABDB_VAR_DIR=var_dir on a free port, once it serves; stop the
+    returned process with ``stop_app_server`` (also used by tests/e2e/screenshots.py)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = _server_env(var_dir, port)
     log = var_dir / "make-run.log"
@@ -146,7 +148,7 @@ def _start(tmp_path_factory) -> tuple[AppServer, subprocess.Popen]:
     try:
         _wait_until_serving(server.url, process, log)
     except BaseException:
-        _stop(process)
+        stop_app_server(process)
         raise
     return server, process
 
@@ -160,7 +162,7 @@ _RUNNING: dict = {}
 def app_server(tmp_path_factory):
     """``make run`` in a subprocess with its own var dir and port, stopped at teardown."""
     if not _RUNNING:
-        server, process = _start(tmp_path_factory)
+        server, process = start_app_server(tmp_path_factory.mktemp("app-server-var"))
         _RUNNING.update(server=server, process=process, users=0)
     _RUNNING["users"] += 1
     try:
@@ -168,7 +170,7 @@ def app_server(tmp_path_factory):
     finally:
         _RUNNING["users"] -= 1
         if _RUNNING["users"] == 0:
-            _stop(_RUNNING.pop("process"))
+            stop_app_server(_RUNNING.pop("process"))
             _RUNNING.clear()
 
 

@@ -282,3 +282,37 @@ def test_refit_and_batch_refit_of_stale_fits(member_page, app_server):
     progress.filter(has_text="Finished").wait_for(timeout=120_000)
     assert page.locator("progress").get_attribute("value") == "100"
     shot(page, "refit-progress")
+
+
+def test_api_token_page_create_use_rotate_revoke(member_page, app_server):
+    import urllib.error
+    import urllib.request
+
+    def samples_status(key: str) -> int:
+        request = urllib.request.Request(f"{app_server.url}/api/samples/?search=MSC-311",
+                                         headers={"Authorization": f"Token {key}"})
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    page = member_page
+    page.get_by_role("link", name="API tokens").click()
+    assert page.get_by_role("heading", name="API tokens", level=1).is_visible()
+    assert_every_field_labelled(page)
+    page.get_by_role("button", name="Create a new token").click()
+    key = page.get_by_label("New API key").input_value()
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    assert samples_status(key) == 200
+    shot(page, "api-tokens")
+    row = page.locator("table.tokens tbody tr", has=page.get_by_text(f"{key[:15]}…"))
+    row.get_by_role("button", name="Rotate").click()
+    new_key = page.get_by_label("New API key").input_value()
+    assert new_key != key and samples_status(key) == 401 and samples_status(new_key) == 200
+    page.goto(f"{app_server.url}/account/tokens/")  # the key is not shown again
+    assert page.get_by_label("New API key").count() == 0
+    row = page.locator("table.tokens tbody tr", has=page.get_by_text(f"{new_key[:15]}…"))
+    row.get_by_role("button", name="Revoke").click()
+    assert f"Token {new_key[:15]}… revoked" in page.locator(".messages").inner_text()
+    assert samples_status(new_key) == 401
