@@ -217,3 +217,24 @@ def test_sections_after_upload_show_the_parsed_measurement(web, sample):
     assert f'<tr id="m-absorption-{row.pk}">' in after["measurements"]
     assert "◆</span> measured" in after["measurements"]
     assert f'id="file-{row.data_file_id}"' in after["files"]
+
+
+def test_sample_page_query_count_same_at_one_and_three_manual_rows_and_attachments(web, sample):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def add_one(i):
+        _add(web, sample, "pl", {"pl-peak_nm": str(510 + i)})
+        _add(web, sample, "quantity", {"quantity-quantity": f"q{i}", "quantity-value": "1"})
+        _upload(web, sample, f"photo-{i}.png", generated_png(40 + i, 30))
+
+    add_one(0)
+    with CaptureQueriesContext(connection) as one:
+        assert web.get(f"/samples/{sample.pk}/").status_code == 200
+    add_one(1)
+    add_one(2)
+    with CaptureQueriesContext(connection) as three:
+        html = web.get(f"/samples/{sample.pk}/").content.decode()
+    assert html.count("✎</span> manual</span> <span") == 6
+    assert html.count('<li class="file attachment"') == 3
+    assert len(three) == len(one)
