@@ -39,10 +39,23 @@ def nice_length(target: float) -> float:
     return float(best)
 
 
+def _same_axis(series: list) -> tuple[list, list]:
+    """(series sharing the first one's y quantity and unit, the names of the others).
+
+    Only curves of one quantity may share an axis: raw S1 (CPS) drawn under an S1c/R1c
+    (CPS / MicroAmps) label would be a wrong number read off the plot.
+    """
+    first = series[0]
+    same = [s for s in series if (s.y_label, s.y_unit) == (first.y_label, first.y_unit)]
+    return same, [s.name for s in series if s not in same]
+
+
 def _draw_series(fig: Figure, parsed: ParsedFile) -> None:
-    """Line plot of the series (FTIR: only the preferred block; others: all, with legend)."""
+    """Line plot of the series (FTIR: only the preferred block; others: every series of the
+    first one's quantity, with a legend naming each; the title says what is not drawn)."""
     ax = fig.add_subplot(111)
     series = parsed.series[:1] if parsed.technique == "ftir" else parsed.series
+    series, left_out = _same_axis(series)
     for s in series[:MAX_SERIES_IN_PREVIEW]:
         x, y = decimate(s.x, s.y, MAX_PREVIEW_POINTS)
         ax.plot(x, y, lw=0.8, label=s.name)
@@ -51,9 +64,10 @@ def _draw_series(fig: Figure, parsed: ParsedFile) -> None:
     ax.set_ylabel(f"{first.y_label} ({first.y_unit})" if first.y_unit else first.y_label)
     if first.x_unit == "cm⁻¹":
         ax.invert_xaxis()  # IR convention: wavenumber decreasing to the right
-    if len(series) > 1:
+    if len(series) > 1 or left_out:
         ax.legend(fontsize=7, loc="best")
-    ax.set_title(_title(parsed), fontsize=9)
+    note = f"\n(not drawn, other quantity: {', '.join(left_out)[:80]})" if left_out else ""
+    ax.set_title(_title(parsed) + note, fontsize=9)
 
 
 def _draw_image(fig: Figure, parsed: ParsedFile, image: ImageData) -> None:

@@ -400,7 +400,7 @@ def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dic
             "reflections": k.get("reflections")
             or [{"twotheta_deg": p} for p in k.get("peak_positions_deg") or []],
         }
-    if parsed.technique == "ftir":
+    if parsed.technique == "ftir" and k.get("is_sample_spectrum", True):
         return FTIRMeasurement, {
             "wavenumber_min_cm1": k.get("wavenumber_min_cm1"),
             "wavenumber_max_cm1": k.get("wavenumber_max_cm1"),

@@ -16,7 +16,7 @@ from ._tempfile import temp_path
 from .base import ParsedFile, Series
 
 PARSER_NAME = "labdb.opus"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "opus"
 LABEL = "Bruker OPUS"
 MAGIC = b"\x0a\x0a\xfe\xfe"
@@ -30,6 +30,15 @@ X_UNITS = {
     "PNT": ("Point", ""),
     "SEC": ("Time", "s"),
 }
+BLOCK_KINDS = {
+    "a": "absorbance",
+    "t": "transmittance",
+    "r": "reflectance",
+    "sm": "sample_single_channel",
+    "rf": "background_single_channel",
+    "km": "kubelka_munk",
+}
+SAMPLE_SPECTRUM_KINDS = ("absorbance", "transmittance", "reflectance", "kubelka_munk")
 PARAMS = {
     "instrument": "ins",
     "source": "src",
@@ -70,13 +79,26 @@ def _block_series(opus_file, key: str) -> Series:
     )
 
 
+def block_kind(key: str) -> str:
+    """What an OPUS data block is: absorbance, a single channel (sample or background), an
+    interferogram, a phase spectrum … (``other`` for keys this reader does not know)."""
+    if key.startswith("ig"):
+        return "background_interferogram" if key.endswith("rf") else "interferogram"
+    if key.startswith("ph"):
+        return "phase"
+    return BLOCK_KINDS.get(key, "other")
+
+
 @guarded(FORMAT, LABEL)
 def parse_opus(data: bytes, *, filename: str) -> ParsedFile:
     """Parse an OPUS file: one Series per data block, preferred block first.
 
-    Key numbers: ``wavenumber_min_cm1``/``wavenumber_max_cm1``/``n_points`` of the preferred
-    block, ``absorbance_clipped`` when OPUS clipped absorbance at 6.0. Raises ParseError for
-    non-OPUS (wrong magic or ``is_opus`` False), truncated files and files without data blocks.
+    Key numbers: ``block_kind`` and ``is_sample_spectrum`` of the preferred block (a file
+    holding only single channels or a background is reported as such, never as the sample's
+    absorbance); ``wavenumber_min_cm1``/``wavenumber_max_cm1``/``n_points`` of that block;
+    ``absorbance_clipped`` when OPUS clipped absorbance at 6.0. ``metadata["blocks"]`` lists
+    every block with its index, key and kind. Raises ParseError for non-OPUS (wrong magic or
+    ``is_opus`` False), truncated files and files without data blocks.
     """
     if data[:4] != MAGIC:
         raise fail(
@@ -103,7 +125,16 @@ def parse_opus(data: bytes, *, filename: str) -> ParsedFile:
         datetime=str(getattr(getattr(opus_file, ordered[0]), "datetime", None)),
         reader=f"brukeropus {importlib.metadata.version('brukeropus')}",
     )
+    metadata["blocks"] = [
+        {"index": i, "key": k, "kind": block_kind(k), "label": s.name, "n_points": int(s.x.size)}
+        for i, (k, s) in enumerate(zip(ordered, series))
+    ]
+    kind = block_kind(ordered[0])
     key_numbers = {
+        "block_kind": kind,
+        # only a ratioed spectrum describes the sample; a single channel (above all the
+        # background's) is instrument response and must not become the sample's FTIR record
+        "is_sample_spectrum": kind in SAMPLE_SPECTRUM_KINDS,
         "n_points": int(main.x.size),
         "wavenumber_min_cm1": None,
         "wavenumber_max_cm1": None,

@@ -71,3 +71,35 @@ def test_render_preview_png_without_data_raises():
 )
 def test_nice_length_picks_1_2_5_steps(target, expected):
     assert nice_length(target) == pytest.approx(expected)
+
+
+def test_pl_preview_draws_only_the_labelled_quantity():
+    """Real FluorEssence export: S1c/R1c (CPS / MicroAmps) is drawn and labelled; raw S1 (CPS)
+    and R1 (MicroAmps) are not put on that axis, and the title says so."""
+    from pathlib import Path
+
+    from characterization.previews import _same_axis
+
+    path = Path(__file__).parent / "data" / "fluoressence" / "Single_Measure.txt"
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    drawn, left_out = _same_axis(parsed.series)
+    assert ([s.name for s in drawn], left_out) == (["S1c / R1c"], ["S1", "R1"])
+    assert (drawn[0].y_label, drawn[0].y_unit) == ("S1c / R1c", "CPS / MicroAmps")
+    assert render_preview_png(parsed)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_opus_blocks_are_listed_with_their_kind():
+    parsed = parse_file(read_instrument("opus/test.0000"), filename="test.0000")
+    kinds = {b["key"]: b["kind"] for b in parsed.metadata["blocks"]}
+    assert kinds == {
+        "a": "absorbance",
+        "sm": "sample_single_channel",
+        "rf": "background_single_channel",
+        "igsm": "interferogram",
+        "igrf": "background_interferogram",
+        "phsm": "phase",
+    }
+    assert (parsed.key_numbers["block_kind"], parsed.key_numbers["is_sample_spectrum"]) == (
+        "absorbance",
+        True,
+    )
