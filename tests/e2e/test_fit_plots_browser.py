@@ -27,7 +27,7 @@ def test_sample_page_draws_the_three_fit_plots_of_each_computed_fit(member_page,
     plotted = box.locator(".fit-plot.plotted")
     assert [plotted.nth(i).get_attribute("data-kind") for i in range(3)] == ["mu", "chik", "chir"]
     assert box.locator(".fit-plot.plotted .main-svg").count() >= 3
-    axis_titles = box.locator(".fit-plot[data-kind=chir] .xtitle").inner_text()
+    axis_titles = box.locator(".fit-plot[data-kind=chir] .xtitle").text_content()
     assert axis_titles == "R (Å)"
     png = page.request.get(f"{app_server.url}/api/xas-fits/{fit['id']}/plot.png?kind=chik")
     assert (png.status, png.headers["content-type"], png.body()[:4]) == (
