@@ -30,7 +30,7 @@ from labdb.lib.errors import DomainError
 
 MAX_QUERY_CHARS = 200
 MIN_COVERAGE = 0.5  # share of the query's trigrams a field must contain to be a hit
-CANDIDATES = 1000  # per kind (PostgreSQL) or in all (SQLite), before ranking
+CANDIDATES = 300  # best by the index's own rank, per kind (PostgreSQL) or in all (SQLite)
 FTS_TABLE = "web_search_index"
 
 _WORD = re.compile(r"[^\W_]+")
@@ -163,17 +163,30 @@ def _candidates_postgresql(query: str, terms: list[str], short: list[str]
 # --- records -------------------------------------------------------------------------------
 
 def _querysets() -> dict[str, Callable[[], QuerySet]]:
+    """Live records of each kind with only what a hit shows (no list prefetches: a search may
+    rank hundreds of candidates)."""
     from characterization.selectors import data_file_list
     from synthesis import selectors
 
+    def lean(qs: QuerySet, kind: str, *related: str) -> QuerySet:
+        columns = KIND_BY_KEY[kind].columns
+        return (qs.select_related(None).prefetch_related(None).select_related(*related)
+                .only("id", *columns, *(f"{r}__{f}" for r, f in
+                                        (x.split("__") for x in RELATED_FIELDS.get(kind, ())))))
+
     return {
-        "sample": selectors.sample_list,
-        "run": lambda: selectors.run_list().prefetch_related(None).select_related("recipe"),
-        "recipe": lambda: selectors.recipe_list().prefetch_related(None),
-        "chemical": selectors.chemical_list,
-        "lot": selectors.lot_list,
-        "file": lambda: data_file_list().select_related("sample"),
+        "sample": lambda: lean(selectors.sample_list(), "sample"),
+        "run": lambda: lean(selectors.run_list(), "run", "recipe"),
+        "recipe": lambda: lean(selectors.recipe_list(), "recipe"),
+        "chemical": lambda: lean(selectors.chemical_list(), "chemical"),
+        "lot": lambda: lean(selectors.lot_list(), "lot", "chemical"),
+        "file": lambda: lean(data_file_list(), "file", "sample"),
     }
+
+
+#: Fields of related records a hit shows beside its own columns.
+RELATED_FIELDS = {"run": ("recipe__name",), "lot": ("chemical__name",),
+                  "file": ("sample__code",)}
 
 
 def _title_detail(kind: Kind, record) -> tuple[str, str]:
