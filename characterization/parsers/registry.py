@@ -25,7 +25,9 @@ from . import (
     gatan_dm,
     jcampdx,
     nanolog,
+    ocean,
     opus,
+    perkinelmer,
     size_table,
     tiff,
     xas_ascii,
@@ -46,6 +48,8 @@ MODULES = {
     "cary_csv": (cary_csv, cary_csv.parse_cary_csv),
     "nanolog": (nanolog, nanolog.parse_nanolog),
     "edinst": (edinst, edinst.parse_edinst),
+    "ocean": (ocean, ocean.parse_ocean),
+    "perkinelmer": (perkinelmer, perkinelmer.parse_perkinelmer),
     "gatan_dm": (gatan_dm, gatan_dm.parse_gatan_dm),
     "tiff": (tiff, tiff.parse_tiff),
     "emd": (emd, emd.parse_emd),
@@ -112,6 +116,10 @@ def _detect_text(text: str) -> str | None:
         return "cary_csv"
     if edinst.looks_like_edinst(lines):
         return "edinst"
+    if ocean.looks_like_ocean(head):
+        return "ocean"
+    if perkinelmer.looks_like_perkinelmer(lines):
+        return "perkinelmer"
     if (
         "\t" in lines[0]
         and len(lines) > 2

@@ -69,10 +69,13 @@ def _original(rel: str):
 def _first_data_offset(data: bytes) -> int:
     """Byte offset of the first numeric data line (the header ends there).
 
-    For XML (XRDML) the header ends at ``<dataPoints>``: what follows are the numbers.
+    For XML (XRDML) the header ends at ``<dataPoints>``, for PerkinElmer at ``#DATA``.
     """
     marker = data.find(b"<dataPoints")
     if data.lstrip()[:1] == b"<" and marker > 0:
+        return marker
+    marker = data.find(b"\n#DATA")  # PerkinElmer: one value per line after #DATA
+    if marker > 0:
         return marker
     offset = 0
     for line in data.splitlines(keepends=True):

@@ -166,3 +166,120 @@ def test_bruker_raw_v3_cut_or_padded_is_refused():
         with pytest.raises(ParseError) as err:
             parse_file(bad, filename="Cu3Au-1.raw")
         assert err.value.message.startswith("Cu3Au-1.raw: Bruker RAW: ")
+
+
+def _numpy_after(path: Path, marker: str, *, delimiter=None, end: str | None = None):
+    """Rows after the line ``marker`` (up to ``end``), read by numpy alone."""
+    lines = path.read_text(encoding="latin-1").splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.strip() == marker) + 1
+    stop = next((i for i, ln in enumerate(lines) if end and ln.strip() == end), len(lines))
+    return np.loadtxt(lines[start:stop], delimiter=delimiter, ndmin=2)
+
+
+def test_ocean_spectrasuite_matches_numpy():
+    path = LAB / "ocean_spectrasuite" / "SpectraSuite_Header.txt"
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    table = _numpy_after(
+        path,
+        ">>>>>Begin Processed Spectral Data<<<<<",
+        end=">>>>>End Processed Spectral Data<<<<<",
+    )
+    (s,) = parsed.series
+    assert (parsed.format, parsed.technique, table.shape) == ("ocean", "pl", (2048, 2))
+    np.testing.assert_array_equal(s.x, table[:, 0])
+    np.testing.assert_array_equal(s.y, table[:, 1])
+    m = parsed.metadata
+    assert (m["measured_at"], m["measured_at_timezone"], m["integration_time_s"]) == (
+        "2016-11-16T18:07:25+00:00",
+        "stated",
+        0.1,
+    )
+    assert parsed.key_numbers["peak_nm"] == float(table[np.argmax(table[:, 1]), 0]) == 763.01
+
+
+def test_ocean_without_end_marker_is_refused():
+    data = (LAB / "ocean_spectrasuite" / "SpectraSuite_Header.txt").read_bytes()
+    with pytest.raises(ParseError) as err:
+        parse_file(data[: len(data) * 3 // 4], filename="oo.txt")
+    assert err.value.message == (
+        "oo.txt: Ocean Optics SpectraSuite export: no '>>>>>End Processed Spectral Data<<<<<' "
+        "line; the export looks truncated"
+    )
+
+
+@pytest.mark.parametrize(
+    "rel,technique,y_unit,n,x_first,x_last,measured_at",
+    [
+        ("perkinelmer_flwinlab/FLWinlab", "pl", "", 501, 350.0, 600.0, "2018-03-15T16:01:04"),
+        (
+            "perkinelmer_uvwinlab/UVWinlab_ASCII.ASC",
+            "uvvis",
+            "%R",
+            31,
+            420.0,
+            390.0,
+            "2022-05-27T11:57:32",
+        ),
+    ],
+)
+def test_perkinelmer_peds_ascii_matches_numpy(
+    rel, technique, y_unit, n, x_first, x_last, measured_at
+):
+    path = LAB / rel
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    table = _numpy_after(path, "#DATA")
+    (s,) = parsed.series
+    assert (parsed.format, parsed.technique, s.y_unit, s.x.size) == (
+        "perkinelmer",
+        technique,
+        y_unit,
+        n,
+    )
+    np.testing.assert_array_equal(s.x, table[:, 0])
+    np.testing.assert_array_equal(s.y, table[:, 1])
+    assert (s.x[0], s.x[-1], parsed.metadata["measured_at"]) == (x_first, x_last, measured_at)
+
+
+@pytest.mark.parametrize(
+    "name,y_unit", [("absorbance", "A"), ("reflectance", "%R"), ("transmittance", "%T")]
+)
+def test_perkinelmer_lambda_dsp_matches_numpy(name, y_unit):
+    """numpy: the 201 values after #DATA; x = 700 + 0.5 nm × i as lines 6–9 state."""
+    path = LAB / "perkinelmer_lambda_dsp" / f"LambdaSPX_{name}.dsp"
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    values = _numpy_after(path, "#DATA")[:, 0]
+    (s,) = parsed.series
+    assert (parsed.technique, s.y_unit, s.x.size, s.x[0], s.x[-1]) == (
+        "uvvis",
+        y_unit,
+        201,
+        700.0,
+        800.0,
+    )
+    np.testing.assert_array_equal(s.y, values)
+
+
+@pytest.mark.parametrize(
+    "rel,technique,n,skip",
+    [
+        ("perkinelmer_uvwinlab/UVWinlab.csv", "uvvis", 501, 1),
+        ("perkinelmer_spectrum_csv/spectrum.csv", "ftir", 6701, 2),
+    ],
+)
+def test_perkinelmer_csv_matches_numpy(rel, technique, n, skip):
+    path = LAB / rel
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    table = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=(0, 1))
+    (s,) = parsed.series
+    assert (parsed.format, parsed.technique, s.x.size) == ("perkinelmer", technique, n)
+    np.testing.assert_array_equal(s.x, table[:, 0])
+    np.testing.assert_array_equal(s.y, table[:, 1])
+
+
+def test_perkinelmer_peds_with_a_damaged_value_is_refused():
+    """The #GR block states the y range: a changed number is caught."""
+    data = (LAB / "perkinelmer_flwinlab" / "FLWinlab").read_bytes()
+    bad = data.replace(b"350.000000\t65.282000", b"350.000000\t95.282000", 1)
+    with pytest.raises(ParseError) as err:
+        parse_file(bad, filename="FLWinlab")
+    assert "the #GR block states y between" in err.value.message

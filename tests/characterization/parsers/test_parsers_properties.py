@@ -21,6 +21,8 @@ SAMPLES = {
     "cary_csv": read_instrument("cary_csv/CuPCtS_H2O_vis.csv"),
     "nanolog": synthetic_fluoressence_xy(),
     "edinst": (SHARED_DATA / "lab_exports/edinst/Fluoracle_emission.txt").read_bytes(),
+    "ocean": (SHARED_DATA / "lab_exports/ocean_spectrasuite/SpectraSuite_Header.txt").read_bytes(),
+    "perkinelmer": (SHARED_DATA / "lab_exports/perkinelmer_flwinlab/FLWinlab").read_bytes(),
     "gatan_dm": read_instrument("gatan_dm/test_STEM_image.dm3"),
     "tiff": read_instrument("tiff/test_loading_image_saved_with_DM.tif"),
     "emd": read_instrument("emd/fei_example_tem_stack.emd"),

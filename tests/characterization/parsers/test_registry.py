@@ -51,6 +51,8 @@ def test_parsers_lists_every_format_with_name_and_version():
             "cary_csv",
             "nanolog",
             "edinst",
+            "ocean",
+            "perkinelmer",
             "gatan_dm",
             "tiff",
             "emd",
