@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from synthesis import services
 from synthesis.models import Chemical, ChemicalLot, StockComponent, StockSolution
 from tests.synthesis import builders
 from tests.web.test_records_samples import _client, _management
@@ -106,6 +107,10 @@ def test_lot_create_with_unit_and_bad_unit_beside_it(member):
                                                   "version": "1"})
     lot.refresh_from_db()
     assert (edit.status_code, str(lot.opened_on), lot.version) == (302, "2025-02-01", 2)
+    retired = client.post(f"/retire/lot/{lot.pk}/", {"reason": "used up"})
+    assert (retired.status_code, retired["Location"]) == (302, "/lots/")
+    assert f'id="lot-{lot.pk}"' not in client.get("/lots/").content.decode()
+    assert ChemicalLot.objects.get(pk=lot.pk).retired_reason == "used up"
 
 
 def _stock_post(se, **overrides) -> dict:
@@ -181,3 +186,34 @@ def test_header_links_to_the_record_pages(member):
     for href, text in (("/samples/new/", "New sample"), ("/recipes/new/", "New recipe"),
                        ("/chemicals/", "Chemicals"), ("/stock-solutions/", "Stock solutions")):
         assert f'<li><a href="{href}" >{text}</a></li>' in html
+
+
+@pytest.mark.parametrize("url", ["/chemicals/", "/lots/", "/stock-solutions/", "/recipes/"])
+def test_record_list_query_count_same_for_1_and_3_items(url, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = _client(member)
+
+    def add(i):
+        chemical = builders.chemical(f"chemical {i}", actor=member)
+        services.create_record(model=ChemicalLot, data={"chemical": chemical,
+                                                        "lot_number": f"L{i}"}, actor=member)
+        services.create_stock_solution(data={"code": f"stock-{i}", "name": f"stock {i}"},
+                                       components=[{"chemical": chemical, "amount_value": 1,
+                                                    "amount_unit": "g"}], actor=member)
+        services.create_recipe(data={"name": f"recipe {i}"}, inputs=[{"name": "cores"}],
+                               steps=[{"action": "add", "additions": [
+                                   {"chemical": chemical, "amount_value": 1,
+                                    "amount_unit": "g"}]}], actor=member)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    add(1)
+    one = count()
+    add(2)
+    add(3)
+    assert count() == one
