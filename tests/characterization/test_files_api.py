@@ -233,8 +233,10 @@ def test_admin_upload_stores_and_parses(client, curator):
     curator.save()
     client.force_login(curator)
     sample = builders.sample("NPL-ADM")
+    flags = "synthesis-dataflag-content_type-object_id"  # the admin's inline of curator flags
     response = client.post("/admin/characterization/datafile/add/", {
-        "sample": sample.pk, "upload": SimpleUploadedFile(XRDML.name, XRDML.read_bytes())})
+        "sample": sample.pk, "upload": SimpleUploadedFile(XRDML.name, XRDML.read_bytes()),
+        f"{flags}-TOTAL_FORMS": "0", f"{flags}-INITIAL_FORMS": "0"})
     assert response.status_code == 302, response.content.decode()[:1500]
     stored = DataFile.objects.get()
     assert (stored.format, stored.parse_status, stored.sample_id) == ("xrdml", "ok", sample.pk)
