@@ -139,11 +139,12 @@ def test_run_edit_forbidden_for_other_member_and_anonymous(other_member, run):
     assert run.observations == ""
 
 
-def test_run_retire_hides_it_from_the_dashboard(member, run):
+def test_run_retire_hides_it_from_the_run_list(member, run):
     response = _client(member).post(f"/retire/run/{run.pk}/", {"reason": "logged twice"})
     run.refresh_from_db()
-    assert (response.status_code, run.is_retired, run.retired_reason) == (302, True,
-                                                                         "logged twice")
+    assert (response.status_code, response["Location"]) == (302, "/runs/")
+    assert (run.is_retired, run.retired_reason) == (True, "logged twice")
+    assert f'href="/runs/{run.pk}/"' not in _client(member).get("/runs/").content.decode()
     assert _client(member).get(f"/runs/{run.pk}/").status_code == 404
 
 

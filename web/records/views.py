@@ -42,7 +42,7 @@ class Kind:
 
 KINDS = {
     "sample": Kind("sample", Sample, "web:sample-list"),
-    "run": Kind("run", SynthesisRun, "web:dashboard"),
+    "run": Kind("run", SynthesisRun, "web:run-list"),
     "recipe": Kind("recipe", Recipe, "web:recipe-list"),
     "chemical": Kind("chemical", Chemical, "web:chemical-list"),
     "lot": Kind("chemical lot", ChemicalLot, "web:lot-list"),
