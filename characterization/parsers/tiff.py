@@ -20,7 +20,7 @@ from .rsciio_common import (
 )
 
 PARSER_NAME = "labdb.tiff"
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 FORMAT = "tiff"
 LABEL = "TIFF image"
 MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -33,13 +33,74 @@ def _tem_numbers(metadata: dict) -> tuple[float | None, float | None]:
     return (None if kv is None else float(kv)), (None if mag is None else float(mag))
 
 
+VOLTAGE_KEYS = ("AccelerationVoltage", "AccVoltage", "HighTension", "HT", "Voltage")
+MAG_KEYS = ("NominalMagnification", "Magnification", "IndicatedMagnification")
+
+
+def _find(tree, keys: tuple[str, ...]):
+    """The first value (depth-first) of any of ``keys`` in a nested dict/list tree."""
+    if isinstance(tree, dict):
+        for key in keys:
+            if key in tree and isinstance(tree[key], (int, float)):
+                return tree[key]
+        for value in tree.values():
+            found = _find(value, keys)
+            if found is not None:
+                return found
+    elif isinstance(tree, list):
+        for value in tree:
+            found = _find(value, keys)
+            if found is not None:
+                return found
+    return None
+
+
+def _vendor_optics(original: dict) -> dict:
+    """kV, magnification and camera length from vendor tags (JEOL SightX ``ImageDescription``
+    trees and others): voltages above 1000 are in V; JEOL's ``ImageFormingSystem`` gives the
+    camera length (mm) in DIFF mode and the magnification in MAG/LOWMAG modes."""
+    volts = _find(original, VOLTAGE_KEYS)
+    out: dict = {
+        "voltage_kv": None if volts is None else float(volts) / (1000.0 if volts > 1000 else 1),
+        "magnification": _find(original, MAG_KEYS),
+        "camera_length_mm": None,
+    }
+    forming = _find_dict(original, "ImageFormingSystem")
+    if forming:
+        mode, value = str(forming.get("ModeString", "")).upper(), forming.get("SelectorValue")
+        unit = str(forming.get("SelectorUnitString", "")).lower()
+        if mode == "DIFF" and isinstance(value, (int, float)):
+            out["camera_length_mm"] = float(value) * (10.0 if unit == "cm" else 1.0)
+        elif mode in ("MAG", "LOWMAG", "MAG1", "MAG2") and isinstance(value, (int, float)):
+            out["magnification"] = float(value)
+    return out
+
+
+def _find_dict(tree, key: str) -> dict | None:
+    """The first nested dict stored under ``key``."""
+    if isinstance(tree, dict):
+        if isinstance(tree.get(key), dict):
+            return tree[key]
+        children = list(tree.values())
+    elif isinstance(tree, list):
+        children = tree
+    else:
+        return None
+    for child in children:
+        found = _find_dict(child, key)
+        if found is not None:
+            return found
+    return None
+
+
 @guarded(FORMAT, LABEL)
 def parse_tiff(data: bytes, *, filename: str) -> ParsedFile:
     """Parse a TIFF: first frame as ImageData with its calibrated pixel size.
 
     Key numbers: ``pixel_size``, ``pixel_unit``, ``pixel_size_nm`` (None for reciprocal units
-    such as ``1 / nm`` or an uncalibrated image), ``voltage_kv``, ``magnification`` (when the
-    vendor tags carry them). Raises ParseError for non-TIFF or truncated files.
+    such as ``1 / nm`` or an uncalibrated image), ``voltage_kv``, ``magnification``,
+    ``camera_length_mm`` (diffraction) when the vendor tags carry them; the whole tag tree is
+    kept in ``metadata["header"]``. Raises ParseError for non-TIFF or truncated files.
     """
     if not data.startswith(MAGICS):
         raise fail(FORMAT, f"{LABEL}: not a TIFF file (header {data[:4]!r})")
@@ -49,6 +110,10 @@ def parse_tiff(data: bytes, *, filename: str) -> ParsedFile:
     signal = signals[0]
     image = image_from_signal(signal)
     voltage_kv, magnification = _tem_numbers(signal["metadata"])
+    original = jsonable(signal.get("original_metadata") or {})
+    vendor = _vendor_optics(original)
+    voltage_kv = voltage_kv if voltage_kv is not None else vendor["voltage_kv"]
+    magnification = magnification if magnification is not None else vendor["magnification"]
     general = signal["metadata"].get("General", {})
     metadata = {
         "title": general.get("title"),
@@ -59,8 +124,11 @@ def parse_tiff(data: bytes, *, filename: str) -> ParsedFile:
         "calibrated": image.pixel_size is not None,
         "n_signals": len(signals),
         "acquisition": jsonable(signal["metadata"].get("Acquisition_instrument", {})),
+        "header": original,
         "reader": rsciio_version(),
     }
+    numbers = image_key_numbers(image, voltage_kv, magnification)
+    numbers["camera_length_mm"] = vendor["camera_length_mm"]
     return ParsedFile(
         format=FORMAT,
         parser_name=PARSER_NAME,
@@ -68,5 +136,5 @@ def parse_tiff(data: bytes, *, filename: str) -> ParsedFile:
         technique=technique_for("", False),
         image=image,
         metadata=metadata,
-        key_numbers=image_key_numbers(image, voltage_kv, magnification),
+        key_numbers=numbers,
     )

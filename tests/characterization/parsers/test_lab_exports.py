@@ -283,3 +283,21 @@ def test_perkinelmer_peds_with_a_damaged_value_is_refused():
     with pytest.raises(ParseError) as err:
         parse_file(bad, filename="FLWinlab")
     assert "the #GR block states y between" in err.value.message
+
+
+def test_jeol_tiff_keeps_voltage_camera_length_and_tag_tree():
+    """JEOL SightX SAED TIFF: the README's title is 'TEM, BrightField, DIFF, 40cm'; tifffile
+    (independent) shows the ImageDescription XML with <AccelerationVoltage>200000 (V),
+    <ModeString>DIFF and <SelectorString>40cm (camera length)."""
+    import tifffile
+
+    path = SHARED_DATA / "instruments" / "tiff" / "JEOL-SightX-SAED-dummy.tif"
+    with tifffile.TiffFile(path) as tif:
+        description = tif.pages[0].description
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    k = parsed.key_numbers
+    for tag in ("<AccelerationVoltage>200000<", "<ModeString>DIFF<", "<SelectorString>40cm<"):
+        assert tag in description
+    assert (k["voltage_kv"], k["camera_length_mm"], k["magnification"]) == (200.0, 400.0, None)
+    assert (k["pixel_unit"], k["pixel_size_nm"]) == ("1 / nm", None)
+    assert parsed.metadata["header"]["SightX_Notes"] == "TEM, BrightField, DIFF, 40cm"
