@@ -3,6 +3,8 @@
 ``render_preview_png`` draws with matplotlib's Agg backend only (no display, thread-safe
 enough for a worker as each call builds its own Figure): XRD patterns, FTIR/UV-vis/PL spectra
 (all series, legend), μ(E), EDS/EELS spectra, and TEM images with a calibrated scale bar.
+Attachments get thumbnails: photos with Pillow (size checked before decoding: no decompression
+bombs) and the first page of PDFs with PDFium (pypdfium2, offline).
 """
 
 from __future__ import annotations

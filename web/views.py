@@ -87,6 +87,9 @@ def sample_upload(request, sample_id: int):
             messages.error(request, f"{item['name']}: {item['error']}".lstrip(": "))
         else:
             f = item["file"]
+            if f.kind == "attachment":
+                messages.info(request, f"{f.original_name}: stored as an attachment")
+                continue
             messages.info(request, f"{f.original_name}: parse {f.parse_status}"
                           + (f" — {f.parse_error}" if f.parse_error else ""))
     return redirect(reverse("web:sample-detail", args=[sample.pk]) + "#files")

@@ -55,11 +55,12 @@ def raw_file_response(data_file) -> FileResponse:
 
 
 class DataFileViewSet(LabRecordViewSet):
-    """Instrument files: POST multipart ``file`` (+ ``sample``); stored unchanged and parsed."""
+    """Files: POST multipart ``file`` (+ ``sample``); stored unchanged, then parsed if it is an
+    instrument file (``kind = instrument``) or kept with a thumbnail (``kind = attachment``)."""
 
     selector = staticmethod(selectors.data_file_list)
     serializer_class = s.DataFileSerializer
-    filterset_fields = ["sample", "format", "technique", "parse_status", "sha256"]
+    filterset_fields = ["sample", "kind", "format", "technique", "parse_status", "sha256"]
     search_fields = ["original_name", "sha256", "parse_error"]
     ordering_fields = ["uploaded_at", "original_name"]
     ordering = ["-uploaded_at"]
@@ -338,7 +339,9 @@ class ManualMeasurementDetailView(APIView):
         try:
             version = int(raw_version) if raw_version not in (None, "") else None
         except (TypeError, ValueError):
-            raise DomainError("version: expected the record version number.", field="version")
+            raise DomainError(
+                "version: expected the record version number.", field="version"
+            ) from None
         retired = services.retire_manual_measurement(
             measurement=measurement, reason=reason, expected_version=version, actor=request.user
         )

@@ -238,3 +238,11 @@ def test_sample_page_query_count_same_at_one_and_three_manual_rows_and_attachmen
     assert html.count("✎</span> manual</span> <span") == 6
     assert html.count('<li class="file attachment"') == 3
     assert len(three) == len(one)
+
+
+def test_upload_without_js_says_photo_stored_as_attachment(web, sample):
+    response = web.post(f"/samples/{sample.pk}/files/",
+                        {"files": [SimpleUploadedFile("vial.png", generated_png(50, 40))]},
+                        follow=True)
+    assert response.redirect_chain[-1][0] == f"/samples/{sample.pk}/#files"
+    assert "vial.png: stored as an attachment" in response.content.decode()
