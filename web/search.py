@@ -11,7 +11,9 @@ How it finds things (the same on both databases):
    letters and digits, padded ``"  word "``): ``coverage`` = the share of the query's trigrams
    found in a field, ``similarity`` = shared / all trigrams of both. A record scores the best of
    its fields; records below ``MIN_COVERAGE`` are dropped. Doing this step in one place is what
-   makes both databases return the same hits in the same order.
+   makes both databases return the same hits in the same order. (Each index hands over at most
+   ``CANDIDATES`` records per query, chosen by its own rank — bm25 or ``word_similarity`` — so
+   on a very broad query over a large table the two may rank slightly different tails.)
 
 Separators do not matter (``MSC 311`` finds ``MSC-311``: both are the words ``msc``, ``311``),
 and one wrong, missing or doubled letter keeps most trigrams (``CdZnSS`` finds ``CdZnS``).
@@ -212,7 +214,7 @@ def search(query: str, *, limit: int = 50) -> list[Hit]:
     case-insensitive, tolerant of a wrong, missing or doubled letter. An empty query (no letters
     or digits) returns ``[]``. Raises DomainError (field ``q``) for a query over
     ``MAX_QUERY_CHARS`` characters. Queries: one (SQLite) or six (PostgreSQL) for candidates,
-    then one per kind with candidates.
+    then one per kind that has candidates (at most ``CANDIDATES`` records each).
     """
     query = (query or "").strip()
     if len(query) > MAX_QUERY_CHARS:

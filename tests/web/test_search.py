@@ -209,3 +209,19 @@ def test_search_page_escapes_a_hostile_query(demo, client):
     html = client.get("/search/", {"q": "<script>alert(1)</script>"}).content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_search_query_count_does_not_grow_with_hits(demo):
+    from django.test.utils import CaptureQueriesContext
+
+    from synthesis.services import create_sample
+
+    with CaptureQueriesContext(connection) as before:
+        assert len(search("MSC 311", limit=50)) == 6
+    for i in range(3):
+        create_sample(data={"code": f"MSC-311-B{i}", "name": f"repeat {i}", "material": "CdS",
+                            "morphology": "MSC"}, actor=demo)
+    with CaptureQueriesContext(connection) as after:
+        assert len(search("MSC 311", limit=50)) == 9
+    candidate_queries = 1 if connection.vendor == "sqlite" else len(KINDS)
+    assert len(after.captured_queries) == len(before.captured_queries) == candidate_queries + 3
