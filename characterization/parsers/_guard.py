@@ -16,7 +16,7 @@ from collections.abc import Callable
 from labdb.lib.errors import ParseError
 
 from ._dates import from_parser_metadata
-from .base import ParsedFile
+from .base import ParsedFile, scan_list
 
 ParserFunc = Callable[..., ParsedFile]
 
@@ -106,6 +106,8 @@ def guarded(format_key: str, label: str) -> Callable[[ParserFunc], ParserFunc]:
                 )
             parsed.metadata.setdefault("filename", filename)
             parsed.metadata.update(from_parser_metadata(parsed.metadata))
+            if len(parsed.series) > 1:  # several scans/blocks/groups: each addressable
+                parsed.metadata.setdefault("scans", scan_list(parsed.series))
             return parsed
 
         return wrapper

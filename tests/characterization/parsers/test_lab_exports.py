@@ -301,3 +301,44 @@ def test_jeol_tiff_keeps_voltage_camera_length_and_tag_tree():
     assert (k["voltage_kv"], k["camera_length_mm"], k["magnification"]) == (200.0, 400.0, None)
     assert (k["pixel_unit"], k["pixel_size_nm"]) == ("1 / nm", None)
     assert parsed.metadata["header"]["SightX_Notes"] == "TEM, BrightField, DIFF, 40cm"
+
+
+@pytest.mark.parametrize(
+    "name,n_points,first_deg,last_deg",
+    [("diffrac.brml", 2549, 10.0001, 60.0097), ("Diffrac_PSD.brml", 192, 8.5001, None)],
+)
+def test_brml_single_scans_match_fairmat(name, n_points, first_deg, last_deg):
+    """fairmat-readers-xrd (independent): identical counts; 2θ equal within the 1e-4° the
+    <Datum> rows are rounded to (fairmat spreads Start–Stop evenly). For the PSD still scan
+    fairmat's axis is linspace(Start, Stop); ours is Start + i·Increment (the stated channel
+    width), so only the start is compared."""
+    from fairmat_readers_xrd import read_bruker_brml
+
+    path = LAB / "brml" / name
+    parsed = parse_file(path.read_bytes(), filename=name)
+    ref = read_bruker_brml(str(path))
+    (s,) = parsed.series
+    np.testing.assert_array_equal(s.y, np.asarray(ref["intensity"].magnitude, dtype=float))
+    assert (s.x.size, s.x[0]) == (n_points, first_deg)
+    if last_deg is not None:
+        np.testing.assert_allclose(s.x, np.asarray(ref["2Theta"].magnitude), atol=1e-4)
+        assert s.x[-1] == last_deg
+
+
+def test_brml_with_several_scans_lists_every_scan():
+    """Each RawData<N>.xml states MeasurementPoints 1251 and TwoTheta Start/Stop
+    12.0001–14.5001° (read with zipfile/ElementTree below, independently of the reader)."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    path = LAB / "brml" / "Diffrac_multiple.brml"
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    scans = parsed.metadata["scans"]
+    assert (len(parsed.series), [sc["index"] for sc in scans[:3]]) == (80, [0, 1, 2])
+    assert [sc["label"] for sc in scans[:3]] == ["RawData0", "RawData1", "RawData2"]
+    with zipfile.ZipFile(path) as zf:
+        root = ET.fromstring(zf.read("Experiment0/RawData79.xml"))
+    stated = int(root.findtext(".//MeasurementPoints"))
+    last = parsed.series[79]
+    assert (stated, last.x.size, last.x[0], last.x[-1]) == (1251, 1251, 12.0001, 14.5001)
+    assert scans[79]["started"] == root.findtext("TimeStampStarted")
