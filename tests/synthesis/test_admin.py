@@ -300,3 +300,28 @@ def test_xlsx_import_of_layers_and_parents_and_unchanged_reimport_keeps_notes(cu
                         actor=curator) == {"new": 0, "updated": 1, "skipped": 1}
     assert _stack("IMP-cs")[0][1] == ("shell", "CdS", 3.0, None, False)
     assert Sample.objects.get(code="IMP-cs").version == 2
+
+
+def test_history_revert_of_a_sample_restores_its_layers_and_parents(admin_client, member):
+    from tests.characterization.test_admin_safety import _form_fields
+
+    core = builders.sample("REV-core", core_ml=4.5, actor=member)
+    other = builders.sample("REV-other", core_ml=3.5, actor=member)
+    sample = builders.sample("REV-cs", core_ml=4.5, actor=member,
+                             parents=[{"parent": core, "process": "shell_growth"}])
+    services.update_sample(
+        sample=sample, expected_version=1, changes={"notes": "re-shelled"}, actor=member,
+        layers=[{"role": "core", "material": "CdSe", "thickness_ml": 5.5},
+                {"role": "shell", "material": "CdS", "thickness_ml": 2.0}],
+        parents=[{"parent": other, "process": "aliquot"}],
+    )
+    first = sample.history.earliest()
+    url = f"/admin/synthesis/sample/{sample.pk}/history/{first.history_id}/"
+    form = admin_client.get(url).context["adminform"].form
+    assert admin_client.post(url, _form_fields(form)).status_code == 302
+    sample.refresh_from_db()
+    assert (sample.notes, sample.version) == ("", 3)
+    assert [(la.role, la.material, la.thickness_ml) for la in sample.layers.all()] == [
+        ("core", "CdSe", 4.5)]
+    assert [(link.parent.code, link.process) for link in sample.parent_links.all()] == [
+        ("REV-core", "shell_growth")]
