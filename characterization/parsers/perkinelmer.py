@@ -12,6 +12,10 @@ two-column CSVs of UV WinLab and Spectrum (FTIR).
   stop and the minimum/maximum the header states (lines 11/12).
 * CSV: an optional title line (``Created as New Dataset,…``), then ``nm, A`` / ``cm-1,%T``,
   then ``x,y`` rows; x must be monotonic.
+* Spectrum time series CSV (``"Name:"``, ``"Num.Spectra:"``, ``"Num.Points per Spectrum:"``,
+  a ``"Time (secs)"`` row, ``"Wavenumber"``, then ``wavenumber, y1, y2 …`` rows): every
+  spectrum a series; the point count must match; a stated spectrum count larger than the
+  columns present is kept as a warning (exports of a selection do that).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ def looks_like_perkinelmer(lines: list[str]) -> str | None:
         return "dsp"
     if any(CSV_HEAD.match(ln) for ln in lines[:2]):
         return "csv"
+    if first.startswith('"Name:"') and len(lines) > 2 and lines[1].startswith('"Num.Spectra:"'):
+        return "multi"
     return None
 
 
@@ -132,6 +138,37 @@ def _csv(
     return table[:, 0], table[:, 1], x_unit, y_unit, meta
 
 
+def _multi(lines: list[str]) -> tuple[np.ndarray, list[np.ndarray], list[str], dict]:
+    """Spectrum time series CSV: (wavenumbers, one y array per spectrum, labels, metadata)."""
+    stated_spectra = int(lines[1].split(",")[1])
+    stated_points = int(lines[2].split(",")[1])
+    times_row = next(i for i, ln in enumerate(lines) if ln.startswith('"Time (secs)"'))
+    times = [parse_float(c) for c in lines[times_row].split(",")[1:] if c.strip()]
+    start = next(i for i, ln in enumerate(lines) if ln.startswith('"Wavenumber"')) + 1
+    rows = [ln.split(",") for ln in lines[start:] if ln.strip()]
+    bad = next((k for k, r in enumerate(rows) if len(r) != len(times) + 1), None)
+    if bad is not None:
+        raise fail(
+            FORMAT,
+            f"{LABEL}: rows of a wavenumber and {len(times)} values were expected, but line "
+            f"{start + bad + 1} has {len(rows[bad])} values",
+        )
+    table = np.array([_floats(r, start + k + 1) for k, r in enumerate(rows)])
+    if table.shape[0] != stated_points:
+        raise ValueError(
+            f"the header states {stated_points} points per spectrum but {table.shape[0]} rows "
+            "follow; the file looks truncated"
+        )
+    meta: dict = {"layout": "spectrum_time_series", "times_s": times}
+    if stated_spectra != len(times):
+        meta["warnings"] = [
+            f"the header states {stated_spectra} spectra; the file holds {len(times)} "
+            "(a selection was exported)"
+        ]
+    labels = [f"t = {t:g} s" for t in times]
+    return table[:, 0], [table[:, j + 1] for j in range(len(times))], labels, meta
+
+
 def _technique(x_unit: str, y_unit: str, family: str | None) -> str:
     if x_unit.lower().startswith("cm"):
         return "ftir"
@@ -153,6 +190,8 @@ def parse_perkinelmer(data: bytes, *, filename: str) -> ParsedFile:
         raise fail(FORMAT, f"{LABEL}: a PEDS ASCII, Lambda .dsp or 'nm, A' CSV was expected")
     text = decode_text(data)
     cleaned = [ln.rstrip("\r") for ln in lines]
+    if layout == "multi":
+        return _parse_multi(cleaned)
     if layout == "csv":
         x, y, x_unit, y_unit, meta = _csv(cleaned, ends_with_newline=text.endswith("\n"))
     else:
@@ -184,4 +223,25 @@ def parse_perkinelmer(data: bytes, *, filename: str) -> ParsedFile:
         series=[series],
         metadata={**meta, "x_unit": x_unit, "y_unit": y_unit, "reader": "own PerkinElmer reader"},
         key_numbers=numbers,
+    )
+
+
+def _parse_multi(lines: list[str]) -> ParsedFile:
+    """A Spectrum time-series CSV: one FTIR series per stored spectrum."""
+    x, ys, labels, meta = _multi(lines)
+    require_monotonic(x, what="wavenumber", unit="cm⁻¹", first_row=1)
+    series = [Series(lb, x, y, "Wavenumber", "cm⁻¹", "y", "") for lb, y in zip(labels, ys)]
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="ftir",
+        series=series,
+        metadata={**meta, "reader": "own PerkinElmer reader"},
+        key_numbers={
+            "n_points": int(x.size),
+            "n_spectra": len(series),
+            "wavenumber_min_cm1": float(x.min()),
+            "wavenumber_max_cm1": float(x.max()),
+        },
     )

@@ -342,3 +342,27 @@ def test_brml_with_several_scans_lists_every_scan():
     last = parsed.series[79]
     assert (stated, last.x.size, last.x[0], last.x[-1]) == (1251, 1251, 12.0001, 14.5001)
     assert scans[79]["started"] == root.findtext("TimeStampStarted")
+
+
+def test_perkinelmer_spectrum_time_series_matches_numpy():
+    """numpy: the rows after '"Wavenumber"' (601 × 4); the Time row gives 3 spectra."""
+    path = LAB / "perkinelmer_spectrum_csv" / "spectrum_multiple.csv"
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    table = np.loadtxt(path, delimiter=",", skiprows=6)
+    assert (parsed.format, parsed.technique, table.shape, len(parsed.series)) == (
+        "perkinelmer",
+        "ftir",
+        (601, 4),
+        3,
+    )
+    for j, s in enumerate(parsed.series):
+        np.testing.assert_array_equal(s.x, table[:, 0])
+        np.testing.assert_array_equal(s.y, table[:, j + 1])
+    assert [sc["label"] for sc in parsed.metadata["scans"]] == [
+        "t = 7.63 s",
+        "t = 308 s",
+        "t = 606 s",
+    ]
+    assert parsed.metadata["warnings"] == [
+        "the header states 182 spectra; the file holds 3 (a selection was exported)"
+    ]
