@@ -20,6 +20,7 @@ from characterization import selectors as char_selectors
 from characterization import services as char_services
 from characterization.api.views import raw_file_response
 from labdb.lib.errors import ConflictError, LabdbError
+from labdb.lib.permissions import can_edit
 from web import measurement_forms, pages
 
 
@@ -40,8 +41,6 @@ def measurement_add(request, sample_id: int, kind: str):
             measurement = char_services.record_manual_measurement(
                 kind=kind, sample=sample, entry=form.entry(), actor=request.user
             )
-        except PermissionDenied:
-            raise
         except LabdbError as exc:
             form.show_error(exc)
         else:
@@ -73,6 +72,7 @@ def _expected_version(request) -> int | None:
 def measurement_edit(request, kind: str, pk: int):
     """Change a manual measurement; a concurrent change gives 409 and says who made it."""
     measurement = _manual_measurement(kind, pk)
+    _require_may_change(request.user, measurement)
     if request.method == "GET":
         form = measurement_forms.edit_form(measurement)
         return _edit_page(request, measurement, form, version=measurement.version)
@@ -98,13 +98,15 @@ def measurement_edit(request, kind: str, pk: int):
     return _edit_page(request, measurement, form, version=version, status=status)
 
 
-def _edit_page(request, measurement, form, *, version, status: int = 200):
-    from labdb.lib.permissions import can_edit
-
-    if not can_edit(request.user, measurement):
+def _require_may_change(user, measurement) -> None:
+    if not can_edit(user, measurement):
+        author = measurement.owner.username if measurement.owner_id else "unknown"
         raise PermissionDenied(
-            "Only the author of this measurement and curators can change it."
+            f"Only the author of this measurement ({author}) and curators can change it."
         )
+
+
+def _edit_page(request, measurement, form, *, version, status: int = 200):
     return render(
         request,
         "web/measurements/edit.html",
