@@ -123,7 +123,13 @@ class FitRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def _cached_response(plot) -> HttpResponse:
+    if plot.not_modified:
+        response = HttpResponse(status=304)
+        response["ETag"] = plot.etag
+        response["Cache-Control"] = "private, no-cache"
+        return response
     response = HttpResponse(plot.content, content_type=plot.content_type)
+    response["ETag"] = plot.etag
     # Keys change with the fit's version; the browser revalidates, the server never redraws.
     response["X-Labdb-Plot-Cache"] = "miss" if plot.computed else "hit"
     response["Cache-Control"] = "private, no-cache"
@@ -154,7 +160,8 @@ def fit_plot_data(request, pk: int):
     χ(k) is unweighted with the fit's k-weight given, so clients can apply any k-weight.
     """
     try:
-        return _cached_response(fit_plots.fit_plot_data(fit_id=pk))
+        plot = fit_plots.fit_plot_data(fit_id=pk, etag=request.headers.get("If-None-Match"))
+        return _cached_response(plot)
     except fit_plots.FitNotFound as exc:
         return Response(exc.as_dict(), status=404)
 

@@ -45,12 +45,21 @@ class FitNotFound(DomainError):
 
 @dataclass(frozen=True)
 class CachedPlot:
-    """Bytes of a plot entry; ``computed`` is False when it came from the cache."""
+    """Bytes of a plot entry; ``computed`` is False when it came from the cache.
+
+    ``not_modified`` is True (and ``content`` empty) when the caller already holds this entry
+    (its ``etag`` was given back); ``etag`` names the entry for HTTP caching.
+    """
 
     content: bytes
     content_type: str
     computed: bool
     key: str
+    not_modified: bool = False
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.key}"'
 
 
 def _folder(fit_id: int) -> str:
@@ -102,16 +111,19 @@ def cached_plot_entries(fit_id: int) -> list[str]:
     return sorted(files)
 
 
-def fit_plot_data(*, fit_id: int) -> CachedPlot:
+def fit_plot_data(*, fit_id: int, etag: str | None = None) -> CachedPlot:
     """Plot data of a computed fit as JSON bytes (see ``plots.fit_plot_data`` for the keys).
 
     Adds ``fit: {id, version}``. Cached per (fit, version, plot code version): a cache hit costs
-    one query and one file read. Raises DomainError for an unknown fit or a fit without stored
-    arrays (published fits, fits stored without plot arrays).
+    one query and one file read; a matching ``etag`` (the client's copy is current) only the
+    query. Raises DomainError for an unknown fit or a fit without stored arrays (published fits,
+    fits stored without plot arrays).
     """
     version = _fit_version(fit_id)
     stem = _stem(version)
     key = f"{_folder(fit_id)}/{stem}.json"
+    if etag is not None and etag == f'"{key}"' and default_storage.exists(key):
+        return CachedPlot(b"", "application/json", computed=False, key=key, not_modified=True)
     cached = _read(key)
     if cached is not None:
         return CachedPlot(cached, "application/json", computed=False, key=key)

@@ -58,6 +58,10 @@ def test_plot_data_computed_once_then_served_from_cache(api, cu_fit, django_asse
     second = api.get(f"/api/xas-fits/{fit_id}/plot-data.json")
     assert (second["X-Labdb-Plot-Cache"], second.content) == ("hit", first.content)
     assert fit_plots.cached_plot_entries(fit_id) == ["v1-p1.json"]
+    assert first["ETag"] == f'"fit-plots/{fit_id}/v1-p1.json"'
+    revalidated = api.get(f"/api/xas-fits/{fit_id}/plot-data.json",
+                          HTTP_IF_NONE_MATCH=first["ETag"])
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
 
 
 def test_new_fit_version_gives_new_plot_data_and_drops_the_old(api, cu_fit, member):
@@ -65,8 +69,9 @@ def test_new_fit_version_gives_new_plot_data_and_drops_the_old(api, cu_fit, memb
     assert api.get(f"/api/xas-fits/{fit.pk}/plot-data.json")["X-Labdb-Plot-Cache"] == "miss"
     api.get(f"/api/xas-fits/{fit.pk}/plot.png?kind=mu")
     update_record(fit, changes={"notes": "checked by curator"}, expected_version=1, actor=member)
-    response = api.get(f"/api/xas-fits/{fit.pk}/plot-data.json")
-    assert response["X-Labdb-Plot-Cache"] == "miss"
+    old_etag = f'"fit-plots/{fit.pk}/v1-p1.json"'
+    response = api.get(f"/api/xas-fits/{fit.pk}/plot-data.json", HTTP_IF_NONE_MATCH=old_etag)
+    assert (response.status_code, response["X-Labdb-Plot-Cache"]) == (200, "miss")
     assert json.loads(response.content)["fit"] == {"id": fit.pk, "version": 2}
     assert fit_plots.cached_plot_entries(fit.pk) == ["v2-p1.json"]
     assert api.get(f"/api/xas-fits/{fit.pk}/plot-data.json")["X-Labdb-Plot-Cache"] == "hit"
