@@ -72,6 +72,8 @@ def _editable(request, kind: str, pk: int):
 def _display(obj, name: str) -> str:
     getter = getattr(obj, f"get_{name}_display", None)
     value = getter() if getter else getattr(obj, name)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if value in (None, ""):
         return "—"
     if isinstance(value, float):
