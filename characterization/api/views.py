@@ -136,6 +136,18 @@ def _create_not_manual(self, data, actor):
     return LabRecordViewSet.create_service(self, data, actor)
 
 
+def _update_not_manual(self, instance, data, expected_version, actor):
+    """Hand-entered rows are changed where their ranges and units are checked."""
+    if instance.source == DataSource.MANUAL or data.get("source") == DataSource.MANUAL:
+        kind = (instance.extra or {}).get("manual_kind", "<kind>")
+        raise DomainError(
+            f"source: values entered by hand are changed through "
+            f"/api/manual-measurements/{kind}/{instance.pk}/.",
+            field="source",
+        )
+    return LabRecordViewSet.update_service(self, instance, data, expected_version, actor)
+
+
 def _measurement_viewset(model, serializer, number_fields: tuple[str, ...]):
     """A list/detail/create viewset for one simple measurement model."""
     filter_meta = type(
@@ -167,6 +179,7 @@ def _measurement_viewset(model, serializer, number_fields: tuple[str, ...]):
             "ordering_fields": ["measured_at", "id", *number_fields],
             "ordering": ["id"],
             "create_service": _create_not_manual,
+            "update_service": _update_not_manual,
             "__doc__": f"{model._meta.verbose_name_plural.capitalize()} of samples.",
         },
     )

@@ -240,3 +240,13 @@ def test_api_generic_endpoint_refuses_manual_source(api, sample):
                                                   "source": "manual"}, format="json")
     assert response.status_code == 400
     assert response.json()["field"] == "source"
+
+
+def test_api_generic_endpoint_refuses_to_patch_manual_rows(api, sample, member):
+    pl = _record("pl", sample, member, peak_nm=512)
+    response = api.patch(f"/api/pl-measurements/{pl.pk}/", {"version": 1, "peak_nm": 90},
+                         format="json")
+    assert (response.status_code, response.json()["message"]) == (
+        400, f"source: values entered by hand are changed through "
+             f"/api/manual-measurements/pl/{pl.pk}/.")
+    assert PLMeasurement.objects.get(pk=pl.pk).peak_nm == 512.0
