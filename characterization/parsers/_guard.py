@@ -10,6 +10,7 @@ service. The low-level text is kept in ``ParseError.detail`` for curators.
 from __future__ import annotations
 
 import functools
+import re
 import warnings
 from collections.abc import Callable
 
@@ -39,6 +40,14 @@ def article(label: str) -> str:
     return "an" if label[:1].upper() in "AEIOUX" and not label.startswith("Uni") else "a"
 
 
+PYTHON_TEXT = re.compile(
+    r"could not convert|invalid literal|not enough values|too many values|could not "
+    r"broadcast|operands could not|unpack requires|buffer is smaller|cannot reshape|out of "
+    r"bounds|zero-size array|math domain|substring not found|is not in list|not a finite "
+    r"number|empty separator|^\d+$"
+)
+
+
 def _own_reason(exc: BaseException) -> str | None:
     """The message of a ValueError raised by our own parser code (written for chemists)."""
     if not isinstance(exc, ValueError) or type(exc) is not ValueError:
@@ -47,9 +56,14 @@ def _own_reason(exc: BaseException) -> str | None:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     here = __file__.rsplit("/", 1)[0]
-    if tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
-        return str(exc) or None
-    return None
+    text = str(exc)
+    if (
+        tb is None
+        or not tb.tb_frame.f_code.co_filename.startswith(here)
+        or PYTHON_TEXT.search(text)
+    ):
+        return None  # raised by Python itself inside our frame (float('x'), list.index …)
+    return text or None
 
 
 def _describe(exc: BaseException) -> str:
