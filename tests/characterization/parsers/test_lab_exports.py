@@ -366,3 +366,26 @@ def test_perkinelmer_spectrum_time_series_matches_numpy():
     assert parsed.metadata["warnings"] == [
         "the header states 182 spectra; the file holds 3 (a selection was exported)"
     ]
+
+
+def test_python_internals_go_to_detail_not_to_the_message():
+    """A BRML whose first <Datum> holds '1x.0197': the chemist reads the format and the file,
+    the curator finds Python's text in ``detail``."""
+    import io
+    import zipfile
+
+    data = (LAB / "brml" / "diffrac.brml").read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            body = zin.read(info.filename)
+            if info.filename == "Experiment0/RawData0.xml":
+                body = body.replace(b"<Datum>28.8,1,10.0197", b"<Datum>28.8,1,1x.0197", 1)
+            zout.writestr(info.filename, body)
+    with pytest.raises(ParseError) as err:
+        parse_file(out.getvalue(), filename="scan.brml")
+    assert err.value.message == (
+        "scan.brml: Bruker BRML: the file ends early or its content is damaged, so it could "
+        "not be read as a Bruker BRML"
+    )
+    assert err.value.detail.startswith("ValueError: could not convert string to float: '1x.0197'")
