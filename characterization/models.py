@@ -87,6 +87,40 @@ class DataFile(LabRecord):
         return f"{self.original_name} ({self.sha256[:8]})"
 
 
+class DataFileLink(models.Model):
+    """One stored file belonging to one sample: the same bytes may belong to several samples
+    (a split batch, a reference scan used for many fits).
+
+    Unlinking retires the link (``is_active`` False, with who/when/why); relinking reactivates
+    the same row, so the history of every link is kept.
+    """
+
+    data_file = models.ForeignKey(DataFile, on_delete=models.PROTECT, related_name="links")
+    sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="file_links")
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    linked_at = models.DateTimeField()
+    reason = models.CharField(max_length=300, blank=True, help_text="Why the file belongs here.")
+    is_active = models.BooleanField(default=True, db_index=True)
+    unlinked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    unlinked_at = models.DateTimeField(null=True, blank=True)
+    unlink_reason = models.CharField(max_length=300, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["linked_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["data_file", "sample"], name="datafilelink_unique")
+        ]
+
+    def __str__(self) -> str:
+        state = "" if self.is_active else " (unlinked)"
+        return f"{self.data_file_id} → {self.sample_id}{state}"
+
+
 class Measurement(LabRecord):
     """Fields every measurement has."""
 
@@ -225,6 +259,28 @@ class LifetimeComponent(models.Model):
         ]
 
 
+class TEMImageMeasurement(Measurement):
+    """The acquisition facts a TEM image file states (sizes are counted elsewhere)."""
+
+    accelerating_voltage_kv = models.FloatField(null=True, blank=True)
+    magnification = models.FloatField(null=True, blank=True)
+    camera_length_mm = models.FloatField(null=True, blank=True)
+    pixel_size_nm = models.FloatField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(accelerating_voltage_kv=None) | Q(accelerating_voltage_kv__gt=0),
+                name="temimage_voltage_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(pixel_size_nm=None) | Q(pixel_size_nm__gt=0),
+                name="temimage_pixel_positive",
+            ),
+        ]
+
+
 class XRDMeasurement(Measurement):
     phase = models.CharField(max_length=50, blank=True)
     wavelength_a = models.FloatField(null=True, blank=True)
@@ -258,6 +314,16 @@ class XASSpectrum(Measurement):
     facility = models.CharField(max_length=100, blank=True)
     beamline = models.CharField(max_length=100, blank=True)
     temperature_k = models.FloatField(null=True, blank=True)
+    monochromator = models.CharField(max_length=100, blank=True, help_text="e.g. Si(111)")
+    mono_d_spacing_a = models.FloatField(
+        null=True, blank=True, help_text="Monochromator crystal d-spacing in Å."
+    )
+    group_label = models.CharField(
+        max_length=200, blank=True, help_text="Athena group (or scan) this spectrum is."
+    )
+    group_index = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Position of the group/scan in the file (0-based)."
+    )
     scans_averaged = models.PositiveIntegerField(null=True, blank=True)
     calibration_reference = models.CharField(max_length=100, blank=True)
     e0_ev = models.FloatField(null=True, blank=True)
