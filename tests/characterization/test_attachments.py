@@ -163,3 +163,23 @@ def test_api_download_is_the_stored_bytes_with_sha256_headers(api):
     assert response["ETag"] == f'"{digest}"'
     assert response["Repr-Digest"] == (
         f"sha-256=:{base64.b64encode(hashlib.sha256(content).digest()).decode()}:")
+
+
+def test_migration_reclassifies_photos_stored_as_failed_parses(member):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "characterization.migrations.0005_failed_photos_become_attachments")
+    photo, _ = _attach(generated_png(), "old-photo.png")
+    broken, _ = _attach(XDI.read_bytes()[:600], "cut.xdi")
+    # As stored before attachments existed: the photo kept as a failed instrument parse.
+    DataFile.objects.filter(pk=photo.pk).update(
+        kind="instrument", parse_status="failed", parse_error="not a recognised instrument file")
+    migration.reclassify(apps, None)
+    photo.refresh_from_db()
+    broken.refresh_from_db()
+    assert (photo.kind, photo.parse_status, photo.content_type, photo.parse_error) == (
+        "attachment", "skipped", "image/png", "")
+    assert (broken.kind, broken.parse_status) == ("instrument", "failed")
