@@ -71,6 +71,8 @@ class FlagKind(models.TextChoices):
     TYPO = "typo", "probable typo"
     MISSING = "missing", "value not given"
     DERIVED = "derived", "derived, not printed"
+    WRONG = "wrong", "printed value is wrong (excluded from analyses)"
+    DUPLICATE = "duplicate", "copy of other data (excluded from analyses)"
     NOTE = "note", "curator note"
 
 

@@ -29,6 +29,18 @@ from synthesis.enums import (
 )
 
 
+class Qualifier(models.TextChoices):
+    """How a printed number relates to the quantity: exact, a bound, approximate or a range."""
+
+    EQ = "=", "="
+    LT = "<", "below"
+    GT = ">", "above"
+    LE = "≤", "at most"
+    GE = "≥", "at least"
+    APPROX = "~", "about"
+    RANGE = "range", "range (value to value_max)"
+
+
 class Paper(LabRecord):
     """A publication that data was transcribed from (a citation target)."""
 
@@ -107,6 +119,13 @@ class ChemicalLot(QuantityMixin, LabRecord):
     quantity_canonical = models.FloatField(null=True, blank=True, editable=False)
     quantity_dimension = models.CharField(max_length=20, blank=True, editable=False)
     location = models.CharField(max_length=200, blank=True)
+    supplier = models.CharField(max_length=100, blank=True)
+    purity = models.CharField(max_length=50, blank=True, help_text="As labelled, e.g. '99.99%'")
+    grade = models.CharField(max_length=100, blank=True)
+    paper = models.ForeignKey(
+        Paper, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The paper whose experimental section names this lot (transcribed records).",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -195,12 +214,23 @@ class StepFields(QuantityMixin, models.Model):
         null=True, blank=True, help_text="Upper end of a range (°C)."
     )
     setpoint_approx = models.BooleanField(default=False)
+    setpoint_qualifier = models.CharField(
+        max_length=5, choices=Qualifier.choices, blank=True,
+        help_text="'<' for 'lower than 25 °C', 'range' with setpoint_max_c; blank = as given.",
+    )
     ramp_value = models.FloatField(null=True, blank=True)
     ramp_unit = models.CharField(max_length=20, blank=True)
     ramp_c_per_min = models.FloatField(null=True, blank=True, editable=False)
     duration_value = models.FloatField(null=True, blank=True)
     duration_unit = models.CharField(max_length=20, blank=True)
     duration_s = models.FloatField(null=True, blank=True, editable=False)
+    duration_max_value = models.FloatField(
+        null=True, blank=True, help_text="Upper end of a printed range, in duration_unit (1–2 h)."
+    )
+    duration_qualifier = models.CharField(
+        max_length=5, choices=Qualifier.choices, blank=True,
+        help_text="'≥' for 'at least', 'range' with duration_max_value; blank = as given.",
+    )
     atmosphere = models.CharField(max_length=20, choices=Atmosphere.choices, blank=True)
     injection_rate_value = models.FloatField(null=True, blank=True)
     injection_rate_unit = models.CharField(max_length=20, blank=True)
@@ -213,6 +243,10 @@ class StepFields(QuantityMixin, models.Model):
     injection_rate_after_switch_unit = models.CharField(max_length=20, blank=True)
     injection_rate_after_switch_ml_per_h = models.FloatField(null=True, blank=True, editable=False)
     injection_stop_condition = models.CharField(max_length=200, blank=True)
+    details = models.TextField(
+        blank=True,
+        help_text="What the text says beyond the fields: '60 s later', 'at least three times'.",
+    )
     extra = models.JSONField(
         default=dict, blank=True, help_text="Transcribed details with no field."
     )
@@ -261,6 +295,16 @@ class AdditionFields(QuantityMixin, models.Model):
     equivalents = models.FloatField(null=True, blank=True)
     equivalents_basis = models.CharField(
         max_length=200, blank=True, help_text="e.g. 'per Cd in the cores'"
+    )
+    amount_max_value = models.FloatField(
+        null=True, blank=True, help_text="Upper end of a printed range, in amount_unit."
+    )
+    equivalents_max = models.FloatField(
+        null=True, blank=True, help_text="Upper end of a printed range (0.6–1.5 eq → 1.5)."
+    )
+    qualifier = models.CharField(
+        max_length=5, choices=Qualifier.choices, blank=True,
+        help_text="Of the amount or equivalents: 'range' with the *_max field, '~', '<' …",
     )
     at_temperature_c = models.FloatField(null=True, blank=True)
     note = models.CharField(max_length=300, blank=True)
