@@ -199,7 +199,10 @@ def test_upload_unreadable_file_reports_parse_error(member_page, app_server, tmp
                      b'"http://www.xrdml.com/XRDMeasurement/1.5">\n<broken')
     open_sample(page, app_server.url, "NPL-CdSe-3.5ML")
     page.get_by_label("Files to attach").set_input_files(str(junk))
-    page.locator("[data-upload-status]").filter(has_text="could not be parsed").wait_for()
+    status = page.locator("[data-upload-status]")
+    status.filter(has_text=re.compile("Upload finished|Upload failed")).wait_for()
+    assert status.inner_text().startswith(
+        "✓ Upload finished — 1 file(s) could not be parsed, see below."), status.inner_text()
     result = page.locator("[data-upload-results] .file").first.inner_text()
     assert "✗ failed" in result and "Could not parse:" in result
 
