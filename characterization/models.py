@@ -22,7 +22,7 @@ from characterization.enums import (
     XASMode,
 )
 from labdb.lib.models import LabRecord
-from synthesis.models import Paper, Sample
+from synthesis.models import Paper, Qualifier, Sample
 
 
 def raw_file_path(instance: DataFile, filename: str) -> str:
@@ -141,6 +141,11 @@ class Measurement(LabRecord):
     )
     citation = models.CharField(max_length=200, blank=True, help_text="e.g. 'Table S1'")
     as_printed = models.JSONField(default=dict, blank=True)
+    qualifier = models.CharField(
+        max_length=5, choices=Qualifier.choices, blank=True,
+        help_text="How the printed main value relates to the quantity: '<' for 'below 1 %', "
+        "'range' when a *_max/value_max gives the upper end, '~' approximate; blank = as given.",
+    )
     notes = models.TextField(blank=True)
     extra = models.JSONField(
         default=dict, blank=True, help_text="Transcribed details with no field."
@@ -423,6 +428,9 @@ class ReportedQuantity(Measurement):
     )
     quantity = models.CharField(max_length=200)
     value = models.FloatField(null=True, blank=True)
+    value_max = models.FloatField(
+        null=True, blank=True, help_text="Upper end of a printed range (qualifier 'range')."
+    )
     err = models.FloatField(null=True, blank=True)
     unit = models.CharField(max_length=30, blank=True)
     text_value = models.CharField(max_length=200, blank=True)
