@@ -64,8 +64,22 @@ class DataFile(LabRecord):
     parse_error = models.TextField(blank=True)
     parse_detail = models.TextField(blank=True)
     parsed_at = models.DateTimeField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text="Everything the file states, header tree included."
+    )
     key_numbers = models.JSONField(default=dict, blank=True)
+    declared_xas = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Absorber a chemist declared for an XAS file that does not state it: '
+        '{"element": "Fe", "edge": "K", "by": user id, "at": ISO time}. Survives re-parses.',
+    )
+    parser_history = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Every re-parse that changed the parser version: "
+        '[{"at", "parser", "from_version", "to_version", "status"}].',
+    )
     series = models.JSONField(
         default=dict, blank=True, help_text="Decimated x/y series for interactive plots."
     )
@@ -108,6 +122,12 @@ class DataFileLink(models.Model):
     )
     unlinked_at = models.DateTimeField(null=True, blank=True)
     unlink_reason = models.CharField(max_length=300, blank=True)
+    groups = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="For files holding several groups (Athena projects): the 0-based indices of "
+        "the groups that are this sample's spectra. Empty: none chosen yet.",
+    )
     history = HistoricalRecords()
 
     class Meta:
