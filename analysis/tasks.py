@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
-from analysis.services.fits import RunBusy, execute_fit_run, reap_stale_runs
+from analysis.services.fits import RunBusy, execute_fit_run, reap_stale_runs, resend_queued_runs
 
 
 @worker_process_init.connect
@@ -45,3 +45,9 @@ def run_fit_job(self, run_id: int) -> str:
 @shared_task(name="analysis.reap_stale_runs")
 def reap_stale_runs_job() -> dict:
     return reap_stale_runs()
+
+
+@shared_task(name="analysis.resend_queued_runs")
+def resend_queued_runs_job() -> list[int]:
+    """Re-send queued runs whose message never reached the broker (celery beat)."""
+    return resend_queued_runs()

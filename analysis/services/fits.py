@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -42,20 +44,25 @@ from labdb.lib.errors import DomainError, EngineError, LabdbError, ParseError
 from labdb.lib.records import retire_record, with_owner
 
 __all__ = [
+    "BROKER_UNAVAILABLE",
     "MAX_ATTEMPTS",
     "DbFeffCache",
     "RunBusy",
     "canonical_hash",
+    "dispatch_pending",
     "execute_fit_run",
     "mark_stale_fits",
     "reap_stale_runs",
     "refit_stale",
     "request_fit_run",
     "request_refit",
+    "resend_queued_runs",
     "staleness_of",
 ]
 
 MAX_ATTEMPTS = 3
+BROKER_UNAVAILABLE = "queued (broker unavailable, will be re-sent)"
+logger = logging.getLogger("analysis.jobs")
 ENGINE_VERSION_KEYS = ("xraylarch", "lmfit", "numpy", "scipy", "asteval")
 
 
@@ -148,16 +155,60 @@ def request_fit_run(
     return run
 
 
-def dispatch_fit_run(run_id: int) -> None:
-    """Send the job to Celery workers, or run it here when no broker is configured."""
+def dispatch_fit_run(run_id: int) -> bool:
+    """Send the job to Celery workers, or run it here when no broker is configured.
+
+    Returns False when the broker cannot be reached: the run stays committed as queued with
+    an empty ``task_id`` and ``resend_queued_runs`` (celery beat) sends it later. Never raises
+    for a broker outage — the request that queued the run must not fail because of it.
+    """
     from analysis.tasks import run_fit_job
 
     if run_fit_job.app.conf.task_always_eager:
         # In-process (embedded default): no broker, no producer — just run the task body.
         run_fit_job.apply(args=[run_id])
-        return
-    result = run_fit_job.apply_async(args=[run_id])
+        return True
+    try:
+        result = run_fit_job.apply_async(args=[run_id], retry=False)
+    except Exception as exc:  # kombu/redis raise many types for "cannot connect"
+        logger.warning("fit run %s: broker unavailable (%s); will be re-sent", run_id, exc)
+        FitRun.objects.filter(pk=run_id).update(
+            log=_log_line(FitRun.objects.get(pk=run_id).log, f"broker unavailable ({exc})")
+        )
+        return False
     FitRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id or "")
+    logger.info("fit run %s: sent to the broker as task %s", run_id, result.id)
+    return True
+
+
+def _log_line(log: str, message: str) -> str:
+    return log + f"[{timezone.now():%Y-%m-%d %H:%M:%S}] {message}\n"
+
+
+def dispatch_pending(run: FitRun) -> bool:
+    """True when ``run`` is queued but its message has not reached a broker yet."""
+    from analysis.tasks import run_fit_job
+
+    return (
+        run.status == RunStatus.QUEUED
+        and not run.task_id
+        and not run_fit_job.app.conf.task_always_eager
+    )
+
+
+def resend_queued_runs(*, older_than_s: float | None = None, now=None) -> list[int]:
+    """Send again every run queued more than ``older_than_s`` seconds ago that has no task id.
+
+    Default age: ``settings.LABDB_JOB_RESEND_AFTER_S``. Returns the ids sent successfully.
+    Run by celery beat (``labdb.celery``); a run sent twice is still computed once (``_claim``).
+    """
+    age_s = settings.LABDB_JOB_RESEND_AFTER_S if older_than_s is None else older_than_s
+    limit = (now or timezone.now()) - timedelta(seconds=age_s)
+    pending = FitRun.objects.filter(status=RunStatus.QUEUED, task_id="", queued_at__lte=limit)
+    sent = [run_id for run_id in pending.values_list("pk", flat=True) if dispatch_fit_run(run_id)]
+    if sent:
+        logger.info("re-sent %d queued fit run(s): %s", len(sent), sent)
+    return sent
 
 
 def request_refit(*, fit: XASFit, actor=None) -> FitRun:
@@ -375,8 +426,15 @@ def _progress(run: FitRun, pct: int, message: str) -> None:
 def load_mu(spectrum: XASSpectrum) -> tuple[list, list, dict]:
     """Energy (eV) and μ(E) from the spectrum's raw file, parsed again from the stored bytes."""
     data_file = spectrum.data_file
-    with default_storage.open(data_file.file.name, "rb") as handle:
-        content = handle.read()
+    try:
+        with default_storage.open(data_file.file.name, "rb") as handle:
+            content = handle.read()
+    except FileNotFoundError:
+        raise DomainError(
+            f"spectrum: raw file {data_file.original_name} ({data_file.file.name}) is missing "
+            "from storage; restore it from a backup or re-upload it.",
+            field="spectrum",
+        ) from None
     if hashlib.sha256(content).hexdigest() != data_file.sha256:
         raise DomainError(
             f"spectrum: the stored file {data_file.original_name} no longer matches its sha256.",
@@ -529,7 +587,8 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
         run.finished_at = timezone.now()
         run.elapsed_s = elapsed_s
         run.feff = FeffCalculation.objects.filter(
-            cache_key=computed["feff"].get("cache_key") or "").first()
+            cache_key=computed["feff"].get("cache_key") or ""
+        ).first()
         run.result_data = {
             "fit": computed["result"].to_json(),
             "spectrum": computed["spectrum"].to_json(with_arrays=True),
@@ -555,15 +614,36 @@ def _fail(run_id: int, message: str) -> None:
         run.save()
 
 
+def _traceback_digest(exc: BaseException, frames: int = 4) -> str:
+    """The exception type and the last ``frames`` frames as ``file:line in function`` lines."""
+    stack = traceback.extract_tb(exc.__traceback__)[-frames:]
+    lines = [f"  {os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in stack]
+    return f"{type(exc).__name__} traceback (last {len(lines)} frames):\n" + "\n".join(lines)
+
+
+def _fail_unexpected(run_id: int, stage: str, exc: Exception) -> None:
+    """Store an unexpected worker error on the run (message + digest) and fail it once."""
+    message = f"{stage} failed unexpectedly: {type(exc).__name__}: {exc}"
+    logger.exception("fit run %s: %s", run_id, message)
+    with transaction.atomic():
+        FitRun.objects.select_for_update().filter(pk=run_id).update(
+            log=_log_line(FitRun.objects.get(pk=run_id).log, _traceback_digest(exc))
+        )
+    _fail(run_id, message)
+
+
 def execute_fit_run(run_id: int) -> str:
     """Do the work of one run (the Celery task body). Returns the final status.
 
-    Bad input (non-finite μ, k-range outside the data, unknown paths, FEFF failure…) marks the
-    run failed with the message and changes nothing else.
+    Bad input (non-finite μ, k-range outside the data, unknown paths, FEFF failure, a raw file
+    missing from storage…) marks the run failed with the message and changes nothing else. Any
+    other error is stored on the run too (message, traceback digest in the log) and fails it
+    at once — a run is never left "running" for the heartbeat reaper to guess at.
     """
     run = _claim(run_id)
     if run is None:
         return FitRun.objects.get(pk=run_id).status
+    logger.info("fit run %s: started (attempt %s on %s)", run_id, run.attempts, run.worker)
     started = time.perf_counter()
     try:
         computed = _compute(run)
@@ -572,12 +652,28 @@ def execute_fit_run(run_id: int) -> str:
         if isinstance(exc, ParseError | EngineError | DomainError) and getattr(exc, "field", None):
             message = f"{message}" if exc.field in message else f"{exc.field}: {message}"
         _fail(run_id, message)
+        logger.warning("fit run %s: failed: %s", run_id, message)
+        return RunStatus.FAILED
+    except Exception as exc:
+        _fail_unexpected(run_id, "the fit", exc)
         return RunStatus.FAILED
     try:
         _store(run_id, computed, time.perf_counter() - started)
     except LabdbError as exc:  # the result could not be stored: nothing half-written
         _fail(run_id, f"the result could not be stored: {exc.message}")
-    return FitRun.objects.get(pk=run_id).status
+    except Exception as exc:
+        _fail_unexpected(run_id, "storing the result", exc)
+    final = FitRun.objects.get(pk=run_id)
+    if final.status == RunStatus.SUCCEEDED:
+        logger.info(
+            "fit run %s: succeeded in %.1f s (fit %s)",
+            run_id,
+            final.elapsed_s or 0,
+            final.result_id,
+        )
+    else:
+        logger.warning("fit run %s: %s: %s", run_id, final.status, final.error)
+    return final.status
 
 
 # --- watchdog, staleness, bulk refit -------------------------------------------------------

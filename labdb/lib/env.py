@@ -7,6 +7,7 @@ silently falling back to a default (a typo in DEBUG must never enable debug in p
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -85,8 +86,8 @@ def parse_database_url(url: str, *, var: str = "DATABASE_URL") -> dict:
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": unquote(parsed.hostname or ""),
             "PORT": str(port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            "CONN_MAX_AGE": env_int("LABDB_DB_CONN_MAX_AGE_S", 60),
+            "CONN_HEALTH_CHECKS": env_bool("LABDB_DB_CONN_HEALTH_CHECKS", True),
             "OPTIONS": options,
         }
     raise ImproperlyConfigured(
@@ -108,3 +109,69 @@ def sqlite_database(path: str) -> dict:
             ),
         },
     }
+
+
+# --- env file --------------------------------------------------------------------------------
+
+_KEY_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def parse_env_file(text: str, *, source: str = ".env") -> dict[str, str]:
+    """Parse ``KEY=value`` lines as systemd EnvironmentFile and ``docker --env-file`` read them.
+
+    Blank lines and lines starting with ``#`` are skipped. A value is taken verbatim after the
+    first ``=`` (surrounding double or single quotes are removed; no variable expansion). Any
+    other line — no ``=``, an invalid name, ``export KEY=…``, a value with an inline ``# comment``
+    — raises ImproperlyConfigured naming the file and the line number.
+    """
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        where = f"{source}, line {number}"
+        if not sep:
+            raise ImproperlyConfigured(f"{where}: expected KEY=value, found {raw!r}.")
+        if not key or key[0].isdigit() or not set(key) <= _KEY_CHARS:
+            raise ImproperlyConfigured(
+                f"{where}: {key!r} is not a variable name (letters, digits and _ only; "
+                "no 'export')."
+            )
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value or "\t#" in value:
+            raise ImproperlyConfigured(
+                f"{where}: {key} has an inline comment; systemd and docker would keep it as "
+                "part of the value. Put comments on their own line."
+            )
+        if key in values:
+            raise ImproperlyConfigured(f"{where}: {key} is set twice in the file.")
+        values[key] = value
+    return values
+
+
+def load_env_file(base_dir: Path) -> Path | None:
+    """Load the env file into ``os.environ`` without overriding real environment variables.
+
+    The file is ``$LABDB_ENV_FILE`` when set (it must exist), else ``.env`` beside manage.py
+    when present. Returns the path loaded, or None. Errors name the file and line.
+    """
+    named = os.environ.get("LABDB_ENV_FILE", "").strip()
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ImproperlyConfigured(f"LABDB_ENV_FILE={named!r}: no such file.")
+    else:
+        path = base_dir / ".env"
+        if not path.is_file():
+            return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImproperlyConfigured(f"{path}: cannot be read as UTF-8 text ({exc}).") from None
+    for key, value in parse_env_file(text, source=str(path)).items():
+        os.environ.setdefault(key, value)
+    return path
