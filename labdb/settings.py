@@ -11,11 +11,27 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from labdb.lib.env import env_bool, env_int, env_list, env_str, parse_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from labdb.lib.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    load_env_file,
+    parse_database_url,
+)
+from labdb.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# $LABDB_ENV_FILE, else .env beside manage.py; real environment variables win over the file.
+LABDB_ENV_FILE_LOADED = load_env_file(BASE_DIR)
 VAR_DIR = Path(env_str("LABDB_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+# Production = DEBUG off behind HTTPS: SECRET_KEY and ALLOWED_HOSTS must be given explicitly.
+_PRODUCTION = not env_bool("DEBUG", False) and env_bool("LABDB_HTTPS", False)
 
 
 def _secret_key() -> str:
@@ -23,6 +39,11 @@ def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
+    if _PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: with DEBUG=false and LABDB_HTTPS=true (production) it must "
+            "be given in the environment or the env file."
+        )
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(64))
@@ -33,6 +54,11 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+if _PRODUCTION and not env_list("ALLOWED_HOSTS", []):
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is not set: with DEBUG=false and LABDB_HTTPS=true (production) list the "
+        "host names the site is served under, e.g. ALLOWED_HOSTS=labdb.example.org."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -44,6 +70,7 @@ INSTALLED_APPS = [
     # Before staticfiles: runserver leaves /static/ to WhiteNoise, exactly as in production.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "labdb",  # operator commands (create_curator, migrate_files…) and the start-up log line
     "django.contrib.postgres",  # pg_trgm search indexes (web); inert on SQLite
     "rest_framework",
     "knox",
@@ -59,6 +86,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response and every log record of the request carries X-Request-ID.
+    "labdb.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files in every configuration (DEBUG on or off, runserver or a WSGI server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -151,9 +180,10 @@ _HTTPS = env_bool("LABDB_HTTPS", False)
 SESSION_COOKIE_SECURE = _HTTPS
 CSRF_COOKIE_SECURE = _HTTPS
 SECURE_SSL_REDIRECT = _HTTPS and env_bool("LABDB_SSL_REDIRECT", True)
-SECURE_HSTS_SECONDS = env_int("LABDB_HSTS_SECONDS", 31536000 if _HTTPS else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = _HTTPS
-SECURE_HSTS_PRELOAD = _HTTPS
+# HSTS is an explicit, hard-to-undo choice: off unless LABDB_HSTS_SECONDS is set (README).
+SECURE_HSTS_SECONDS = env_int("LABDB_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("LABDB_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("LABDB_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _HTTPS else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -216,11 +246,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("LABDB_VISIBILITY_TIMEOUT_S", 3600)
 }
 LABDB_JOB_HEARTBEAT_TIMEOUT_S = env_int("LABDB_JOB_HEARTBEAT_TIMEOUT_S", 120)
-LABDB_FEFF_CACHE_DIR = Path(env_str("LABDB_FEFF_CACHE_DIR", str(VAR_DIR / "feff_cache")))
+# Queued runs whose message never reached the broker are re-sent after this many seconds.
+LABDB_JOB_RESEND_AFTER_S = env_int("LABDB_JOB_RESEND_AFTER_S", 60)
+# celery beat runs the re-send sweep and the stale-run reaper this often (labdb/celery.py).
+LABDB_JOB_SWEEP_EVERY_S = env_int("LABDB_JOB_SWEEP_EVERY_S", 30)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-}
+try:
+    LOGGING = logging_config(
+        log_format=env_str("LABDB_LOG_FORMAT", "text"), level=env_str("LOG_LEVEL", "WARNING")
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None

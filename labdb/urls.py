@@ -7,6 +7,7 @@ from rest_framework.routers import APIRootView
 
 from analysis.api import urls as analysis_api
 from characterization.api import urls as characterization_api
+from labdb.health import health
 from synthesis.api import urls as synthesis_api
 from web.account_views import APITokenLoginView, APITokenLogoutView
 
@@ -46,6 +47,7 @@ class LabdbAPIRootView(APIRootView):
 
 
 urlpatterns = [
+    path("health/", health, name="health"),  # no login, no data: for monitors and load balancers
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

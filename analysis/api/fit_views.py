@@ -106,6 +106,11 @@ class FitRunViewSet(viewsets.ReadOnlyModelViewSet):
                 force=data["force"],
             )
         run.refresh_from_db()
+        if services.dispatch_pending(run):  # saved as queued; the broker sweep re-sends it
+            return Response(
+                {"id": run.pk, "status": services.BROKER_UNAVAILABLE, "result": None},
+                status=status.HTTP_202_ACCEPTED,
+            )
         return Response(
             {"id": run.pk, "status": run.status, "result": run.result_id},
             status=status.HTTP_201_CREATED,
