@@ -384,6 +384,9 @@ class XASFit(Measurement):
     r_factor = models.FloatField(null=True, blank=True)
     reduced_chi2 = models.FloatField(null=True, blank=True)
     ssr = models.FloatField(null=True, blank=True, help_text="Sum of squared residuals.")
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="Computed fits: what the chemist should check."
+    )
     provenance = models.JSONField(
         default=dict, blank=True, help_text="For computed fits: inputs, parameters, versions."
     )
