@@ -86,6 +86,42 @@ class FitRun(LabRecord):
         return f"fit run {self.pk} ({self.status})"
 
 
+class FitDataset(models.Model):
+    """One spectrum of a fit run (a fit over several spectra has one row per dataset).
+
+    Created with the run (spectrum and the sha256 of its raw file at request time); the
+    per-dataset statistics and the link to the stored fit are filled when the result is
+    stored. Units: k in Å⁻¹, R in Å.
+    """
+
+    run = models.ForeignKey(FitRun, on_delete=models.CASCADE, related_name="datasets")
+    position = models.PositiveSmallIntegerField(help_text="Order of the dataset in the model.")
+    dataset_id = models.CharField(max_length=100)
+    spectrum = models.ForeignKey(XASSpectrum, on_delete=models.PROTECT, related_name="+")
+    input_sha256 = models.CharField(max_length=64, help_text="Raw file sha256 at request time.")
+    fit = models.ForeignKey(
+        XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="fit_datasets"
+    )
+    chi_square = models.FloatField(null=True, blank=True)
+    reduced_chi2 = models.FloatField(null=True, blank=True)
+    r_factor = models.FloatField(null=True, blank=True)
+    n_idp = models.FloatField(null=True, blank=True, help_text="Independent points.")
+    k_min = models.FloatField(null=True, blank=True, help_text="Å⁻¹")
+    k_max = models.FloatField(null=True, blank=True, help_text="Å⁻¹")
+    r_min_a = models.FloatField(null=True, blank=True)
+    r_max_a = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="fitdataset_position"),
+            models.UniqueConstraint(fields=["run", "dataset_id"], name="fitdataset_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id} of fit run {self.run_id}"
+
+
 class AgingStudy(LabRecord):
     """A sample kept under a storage condition and re-measured on planned dates."""
 
