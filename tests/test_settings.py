@@ -45,6 +45,7 @@ def test_check_deploy_passes_with_production_variables(tmp_path):
         "SECRET_KEY": "k" * 20 + "-Zq8#p2@L9!vX4$wR7&nT1^bY6*mC3(sD0)fG5",
         "ALLOWED_HOSTS": "labdb.example.org",
         "LABDB_HTTPS": "true",
+        "LABDB_HSTS_SECONDS": "31536000",  # HSTS is explicit (README); without it W004 warns
     }
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -88,8 +89,8 @@ def test_static_files_served_by_whitenoise_from_hashed_compressed_copies():
     from django.conf import settings
 
     middleware = settings.MIDDLEWARE
-    assert middleware[:2] == ["django.middleware.security.SecurityMiddleware",
-                              "whitenoise.middleware.WhiteNoiseMiddleware"]
+    security = middleware.index("django.middleware.security.SecurityMiddleware")
+    assert middleware[security + 1] == "whitenoise.middleware.WhiteNoiseMiddleware"
     apps = settings.INSTALLED_APPS
     assert apps.index("whitenoise.runserver_nostatic") + 1 == apps.index(
         "django.contrib.staticfiles")
