@@ -28,6 +28,7 @@ from django.db import models, transaction
 from import_export import fields, resources
 
 from labdb.lib.errors import DomainError
+from labdb.lib.exports import neutralise_cell, restore_cell
 from synthesis import services
 from synthesis.enums import CrystalPhase, DerivationProcess, LayerRole, Morphology
 from synthesis.models import Chemical, Sample
@@ -158,6 +159,12 @@ class BlankTextResource(resources.ModelResource):
         for key in list(row.keys()):
             if key in text_fields and row[key] is None:
                 row[key] = ""
+            row[key] = restore_cell(row[key])  # an exported '=… cell comes back as =…
+
+    def export_resource(self, instance, selected_fields=None, **kwargs):
+        """Every exported cell neutralised (no live formula in CSV/XLSX; labdb.lib.exports)."""
+        row = super().export_resource(instance, selected_fields, **kwargs)
+        return [neutralise_cell(value) for value in row]
 
 
 class ChemicalResource(BlankTextResource):

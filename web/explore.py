@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from labdb.lib.exports import safe_csv
 from web.pages import analysis_function
 
 LABEL_COLUMN = "sample_code"
@@ -180,7 +181,7 @@ def explore(params) -> Explore:
     numeric = _numeric(frame)
     groups = _groups(frame, numeric)
     m = Explore(available=True, numeric_columns=numeric, group_columns=groups,
-                columns=list(frame.columns), csv=frame.to_csv(index=False),
+                columns=list(frame.columns), csv=safe_csv(frame),
                 labels={c: column_label(c) for c in frame.columns})
     m.x = _pick(params.get("x", ""), numeric, "core_ml" if "core_ml" in numeric else
                 (numeric[0] if numeric else ""))

@@ -34,6 +34,7 @@ from analysis.selectors.structure_property import (
     unknown_column_error,
 )
 from labdb.lib.errors import DomainError
+from labdb.lib.exports import neutralise_frame, safe_csv
 from synthesis.models import Sample
 
 FRAME_FORMATS = ("json", "csv", "xlsx")
@@ -135,11 +136,11 @@ class StructurePropertyFrameView(APIView):
                               field="format")
         frame = structure_property_frame(**_frame_args(request, ("format",)))
         if fmt == "csv":
-            return _download(frame.to_csv(index=False).encode(), fmt="csv",
+            return _download(safe_csv(frame).encode(), fmt="csv",
                              name="structure_property")
         if fmt == "xlsx":
             buf = io.BytesIO()
-            frame.to_excel(buf, index=False, sheet_name="structure_property")
+            neutralise_frame(frame).to_excel(buf, index=False, sheet_name="structure_property")
             return _download(buf.getvalue(), fmt="xlsx", name="structure_property")
         return Response(records(frame))
 
