@@ -22,6 +22,7 @@ from labdb.lib.plotting import one_figure_at_a_time
 NICE_STEPS = (1, 2, 5)
 MAX_PREVIEW_POINTS = 20000
 MAX_SERIES_IN_PREVIEW = 12
+MAX_PREVIEW_PIXELS = 1024 * 1024  # an image preview never draws more (strided view)
 
 
 def _title(parsed: ParsedFile) -> str:
@@ -72,18 +73,31 @@ def _draw_series(fig: Figure, parsed: ParsedFile) -> None:
     ax.set_title(_title(parsed) + note, fontsize=9)
 
 
+def preview_pixels(pixels, max_pixels: int = MAX_PREVIEW_PIXELS):
+    """A strided view of the first frame of ``pixels`` with at most ``max_pixels`` pixels
+    (every k-th row and column, k the same on both axes; no copy, nothing decoded beyond it).
+    """
+    frame = pixels[(0,) * (np.ndim(pixels) - 2)] if np.ndim(pixels) > 2 else pixels
+    height, width = np.shape(frame)
+    step = max(1, int(np.ceil(np.sqrt(height * width / max_pixels))))
+    return frame[::step, ::step]
+
+
 def _draw_image(fig: Figure, parsed: ParsedFile, image: ImageData) -> None:
     """Grey-scale image with a scale bar in calibrated units (if calibrated)."""
     ax = fig.add_subplot(111)
-    pixels = np.asarray(image.pixels, dtype=float)
+    height_px, width_px = np.shape(image.pixels)[-2:]
+    pixels = np.asarray(preview_pixels(image.pixels), dtype=float)
     lo, hi = np.percentile(pixels, [1, 99]) if pixels.size else (0, 1)
-    ax.imshow(pixels, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1)
+    ax.imshow(  # extent in original pixels: the scale bar stays calibrated after striding
+        pixels, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1,
+        extent=(0, width_px, height_px, 0), interpolation="nearest",
+    )
     ax.set_axis_off()
-    width_px = pixels.shape[-1]
     if image.pixel_size and image.pixel_unit and width_px >= 2:
         bar_len = nice_length(0.25 * width_px * image.pixel_size)
         bar_px = bar_len / image.pixel_size
-        y = pixels.shape[-2] * 0.92
+        y = height_px * 0.92
         ax.plot([width_px * 0.05, width_px * 0.05 + bar_px], [y, y], color="yellow", lw=3)
         ax.text(
             width_px * 0.05, y * 0.97, f"{bar_len:g} {image.pixel_unit}", color="yellow", fontsize=9

@@ -7,7 +7,13 @@ voltage and nominal magnification come from Velox ``original_metadata['Optics']`
 
 from __future__ import annotations
 
+import io
+
+import h5py
+import numpy as np
+
 from ._guard import fail, guarded
+from ._limits import DEFAULT_LIMITS, Limits, check_array, check_total
 from .base import ParsedFile
 from .gatan_dm import _float_or_none
 from .rsciio_common import (
@@ -26,11 +32,36 @@ LABEL = "EMD (Velox/HDF5)"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def _image_signals(data: bytes) -> list[dict]:
+def check_datasets(data: bytes, limits: Limits) -> None:
+    """Refuse the file when any HDF5 dataset, any one of its chunks, or all datasets together
+    declare more uncompressed bytes than ``limits.max_decoded_bytes`` (read from the dataset
+    headers: shape, dtype, chunk shape and filter — nothing is decompressed). Raises ParseError.
+    """
+    found: list[tuple[str, tuple, int, tuple | None, str | None]] = []
+
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.shape is not None:
+            found.append((name, obj.shape, obj.dtype.itemsize, obj.chunks, obj.compression))
+
+    with h5py.File(io.BytesIO(data), "r") as h5:
+        h5.visititems(visit)
+    total = 0
+    for name, shape, itemsize, chunks, compression in found:
+        packed = f" ({compression}-compressed)" if compression else ""
+        check_array(FORMAT, LABEL, f"dataset /{name}{packed}", shape, itemsize, limits)
+        if chunks:
+            check_array(FORMAT, LABEL, f"chunk of dataset /{name}", chunks, itemsize, limits)
+        total += int(np.prod(shape, dtype=np.int64)) * itemsize
+    check_total(FORMAT, LABEL, f"{len(found)} HDF5 datasets", total, limits)
+
+
+def _image_signals(data: bytes, limits: Limits) -> list[dict]:
     """Image signals of the file (``select_type='images'``); a missing optional dependency
     for EDS streams becomes a ParseError that says what to export instead."""
     try:
-        return read_signals("emd", data, ".emd", select_type="images")
+        return read_signals(
+            "emd", data, ".emd", fmt=FORMAT, label=LABEL, limits=limits, select_type="images"
+        )
     except ModuleNotFoundError as exc:
         raise fail(
             FORMAT,
@@ -41,15 +72,17 @@ def _image_signals(data: bytes) -> list[dict]:
 
 
 @guarded(FORMAT, LABEL)
-def parse_emd(data: bytes, *, filename: str) -> ParsedFile:
+def parse_emd(data: bytes, *, filename: str, limits: Limits = DEFAULT_LIMITS) -> ParsedFile:
     """Parse an EMD file: first frame of the first image signal with its pixel size.
 
     Key numbers: ``pixel_size``, ``pixel_unit``, ``pixel_size_nm``, ``voltage_kv``,
-    ``magnification``. Raises ParseError for non-HDF5, truncated files or files without images.
+    ``magnification``. Raises ParseError for non-HDF5, truncated files, files without images
+    and datasets declaring more than ``limits`` allow (checked on the headers, before reading).
     """
     if not data.startswith(HDF5_MAGIC):
         raise fail(FORMAT, f"{LABEL}: not an HDF5 file")
-    signals = [s for s in _image_signals(data) if s["data"].ndim >= 2]
+    check_datasets(data, limits)
+    signals = [s for s in _image_signals(data, limits) if s["data"].ndim >= 2]
     if not signals:
         raise fail(FORMAT, f"{LABEL}: the file contains no image")
     signal = signals[0]

@@ -57,7 +57,7 @@ def parse_emsa(data: bytes, *, filename: str) -> ParsedFile:
     Raises ParseError for a missing format line, truncation or a wrong point count.
     """
     _check_structure(decode_text(data))
-    signals = read_signals("msa", data, ".msa")
+    signals = read_signals("msa", data, ".msa", fmt=FORMAT, label=LABEL, lazy=False)
     if not signals:
         raise fail(FORMAT, f"{LABEL}: no spectrum found")
     signal = signals[0]

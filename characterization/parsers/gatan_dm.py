@@ -8,6 +8,7 @@ the DM tag tree (``ImageList/TagGroupN/ImageTags/Microscope Info``): ``Voltage``
 from __future__ import annotations
 
 from ._guard import fail, guarded
+from ._limits import DEFAULT_LIMITS, Limits
 from .base import ParsedFile
 from .rsciio_common import (
     axes_summary,
@@ -48,18 +49,24 @@ def _float_or_none(value) -> float | None:
 
 
 @guarded(FORMAT, LABEL)
-def parse_gatan_dm(data: bytes, *, filename: str) -> ParsedFile:
+def parse_gatan_dm(
+    data: bytes, *, filename: str, limits: Limits = DEFAULT_LIMITS
+) -> ParsedFile:
     """Parse a DM3/DM4 file: an image (first frame, calibrated pixel size) or an EDS/EELS
     spectrum (x in eV, summed over spectrum-image pixels).
 
     Key numbers: images → ``pixel_size``, ``pixel_unit``, ``pixel_size_nm``, ``voltage_kv``,
     ``magnification``; spectra → ``n_channels``, ``channel_width_ev``, ``energy_offset_ev``,
-    ``voltage_kv``, ``magnification``. Raises ParseError for non-DM, truncated or empty files.
+    ``voltage_kv``, ``magnification``. Raises ParseError for non-DM, truncated or empty files, and
+    for data declaring more bytes or pixels than ``limits`` (header shape checked first).
     """
     version = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
     if version not in (3, 4):
         raise fail(FORMAT, f"{LABEL}: not a DM3/DM4 file (version field {version})")
-    signals = read_signals("digitalmicrograph", data, ".dm4" if version == 4 else ".dm3")
+    signals = read_signals(
+        "digitalmicrograph", data, ".dm4" if version == 4 else ".dm3",
+        fmt=FORMAT, label=LABEL, limits=limits,
+    )
     if not signals:
         raise fail(FORMAT, f"{LABEL}: the file contains no image or spectrum")
     signal = signals[-1]

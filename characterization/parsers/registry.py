@@ -35,6 +35,7 @@ from . import (
     xrdml,
 )
 from ._guard import truncated_message
+from ._limits import Limits, check_text_table
 from ._text import decode_text, is_probably_text
 from .base import ParsedFile
 from .table_reader import is_xlsx, read_table
@@ -65,6 +66,8 @@ PARSERS: dict[str, tuple[str, str]] = {
 }
 LABELS = {key: module.LABEL for key, (module, _) in MODULES.items()}
 EXPANDING = ("brml", "athena_prj")  # parsers that accept max_expanded_bytes
+LIMITED = ("tiff", "emd", "gatan_dm")  # parsers that accept limits (shape checked first)
+BINARY = ("opus", "tiff", "emd", "bruker_raw", "brml", "gatan_dm")
 DEFAULT_MAX_EXPANDED_BYTES = 512 * 1024 * 1024
 SIZE_WORDS = ("diameter", "size", "feret", "length", "major", "area")
 
@@ -200,15 +203,36 @@ def _unknown(filename: str, data: bytes) -> ParseError:
     )
 
 
+def _kwargs(key: str, data: bytes, filename: str, limits: Limits) -> dict:
+    """Limit arguments for parser ``key``; text content is counted (rows × columns) here."""
+    if key in EXPANDING:
+        if not data.startswith((b"\x1f\x8b", b"PK")):
+            check_text_table(key, LABELS[key], data, limits)
+        return {"max_expanded_bytes": limits.max_decoded_bytes}
+    if key in LIMITED:
+        return {"limits": limits}
+    if key not in BINARY and not data.startswith(b"PK"):  # XLSX tables are zip-guarded
+        check_text_table(key, LABELS[key], data, limits)
+    return {}
+
+
 def parse_file(
-    data: bytes, *, filename: str, max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES
+    data: bytes,
+    *,
+    filename: str,
+    max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_BYTES,
+    limits: Limits | None = None,
 ) -> ParsedFile:
     """Detect the format of ``data`` and parse it.
 
-    ``max_expanded_bytes`` caps the upload itself and the decompressed size of ZIP (BRML) and
-    gzip (Athena) containers. Raises ParseError — and nothing else — for unknown content,
-    files larger than the cap, any failure inside a parser, and empty results.
+    ``limits`` (default: ``Limits(max_decoded_bytes=max_expanded_bytes)``) caps the file
+    itself, the decompressed size of ZIP (BRML) and gzip (Athena) containers, the declared
+    shape × dtype of images and HDF5 datasets (checked before decoding) and the values of
+    text tables. Raises ParseError — and nothing else — for unknown content, files or
+    declared contents larger than the caps, any failure inside a parser, and empty results.
     """
+    limits = limits or Limits(max_decoded_bytes=max_expanded_bytes)
+    max_expanded_bytes = limits.max_decoded_bytes
     try:
         data = bytes(data)
         if len(data) > max_expanded_bytes:
@@ -222,7 +246,10 @@ def parse_file(
         if key not in MODULES:
             raise _unknown(filename, data)
         func = MODULES[key][1]
-        kwargs = {"max_expanded_bytes": max_expanded_bytes} if key in EXPANDING else {}
+        try:
+            kwargs = _kwargs(key, data, filename, limits)
+        except ParseError as exc:
+            raise ParseError(exc.format, exc.message, filename=filename) from exc
         parsed = func(data, filename=filename, **kwargs)
         if not (parsed.series or parsed.image is not None or parsed.tables):
             raise ParseError(key, f"{LABELS[key]}: the file contains no data", filename=filename)

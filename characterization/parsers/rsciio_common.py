@@ -11,6 +11,7 @@ import importlib.metadata
 
 import numpy as np
 
+from ._limits import DEFAULT_LIMITS, Limits, check_array, check_total
 from ._tempfile import temp_path
 from .base import ImageData, Series
 
@@ -33,12 +34,37 @@ def rsciio_version() -> str:
     return f"rosettasciio {importlib.metadata.version('rosettasciio')}"
 
 
-def read_signals(module: str, data: bytes, suffix: str, **kwargs) -> list[dict]:
-    """Run ``rsciio.<module>.file_reader`` on ``data`` (via a temporary file)."""
+def read_signals(
+    module: str,
+    data: bytes,
+    suffix: str,
+    *,
+    fmt: str = "",
+    label: str = "",
+    limits: Limits = DEFAULT_LIMITS,
+    lazy: bool = True,
+    **kwargs,
+) -> list[dict]:
+    """Run ``rsciio.<module>.file_reader`` on ``data`` (via a temporary file).
+
+    The reader runs lazily first so that every signal's declared shape and dtype are checked
+    against ``limits`` (bytes and pixels) before anything is decoded; only then are the arrays
+    materialised (``lazy=False`` for text readers without lazy support, such as EMSA, whose
+    size the registry bounds by rows × columns). Raises ParseError (format ``fmt``, ``label``
+    in words) over the limits.
+    """
     reader = importlib.import_module(f"rsciio.{module}").file_reader
     with temp_path(data, suffix) as path:
-        signals = reader(path, **kwargs)
-        for sig in signals:  # materialise memory-mapped arrays before the file is deleted
+        signals = reader(path, lazy=lazy, **kwargs)
+        total = 0
+        for sig in signals:
+            shape, itemsize = tuple(sig["data"].shape), np.dtype(sig["data"].dtype).itemsize
+            title = str(sig.get("metadata", {}).get("General", {}).get("title", "") or "signal")
+            what = f"{'image' if len(shape) >= 2 else 'signal'} {title!r}"
+            check_array(fmt, label, what, shape, itemsize, limits, image=len(shape) >= 2)
+            total += int(np.prod(shape, dtype=np.int64)) * itemsize
+        check_total(fmt, label, "signals of the file together", total, limits)
+        for sig in signals:  # decode (dask/memory-mapped) before the file is deleted
             sig["data"] = np.array(sig["data"])
     return list(signals)
 

@@ -8,6 +8,7 @@ Reader: rosettasciio ``rsciio.tiff`` (needs tifffile). A truncated TIFF makes rs
 from __future__ import annotations
 
 from ._guard import fail, guarded
+from ._limits import DEFAULT_LIMITS, Limits
 from .base import ParsedFile
 from .rsciio_common import (
     axes_summary,
@@ -94,17 +95,18 @@ def _find_dict(tree, key: str) -> dict | None:
 
 
 @guarded(FORMAT, LABEL)
-def parse_tiff(data: bytes, *, filename: str) -> ParsedFile:
+def parse_tiff(data: bytes, *, filename: str, limits: Limits = DEFAULT_LIMITS) -> ParsedFile:
     """Parse a TIFF: first frame as ImageData with its calibrated pixel size.
 
     Key numbers: ``pixel_size``, ``pixel_unit``, ``pixel_size_nm`` (None for reciprocal units
     such as ``1 / nm`` or an uncalibrated image), ``voltage_kv``, ``magnification``,
     ``camera_length_mm`` (diffraction) when the vendor tags carry them; the whole tag tree is
-    kept in ``metadata["header"]``. Raises ParseError for non-TIFF or truncated files.
+    kept in ``metadata["header"]``. Raises ParseError for non-TIFF or truncated files and for
+    images declaring more bytes or pixels than ``limits`` (checked before decoding).
     """
     if not data.startswith(MAGICS):
         raise fail(FORMAT, f"{LABEL}: not a TIFF file (header {data[:4]!r})")
-    signals = read_signals("tiff", data, ".tif")
+    signals = read_signals("tiff", data, ".tif", fmt=FORMAT, label=LABEL, limits=limits)
     if not signals:
         raise fail(FORMAT, f"{LABEL}: no readable image; the file looks truncated")
     signal = signals[0]
