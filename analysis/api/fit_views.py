@@ -68,8 +68,11 @@ class FitRunRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 "send either {spectrum, model} or {refit}, not both or neither"
             )
-        if not attrs.get("refit") and not (attrs.get("spectrum") and attrs.get("model")):
-            raise serializers.ValidationError("a new fit needs both spectrum and model")
+        if not attrs.get("refit") and not attrs.get("model"):
+            raise serializers.ValidationError(
+                "a new fit needs a model (and a spectrum, unless every model dataset names "
+                "its own 'spectrum')"
+            )
         return attrs
 
 
@@ -100,7 +103,7 @@ class FitRunViewSet(viewsets.ReadOnlyModelViewSet):
             run = services.request_refit(fit=data["refit"], actor=request.user)
         else:
             run = services.request_fit_run(
-                spectrum=data["spectrum"],
+                spectrum=data.get("spectrum"),
                 model=data["model"],
                 actor=request.user,
                 force=data["force"],

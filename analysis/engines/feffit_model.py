@@ -175,6 +175,7 @@ class DatasetSpec:
     paths: tuple[PathSpec, ...]
     processing: dict[str, dict[str, Any]] | None = None
     epsilon_k: float | None = None
+    constants: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ class FitModel:
                 paths.append(entry)
             datasets.append({"id": d.id, "processing": d.processing,
                              "transform": d.transform.larch_kwargs(), "paths": paths,
-                             "epsilon_k": d.epsilon_k})
+                             "epsilon_k": d.epsilon_k, "constants": dict(d.constants)})
         return {"schema_version": self.schema_version, "parameters": params,
                 "datasets": datasets, "options": dict(self.options)}
 
@@ -356,6 +357,61 @@ def _parse_processing(spec: Any, where: str) -> dict[str, dict[str, Any]] | None
     return out
 
 
+def _parse_constants(spec: Any, where: str, parameter_names: set[str]) -> dict[str, float]:
+    """Per-dataset constants ({"temperature_k": 10}) usable in that dataset's path expressions."""
+    if not isinstance(spec, Mapping):
+        raise _fail(f"{where} must be a JSON object {{name: number}}", where)
+    out = {}
+    for name, value in spec.items():
+        at = f"{where}.{name}"
+        if not isinstance(name, str) or not _IDENT.match(name) or name in RESERVED_NAMES:
+            raise _fail(f"{at}: {name!r} is not a usable constant name (a letter, then "
+                        f"letters, digits, underscores; not a FEFF path value or function)", at)
+        if name in parameter_names:
+            raise _fail(f"{at}: {name!r} is already a fit parameter; use another name", at)
+        out[name] = _number(value, at)
+    return out
+
+
+def _used_names(model: FitModel) -> set[str]:
+    """Parameter names the paths use, directly or through 'def' parameters."""
+    defs = {p.name: p.expr for p in model.parameters if p.kind == "def"}
+    todo = set()
+    for ds in model.datasets:
+        for path in ds.paths:
+            for attr in PATH_PARAMETERS + ("n",):
+                val = getattr(path, attr)
+                if isinstance(val, str):
+                    todo |= expression_names(val, attr)
+    used: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in used:
+            continue
+        used.add(name)
+        if name in defs:
+            todo |= expression_names(defs[name], name)
+    return used
+
+
+def n_independent(transform: TransformSpec) -> float:
+    """Independent points of a dataset as larch counts them: 1 + 2·ΔR·Δk/π (R from 0 in k)."""
+    r_low = transform.rmin if transform.fitspace == "r" else 0.0
+    return 1 + 2 * (transform.rmax - r_low) * (transform.kmax - transform.kmin) / math.pi
+
+
+def check_fittable(model: FitModel) -> None:
+    """EngineError (field ``parameters``) when the varied parameters the paths use outnumber
+    the independent points of all datasets together (the fit would be undetermined)."""
+    used = _used_names(model)
+    varied = [p.name for p in model.parameters if p.kind == "guess" and p.name in used]
+    n_idp = sum(n_independent(ds.transform) for ds in model.datasets)
+    if len(varied) > n_idp:
+        raise _fail(f"the model varies {len(varied)} parameters ({', '.join(varied)}) but the "
+                    f"k and R ranges give only {n_idp:.2f} independent points; fix some "
+                    f"parameters or widen the ranges", "parameters")
+
+
 def _check_expressions(model: FitModel) -> None:
     names = set(model.parameter_names)
     defs = {p.name: p for p in model.parameters if p.kind == "def"}
@@ -387,10 +443,18 @@ def _check_expressions(model: FitModel) -> None:
                 val = getattr(path, attr)
                 if isinstance(val, str):
                     where = f"datasets[{d}].paths[{j}].{attr}"
-                    unknown = expression_names(val, where) - names - PATH_SYMBOLS
+                    unknown = (expression_names(val, where) - names - PATH_SYMBOLS
+                               - set(ds.constants))
                     if unknown:
                         raise _fail(f"path {path.label!r}: {attr} expression {val!r} uses "
                                     f"unknown parameter(s) {', '.join(sorted(unknown))}", where)
+
+
+def s02_parameter(model: FitModel) -> str | None:
+    """The parameter that is S0²: ``options.s02_parameter``, else one named s02 / amp / S02."""
+    names = model.parameter_names
+    chosen = model.options.get("s02_parameter")
+    return chosen or next((n for n in ("s02", "amp", "S02") if n in names), None)
 
 
 def parse_fit_model(data: Mapping[str, Any] | FitModel) -> FitModel:
@@ -411,14 +475,19 @@ def parse_fit_model(data: Mapping[str, Any] | FitModel) -> FitModel:
         raise _fail("parameters must be a non-empty object {name: {...}}", "parameters")
     params = tuple(_parse_parameter(n, s, f"parameters.{n}") for n, s in params_in.items())
     options = dict(_mapping(data.get("options", {}), "options",
-                            ("fix_unused_variables", "max_nfev")))
+                            ("fix_unused_variables", "max_nfev", "s02_parameter")))
+    s02_name = options.get("s02_parameter")
+    if s02_name is not None and s02_name not in {p.name for p in params}:
+        raise _fail(f"options.s02_parameter {s02_name!r} is not a parameter of the model",
+                    "options.s02_parameter")
     ds_in = data.get("datasets")
     if not isinstance(ds_in, list) or not ds_in:
         raise _fail("datasets must be a non-empty list", "datasets")
     datasets = []
     for d, spec in enumerate(ds_in):
         where = f"datasets[{d}]"
-        spec = _mapping(spec, where, ("id", "processing", "transform", "paths", "epsilon_k"))
+        spec = _mapping(spec, where, ("id", "processing", "transform", "paths", "epsilon_k",
+                                      "constants"))
         ds_id = spec.get("id")
         if not isinstance(ds_id, str) or not ds_id:
             raise _fail(f"{where}.id must be a non-empty string", f"{where}.id")
@@ -438,10 +507,13 @@ def parse_fit_model(data: Mapping[str, Any] | FitModel) -> FitModel:
             id=ds_id, transform=_parse_transform(spec.get("transform", {}), f"{where}.transform"),
             paths=paths, processing=_parse_processing(spec.get("processing"),
                                                       f"{where}.processing"),
-            epsilon_k=eps))
+            epsilon_k=eps,
+            constants=_parse_constants(spec.get("constants", {}), f"{where}.constants",
+                                       {p.name for p in params})))
     ids = [d.id for d in datasets]
     if len(set(ids)) != len(ids):
         raise _fail("dataset ids must be unique", "datasets")
     model = FitModel(parameters=params, datasets=tuple(datasets), options=options)
     _check_expressions(model)
+    check_fittable(model)
     return model

@@ -11,6 +11,7 @@ Every problem raises :class:`EngineError` before or instead of a result (never a
 
 from __future__ import annotations
 
+import ast
 import atexit
 import functools
 import hashlib
@@ -29,7 +30,15 @@ from labdb.lib.errors import EngineError
 
 from ._larch import larch, software_versions
 from .feff import FeffPathFile, FeffRun, parse_feff_dat
-from .feffit_model import PATH_PARAMETERS, DatasetSpec, FitModel, PathSpec, parse_fit_model
+from .feffit_model import (
+    PATH_PARAMETERS,
+    DatasetSpec,
+    FitModel,
+    PathSpec,
+    expression_names,
+    parse_fit_model,
+    s02_parameter,
+)
 from .xas_processing import ProcessedSpectrum, check_k_range, process_mu
 
 DataInput = Any  # ProcessedSpectrum | SimulatedChi | {"energy_ev": ..., "mu": ...}
@@ -250,12 +259,14 @@ def _plan_paths(model: FitModel, files: dict[str, FeffPathFile]) -> list[_PathPl
                     raise EngineError(f"path file {f.file_id!r} is used twice in dataset "
                                       f"{ds.id!r}", field=where)
                 used_labels.add(label)
-                kwargs: dict[str, Any] = {p: getattr(spec, p) for p in PATH_PARAMETERS}
+                kwargs: dict[str, Any] = {
+                    p: with_constants(getattr(spec, p), ds.constants) for p in PATH_PARAMETERS}
                 frac = None
                 if spec.n is not None:
                     frac = f.degen / total_degen
                     kwargs["degen"] = 1.0
-                    kwargs["s02"] = f"({spec.s02})*({spec.n})*{frac!r}"
+                    kwargs["s02"] = (f"({kwargs['s02']})*({with_constants(spec.n, ds.constants)})"
+                                     f"*{frac!r}")
                 elif spec.degen is not None:
                     kwargs["degen"] = spec.degen
                 plans.append(_PathPlan(d, spec, f, label, frac, kwargs))
@@ -263,6 +274,25 @@ def _plan_paths(model: FitModel, files: dict[str, FeffPathFile]) -> list[_PathPl
             raise EngineError(f"dataset {ds.id!r} mixes paths of different absorbers "
                               f"({', '.join(sorted(absorbers))})", field=f"datasets[{d}].paths")
     return plans
+
+
+def with_constants(expr: float | str, constants: Mapping[str, float]) -> float | str:
+    """``expr`` with the dataset's constants written in as numbers (larch has one namespace
+    for all datasets, so ``sigma2_eins(temperature_k, theta)`` becomes ``sigma2_eins(10.0,
+    theta)`` for the 10 K dataset). Numbers and expressions without constants are unchanged."""
+    if not isinstance(expr, str) or not constants:
+        return expr
+    tree = ast.parse(expr, mode="eval")
+    if not any(isinstance(n, ast.Name) and n.id in constants for n in ast.walk(tree)):
+        return expr
+
+    class _Sub(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node.id in constants:
+                return ast.copy_location(ast.Constant(constants[node.id]), node)
+            return node
+
+    return ast.unparse(_Sub().visit(tree))
 
 
 def run_fit(datasets: Mapping[str, DataInput], model: Mapping[str, Any] | FitModel,
@@ -398,6 +428,8 @@ def _collect(out: Any, model: FitModel, plans: list[_PathPlan], infos: list[dict
                 "chir_re_data": np.asarray(ds.data.chir_re),
                 "chir_re_model": np.asarray(ds.model.chir_re)}})
 
+    for d, ds in enumerate(out.datasets):
+        dataset_results[d]["statistics"] = _dataset_statistics(ds, params, out)
     statistics = {
         "rfactor": _f(out.rfactor), "chi_square": _f(out.chi_square),
         "chi2_reduced": _f(out.chi2_reduced), "n_independent": _f(out.n_independent),
@@ -414,11 +446,69 @@ def _collect(out: Any, model: FitModel, plans: list[_PathPlan], infos: list[dict
              entry["larch_path_parameters"]})
     for d, info in enumerate(infos):
         resolved["datasets"][d]["processing_resolved"] = info["processing"]
+    warnings += fit_warnings(parameters, statistics, correlations)
     return FitResult(parameters=parameters, paths=paths, statistics=statistics,
                      correlations=correlations, datasets=dataset_results, model=resolved,
                      warnings=warnings, versions=software_versions(),
                      elapsed_s=time.perf_counter() - t0,
                      simulated=any(i["simulated"] for i in infos))
+
+
+#: Warning thresholds (Ifeffit/Artemis conventions): R-factor, |correlation|.
+RFACTOR_WARN = 0.05
+CORRELATION_WARN = 0.95
+#: A parameter this close to a bound (relative to max(1, |bound|)) is "at the bound".
+BOUND_TOLERANCE = 1e-6
+
+
+def fit_warnings(parameters: dict[str, dict[str, Any]], statistics: dict[str, Any],
+                 correlations: dict[str, float]) -> list[str]:
+    """What the chemist should check: N_var close to or above N_idp, parameters at a bound,
+    R-factor above 0.05, correlations above 0.95 in magnitude."""
+    out = []
+    nvarys, n_idp = statistics["nvarys"], statistics["n_independent"] or 0.0
+    if nvarys > n_idp:
+        out.append(f"{nvarys} varied parameters exceed the {n_idp:.2f} independent points: "
+                   f"the fit is undetermined")
+    elif nvarys > 2 * n_idp / 3:
+        out.append(f"{nvarys} varied parameters for {n_idp:.2f} independent points (more than "
+                   f"2/3): uncertainties are unreliable")
+    for name, p in parameters.items():
+        if not p["vary"] or p["value"] is None:
+            continue
+        for side in ("min", "max"):
+            bound = p[side]
+            if bound is not None and abs(p["value"] - bound) <= BOUND_TOLERANCE * max(
+                    1.0, abs(bound)):
+                out.append(f"parameter {name!r} = {p['value']:.6g} sits at its {side}imum "
+                           f"({bound:g}): the bound, not the data, sets it")
+    rfactor = statistics.get("rfactor")
+    if rfactor is not None and rfactor > RFACTOR_WARN:
+        out.append(f"R-factor {rfactor:.4f} is above {RFACTOR_WARN}: the model does not "
+                   f"describe the data well")
+    for pair, r in correlations.items():
+        if abs(r) > CORRELATION_WARN:
+            a, b = pair.split(",")
+            out.append(f"parameters {a!r} and {b!r} are correlated by {r:.3f} (|r| > "
+                       f"{CORRELATION_WARN})")
+    return out
+
+
+def _dataset_statistics(ds: Any, params: Any, out: Any) -> dict[str, Any]:
+    """χ², χ²ᵥ and R-factor of one dataset, scaled like larch's totals: χ² to this dataset's
+    N_idp; χ²ᵥ with the varied parameters shared out by N_idp (N_var·N_idp,i/ΣN_idp)."""
+    resid = np.asarray(ds._residual(params))
+    data = np.asarray(ds._residual(params, data_only=True))
+    n_idp = float(ds.n_idp)
+    chi_square = float((resid ** 2).sum()) * n_idp / len(resid)
+    nvar_share = out.nvarys * n_idp / float(out.n_independent)
+    tr = ds.transform
+    return {
+        "chi_square": chi_square,
+        "chi2_reduced": chi_square / (n_idp - nvar_share) if n_idp > nvar_share else None,
+        "rfactor": float((resid ** 2).sum() / (data ** 2).sum()), "n_idp": n_idp,
+        "kmin": float(tr.kmin), "kmax": float(tr.kmax), "rmin": float(tr.rmin),
+        "rmax": float(tr.rmax)}
 
 
 def _path_value(params: Any, path: Any, name: str) -> tuple[float | None, float | None]:
@@ -450,11 +540,18 @@ def _path_result(path: Any, plan: _PathPlan, model: FitModel, params: Any) -> di
     degen = float(path.degen)
     n_s02 = None if s02 is None else degen * s02
     n_s02_err = None if s02_err is None else degen * s02_err
+    consts = model.datasets[plan.dataset_index].constants
+    path_symbols = {"reff": float(path.reff), "degen": degen, **consts}
+    s02_name = s02_parameter(model)
     if spec.n is not None and plan.n_fraction is not None:
-        n_val, n_err = _evaluate(params, spec.n)
-        n = None if n_val is None else n_val * plan.n_fraction
-        n_err = None if n_err is None else n_err * plan.n_fraction
-        s02_user, s02_user_err = _evaluate(params, spec.s02)
+        n, n_err = evaluate_with_errors(params, model, f"({spec.n})*{plan.n_fraction!r}",
+                                        path_symbols)
+        s02_user, s02_user_err = evaluate_with_errors(params, model, spec.s02, path_symbols)
+    elif isinstance(spec.s02, str) and s02_name and spec.s02.strip() != s02_name:
+        # "degen 1, s02 'amp*n1'": the amplitude holds N; N = degen·amplitude / S0²
+        n, n_err = evaluate_with_errors(params, model, f"{degen!r}*({spec.s02})/{s02_name}",
+                                        path_symbols)
+        s02_user, s02_user_err = evaluate_with_errors(params, model, s02_name, path_symbols)
     else:
         n, n_err = degen, 0.0
         s02_user, s02_user_err = s02, s02_err
@@ -477,17 +574,43 @@ def _path_result(path: Any, plan: _PathPlan, model: FitModel, params: Any) -> di
     }
 
 
-def _evaluate(params: Any, expr: float | str) -> tuple[float | None, float | None]:
-    """Value and error of a parameter-level expression (a name, a number or a formula)."""
+def evaluate_with_errors(params: Any, model: FitModel, expr: float | str,
+                         symbols: Mapping[str, float]) -> tuple[float | None, float | None]:
+    """Value and 1σ error of ``expr`` from the fitted parameters, propagated linearly with
+    their correlations (the ``uncertainties`` package, as lmfit does for 'def' parameters).
+    ``symbols``: path values (reff, degen) and dataset constants. Errors are None when the
+    fit gave no error bars."""
+    import uncertainties
+    from uncertainties import umath
+
     if isinstance(expr, (int, float)):
         return float(expr), 0.0
-    name = expr.strip()
-    if name in params:
-        return _f(params[name].value), _f(params[name].stderr) if params[name].vary or \
-            params[name].expr else 0.0
-    try:
-        return _f(float(name)), 0.0
-    except ValueError:
-        pass
-    value = params._asteval.eval(name)
-    return _f(value), None  # error of a free-form formula is not propagated here
+    varied = [n for n in model.parameter_names if params[n].vary]
+    have_errors = all(params[n].stderr is not None for n in varied)
+    namespace: dict[str, Any] = {name: getattr(umath, name) for name in (
+        "sqrt", "exp", "log", "log10", "sin", "cos", "tan", "sinh", "cosh", "tanh")}
+    namespace.update({"pi": math.pi, "e": math.e, "abs": abs, "min": min, "max": max})
+    namespace.update(symbols)
+    if varied and have_errors:
+        sig = np.array([params[n].stderr for n in varied], dtype=float)
+        corr = np.array([[1.0 if a == b else (params[a].correl or {}).get(b, 0.0)
+                          for b in varied] for a in varied])
+        values = uncertainties.correlated_values([params[n].value for n in varied],
+                                                 corr * np.outer(sig, sig))
+        namespace.update(dict(zip(varied, values, strict=True)))
+    else:
+        namespace.update({n: params[n].value for n in varied})
+    for p in model.parameters:
+        if p.kind == "set" or (p.kind == "guess" and not params[p.name].vary):
+            namespace[p.name] = params[p.name].value
+    pending = [p for p in model.parameters if p.kind == "def"]
+    while pending:  # definitions in dependency order ('def's were checked for cycles)
+        ready = [p for p in pending if expression_names(p.expr, p.name) <= set(namespace)]
+        for p in ready:
+            namespace[p.name] = eval(compile(p.expr, p.name, "eval"), {"__builtins__": {}},
+                                     namespace)
+        pending = [p for p in pending if p not in ready]
+    result = eval(compile(str(expr), "expr", "eval"), {"__builtins__": {}}, namespace)
+    if isinstance(result, uncertainties.core.AffineScalarFunc):
+        return _f(result.nominal_value), _f(result.std_dev) if have_errors else None
+    return _f(result), 0.0 if have_errors else None

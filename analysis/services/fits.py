@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -33,9 +34,9 @@ from django.utils import timezone
 
 from analysis.engines import feff as feff_engine
 from analysis.engines._larch import software_versions
-from analysis.engines.feffit_model import parse_fit_model
+from analysis.engines.feffit_model import FitModel, parse_fit_model, s02_parameter
 from analysis.enums import RunStatus, StructureSource
-from analysis.models import FeffCalculation, FitRun
+from analysis.models import FeffCalculation, FitDataset, FitRun
 from characterization.enums import DataSource
 from characterization.models import XASFit, XASSpectrum
 from characterization.parsers.registry import parse_file
@@ -75,64 +76,258 @@ def canonical_hash(data) -> str:
 # --- request -------------------------------------------------------------------------------
 
 
-def _split_request(model: dict) -> tuple[dict, dict]:
-    """(feff spec, engine fit model); DomainError naming the field when malformed."""
+@dataclass(frozen=True)
+class FitRequest:
+    """A fit run request taken apart: where the FEFF paths come from, which spectrum each
+    dataset fits, and the engine's fit model (``from_fit`` parameters resolved to values)."""
+
+    feff: dict | None
+    dataset_feff: dict[str, dict]
+    spectrum_ids: dict[str, int]
+    engine_model: dict
+    parsed: FitModel
+    carried: dict[str, dict] = field(default_factory=dict)
+
+
+def _carried_parameter(name: str, spec: dict) -> tuple[dict, dict]:
+    """``{"from_fit": id, "parameter": "s02"}`` → a fixed parameter with that fit's value, and
+    the citation (fit id, parameter, value, error). DomainError naming the field otherwise."""
+    where = f"model.parameters.{name}"
+    fit_id, wanted = spec.get("from_fit"), spec.get("parameter", name)
+    unknown = sorted(set(spec) - {"from_fit", "parameter"})
+    if unknown or not isinstance(fit_id, int) or isinstance(fit_id, bool):
+        raise DomainError(
+            f'{where}: give {{"from_fit": <fit id>, "parameter": "s02"}} to carry a value '
+            "over from a stored fit.",
+            field=f"{where}.from_fit",
+        )
+    fit = XASFit.objects.filter(pk=fit_id, is_retired=False).first()
+    if fit is None:
+        raise DomainError(f"{where}.from_fit: there is no stored fit {fit_id}.", field=where)
+    stored = (fit.provenance or {}).get("parameters", {}).get(wanted)
+    if stored is not None:
+        value, stderr = stored.get("value"), stored.get("stderr")
+    elif wanted == "s02":
+        value, stderr = fit.s02, fit.s02_err
+    else:
+        value = stderr = None
+    if value is None:
+        raise DomainError(
+            f"{where}.parameter: fit {fit_id} ({fit}) has no value for {wanted!r}.",
+            field=f"{where}.parameter",
+        )
+    cite = {
+        "from_fit": fit_id,
+        "parameter": wanted,
+        "value": value,
+        "stderr": stderr,
+        "fit": str(fit),
+    }
+    return {"kind": "set", "value": value}, cite
+
+
+def _split_request(model: dict) -> FitRequest:
+    """Take a request apart; DomainError naming the JSON path when it is malformed."""
     if not isinstance(model, dict):
         raise DomainError("model: expected a JSON object.", field="model")
     body = dict(model)
     feff = body.pop("feff", None)
-    if not isinstance(feff, dict) or not (feff.get("path_files") or feff.get("structure")):
+    dataset_feff, spectrum_ids, datasets = {}, {}, []
+    for index, ds in enumerate(body.get("datasets") or []):
+        if not isinstance(ds, dict):
+            datasets.append(ds)
+            continue
+        ds = dict(ds)
+        where = f"model.datasets[{index}]"
+        if "spectrum" in ds:
+            sid = ds.pop("spectrum")
+            if not isinstance(sid, int) or isinstance(sid, bool):
+                raise DomainError(
+                    f"{where}.spectrum: expected the id of an XAS spectrum, got {sid!r}.",
+                    field=f"{where}.spectrum",
+                )
+            spectrum_ids[str(ds.get("id"))] = sid
+        own = ds.pop("feff", None)
+        if own is not None:
+            dataset_feff[str(ds.get("id"))] = own
+        if not _feff_given(own if own is not None else feff):
+            raise DomainError(
+                f"{where}.feff: give either path_files {{id: text}} or a structure "
+                "(amcsd, lattice or cif) to compute FEFF paths from (here or in model.feff).",
+                field="model.feff" if own is None else f"{where}.feff",
+            )
+        datasets.append(ds)
+    if not datasets and not _feff_given(feff):
         raise DomainError(
             "model.feff: give either path_files {id: text} or a structure "
             "(amcsd, lattice or cif) to compute FEFF paths from.",
             field="model.feff",
         )
+    if "datasets" in body:
+        body["datasets"] = datasets
+    carried = {}
+    if isinstance(body.get("parameters"), dict):
+        params = {}
+        for name, spec in body["parameters"].items():
+            if isinstance(spec, dict) and "from_fit" in spec:
+                params[name], carried[name] = _carried_parameter(name, spec)
+            else:
+                params[name] = spec
+        body["parameters"] = params
     try:
         parsed = parse_fit_model(body)
     except EngineError as exc:
         raise DomainError(
             f"model: {exc.message}", field=f"model.{exc.field or ''}".rstrip(".")
         ) from None
-    if len(parsed.datasets) != 1:
-        raise DomainError(
-            "model.datasets: a fit run fits one spectrum (one dataset).", field="model.datasets"
-        )
-    return feff, body
+    return FitRequest(feff, dataset_feff, spectrum_ids, body, parsed, carried)
 
 
-def _check_spectrum(spectrum: XASSpectrum) -> None:
+def _feff_given(feff) -> bool:
+    return isinstance(feff, dict) and bool(feff.get("path_files") or feff.get("structure"))
+
+
+def _dataset_spectra(request: FitRequest, spectrum: XASSpectrum | None) -> list:
+    """[(JSON path, spectrum)] in dataset order: each dataset's ``spectrum`` id, or the one
+    ``spectrum`` of the request for a dataset naming none."""
+    out = []
+    for index, ds in enumerate(request.parsed.datasets):
+        where = f"model.datasets[{index}].spectrum"
+        sid = request.spectrum_ids.get(ds.id)
+        if sid is None:
+            if spectrum is None or len(request.parsed.datasets) > 1:
+                raise DomainError(
+                    f"{where}: name the spectrum this dataset fits (an XAS spectrum id).",
+                    field=where,
+                )
+            out.append(("spectrum", spectrum))
+            continue
+        if spectrum is not None and len(request.parsed.datasets) == 1 and spectrum.pk != sid:
+            raise DomainError(
+                f"{where}: the dataset names spectrum {sid} but the request is for {spectrum.pk}.",
+                field=where,
+            )
+        found = XASSpectrum.objects.select_related("data_file").filter(pk=sid).first()
+        if found is None:
+            raise DomainError(f"{where}: there is no XAS spectrum {sid}.", field=where)
+        out.append((where, found))
+    return out
+
+
+def _check_spectrum(spectrum: XASSpectrum, where: str = "spectrum") -> None:
     data_file = spectrum.data_file
     if data_file is None:
         raise DomainError(
-            f"spectrum: {spectrum} has no raw data file to fit (published spectra carry no data).",
-            field="spectrum",
+            f"{where}: {spectrum} has no raw data file to fit (published spectra carry no data).",
+            field=where,
         )
     if data_file.parse_status != "ok":
         raise DomainError(
-            f"spectrum: the data file {data_file.original_name} was not parsed "
+            f"{where}: the data file {data_file.original_name} was not parsed "
             f"({data_file.parse_error}).",
-            field="spectrum",
+            field=where,
         )
+
+
+def _path_absorbers(request: FitRequest, index: int, ds) -> list[tuple[int, str]]:
+    """(path index, absorber) for each path entry of a dataset that names its absorber: a
+    selector's, a given path file's header, or the FEFF structure calculation's."""
+    feff = request.dataset_feff.get(ds.id) or request.feff or {}
+    files = feff.get("path_files") or {}
+    out = []
+    for j, path in enumerate(ds.paths):
+        if path.select is not None:
+            out.append((j, path.select.absorber))
+        elif path.path_file in files and isinstance(files[path.path_file], str):
+            try:
+                parsed = feff_engine.parse_feff_dat(files[path.path_file], file_id=path.path_file)
+            except LabdbError:
+                continue  # the engine reports an unreadable path file with its own message
+            out.append((j, parsed.absorber))
+        elif feff.get("structure") and feff.get("absorber"):
+            out.append((j, str(feff["absorber"])))
+    return out
+
+
+def _check_paths(request: FitRequest, spectra: list[XASSpectrum]) -> None:
+    """Every path's absorber is its spectrum's element; FEFF computed for the spectrum's edge."""
+    for index, (ds, spectrum) in enumerate(zip(request.parsed.datasets, spectra, strict=True)):
+        element, edge = spectrum.element.strip().capitalize(), spectrum.edge.strip().upper()
+        feff = request.dataset_feff.get(ds.id) or request.feff or {}
+        feff_edge = str(feff.get("edge", "K")).strip().upper()
+        if feff.get("structure") and feff_edge != edge:
+            where = (
+                f"model.datasets[{index}].feff.edge"
+                if ds.id in request.dataset_feff
+                else ("model.feff.edge")
+            )
+            raise DomainError(
+                f"{where}: FEFF paths for the {feff_edge} edge but the spectrum is "
+                f"{element} {edge}.",
+                field=where,
+            )
+        for j, absorber in _path_absorbers(request, index, ds):
+            if absorber.strip().capitalize() != element:
+                where = f"model.datasets[{index}].paths[{j}]"
+                raise DomainError(
+                    f"{where}: absorber {absorber} but the spectrum is {element} {edge}.",
+                    field=where,
+                )
+
+
+#: k (Å⁻¹) = sqrt(ETOK · (E − E0) / eV)
+ETOK = 0.2624682843
+K_TOLERANCE_INV_A = 0.05
+
+
+def _check_k_ranges(request: FitRequest, spectra: list[XASSpectrum]) -> None:
+    """The fit's kmax lies inside each spectrum's data (E0 from the model's pre_edge, the
+    spectrum, or the steepest rise of μ(E)); the engine checks again on the processed χ(k)."""
+    import numpy as np
+
+    for index, (ds, spectrum) in enumerate(zip(request.parsed.datasets, spectra, strict=True)):
+        energy, mu, raw = load_mu(spectrum)
+        energy, mu = np.asarray(energy, dtype=float), np.asarray(mu, dtype=float)
+        e0 = ((ds.processing or {}).get("pre_edge") or {}).get("e0") or spectrum.e0_ev
+        if e0 is None and energy.size > 3:
+            e0 = float(energy[int(np.argmax(np.gradient(mu, energy)))])
+        if e0 is None:
+            continue
+        k_end = float(np.sqrt(max(ETOK * (float(energy.max()) - e0), 0.0)))
+        if ds.transform.kmax > k_end + K_TOLERANCE_INV_A:
+            where = f"model.datasets[{index}].transform.kmax"
+            raise DomainError(
+                f"{where}: {ds.transform.kmax:g} Å⁻¹ is beyond the data of {raw['file']}, "
+                f"which end at k ≈ {k_end:.2f} Å⁻¹ (E0 {e0:.1f} eV).",
+                field=where,
+            )
 
 
 @transaction.atomic
 def request_fit_run(
     *,
-    spectrum: XASSpectrum,
+    spectrum: XASSpectrum | None = None,
     model: dict,
     actor=None,
     refit_of: XASFit | None = None,
     force: bool = False,
 ) -> FitRun:
-    """Queue a fit of ``spectrum`` with ``model``; the job starts after this transaction commits.
+    """Queue a fit of ``model`` (its datasets each name a ``spectrum`` id, or the one dataset
+    fits ``spectrum``); the job starts after this transaction commits.
 
-    An identical request (same raw file and model) that is queued, running or succeeded is
+    An identical request (same raw files and model) that is queued, running or succeeded is
     returned instead of a new run, unless ``force`` (re-run to check reproducibility).
-    Raises DomainError for an invalid model or a spectrum without parsed raw data.
+    Raises DomainError naming the JSON path for an invalid model, a path whose absorber is not
+    the spectrum's element, a k range beyond the data, or a spectrum without parsed raw data.
     """
-    _check_spectrum(spectrum)
-    _split_request(model)
-    input_sha = spectrum.data_file.sha256
+    request = _split_request(model)
+    spectra = _dataset_spectra(request, spectrum)
+    for where, one in spectra:
+        _check_spectrum(one, where)
+    _check_paths(request, [one for _, one in spectra])
+    _check_k_ranges(request, [one for _, one in spectra])
+    shas = [one.data_file.sha256 for _, one in spectra]
+    input_sha = shas[0] if len(shas) == 1 else canonical_hash(shas)
     model_hash = canonical_hash(model)
     same = FitRun.objects.filter(input_sha256=input_sha, model_hash=model_hash)
     if not force:
@@ -143,13 +338,23 @@ def request_fit_run(
     key = canonical_hash({"input_sha256": input_sha, "model_hash": model_hash, "seq": sequence})
     run = FitRun.objects.create(
         **with_owner({}, actor),
-        spectrum=spectrum,
+        spectrum=spectra[0][1],
         model=model,
         model_hash=model_hash,
         input_sha256=input_sha,
         idempotency_key=key,
         refit_of=refit_of,
         requested_by=actor,
+    )
+    FitDataset.objects.bulk_create(
+        FitDataset(
+            run=run,
+            position=index,
+            dataset_id=ds.id,
+            spectrum=one,
+            input_sha256=one.data_file.sha256,
+        )
+        for index, (ds, (_, one)) in enumerate(zip(request.parsed.datasets, spectra, strict=True))
     )
     transaction.on_commit(lambda: dispatch_fit_run(run.pk))
     return run
@@ -454,36 +659,85 @@ def load_mu(spectrum: XASSpectrum) -> tuple[list, list, dict]:
     )
 
 
+def _run_datasets(run: FitRun, request: FitRequest) -> list[tuple[str, XASSpectrum]]:
+    """(dataset id, spectrum) of a run in model order (runs queued before FitDataset rows
+    existed fit their one spectrum)."""
+    rows = list(run.datasets.select_related("spectrum__data_file").order_by("position"))
+    if rows:
+        return [(row.dataset_id, row.spectrum) for row in rows]
+    return [(request.parsed.datasets[0].id, run.spectrum)]
+
+
+def _engine_paths(request: FitRequest) -> tuple[dict, dict, dict]:
+    """(path files for run_fit, FEFF provenance, engine model). A dataset with its own FEFF
+    calculation gets its path file ids prefixed ``<dataset id>:`` so the runs do not clash."""
+    files, infos = {}, {}
+    model = json.loads(json.dumps(request.engine_model))
+    if request.feff is not None and _feff_given(request.feff):
+        files, infos["model"] = feff_paths_for(request.feff)
+    for ds in model["datasets"]:
+        own = request.dataset_feff.get(ds["id"])
+        if own is None:
+            continue
+        own_files, infos[ds["id"]] = feff_paths_for(own)
+        files.update({f"{ds['id']}:{k}": v for k, v in own_files.items()})
+        for path in ds["paths"]:
+            if "path_file" in path:
+                path["path_file"] = f"{ds['id']}:{path['path_file']}"
+    return files, infos, model
+
+
 def _compute(run: FitRun) -> dict:
     from analysis.engines.fitting import run_fit
     from analysis.engines.xas_processing import process_mu
 
-    feff_spec, model = _split_request(run.model)
-    energy, mu, raw = load_mu(run.spectrum)
-    _progress(run, 15, f"read {raw['file']} ({len(energy)} points)")
-    path_files, feff_info = feff_paths_for(feff_spec)
+    request = _split_request(run.model)
+    data, raws = {}, []
+    for dataset_id, spectrum in _run_datasets(run, request):
+        energy, mu, raw = load_mu(spectrum)
+        data[dataset_id] = {"energy_ev": energy, "mu": mu}
+        raws.append({"dataset": dataset_id, "spectrum": spectrum.pk, **raw})
+        _progress(run, 15, f"read {raw['file']} ({len(energy)} points)")
+    path_files, feff_infos, model = _engine_paths(request)
+    first_feff = next(iter(feff_infos.values()))
     _progress(
         run,
         35,
-        f"FEFF paths: {len(path_files)} ({feff_info.get('source')}, "
-        f"from cache: {feff_info.get('from_cache')})",
+        f"FEFF paths: {len(path_files)} ({first_feff.get('source')}, "
+        f"from cache: {first_feff.get('from_cache')})",
     )
-    dataset_id = model["datasets"][0]["id"]
     with _heartbeat(run.pk):
-        result = run_fit({dataset_id: {"energy_ev": energy, "mu": mu}}, model, path_files)
+        result = run_fit(data, model, path_files)
     _progress(
         run,
         90,
         f"fit done: R-factor {result.statistics['rfactor']:.5f}, nfev {result.statistics['nfev']}",
     )
-    spectrum = process_mu(energy, mu, **result.datasets[0]["processing"])
+    primary = data[result.datasets[0]["id"]]
+    spectrum = process_mu(primary["energy_ev"], primary["mu"], **result.datasets[0]["processing"])
     return {
         "result": result,
-        "raw": raw,
-        "feff": feff_info,
-        "feff_spec": feff_spec,
+        "raw": raws[0],
+        "raws": raws,
+        "feff": first_feff,
+        "feffs": feff_infos,
+        "feff_spec": request.feff,
+        "carried": request.carried,
+        "s02_parameter": s02_parameter(request.parsed),
         "spectrum": spectrum,
     }
+
+
+def _s02(computed: dict) -> tuple[float | None, float | None]:
+    """S0² of the fit (value, error): the first path's evaluated S0²; the error of a value
+    carried over from another fit is that fit's error."""
+    result = computed["result"]
+    first = result.paths[0] if result.paths else {}
+    value, err = first.get("s02"), first.get("s02_err")
+    carried = computed["carried"].get(computed["s02_parameter"] or "")
+    if carried is not None and first.get("expressions", {}).get("s02") == computed["s02_parameter"]:
+        err = carried["stderr"]
+    return value, err
 
 
 def _fit_record(run: FitRun, computed: dict) -> dict:
@@ -493,12 +747,14 @@ def _fit_record(run: FitRun, computed: dict) -> dict:
     stats = result.statistics
     e0 = next((p for p in result.paths if p.get("delta_e0_ev") is not None), {})
     kweight = transform.get("kweight")
+    s02, s02_err = _s02(computed)
+    spectra = len(result.datasets)
     return {
         "source": DataSource.COMPUTED,
         "absorber": run.spectrum.element,
         "edge_name": run.spectrum.edge,
         "spectrum": run.spectrum,
-        "label": f"fit run {run.pk}",
+        "label": f"fit run {run.pk}" + (f" ({spectra} spectra)" if spectra > 1 else ""),
         "software": f"labdb + xraylarch {result.versions.get('xraylarch')}",
         "k_min": transform.get("kmin"),
         "k_max": transform.get("kmax"),
@@ -508,8 +764,11 @@ def _fit_record(run: FitRun, computed: dict) -> dict:
         "window": str(transform.get("window") or ""),
         "delta_e0_ev": e0.get("delta_e0_ev"),
         "delta_e0_err_ev": e0.get("delta_e0_err_ev"),
+        "s02": s02,
+        "s02_err": s02_err,
         "r_factor": stats.get("rfactor"),
         "reduced_chi2": stats.get("chi2_reduced"),
+        "warnings": list(result.warnings),
         "measured_at": run.spectrum.measured_at,
         "age_days": run.spectrum.age_days,
         "age_label": run.spectrum.age_label,
@@ -524,11 +783,16 @@ def _provenance(run: FitRun, computed: dict) -> dict:
         "fit_run": run.pk,
         "input_sha256": run.input_sha256,
         "raw_file": computed["raw"],
+        "spectra": computed["raws"],
         "model_hash": run.model_hash,
         "model": run.model,
         "resolved_model": result.model,
         "feff": computed["feff"],
+        "feff_by_dataset": computed["feffs"],
+        "carried_parameters": computed["carried"],
         "processing": result.datasets[0]["processing"],
+        "processing_by_dataset": {d["id"]: d["processing"] for d in result.datasets},
+        "dataset_statistics": {d["id"]: d["statistics"] for d in result.datasets},
         "versions": result.versions,
         "elapsed_s": result.elapsed_s,
         "statistics": result.statistics,
@@ -561,12 +825,28 @@ def _path_rows(result) -> list[dict]:
                 "delta_e0_err_ev": path.get("delta_e0_err_ev"),
                 "as_printed": {
                     "label": path.get("label"),
+                    "dataset": path.get("dataset"),
                     "path_file": path.get("path_file"),
                     "reff_a": path.get("reff_a"),
+                    "s02": path.get("s02"),
+                    "s02_err": path.get("s02_err"),
                 },
             }
         )
     return rows
+
+
+def _store_datasets(run: FitRun, fit: XASFit, result) -> None:
+    """Link every dataset row of the run to the stored fit, with its own statistics."""
+    by_id = {d["id"]: d["statistics"] for d in result.datasets}
+    for row in run.datasets.all():
+        st = by_id.get(row.dataset_id) or {}
+        row.fit = fit
+        row.chi_square, row.reduced_chi2 = st.get("chi_square"), st.get("chi2_reduced")
+        row.r_factor, row.n_idp = st.get("rfactor"), st.get("n_idp")
+        row.k_min, row.k_max = st.get("kmin"), st.get("kmax")
+        row.r_min_a, row.r_max_a = st.get("rmin"), st.get("rmax")
+        row.save()
 
 
 def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
@@ -581,6 +861,7 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
             paths=_path_rows(computed["result"]),
             actor=run.owner,
         )
+        _store_datasets(run, fit, computed["result"])
         run.result = fit
         run.status = RunStatus.SUCCEEDED
         run.progress_pct = 100
@@ -720,7 +1001,9 @@ def staleness_of(fit: XASFit) -> str:
     run = getattr(fit, "fit_run", None)
     reasons = []
     spectrum = fit.spectrum
-    if (
+    if len(prov.get("spectra") or []) > 1:
+        reasons += _changed_raw_files(prov["spectra"])
+    elif (
         spectrum is not None
         and spectrum.data_file is not None
         and spectrum.data_file.sha256 != prov.get("input_sha256")
@@ -737,6 +1020,16 @@ def staleness_of(fit: XASFit) -> str:
             + ", ".join(f"{k} {used.get(k)} → {current.get(k)}" for k in changed)
         )
     return "; ".join(reasons)
+
+
+def _changed_raw_files(entries: list[dict]) -> list[str]:
+    """'raw file changed: <name>' for each spectrum of a multi-spectrum fit whose file changed."""
+    spectra = XASSpectrum.objects.filter(pk__in=[e["spectrum"] for e in entries]).select_related(
+        "data_file"
+    )
+    current = {s.pk: (s.data_file.sha256 if s.data_file else None) for s in spectra}
+    changed = [e for e in entries if current.get(e["spectrum"]) != e["sha256"]]
+    return [f"raw file changed: {e['file']}" for e in changed]
 
 
 def mark_stale_fits() -> int:

@@ -329,13 +329,15 @@ def test_engine_version_change_marks_stale(django_capture_on_commit_callbacks):
     assert services.staleness_of(fit).startswith("engine version changed: xraylarch 2025.1.0 →")
 
 
-def test_k_range_outside_data_fails_run_and_writes_nothing(django_capture_on_commit_callbacks):
+def test_k_range_outside_data_rejected_and_writes_nothing():
     spectrum = spectrum_of(XAS / "larch_examples" / "cu_metal_rt.xdi")
     model = fit_a_model()
     model["datasets"][0]["transform"]["kmax"] = 40
-    run = run_now(django_capture_on_commit_callbacks, spectrum=spectrum, model=model)
-    assert run.status == "failed"
-    assert "kmax" in run.error
+    with pytest.raises(DomainError) as err:
+        services.request_fit_run(spectrum=spectrum, model=model)
+    assert err.value.field == "model.datasets[0].transform.kmax"
+    assert "cu_metal_rt.xdi" in err.value.message
+    assert FitRun.objects.count() == 0
     assert XASFit.objects.filter(source="computed").count() == 0
 
 
