@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from characterization.models import (
     DataFile,
+    DataFileLink,
     PLLifetimeMeasurement,
     XASFit,
 )
@@ -41,8 +42,40 @@ def xas_fit_list(*, include_retired: bool = False) -> QuerySet[XASFit]:
 
 
 def data_file_list(*, include_retired: bool = False) -> QuerySet[DataFile]:
+    """Stored files with their first sample, uploader and owner joined, and their active
+    sample links prefetched (``active_links``)."""
     return _active(
-        DataFile.objects.select_related("sample", "uploaded_by", "owner"), include_retired
+        DataFile.objects.select_related("sample", "uploaded_by", "owner").prefetch_related(
+            Prefetch(
+                "links",
+                queryset=DataFileLink.objects.filter(is_active=True).select_related("sample"),
+                to_attr="active_links",
+            )
+        ),
+        include_retired,
+    )
+
+
+def files_of_sample(sample_id: int, *, include_retired: bool = False) -> QuerySet[DataFile]:
+    """The files linked (actively) to a sample, newest first; one query plus the links."""
+    return (
+        data_file_list(include_retired=include_retired)
+        .filter(pk__in=linked_file_ids(sample_id))
+        .order_by("-uploaded_at", "-id")
+    )
+
+
+def linked_file_ids(sample_id) -> QuerySet:
+    """Subquery: ids of the files actively linked to ``sample_id``."""
+    return DataFileLink.objects.filter(sample_id=sample_id, is_active=True).values(
+        "data_file_id"
+    )
+
+
+def link_history(data_file_id: int) -> QuerySet[DataFileLink]:
+    """Every link of a file, active or not, with who linked/unlinked (for the file's page)."""
+    return DataFileLink.objects.filter(data_file_id=data_file_id).select_related(
+        "sample", "linked_by", "unlinked_by"
     )
 
 

@@ -13,6 +13,7 @@ bench: ``record_manual_measurement`` / ``update_manual_measurement`` /
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -39,17 +40,20 @@ from characterization.enums import (
 from characterization.models import (
     AbsorptionMeasurement,
     DataFile,
+    DataFileLink,
     FTIRMeasurement,
     LifetimeComponent,
     PLLifetimeMeasurement,
     PLMeasurement,
     ReportedQuantity,
+    TEMImageMeasurement,
     TEMSizeMeasurement,
     XASFit,
     XASPath,
     XASSpectrum,
     XRDMeasurement,
 )
+from characterization.parsers._limits import Limits
 from characterization.parsers.base import ParsedFile
 from characterization.parsers.registry import parse_file
 from characterization.previews import render_preview_png, series_to_json
@@ -147,6 +151,15 @@ def record_xas_fit(*, sample: Sample, data: dict, paths: Iterable[dict], actor=N
 # --- raw data files ------------------------------------------------------------------------
 
 
+def parser_limits() -> Limits:
+    """Decoded-size caps for the parsers, from settings (bytes, pixels, table values)."""
+    return Limits(
+        max_decoded_bytes=settings.LABDB_MAX_EXPANDED_BYTES,
+        max_pixels=settings.LABDB_MAX_PIXELS,
+        max_cells=settings.LABDB_MAX_TABLE_CELLS,
+    )
+
+
 def _check_size(size: int, name: str) -> None:
     limit = settings.LABDB_MAX_UPLOAD_BYTES
     if size > limit:
@@ -160,19 +173,36 @@ def _check_size(size: int, name: str) -> None:
 
 @transaction.atomic
 def attach_data_file(
-    *, content: bytes, filename: str, sample: Sample | None, actor=None
+    *,
+    content: bytes,
+    filename: str,
+    sample: Sample | None,
+    actor=None,
+    groups: list[int] | None = None,
+    reason: str = "",
 ) -> tuple[DataFile, bool]:
-    """Store an instrument file unchanged, then parse it.
+    """Store an instrument file unchanged, then parse it; link it to ``sample``.
 
     Returns ``(data_file, created)``; ``created`` is False when identical content was already
-    stored (then the existing record is returned, untouched). The parse outcome is on the
-    record (``parse_status``, ``parse_error``); a failed parse is not an exception here.
+    stored: the bytes are not stored again, the existing record is linked to ``sample`` (if
+    given) and that sample's measurement rows are derived from the same parse. ``groups``:
+    for Athena projects, the 0-based group indices that are this sample's spectra (none are
+    taken by default when the project holds several). The parse outcome is on the record
+    (``parse_status``, ``parse_error``); a failed parse is not an exception here.
     """
     name = sanitize_filename(filename)
     _check_size(len(content), name)
     digest = sha256_of(content)
-    existing = DataFile.objects.filter(sha256=digest).first()
+    existing = DataFile.objects.select_for_update().filter(sha256=digest).first()
     if existing is not None:
+        if sample is not None:
+            link_data_file(
+                data_file=existing,
+                sample=sample,
+                actor=actor,
+                reason=reason or "uploaded again (identical content)",
+                groups=groups,
+            )
         return existing, False
     data_file = DataFile(
         sha256=digest,
@@ -184,7 +214,11 @@ def attach_data_file(
     )
     data_file.file.save(name, ContentFile(content), save=False)
     save_unique(data_file)
+    if sample is not None:
+        _new_link(data_file, sample, actor, reason or "uploaded for this sample", groups)
     parse_data_file(data_file=data_file, content=content)
+    if groups:
+        _checked_groups(data_file, groups)  # now that the project's groups are known
     return data_file, True
 
 
@@ -266,11 +300,30 @@ def _store_as_attachment(data_file: DataFile, content: bytes, content_type: str)
 
 
 def _apply_parse_result(data_file: DataFile, parsed: ParsedFile) -> None:
+    """Copy the parse onto the record; a changed parser version is appended to
+    ``parser_history`` (and so also lands in the record's history)."""
+    before = (data_file.parser_name, data_file.parser_version)
+    if before[1] and before != (parsed.parser_name, parsed.parser_version):
+        data_file.parser_history = [
+            *data_file.parser_history,
+            {
+                "at": timezone.now().isoformat(),
+                "parser": parsed.parser_name,
+                "from_parser": before[0],
+                "from_version": before[1],
+                "to_version": parsed.parser_version,
+            },
+        ]
+        data_file._change_reason = (
+            f"re-parsed: {before[0]} {before[1]} → {parsed.parser_name} {parsed.parser_version}"
+        )[:100]
     data_file.format = parsed.format
     data_file.technique = parsed.technique
     data_file.parser_name = parsed.parser_name
     data_file.parser_version = parsed.parser_version
     data_file.metadata = parsed.metadata
+    if parsed.format == "athena_prj":
+        data_file.metadata = {**parsed.metadata, "groups": athena_groups(parsed)}
     data_file.key_numbers = parsed.key_numbers
     data_file.series = series_to_json(parsed)
     data_file.parse_status = ParseStatus.OK
@@ -300,7 +353,7 @@ def parse_data_file(*, data_file: DataFile, content: bytes | None = None) -> Dat
             parsed = parse_file(
                 content,
                 filename=data_file.original_name,
-                max_expanded_bytes=settings.LABDB_MAX_EXPANDED_BYTES,
+                limits=parser_limits(),
             )
             _apply_parse_result(data_file, parsed)
             _replace_derived_measurements(data_file, parsed)
@@ -325,6 +378,7 @@ def _replace_preview(data_file: DataFile, png: bytes | None) -> None:
 
 
 DERIVED_MODELS = (
+    TEMImageMeasurement,
     PLMeasurement,
     AbsorptionMeasurement,
     XRDMeasurement,
@@ -340,22 +394,267 @@ def _replace_derived_measurements_of(data_file: DataFile) -> None:
 
 
 def _replace_derived_measurements(data_file: DataFile, parsed: ParsedFile) -> None:
-    """Rows computed from the file replace earlier ones from the same file (re-parse)."""
+    """Rows computed from the file replace earlier ones from the same file (re-parse): one set
+    of rows per sample the file is linked to."""
     _replace_derived_measurements_of(data_file)
-    if data_file.sample_id is None:
-        return
-    row = measurement_from_parsed(parsed)
-    if row is None:
-        return
-    model, values = row
+    for link in data_file.links.filter(is_active=True).select_related("sample"):
+        _derive_rows(data_file, parsed, link)
+
+
+def _derive_rows(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) -> list:
+    """Create the measurement rows ``parsed`` yields for the sample of ``link``."""
     common = {
-        "sample": data_file.sample,
+        "sample": link.sample,
         "data_file": data_file,
         "source": DataSource.MEASURED,
         "owner": data_file.owner,
         "measured_at": _measured_at(parsed),
     }
-    save_unique(model(**common, **values))
+    return [save_unique(model(**common, **values)) for model, values in _rows_of(data_file,
+                                                                                parsed, link)]
+
+
+def _rows_of(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) -> list[tuple]:
+    """``[(model, values)]`` for one linked sample: Athena groups chosen for it, a declared
+    absorber for XAS files that do not state one, TEM acquisition facts, else the one row."""
+    if parsed.technique == "xas" and parsed.format == "athena_prj":
+        return [row for index in _chosen_groups(parsed, link) if (row := _group_row(parsed, index))]
+    row = measurement_from_parsed(parsed)
+    if row is None and parsed.technique == "xas" and data_file.declared_xas.get("element"):
+        declared = {k: data_file.declared_xas[k] for k in ("element", "edge")}
+        row = measurement_from_parsed(
+            dataclasses.replace(parsed, key_numbers={**parsed.key_numbers, **declared})
+        )
+    if row is None and parsed.technique == "tem_image":
+        row = _tem_image_row(parsed)
+    return [] if row is None else [_with_stated_facts(row, parsed)]
+
+
+def athena_groups(parsed_or_file) -> list[dict]:
+    """The groups of an Athena project: ``[{index, label, element, edge, is_chi}]``."""
+    tables = getattr(parsed_or_file, "tables", None)
+    if tables is None:
+        tables = (parsed_or_file.metadata or {}).get("groups") or []
+    return [
+        {"index": i, "label": t.get("label", ""), "element": t.get("element"),
+         "edge": t.get("edge"), "is_chi": bool(t.get("is_chi"))}
+        for i, t in enumerate(tables)
+    ]
+
+
+def _chosen_groups(parsed: ParsedFile, link: DataFileLink) -> list[int]:
+    """The chosen groups; a project with a single μ(E) group needs no choice."""
+    if link.groups:
+        return [i for i in link.groups if i < len(parsed.tables)]
+    mu_groups = [g["index"] for g in athena_groups(parsed) if not g["is_chi"]]
+    return mu_groups if len(parsed.tables) == 1 else []
+
+
+def _group_row(parsed: ParsedFile, index: int) -> tuple | None:
+    group = parsed.tables[index]
+    if group.get("is_chi"):
+        return None
+    series = parsed.series[index]
+    numbers = {
+        **parsed.key_numbers,
+        "element": group.get("element"),
+        "edge": group.get("edge"),
+        "e0_ev": group.get("e0_ev"),
+        "energy_min_ev": float(series.x.min()),
+        "energy_max_ev": float(series.x.max()),
+    }
+    row = measurement_from_parsed(dataclasses.replace(parsed, key_numbers=numbers))
+    if row is None:
+        return None
+    model, values = _with_stated_facts(row, parsed)
+    return model, {**values, "group_label": str(group.get("label", ""))[:200],
+                   "group_index": index}
+
+
+def _with_stated_facts(row: tuple, parsed: ParsedFile) -> tuple:
+    """XAS rows also keep the monochromator the file states."""
+    model, values = row
+    if model is XASSpectrum:
+        m = parsed.metadata
+        values = {
+            "monochromator": str(m.get("mono_name") or m.get("monochromator") or "")[:100],
+            "mono_d_spacing_a": m.get("mono_d_spacing_a"),
+            **values,
+        }
+    return model, values
+
+
+def _tem_image_row(parsed: ParsedFile) -> tuple:
+    """The acquisition facts of a TEM image: kV, magnification, camera length, pixel (nm)."""
+    k = parsed.key_numbers
+    pixel = k.get("pixel_size_nm")
+    return TEMImageMeasurement, {
+        "accelerating_voltage_kv": k.get("accelerating_voltage_kv") or k.get("voltage_kv"),
+        "magnification": k.get("magnification"),
+        "camera_length_mm": k.get("camera_length_mm"),
+        "pixel_size_nm": pixel if pixel and pixel > 0 else None,
+    }
+
+
+# --- links: one stored file, many samples ----------------------------------------------------
+
+UNLINKED_PREFIX = "file unlinked from this sample"
+
+
+def _new_link(data_file, sample, actor, reason: str, groups) -> DataFileLink:
+    link = DataFileLink(
+        data_file=data_file,
+        sample=sample,
+        linked_by=actor if getattr(actor, "is_authenticated", False) else None,
+        linked_at=timezone.now(),
+        reason=(reason or "")[:300],
+        groups=_checked_groups(data_file, groups),
+    )
+    return save_unique(link)
+
+
+def _checked_groups(data_file: DataFile, groups) -> list[int]:
+    """Validate Athena group indices against the stored file (DomainError naming ``groups``)."""
+    if not groups:
+        return []
+    known = athena_groups(data_file) if data_file.pk and data_file.parse_status == "ok" else None
+    if known is not None and data_file.format != "athena_prj":
+        raise DomainError(
+            f"groups: {data_file.original_name} is not an Athena project; it has no groups.",
+            field="groups",
+        )
+    out = []
+    for raw in groups:
+        if isinstance(raw, bool) or not str(raw).strip().isdigit():
+            raise DomainError(f"groups: {raw!r} is not a group number (0, 1, 2 …).", field="groups")
+        index = int(str(raw).strip())
+        if known is not None and index >= len(known):
+            raise DomainError(
+                f"groups: {data_file.original_name} has {len(known)} groups (0–{len(known) - 1});"
+                f" there is no group {index}.",
+                field="groups",
+            )
+        out.append(index)
+    return sorted(set(out))
+
+
+def require_may_link(sample: Sample, actor) -> None:
+    from labdb.lib.permissions import can_edit
+
+    if actor is None or not actor.is_authenticated or not can_edit(actor, sample):
+        owner = sample.owner.username if sample.owner_id else "no owner"
+        raise PermissionDenied(
+            f"Only the owner of {sample.code} ({owner}) and curators can link or unlink its files."
+        )
+
+
+def _parsed_again(data_file: DataFile) -> ParsedFile | None:
+    """The same parse of the stored bytes (None when the file is not a parsed instrument file)."""
+    if data_file.parse_status != ParseStatus.OK:
+        return None
+    with default_storage.open(data_file.file.name, "rb") as handle:
+        content = handle.read()
+    return parse_file(
+        content,
+        filename=data_file.original_name,
+        limits=parser_limits(),
+    )
+
+
+@transaction.atomic
+def link_data_file(
+    *, data_file: DataFile, sample: Sample, actor=None, reason: str = "", groups=None
+) -> DataFileLink:
+    """Link a stored file to ``sample`` and derive that sample's measurement rows from it.
+
+    A new link parses the stored bytes again (the same parser) and writes rows for this sample
+    only. Relinking an unlinked file restores the rows its unlinking retired. With ``groups``
+    (Athena projects) the chosen groups replace the earlier choice for this sample.
+    Raises DomainError naming ``groups`` for group numbers the file does not have.
+    """
+    link = DataFileLink.objects.select_for_update().filter(
+        data_file=data_file, sample=sample
+    ).first()
+    if link is None:
+        link = _new_link(data_file, sample, actor, reason, groups)
+        parsed = _parsed_again(data_file)
+        if parsed is not None:
+            _derive_rows(data_file, parsed, link)
+        return link
+    if not link.is_active:
+        _restore_link(link, actor, reason)
+    if groups is not None and _checked_groups(data_file, groups) != link.groups:
+        link.groups = _checked_groups(data_file, groups)
+        link.save()
+        _rederive_for(link)
+    return link
+
+
+def _restore_link(link: DataFileLink, actor, reason: str) -> None:
+    link.is_active = True
+    link.unlinked_by, link.unlinked_at, link.unlink_reason = None, None, ""
+    link.reason = (reason or link.reason)[:300]
+    link._change_reason = f"relinked: {reason}".strip()[:100]
+    link._history_user = actor if getattr(actor, "is_authenticated", False) else None
+    link.save()
+    for row in _rows_of_link(link, retired=True):
+        if row.retired_reason.startswith(UNLINKED_PREFIX):
+            row.is_retired, row.retired_reason, row.retired_at = False, "", None
+            row.version += 1
+            row._change_reason = "file relinked"
+            row._history_user = link._history_user
+            row.save()
+
+
+def _rows_of_link(link: DataFileLink, *, retired: bool) -> list:
+    return [
+        row
+        for model in (*DERIVED_MODELS,)
+        for row in model.objects.filter(
+            data_file=link.data_file_id, sample=link.sample_id, source=DataSource.MEASURED,
+            is_retired=retired,
+        )
+    ]
+
+
+def _rederive_for(link: DataFileLink) -> None:
+    """Replace this sample's rows from the file (others' rows are untouched)."""
+    for model in DERIVED_MODELS:
+        model.objects.filter(
+            data_file=link.data_file_id, sample=link.sample_id, source=DataSource.MEASURED
+        ).delete()
+    parsed = _parsed_again(link.data_file)
+    if parsed is not None:
+        _derive_rows(link.data_file, parsed, link)
+
+
+@transaction.atomic
+def unlink_data_file(*, data_file: DataFile, sample: Sample, reason: str, actor) -> DataFileLink:
+    """Take a file off a sample: the link is retired with who/when/why and the rows derived
+    for that sample are retired with it (other samples keep theirs). Reversible by
+    ``link_data_file``. Only the sample's owner and curators (PermissionDenied); DomainError
+    when no reason is given or the file is not linked to the sample.
+    """
+    require_may_link(sample, actor)
+    if not reason or not reason.strip():
+        raise DomainError("reason: say why this file does not belong to the sample.",
+                          field="reason")
+    link = DataFileLink.objects.select_for_update().filter(
+        data_file=data_file, sample=sample, is_active=True
+    ).first()
+    if link is None:
+        raise DomainError(
+            f"sample: {data_file.original_name} is not linked to {sample.code}.", field="sample"
+        )
+    link.is_active = False
+    link.unlinked_by, link.unlinked_at = actor, timezone.now()
+    link.unlink_reason = reason.strip()[:300]
+    link._change_reason = f"unlinked: {reason.strip()}"[:100]
+    link._history_user = actor
+    link.save()
+    for row in _rows_of_link(link, retired=False):
+        retire_record(row, reason=f"{UNLINKED_PREFIX}: {reason.strip()}", actor=actor)
+    return link
 
 
 def _measured_at(parsed: ParsedFile):
@@ -421,40 +720,127 @@ def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dic
     return None
 
 
-@transaction.atomic
-def register_xas_spectrum(
-    *, data_file: DataFile, element: str, edge: str = "K", actor=None, **details
-) -> XASSpectrum:
-    """Declare which absorber/edge a parsed XAS file holds (files that do not say it).
+def edge_energy_ev(element: str, edge: str) -> float | None:
+    """Tabulated edge energy in eV (xraylarch's tables), None when the element has no such
+    edge."""
+    from larch.xray import xray_edge
 
-    ``details`` are further XASSpectrum fields (mode, facility, beamline, temperature_k …).
-    Raises DomainError when the file is not a parsed XAS file or has no sample.
-    """
+    try:
+        found = xray_edge(element, edge)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return float(found.energy) if found is not None and found.energy > 0 else None
+
+
+def _checked_absorber(data_file: DataFile, element: str, edge: str) -> tuple[str, str]:
+    """(element, edge) validated against the periodic table, the edge table and the file's
+    energy range; DomainError naming ``element`` or ``edge`` otherwise."""
     from characterization.parsers.elements import is_element_symbol
 
+    element = (element or "").strip()
+    edge = (edge or "").strip().upper()
+    if len(element) in (1, 2, 3):
+        element = element[0].upper() + element[1:].lower()
+    if not is_element_symbol(element):
+        raise DomainError(
+            f"element: {element!r} is not a chemical element symbol (e.g. Fe, Cd, Se).",
+            field="element",
+        )
+    energy = edge_energy_ev(element, edge) if edge else None
+    if energy is None:
+        raise DomainError(
+            f"edge: {element} has no {edge or '(empty)'} absorption edge; expected K, L1, L2, L3 "
+            "or M1–M5 where the element has it.",
+            field="edge",
+        )
+    low = data_file.key_numbers.get("energy_min_ev")
+    high = data_file.key_numbers.get("energy_max_ev")
+    if low is not None and high is not None and not low <= energy <= high:
+        raise DomainError(
+            f"edge: the {element} {edge} edge is at {energy:g} eV, outside this file's energy "
+            f"range ({low:g}–{high:g} eV); is it another element or edge?",
+            field="edge",
+        )
+    return element, edge
+
+
+@transaction.atomic
+def declare_xas_absorber(*, data_file: DataFile, element: str, edge: str, actor) -> list:
+    """Say which absorber and edge an XAS file holds when the file does not state it.
+
+    Stored on the file (``declared_xas``, kept across re-parses) and the XAS spectrum rows of
+    every sample the file is linked to are created. Who: the uploader, the owner of a linked
+    sample, or a curator (PermissionDenied). DomainError naming ``element``/``edge`` for a
+    symbol that is no element, an edge the element lacks, or an edge energy outside the
+    file's energy range; naming ``data_file`` when it is no parsed XAS file or states its
+    absorber already.
+    """
+    _require_may_declare(data_file, actor)
+    return _declare(data_file, element, edge, actor)
+
+
+def register_xas_spectrum(
+    *, data_file: DataFile, element: str, edge: str = "K", actor=None
+) -> XASSpectrum:
+    """Scripts' and demo loaders' form of ``declare_xas_absorber`` (no permission check):
+    the spectrum of the file's first linked sample. Same DomainErrors."""
+    with transaction.atomic():
+        if data_file.key_numbers.get("element"):  # stated by the file: its row exists
+            rows = list(XASSpectrum.objects.filter(
+                data_file=data_file, element=element, edge=edge, is_retired=False
+            ).order_by("id"))
+        else:
+            rows = _declare(data_file, element, edge, actor)
+    if not rows:
+        raise DomainError("data_file: attach the file to a sample first.", field="data_file")
+    return rows[0]
+
+
+def _declare(data_file: DataFile, element: str, edge: str, actor) -> list:
     if data_file.parse_status != ParseStatus.OK or data_file.technique != "xas":
         raise DomainError(
             f"data_file: {data_file.original_name} is not a parsed XAS file.", field="data_file"
         )
-    if data_file.sample_id is None:
-        raise DomainError("data_file: attach the file to a sample first.", field="data_file")
-    if not is_element_symbol(element):
-        raise DomainError(f"element: {element!r} is not an element symbol.", field="element")
-    existing = XASSpectrum.objects.filter(data_file=data_file, element=element, edge=edge).first()
-    if existing:
-        return existing
-    return record_measurement(
-        model=XASSpectrum,
-        sample=data_file.sample,
-        actor=actor,
-        data={
-            "data_file": data_file,
-            "element": element,
-            "edge": edge,
-            "source": DataSource.MEASURED,
-            "e0_ev": data_file.key_numbers.get("e0_ev"),
-            **details,
-        },
+    if data_file.key_numbers.get("element"):
+        k = data_file.key_numbers
+        raise DomainError(
+            f"data_file: {data_file.original_name} states its absorber already "
+            f"({k['element']} {k.get('edge') or ''}).".replace(" )", ")"),
+            field="data_file",
+        )
+    element, edge = _checked_absorber(data_file, element, edge)
+    data_file.declared_xas = {
+        "element": element,
+        "edge": edge,
+        "by": getattr(actor, "pk", None),
+        "at": timezone.now().isoformat(),
+    }
+    data_file._change_reason = f"XAS absorber declared: {element} {edge}"
+    if getattr(actor, "is_authenticated", False):
+        data_file._history_user = actor
+    data_file.save()
+    rows = []
+    for link in data_file.links.filter(is_active=True).select_related("sample"):
+        _rederive_for(link)
+        rows += list(XASSpectrum.objects.filter(
+            data_file=data_file, sample=link.sample, source=DataSource.MEASURED
+        ))
+    return rows
+
+
+def _require_may_declare(data_file: DataFile, actor) -> None:
+    from labdb.lib.permissions import can_edit, is_curator
+
+    if actor is None or not actor.is_authenticated:
+        raise PermissionDenied("Log in to declare what a file holds.")
+    if is_curator(actor) or data_file.uploaded_by_id == actor.pk:
+        return
+    if any(can_edit(actor, link.sample) for link in
+           data_file.links.filter(is_active=True).select_related("sample")):
+        return
+    raise PermissionDenied(
+        f"Only who uploaded {data_file.original_name}, the owners of its samples and curators "
+        "can declare its absorber."
     )
 
 

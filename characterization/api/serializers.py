@@ -14,6 +14,7 @@ from characterization.models import (
     PLLifetimeMeasurement,
     PLMeasurement,
     ReportedQuantity,
+    TEMImageMeasurement,
     TEMSizeMeasurement,
     XASFit,
     XASPath,
@@ -89,10 +90,18 @@ XASSpectrumSerializer = measurement_serializer(
         "facility",
         "beamline",
         "temperature_k",
+        "monochromator",
+        "mono_d_spacing_a",
+        "group_label",
+        "group_index",
         "scans_averaged",
         "calibration_reference",
         "e0_ev",
     ),
+)
+TEMImageSerializer = measurement_serializer(
+    TEMImageMeasurement,
+    ("accelerating_voltage_kv", "magnification", "camera_length_mm", "pixel_size_nm"),
 )
 ReportedQuantitySerializer = measurement_serializer(
     ReportedQuantity, ("quantity", "value", "err", "unit", "text_value")
@@ -157,11 +166,23 @@ class XASFitSerializer(LabRecordSerializer):
         read_only_fields = ("is_stale", "stale_reason", "provenance")
 
 
+class LinkSerializer(serializers.Serializer):
+    """One sample a file is linked to."""
+
+    sample = serializers.IntegerField(source="sample_id")
+    sample_code = serializers.CharField(source="sample.code")
+    linked_at = serializers.DateTimeField()
+    reason = serializers.CharField()
+    groups = serializers.ListField(child=serializers.IntegerField())
+
+
 class DataFileSerializer(LabRecordSerializer):
-    """Output of ``/api/files/``: the stored file, its parse outcome and key numbers."""
+    """Output of ``/api/files/``: the stored file, its parse outcome and key numbers, and the
+    samples it is linked to (``samples``; ``sample`` is the one it was first uploaded for)."""
 
     preview_url = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
+    samples = serializers.SerializerMethodField()
 
     class Meta:
         model = DataFile
@@ -183,6 +204,9 @@ class DataFileSerializer(LabRecordSerializer):
             "parsed_at",
             "key_numbers",
             "metadata",
+            "declared_xas",
+            "parser_history",
+            "samples",
             "preview_url",
             "preview_error",
             "download_url",
@@ -195,12 +219,44 @@ class DataFileSerializer(LabRecordSerializer):
     def get_download_url(self, obj) -> str:
         return f"/api/files/{obj.pk}/download/"
 
+    def get_samples(self, obj) -> list[dict]:
+        links = getattr(obj, "active_links", None)
+        if links is None:
+            links = obj.links.filter(is_active=True).select_related("sample")
+        return LinkSerializer(links, many=True).data
+
 
 class DataFileUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The instrument file, sent unchanged.")
     sample = serializers.IntegerField(
         required=False, allow_null=True, help_text="Id of the sample the file belongs to."
     )
+    groups = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Athena projects: the 0-based group numbers that are this sample's spectra, "
+        "comma-separated (e.g. '1,2'). None is taken by default when the project has several.",
+    )
+
+
+class FileLinkSerializer(serializers.Serializer):
+    sample = serializers.IntegerField(help_text="Id of the sample.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    groups = serializers.ListField(
+        child=serializers.IntegerField(min_value=0), required=False, allow_null=True
+    )
+
+
+class FileUnlinkSerializer(serializers.Serializer):
+    sample = serializers.IntegerField(help_text="Id of the sample.")
+    reason = serializers.CharField(
+        allow_blank=True, max_length=300, help_text="Why the file does not belong there."
+    )
+
+
+class DeclareXASSerializer(serializers.Serializer):
+    element = serializers.CharField(max_length=3, help_text="Absorbing element, e.g. 'Fe'.")
+    edge = serializers.CharField(max_length=4, help_text="Edge, e.g. 'K' or 'L3'.")
 
 
 # --- manual measurements: shape only; the service checks ranges, units and permissions -------

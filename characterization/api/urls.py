@@ -6,6 +6,7 @@ from characterization.api import views
 router = DefaultRouter()
 router.register("files", views.DataFileViewSet, basename="datafile")
 router.register("tem-sizes", views.TEMSizeViewSet, basename="temsize")
+router.register("tem-images", views.TEMImageViewSet, basename="temimage")
 router.register("pl-measurements", views.PLViewSet, basename="plmeasurement")
 router.register("absorption-measurements", views.AbsorptionViewSet, basename="absorption")
 router.register("pl-lifetimes", views.PLLifetimeViewSet, basename="pllifetime")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -19,9 +20,11 @@ from characterization.enums import DataSource
 from characterization.models import (
     AbsorptionMeasurement,
     CompositionMeasurement,
+    DataFile,
     FTIRMeasurement,
     PLMeasurement,
     ReportedQuantity,
+    TEMImageMeasurement,
     TEMSizeMeasurement,
     XASFit,
     XASSpectrum,
@@ -29,6 +32,7 @@ from characterization.models import (
 )
 from labdb.lib.errors import DomainError
 from labdb.lib.viewsets import LabRecordViewSet
+from labdb.upload_handlers import refused_uploads, too_large_message
 from synthesis.models import Sample
 
 
@@ -54,13 +58,49 @@ def raw_file_response(data_file) -> FileResponse:
     return response
 
 
+class DataFileFilter(django_filters.FilterSet):
+    """``sample`` follows the links (a file shared by several samples is listed for each);
+    ``meta`` filters on the stored header tree: ``meta=facility.name:APS`` is the JSON lookup
+    ``metadata__facility__name = "APS"`` (dots separate levels, ``:`` the value)."""
+
+    sample = django_filters.NumberFilter(method="filter_sample")
+    meta = django_filters.CharFilter(method="filter_meta", help_text="key.sub:value")
+
+    class Meta:
+        model = DataFile
+        fields = ["kind", "format", "technique", "parse_status", "sha256"]
+
+    def filter_sample(self, queryset, name, value):
+        return queryset.filter(pk__in=selectors.linked_file_ids(int(value)))
+
+    def filter_meta(self, queryset, name, value):
+        path, sep, wanted = value.partition(":")
+        keys = [k.strip() for k in path.split(".")]
+        if not sep or not all(k and k.replace("_", "").replace("-", "").isalnum() for k in keys):
+            raise DomainError(
+                f"meta: {value!r} is not key.sub:value (e.g. meta=facility:APS).", field="meta"
+            )
+        return queryset.filter(**{"metadata__" + "__".join(keys): _json_value(wanted)})
+
+
+def _json_value(text: str):
+    """'10' → 10, '7.5' → 7.5, 'true' → True, anything else the text itself."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (int, float, bool)) else text
+
+
 class DataFileViewSet(LabRecordViewSet):
     """Files: POST multipart ``file`` (+ ``sample``); stored unchanged, then parsed if it is an
     instrument file (``kind = instrument``) or kept with a thumbnail (``kind = attachment``)."""
 
     selector = staticmethod(selectors.data_file_list)
     serializer_class = s.DataFileSerializer
-    filterset_fields = ["sample", "kind", "format", "technique", "parse_status", "sha256"]
+    filterset_class = DataFileFilter
     search_fields = ["original_name", "sha256", "parse_error"]
     ordering_fields = ["uploaded_at", "original_name"]
     ordering = ["-uploaded_at"]
@@ -77,15 +117,82 @@ class DataFileViewSet(LabRecordViewSet):
         responses={201: s.DataFileSerializer, 200: s.DataFileSerializer},
     )
     def create(self, request, *args, **kwargs):
-        shape = s.DataFileUploadSerializer(data=request.data)
+        data = request.data  # parses the body: files over the limit are skipped while streaming
+        refused = refused_uploads(request)
+        if refused:
+            error = DomainError(
+                too_large_message(refused[0], settings.LABDB_MAX_UPLOAD_BYTES), field="file"
+            )
+            return Response(error.as_dict(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        shape = s.DataFileUploadSerializer(data=data)
         shape.is_valid(raise_exception=True)
         upload = shape.validated_data["file"]
         sample = self._sample(shape.validated_data.get("sample"))
         data_file, created = services.attach_data_file(
-            content=upload.read(), filename=upload.name, sample=sample, actor=request.user
+            content=upload.read(),
+            filename=upload.name,
+            sample=sample,
+            actor=request.user,
+            groups=_group_numbers(shape.validated_data.get("groups")),
         )
         body = dict(s.DataFileSerializer(data_file).data, duplicate=not created)
+        body["message"] = upload_message(data_file, created, sample)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=s.FileLinkSerializer, responses={200: s.DataFileSerializer})
+    @action(detail=True, methods=["post"])
+    def link(self, request, pk=None):
+        """Link this stored file to another sample (its owner or a curator): that sample's
+        measurement rows are derived from the file; relinking restores unlinked rows."""
+        data_file = self.get_object()
+        shape = s.FileLinkSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        sample = self._sample(shape.validated_data["sample"])
+        services.require_may_link(sample, request.user)
+        services.link_data_file(
+            data_file=data_file,
+            sample=sample,
+            actor=request.user,
+            reason=shape.validated_data.get("reason", ""),
+            groups=shape.validated_data.get("groups"),
+        )
+        return Response(self._fresh(data_file))
+
+    @extend_schema(request=s.FileUnlinkSerializer, responses={200: s.DataFileSerializer})
+    @action(detail=True, methods=["post"])
+    def unlink(self, request, pk=None):
+        """Take this file off a sample, with a reason (reversible: link it again)."""
+        data_file = self.get_object()
+        shape = s.FileUnlinkSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        services.unlink_data_file(
+            data_file=data_file,
+            sample=self._sample(shape.validated_data["sample"]),
+            reason=shape.validated_data["reason"],
+            actor=request.user,
+        )
+        return Response(self._fresh(data_file))
+
+    @extend_schema(request=s.DeclareXASSerializer, responses={200: s.XASSpectrumSerializer})
+    @action(detail=True, methods=["post"], url_path="declare-xas")
+    def declare_xas(self, request, pk=None):
+        """Say which element and edge an XAS file holds when it does not state them; creates
+        the XAS spectrum of every sample the file is linked to."""
+        data_file = self.get_object()
+        shape = s.DeclareXASSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        rows = services.declare_xas_absorber(
+            data_file=data_file,
+            element=shape.validated_data["element"],
+            edge=shape.validated_data["edge"],
+            actor=request.user,
+        )
+        spectra = s.XASSpectrumSerializer(rows, many=True).data
+        return Response({"file": self._fresh(data_file), "spectra": spectra})
+
+    @staticmethod
+    def _fresh(data_file) -> dict:
+        return s.DataFileSerializer(selectors.data_file_list().get(pk=data_file.pk)).data
 
     @staticmethod
     def _sample(sample_id):
@@ -117,6 +224,28 @@ class DataFileViewSet(LabRecordViewSet):
     def series(self, request, pk=None):
         """Decimated x/y series for interactive plots."""
         return Response(self.get_object().series)
+
+
+def _group_numbers(text: str | None) -> list[int] | None:
+    """'1, 2' → [1, 2]; DomainError naming ``groups`` for anything else."""
+    if not text or not text.strip():
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise DomainError(
+            f"groups: {text!r} is not a list of group numbers such as '0' or '1,2'.",
+            field="groups",
+        )
+    return [int(p) for p in parts]
+
+
+def upload_message(data_file, created: bool, sample) -> str:
+    """What the upload did, in words (shown by the API and the upload page)."""
+    if created:
+        return f"stored {data_file.original_name}" + (f" for {sample.code}" if sample else "")
+    if sample is not None:
+        return f"already stored — linked to {sample.code}"
+    return "already stored (identical content); nothing new linked"
 
 
 class MeasurementFilter(django_filters.FilterSet):
@@ -197,6 +326,9 @@ AbsorptionViewSet = _measurement_viewset(
 XRDViewSet = _measurement_viewset(XRDMeasurement, s.XRDSerializer, ("wavelength_a",))
 FTIRViewSet = _measurement_viewset(FTIRMeasurement, s.FTIRSerializer, ("wavenumber_min_cm1",))
 CompositionViewSet = _measurement_viewset(CompositionMeasurement, s.CompositionSerializer, ())
+TEMImageViewSet = _measurement_viewset(
+    TEMImageMeasurement, s.TEMImageSerializer, ("accelerating_voltage_kv", "magnification")
+)
 XASSpectrumViewSet = _measurement_viewset(
     XASSpectrum, s.XASSpectrumSerializer, ("temperature_k", "e0_ev")
 )
