@@ -35,6 +35,17 @@ def age_days_from_label(label: str | None) -> float | None:
     return round(float(match.group(1)) * DAYS_PER_UNIT[match.group(2).lower()], 2)
 
 
+def _qualifier(item: dict) -> str:
+    """How the main printed value relates to the quantity: the transcribed ``qualifier``, else
+    "range" when an upper end (``value_max``/``qy_pct_max``) is printed, "~" when approximate,
+    blank (as given) otherwise."""
+    if item.get("qualifier"):
+        return item["qualifier"]
+    if item.get("value_max") is not None or item.get("qy_pct_max") is not None:
+        return "range"
+    return "~" if item.get("approx") else ""
+
+
 def _common(ctx: DemoContext, item: dict) -> dict:
     """Fields every published measurement shares."""
     label = item.get("age_label") or ""
@@ -49,6 +60,7 @@ def _common(ctx: DemoContext, item: dict) -> dict:
         "age_days": age_days_from_label(label),
         "measured_at": item.get("measured_at"),
         "as_printed": item.get("as_printed") or {},
+        "qualifier": _qualifier(item),
         "notes": str(notes),
         "extra": item.get("extra") or {},
     }
@@ -212,13 +224,17 @@ def load_xas_fits(ctx: DemoContext, rows: list[dict]) -> None:
             paths=[_path_data(p) for p in item.get("paths") or []],
             actor=ctx.actor,
         )
-        for message in item.get("flags") or []:
+        for flag in item.get("flags") or []:
+            # A flag is a message (an inconsistency) or {"kind": ..., "message": ...}; kinds
+            # "wrong"/"duplicate" exclude the fit from analyses (analysis.selectors).
+            if isinstance(flag, str):
+                flag = {"kind": "inconsistency", "message": flag}
             flag_record(
                 target=fit,
-                kind="inconsistency",
+                kind=flag.get("kind") or "inconsistency",
                 actor=ctx.actor,
                 location=f"{item.get('citation')}, {item.get('sample')}"[:200],
-                message=message if isinstance(message, str) else str(message),
+                message=str(flag.get("message") or ""),
             )
 
 
@@ -245,6 +261,7 @@ def load_other(ctx: DemoContext, rows: list[dict]) -> None:
                 ),
                 "quantity": str(item.get("quantity") or "")[:200],
                 "value": value if numeric else None,
+                "value_max": item.get("value_max"),
                 "err": item.get("err"),
                 "unit": str(item.get("unit") or "")[:30],
                 "text_value": "" if numeric or value is None else str(value)[:200],

@@ -1,7 +1,12 @@
 """Load the synthesis half of a demo-data file (docs/demo-data-format.md) through the services.
 
-Pure transcription: values go in as printed, with their units; anything without a field lands
-in ``extra``. Returns a ``DemoContext`` that the characterization loader continues with.
+Pure transcription: values go in as printed, with their units, range bounds (``*_max``) and
+qualifiers ("<", "~", "range"); what a step says beyond its fields goes into ``details`` (the raw
+transcriber's keys stay in ``extra``). Each paper's chemicals become *lots* of that paper carrying
+its supplier, purity and grade; the chemical itself keeps only name, formula, CAS and notes.
+Deviations the text states ("reacted at room temperature", "no thiol") are applied to the run's
+steps as actual values, so the computed deviations show them. Returns a ``DemoContext`` that the
+characterization loader continues with.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from django.contrib.auth.models import User
 from labdb.lib.errors import DomainError
 from synthesis import services
 from synthesis.enums import FlagKind
-from synthesis.models import Chemical, Paper, Recipe, Sample, StockSolution
+from synthesis.models import Chemical, ChemicalLot, Paper, Recipe, Sample, StockSolution
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 DEMO_FILES = ("seed000.json", "seed002.json", "seed004.json")
@@ -28,6 +33,7 @@ class DemoContext:
     paper: Paper
     actor: User | None
     chemicals: dict[str, Chemical] = field(default_factory=dict)
+    lots: dict[str, ChemicalLot] = field(default_factory=dict)
     stocks: dict[str, StockSolution] = field(default_factory=dict)
     recipes: dict[str, Recipe] = field(default_factory=dict)
     samples: dict[str, Sample] = field(default_factory=dict)
@@ -59,20 +65,37 @@ def load_paper(data: dict, actor) -> Paper:
     )
 
 
+def lot_number(paper: Paper) -> str:
+    """The lot number of a chemical as one paper's experimental section names it."""
+    return f"as published in {paper.key}"
+
+
 def load_chemicals(ctx: DemoContext, chemicals: list[dict]) -> None:
+    """Chemicals are shared across papers by name (name, formula, CAS, notes); supplier, purity
+    and grade belong to this paper's lot of it (``lot_number(paper)``)."""
     for item in chemicals:
         existing = Chemical.objects.filter(name=item["name"]).first()
-        ctx.chemicals[item["key"]] = existing or services.create_record(
+        chemical = existing or services.create_record(
             model=Chemical,
             actor=ctx.actor,
             data={
                 "name": item["name"],
                 "formula": _text(item.get("formula")),
                 "cas": _text(item.get("cas")),
-                "supplier": _text(item.get("supplier")),
-                "purity": _text(item.get("purity")),
-                "grade": _text(item.get("grade")),
                 "notes": _text(item.get("notes")),
+            },
+        )
+        ctx.chemicals[item["key"]] = chemical
+        ctx.lots[item["key"]] = services.create_record(
+            model=ChemicalLot,
+            actor=ctx.actor,
+            data={
+                "chemical": chemical,
+                "lot_number": lot_number(ctx.paper),
+                "supplier": _text(item.get("supplier"))[:100],
+                "purity": _text(item.get("purity"))[:50],
+                "grade": _text(item.get("grade"))[:100],
+                "paper": ctx.paper,
             },
         )
 
@@ -98,15 +121,29 @@ def addition_fields(ctx: DemoContext, item: dict) -> dict:
     if equivalents:
         out["equivalents"] = equivalents["value"]
         out["equivalents_basis"] = equivalents.get("basis") or "per Cd"
+    quantity = amount or equivalents or {}
+    if amount and amount.get("value_max") is not None:
+        out["amount_max_value"] = amount["value_max"]
+    if equivalents and equivalents.get("value_max") is not None:
+        out["equivalents_max"] = equivalents["value_max"]
+    out["qualifier"] = _qualifier(quantity)
     if item.get("at_temperature_c") is not None:
         out["at_temperature_c"] = item["at_temperature_c"]
     note = _text(item.get("note"))
-    if amount and amount.get("value_max") is not None:
-        note = f"{note} (range up to {amount['value_max']} {amount['unit']})".strip()
     if item.get("extra"):
         note = f"{note} {json.dumps(item['extra'], ensure_ascii=False)}".strip()
     out["note"] = note[:300]
     return out
+
+
+def _qualifier(quantity: dict) -> str:
+    """The stored qualifier of a demo quantity: as transcribed, else "range" when it has a
+    ``value_max``, "~" when ``approx``, blank (as given) otherwise."""
+    if quantity.get("qualifier"):
+        return quantity["qualifier"]
+    if quantity.get("value_max") is not None:
+        return "range"
+    return "~" if quantity.get("approx") else ""
 
 
 def step_fields(ctx: DemoContext, step: dict) -> dict:
@@ -116,17 +153,24 @@ def step_fields(ctx: DemoContext, step: dict) -> dict:
         "description": _text(step.get("description")),
         "atmosphere": step.get("atmosphere") or "",
         "setpoint_approx": bool(step.get("approx")),
+        "details": _text(step.get("details")),
         "extra": step.get("extra") or {},
     }
     if step.get("setpoint_c") is not None:
         out.update(setpoint_value=step["setpoint_c"], setpoint_unit="degC")
     if step.get("setpoint_c_max") is not None:
         out["setpoint_max_c"] = step["setpoint_c_max"]
+    if step.get("setpoint_qualifier"):
+        out["setpoint_qualifier"] = step["setpoint_qualifier"]
+    elif step.get("setpoint_c") is not None and step.get("approx"):
+        out["setpoint_qualifier"] = "~"
     if step.get("ramp_c_per_min") is not None:
         out.update(ramp_value=step["ramp_c_per_min"], ramp_unit="degC/min")
     duration = step.get("duration")
     if duration:
-        out.update(duration_value=duration["value"], duration_unit=duration["unit"])
+        out.update(duration_value=duration["value"], duration_unit=duration["unit"],
+                   duration_max_value=duration.get("value_max"),
+                   duration_qualifier=_qualifier(duration))
     out.update(_injection_fields(step.get("injection")))
     out["additions"] = [addition_fields(ctx, a) for a in step.get("additions") or []]
     return out
@@ -258,15 +302,18 @@ def _run_for(ctx: DemoContext, item: dict):
     recipe = ctx.recipes[run["recipe"]]
     inputs = {name: ctx.samples[code] for name, code in (run.get("inputs") or {}).items() if code}
     unknown = [name for name, code in (run.get("inputs") or {}).items() if not code]
-    positions = set(recipe.steps.values_list("position", flat=True))
+    steps = {s.position: s for s in recipe.steps.prefetch_related("additions")}
     actual: dict[int, dict] = {}
     unplaced = []
     for deviation in run.get("deviations") or []:
         position = deviation.get("step")
-        if position in positions:
+        if position in steps:
             step = actual.setdefault(position, {"deviation_note": ""})
             step["deviation_note"] = f"{step['deviation_note']} {_deviation_text(deviation)}"
             step["deviation_note"] = step["deviation_note"].strip()
+            step.update(deviation.get("actual") or {})
+            if deviation.get("actual_addition"):
+                _apply_addition(ctx, step, steps[position], deviation["actual_addition"])
         else:
             unplaced.append(f"step {position}: {_deviation_text(deviation)}")
     observations = "; ".join(filter(None, [_text(run.get("observations")), *unplaced]))
@@ -282,6 +329,19 @@ def _run_for(ctx: DemoContext, item: dict):
         actual_steps=actual,
         actor=ctx.actor,
     )
+
+
+def _apply_addition(ctx: DemoContext, step: dict, recipe_step, change: dict) -> None:
+    """Put ``change`` (what was actually added of ``change["chemical"]``) at the index of that
+    chemical's addition in the recipe step, as ``record_synthesis_run`` expects."""
+    change = dict(change)
+    chemical = ctx.chemicals[change.pop("chemical")]
+    additions = list(recipe_step.additions.all())
+    index = next((i for i, a in enumerate(additions) if a.chemical_id == chemical.pk), None)
+    if index is None:
+        raise DomainError(f"demo deviation: step {recipe_step.position} adds no {chemical}.")
+    changes = step.setdefault("additions", [None] * len(additions))
+    changes[index] = change
 
 
 def load_samples(ctx: DemoContext, samples: list[dict]) -> None:

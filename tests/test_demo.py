@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 EXPECTED_COUNTS = {
     Paper: 3,
-    Sample: 59,
+    Sample: 60,
     SampleParent: 34,
     Recipe: 35,
     RecipeStep: 196,
@@ -106,6 +106,7 @@ def test_demo_lineage_core_crown_shell():
         "MSC-322",
         "RQD-355",
         "REF-CdS-bulk",
+        "REF-CdS-bulk-ZB",
         "REF-ZnS-bulk",
         "REF-CdO-bulk",
         "REF-EviDots-CdSe/ZnS",

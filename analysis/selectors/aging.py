@@ -16,7 +16,9 @@
                        ``age_days`` (derived from the printed label); NaN = undated
 ``value``, ``err``     the value and its 1σ error (NaN when none was given). TEM: the error of
                        the *mean*, SD/√N, only when N counted is known — the SD itself is the
-                       spread of the population, not an uncertainty of the mean
+                       spread of the population, not an uncertainty of the mean. A QY printed
+                       as a range is its midpoint ± half-range; a bound ("below 1 %") is
+                       censored and left out (as in the structure–property frame)
 ``source``             published / measured / computed / simulated
 ``measurement_kind``,  ``pl``, ``tem`` or ``xas_fit`` and the record id
 ``measurement_id``
@@ -27,6 +29,10 @@
 combined_err`` (k = 2). When an error is missing the test is undefined: ``significant`` is False
 and ``verdict`` says "undefined (error missing)". Undated points stay in the series but are not
 compared: without an age they cannot be placed in time.
+
+Measurements and fits flagged ``wrong`` or ``duplicate`` by a curator (open or acknowledged;
+e.g. seed 000's Table S2, which repeats the bare cores' Table 2 under the core/shell names) are
+not part of a sample's series unless ``include_flagged=True``.
 """
 
 from __future__ import annotations
@@ -41,9 +47,14 @@ from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Concat
 
 from analysis.models import PlannedRemeasurement
-from analysis.selectors.structure_property import KIND_CODES, _branch
-from characterization.models import PLMeasurement, TEMSizeMeasurement, XASPath
-from synthesis.models import Sample
+from analysis.selectors.structure_property import (
+    CENSORING_QUALIFIERS,
+    KIND_CODES,
+    _branch,
+    flagged,
+)
+from characterization.models import PLMeasurement, TEMSizeMeasurement, XASFit, XASPath
+from synthesis.models import Qualifier, Sample
 from synthesis.selectors import ancestor_ids, descendant_ids
 
 __all__ = [
@@ -74,19 +85,27 @@ _RAW = ("kind", "sample_id", "rec_id", "grp", "measured_at", "age_days", "source
         "t1", "t2", "t3", "t4", "pos", "f1", "f2", "f3", "f4", "f5", "f6", "syn_date")
 
 
-def _series_queryset(sample_ids: list[int]) -> QuerySet:
-    """UNION ALL of PL (P), TEM (T) and XAS paths (X) of the samples, with code and dates."""
+def _series_queryset(sample_ids: list[int], include_flagged: bool = False) -> QuerySet:
+    """UNION ALL of PL (P), TEM (T) and XAS paths (X) of the samples, with code and dates;
+    records flagged wrong/duplicate left out unless ``include_flagged``."""
     live = Q(is_retired=False, sample_id__in=sample_ids)
     common = {"sample_id": "sample_id", "rec_id": "id", "measured_at": "measured_at",
               "age_days": "age_days", "source": "source", "t1": "citation",
               "t2": "sample__code", "t4": "age_label", "syn_date": "sample__synthesis_date"}
-    pl = _branch(PLMeasurement.objects.filter(live), "P", **common, f1="qy_pct",
-                 f2="peak_nm", f3="fwhm_mev", f4="fwhm_nm")
-    tem = _branch(TEMSizeMeasurement.objects.filter(live), "T", **common, pos="n_counted",
+    pl_qs = PLMeasurement.objects.filter(live)
+    tem_qs = TEMSizeMeasurement.objects.filter(live)
+    path_qs = XASPath.objects.filter(fit__is_retired=False, fit__sample_id__in=sample_ids)
+    if not include_flagged:
+        pl_qs = pl_qs.filter(~flagged(PLMeasurement))
+        tem_qs = tem_qs.filter(~flagged(TEMSizeMeasurement))
+        path_qs = path_qs.filter(~flagged(XASFit, "fit_id"))
+    pl = _branch(pl_qs, "P", **common, f1="qy_pct", f2="peak_nm", f3="fwhm_mev",
+                 f4="fwhm_nm", f5="qy_pct_max", t3="qualifier")
+    tem = _branch(tem_qs, "T", **common, pos="n_counted",
                   f1="length_nm", f2="length_sd_nm", f3="width_nm", f4="width_sd_nm",
                   f5="diameter_nm", f6="diameter_sd_nm")
     paths = _branch(
-        XASPath.objects.filter(fit__is_retired=False, fit__sample_id__in=sample_ids), "X",
+        path_qs, "X",
         sample_id="fit__sample_id", rec_id="fit_id",
         grp=Concat("fit__absorber", Value(" "), "fit__edge_name", output_field=CharField()),
         measured_at="fit__measured_at", age_days="fit__age_days",
@@ -130,7 +149,10 @@ def _long(raw: pd.DataFrame) -> pd.DataFrame:
         part = raw[raw["kind"] == KIND_CODES[kind]]
         for prop, value, sd in props:
             err = _sem(part[sd], part["pos"]) if sd else pd.Series(np.nan, index=part.index)
-            parts.append(_rows(part, label, prop, part[value], err, edge=""))
+            values = part[value]
+            if prop == "qy_pct":
+                values, err = _qy_value(part)
+            parts.append(_rows(part, label, prop, values, err, edge=""))
     paths = raw[raw["kind"] == KIND_CODES["X"]]
     if not paths.empty:
         edge = paths["grp"].astype(object)
@@ -146,6 +168,17 @@ def _long(raw: pd.DataFrame) -> pd.DataFrame:
     return series[series["value"].notna()]
 
 
+def _qy_value(part: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """QY as it enters the series: a range (f1 … f5) → midpoint ± half-range; a bound
+    (qualifier in t3 "<", ">", "≤", "≥") → NaN, i.e. left out; else the value, no error."""
+    value, upper = part["f1"], part["f5"]
+    qualifier = part["t3"].fillna("").astype(object)
+    is_range = (qualifier == Qualifier.RANGE) & upper.notna()
+    value = value.where(~is_range, (value + upper) / 2)
+    value = value.where(~qualifier.isin(CENSORING_QUALIFIERS))
+    return value, ((upper - part["f1"]) / 2).where(is_range)
+
+
 def _rows(part: pd.DataFrame, kind: str, prop, value, err, *, edge) -> pd.DataFrame:
     delta = (part["measured_at"] - part["syn_date"]) / pd.Timedelta(days=1)
     age = delta.where(part["measured_at"].notna() & part["syn_date"].notna(), part["age_days"])
@@ -157,8 +190,11 @@ def _rows(part: pd.DataFrame, kind: str, prop, value, err, *, edge) -> pd.DataFr
     })
 
 
-def aging_series(sample: Sample | int, *, include_lineage: bool = False) -> pd.DataFrame:
+def aging_series(sample: Sample | int, *, include_lineage: bool = False,
+                 include_flagged: bool = False) -> pd.DataFrame:
     """Every value measured on ``sample`` over time, long format (columns: module docstring).
+
+    Records flagged wrong/duplicate are left out unless ``include_flagged``.
 
     ``include_lineage`` adds the sample's ancestors and descendants (2 more queries for the
     lineage, then the same single query). Sorted by sample code, property, edge, then age with
@@ -168,7 +204,7 @@ def aging_series(sample: Sample | int, *, include_lineage: bool = False) -> pd.D
     ids = [sample_id]
     if include_lineage:
         ids += sorted(set(ancestor_ids(sample_id)) | set(descendant_ids(sample_id)))
-    raw = _raw(_series_queryset(ids))
+    raw = _raw(_series_queryset(ids, include_flagged))
     series = _long(raw).reindex(columns=AGING_SERIES_COLUMNS)
     series = series.sort_values(["sample_code", "property", "edge", "age_days",
                                  "measurement_id"], na_position="first", kind="mergesort")

@@ -23,8 +23,15 @@ Columns, in this order (fixed even when the frame is empty):
 ``total_hold_s``                sum of the durations of ``hold`` steps (s)
 ``length_nm``, ``width_nm``,    TEM size statistics (mean) of the chosen TEM measurement
 ``diameter_nm``
-``peak_nm``, ``fwhm_mev``,      PL of the chosen PL measurement; ``qy_pct_max`` is the upper end
-``qy_pct``, ``qy_pct_max``      when the paper printed a range (88–90 % → 88 and 90)
+``peak_nm``, ``fwhm_mev``,      PL of the chosen PL measurement. ``qy_pct`` is the number that
+``qy_pct``, ``qy_pct_err``,     enters statistics, by the printed-value rule below: a range
+``qy_pct_min``, ``qy_pct_max``, (88–90 %) enters as its midpoint 89 with ``qy_pct_err`` = the
+``qy_pct_qualifier``,           half-range 1 (no σ is printed); ``qy_pct_min``/``qy_pct_max``
+``qy_pct_censored``             are the printed ends of a range or a bound (88, 90; "below 1 %"
+                                → None, 1; "above 80 %" → 80, None), None for a single value;
+                                ``qy_pct_qualifier`` is "=", "~", "range", "<", ">", "≤" or "≥";
+                                ``qy_pct_censored`` is True for a bound ("below 1 %"), whose
+                                ``qy_pct`` is None (never 1.0) unless ``include_censored``
 ``tem_id``, ``pl_id``           ids of the chosen TEM and PL measurements
 ``<a>_<s>_n``, ``_n_err``,      for EVERY fitted absorber–scatterer path ``a``–``s`` (lower case,
 ``_r_a``, ``_r_err_a``,         e.g. ``cd_s_n``, ``zn_s_sigma2_a2``), N, R (Å) and σ² (Å²) with
@@ -58,6 +65,22 @@ taken to be later than the undated primary characterization.
 Ties (same age and time) go to the highest id, i.e. the most recently recorded measurement —
 a correction or re-fit recorded later supersedes the earlier record of the same moment.
 
+Printed values: ranges, bounds, precedence
+------------------------------------------
+A PL QY printed as a range (qualifier "range", ``qy_pct`` … ``qy_pct_max``) enters the frame as
+the midpoint ± half-range and says so in ``qy_pct_qualifier``. A bound ("<", ">", "≤", "≥",
+e.g. "below 1 %") is *censored*: ``qy_pct`` is None, so correlations leave the sample out by
+default; ``qy_pct_censored`` says why, and ``include_censored=True`` puts the printed bound in
+``qy_pct`` instead (flag still set). When several PL measurements of a sample tie on age and
+time, a specific value ("=", "~", as given) is preferred over a range, a range over a bound —
+the paper's "89 %" wins over its "88–90 %" of the same sample.
+
+Flagged records
+---------------
+Measurements and fits with an open or acknowledged curator flag of kind ``wrong`` or
+``duplicate`` (e.g. seed 000's Table S2, a copy of Table 2 under the core/shell names) are left
+out unless ``include_flagged=True``; resolved flags do not exclude.
+
 Filters
 -------
 ``filters={"architecture": "core/shell", "qy_pct__gte": 80}`` keep rows of the frame. Lookups:
@@ -85,10 +108,12 @@ from django.db.models import (
     CharField,
     DateField,
     DateTimeField,
+    Exists,
     F,
     FloatField,
     IntegerField,
     Max,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -97,18 +122,20 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 
 from characterization.enums import DataSource
-from characterization.models import PLMeasurement, TEMSizeMeasurement, XASPath
+from characterization.models import PLMeasurement, TEMSizeMeasurement, XASFit, XASPath
 from labdb.lib.errors import DomainError
-from synthesis.enums import LayerRole, StepAction
-from synthesis.models import RecipeStep, Sample, SampleLayer
+from synthesis.enums import FlagKind, FlagStatus, LayerRole, StepAction
+from synthesis.models import DataFlag, Qualifier, RecipeStep, Sample, SampleLayer
 
 __all__ = [
     "BASE_COLUMNS",
     "FIT_CHOICES",
     "PATH_QUANTITIES",
     "RATIO_COLUMNS",
+    "EXCLUDING_FLAG_KINDS",
     "apply_frame_filters",
     "error_column",
+    "flagged",
     "structure_property_frame",
     "unknown_column_error",
 ]
@@ -118,9 +145,13 @@ FIT_CHOICES = ("latest", "earliest", "as_of")
 BASE_COLUMNS = [
     "sample_code", "sample_id", "architecture", "core_ml", "layer_stack", "material",
     "morphology", "recipe", "max_setpoint_c", "max_injection_rate_ml_per_h", "total_hold_s",
-    "length_nm", "width_nm", "diameter_nm", "peak_nm", "fwhm_mev", "qy_pct", "qy_pct_max",
-    "tem_id", "pl_id",
+    "length_nm", "width_nm", "diameter_nm", "peak_nm", "fwhm_mev", "qy_pct", "qy_pct_err",
+    "qy_pct_min", "qy_pct_max", "qy_pct_qualifier", "qy_pct_censored", "tem_id", "pl_id",
 ]
+#: Curator flag kinds that take a record out of analyses (unless include_flagged).
+EXCLUDING_FLAG_KINDS = (FlagKind.WRONG, FlagKind.DUPLICATE)
+#: Qualifiers of a one-sided bound: the value is censored, not measured.
+CENSORING_QUALIFIERS = (Qualifier.LT, Qualifier.GT, Qualifier.LE, Qualifier.GE)
 #: Per-path quantities, in column order.
 PATH_QUANTITIES = ("n", "n_err", "r_a", "r_err_a", "sigma2_a2", "sigma2_err_a2")
 ALWAYS_PATHS = ("cd_s", "cd_se")
@@ -148,6 +179,17 @@ _TYPES = {"kind": IntegerField, "sample_id": BigIntegerField, "rec_id": BigInteg
 
 # --- the one query ---------------------------------------------------------------------------
 
+def flagged(model, ref: str = "pk") -> Exists:
+    """SQL: the record ``ref`` (a ``model`` id) has an open or acknowledged flag of a kind in
+    EXCLUDING_FLAG_KINDS. Matches the content type by app label and model name in SQL, so it
+    costs no extra query."""
+    meta = model._meta
+    return Exists(DataFlag.objects.filter(
+        content_type__app_label=meta.app_label, content_type__model=meta.model_name,
+        object_id=OuterRef(ref), kind__in=EXCLUDING_FLAG_KINDS,
+    ).exclude(status=FlagStatus.RESOLVED))
+
+
 def _branch(qs: QuerySet, kind: str, **exprs: Any) -> QuerySet:
     """``qs`` reduced to the generic columns; names get a prefix so they never clash with fields.
 
@@ -172,9 +214,10 @@ def _branch(qs: QuerySet, kind: str, **exprs: Any) -> QuerySet:
     return qs.order_by().annotate(**columns).values_list(*columns)
 
 
-def _frame_queryset(sources: Iterable[str]) -> QuerySet:
+def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> QuerySet:
     """UNION ALL of samples (S), recipe step aggregates (R), layers (L), PL (P), TEM (T) and
-    XAS paths (X): one query."""
+    XAS paths (X): one query. Flagged-as-wrong/duplicate records are left out unless
+    ``include_flagged``."""
     sources = list(sources)
     samples = _branch(
         Sample.objects.filter(is_retired=False), "S", sample_id="id", t1="code", t2="material",
@@ -200,13 +243,19 @@ def _frame_queryset(sources: Iterable[str]) -> QuerySet:
     # ``source`` is filtered in SQL and not fetched: one string column less on 10⁶ rows.
     common = {"sample_id": "sample_id", "rec_id": "id", "measured_at": "measured_at",
               "age_days": "age_days"}
-    pl = _branch(PLMeasurement.objects.filter(live), "P", **common, f1="peak_nm",
-                 f2="fwhm_mev", f3="qy_pct", f4="qy_pct_max")
-    tem = _branch(TEMSizeMeasurement.objects.filter(live), "T", **common, f1="length_nm",
-                  f2="width_nm", f3="diameter_nm")
+    pl_qs = PLMeasurement.objects.filter(live)
+    tem_qs = TEMSizeMeasurement.objects.filter(live)
+    path_qs = XASPath.objects.filter(fit__is_retired=False, fit__is_stale=False,
+                                     fit__sample__is_retired=False, fit__source__in=sources)
+    if not include_flagged:
+        pl_qs = pl_qs.filter(~flagged(PLMeasurement))
+        tem_qs = tem_qs.filter(~flagged(TEMSizeMeasurement))
+        path_qs = path_qs.filter(~flagged(XASFit, "fit_id"))
+    pl = _branch(pl_qs, "P", **common, f1="peak_nm", f2="fwhm_mev", f3="qy_pct",
+                 f4="qy_pct_max", t1="qualifier")
+    tem = _branch(tem_qs, "T", **common, f1="length_nm", f2="width_nm", f3="diameter_nm")
     paths = _branch(
-        XASPath.objects.filter(fit__is_retired=False, fit__is_stale=False,
-                               fit__sample__is_retired=False, fit__source__in=sources),
+        path_qs,
         "X", sample_id="fit__sample_id", rec_id="fit_id", grp="fit__absorber",
         measured_at="fit__measured_at", age_days="fit__age_days", t1="fit__citation",
         t2="absorber", t3="scatterer", pos="position", f1="n", f2="n_err", f3="r_a",
@@ -264,11 +313,14 @@ def _parse_as_of(fit_choice: str, as_of: Any) -> Any:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _choose(meas: pd.DataFrame, keys: list[str], fit_choice: str, as_of: Any) -> set:
-    """Ids (``rec_id``) of the representative measurement per group ``keys``."""
+def _choose(meas: pd.DataFrame, keys: list[str], fit_choice: str, as_of: Any,
+            prefer: str | None = None) -> set:
+    """Ids (``rec_id``) of the representative measurement per group ``keys``; ``prefer`` names
+    a column ranking ties of age and time (higher wins) before the id does."""
     if meas.empty:
         return set()
-    meas = meas[[*keys, "rec_id", "age", "age_days", "measured_at", "syn_date"]]
+    extra = [prefer] if prefer else []
+    meas = meas[[*keys, "rec_id", "age", "age_days", "measured_at", "syn_date", *extra]]
     has_age = meas["age"].notna()
     if fit_choice == "as_of":
         if isinstance(as_of, float):
@@ -279,9 +331,10 @@ def _choose(meas: pd.DataFrame, keys: list[str], fit_choice: str, as_of: Any) ->
             eligible = (when <= as_of) | (when.isna() & ~has_age)
         meas, has_age = meas[eligible], has_age[eligible]
     ordered = meas.assign(_has_age=has_age, _has_mt=meas["measured_at"].notna())
-    by = [*keys, "_has_age", "age", "_has_mt", "measured_at", "rec_id"]
+    by = [*keys, "_has_age", "age", "_has_mt", "measured_at", *extra, "rec_id"]
     if fit_choice == "earliest":
-        ordered = ordered.sort_values(by, ascending=[True] * (len(by) - 1) + [False],
+        ascending = [True] * (len(by) - 1 - len(extra)) + [False] * len(extra) + [False]
+        ordered = ordered.sort_values(by, ascending=ascending,
                                       na_position="first", kind="mergesort")
         chosen = ordered.drop_duplicates(keys, keep="first")
     else:
@@ -397,17 +450,49 @@ def _sources_from(filters: dict) -> tuple[list[str], dict]:
     return sources, rest
 
 
+def _precision(qualifier: pd.Series) -> pd.Series:
+    """2 for a specific value ("=", "~", as given), 1 for a range, 0 for a censored bound."""
+    q = qualifier.fillna("").astype(object)
+    return pd.Series(np.where(q.isin(CENSORING_QUALIFIERS), 0,
+                              np.where(q == Qualifier.RANGE, 1, 2)), index=qualifier.index)
+
+
+def _qy_columns(picked: pd.DataFrame, include_censored: bool) -> pd.DataFrame:
+    """qy_pct (midpoint of a range; None for a censored bound), its half-range, printed bounds,
+    qualifier and the censored flag, from the chosen PL rows (f3 = qy_pct, f4 = qy_pct_max,
+    t1 = qualifier)."""
+    value, upper = picked["f3"], picked["f4"]
+    qualifier = picked["t1"].fillna("").astype(object).replace("", Qualifier.EQ)
+    qualifier = qualifier.where(value.notna() | upper.notna(), None)
+    is_range = (qualifier == Qualifier.RANGE) & upper.notna() & value.notna()
+    censored = qualifier.isin(CENSORING_QUALIFIERS)
+    below = qualifier.isin((Qualifier.LT, Qualifier.LE))
+    out = pd.DataFrame(index=picked.index)
+    midpoint = (value + upper) / 2
+    out["qy_pct"] = value.where(~is_range, midpoint).where(~censored | include_censored)
+    out["qy_pct_err"] = ((upper - value) / 2).where(is_range)
+    out["qy_pct_min"] = value.where(is_range | (censored & ~below))
+    out["qy_pct_max"] = upper.where(is_range, value.where(censored & below))
+    out["qy_pct_qualifier"] = qualifier
+    out["qy_pct_censored"] = censored.where(qualifier.notna(), None)
+    return out
+
+
 def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
-                             filters: dict | None = None) -> pd.DataFrame:
+                             filters: dict | None = None, include_flagged: bool = False,
+                             include_censored: bool = False) -> pd.DataFrame:
     """One row per sample: structure, synthesis conditions, TEM, PL and XAS paths.
 
-    See the module docstring for the column list, ``fit_choice``/``as_of`` and ``filters``.
-    Exactly one SQL query. Raises DomainError for an unknown fit_choice, a bad as_of, or an
-    unknown filter column/lookup (the message lists the valid columns).
+    See the module docstring for the column list, ``fit_choice``/``as_of``, ``filters``, the
+    printed-value rule (ranges → midpoint ± half-range, bounds censored unless
+    ``include_censored``, specific values preferred) and ``include_flagged`` (records flagged
+    wrong/duplicate are left out by default). Exactly one SQL query. Raises DomainError for an
+    unknown fit_choice, a bad as_of, or an unknown filter column/lookup (the message lists the
+    valid columns).
     """
     as_of_value = _parse_as_of(fit_choice, as_of)
     sources, row_filters = _sources_from(filters or {})
-    raw = _fetch(_frame_queryset(sources))
+    raw = _fetch(_frame_queryset(sources, include_flagged))
     kinds = {_KIND_NAMES[code]: part for code, part in raw.groupby("kind", sort=False)}
     empty = raw.iloc[0:0]
     samples = kinds.get("S", empty).set_index("sample_id")
@@ -426,14 +511,19 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
         .reindex(recipe_ids).to_numpy()
     frame["total_hold_s"] = steps["f4"].reindex(recipe_ids).to_numpy()
     for kind, id_column, names in (("T", "tem_id", ("length_nm", "width_nm", "diameter_nm")),
-                                   ("P", "pl_id", ("peak_nm", "fwhm_mev", "qy_pct",
-                                                   "qy_pct_max"))):
+                                   ("P", "pl_id", ("peak_nm", "fwhm_mev"))):
         part = _with_age(kinds.get(kind, empty), syn)
-        chosen = _choose(part, ["sample_id"], fit_choice, as_of_value)
+        prefer = None
+        if kind == "P":
+            part = part.assign(_precision=_precision(part["t1"]))
+            prefer = "_precision"
+        chosen = _choose(part, ["sample_id"], fit_choice, as_of_value, prefer)
         picked = part[part["rec_id"].isin(chosen)].drop_duplicates("sample_id")
         picked = picked.set_index("sample_id")
         for i, name in enumerate(names, start=1):
             frame[name] = picked[f"f{i}"]
+        if kind == "P":
+            frame = frame.join(_qy_columns(picked, include_censored))
         frame[id_column] = picked["rec_id"]
     paths = _with_age(kinds.get("X", empty), syn)
     fits = paths.drop_duplicates("rec_id")
@@ -454,8 +544,11 @@ def _finish(frame: pd.DataFrame, path_cols: Iterable[str],
             frame[name] = pd.to_numeric(frame[name]).astype("Int64")
         elif name.endswith("_fit_citation") or name in ("sample_code", "architecture",
                                                          "layer_stack", "material",
-                                                         "morphology", "recipe"):
+                                                         "morphology", "recipe",
+                                                         "qy_pct_qualifier"):
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        elif name == "qy_pct_censored":
+            frame[name] = frame[name].astype("boolean")
         else:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     frame = frame.sort_values("sample_code", kind="mergesort").reset_index(drop=True)

@@ -55,7 +55,7 @@ def test_frame_columns_fixed_when_database_is_empty(django_assert_num_queries):
 def test_frame_is_one_query_on_the_demo(demo, django_assert_num_queries):
     with django_assert_num_queries(1):
         frame = structure_property_frame()
-    assert len(frame) == Sample.objects.count() == 59
+    assert len(frame) == Sample.objects.count() == 60
     assert frame["sample_code"].tolist() == sorted(frame["sample_code"])
 
 
@@ -70,7 +70,7 @@ def test_frame_path_columns_for_every_fitted_pair(demo):
 
 def test_frame_latest_row_of_cdse_cdzns_45_is_the_6_month_fit(demo):
     row = _row(structure_property_frame(), CDZNS_45)
-    pl = PLMeasurement.objects.get(sample__code=CDZNS_45, citation="§2.2.3")
+    pl = PLMeasurement.objects.get(sample__code=CDZNS_45, citation="§2.2.4")
     fit = XASFit.objects.get(sample__code=CDZNS_45, citation="Table 6", age_label="6 months")
     assert (row["architecture"], row["core_ml"], row["layer_stack"], row["material"],
             row["morphology"]) == ("core/shell", 4.5, "CdSe 4.5 ML core / Cd_xZn_{1-x}S shell",
@@ -79,9 +79,11 @@ def test_frame_latest_row_of_cdse_cdzns_45_is_the_6_month_fit(demo):
     assert (row["max_setpoint_c"], row["max_injection_rate_ml_per_h"]) == (300.0, 10.0)
     assert math.isnan(row["total_hold_s"])
     assert (row["length_nm"], row["width_nm"]) == (16.1, 5.2)
-    # QY as stored from the paper: two undated records (89 % §2.2.4; 88–90 % §2.2.3) tie on
-    # age, and the tie goes to the most recently recorded one.
-    assert (row["qy_pct"], row["qy_pct_max"], row["pl_id"]) == (88.0, 90.0, pl.pk)
+    # Two undated QY records tie on age (89 % §2.2.4; 88–90 % §2.2.3): the specific printed
+    # value is preferred over the range.
+    assert (row["qy_pct"], row["qy_pct_qualifier"], row["qy_pct_censored"], row["pl_id"]) == (
+        89.0, "=", False, pl.pk)
+    assert all(math.isnan(row[c]) for c in ("qy_pct_err", "qy_pct_min", "qy_pct_max"))
     # Cd–S N as printed in Table 6 at 6 months: 2.7 ± 0.7; no Cd–Se path in that fit.
     assert (row["cd_s_n"], row["cd_s_n_err"], row["cd_s_r_a"], row["cd_s_r_err_a"],
             row["cd_s_sigma2_a2"], row["cd_s_sigma2_err_a2"]) == (
@@ -103,7 +105,7 @@ def test_frame_earliest_row_of_cdse_cdzns_45_is_table_3_with_ratio(demo):
         ratio * math.sqrt((0.867 / 2.367) ** 2 + (1.106 / 0.72) ** 2), rel=1e-12)
     assert (row["zn_s_n"], row["zn_s_n_err"], row["zn_fit_citation"]) == (4.797, 0.704,
                                                                            "Table 5")
-    assert row["qy_pct"] == 88.0
+    assert row["qy_pct"] == 89.0
 
 
 def test_frame_as_of_age_picks_the_2_5_month_fit(demo):
@@ -134,7 +136,7 @@ def test_frame_filters_architecture_and_qy(demo):
 
 def test_frame_source_filter_restricts_measurements(demo):
     frame = structure_property_frame(filters={"source": "computed"})
-    assert len(frame) == 59
+    assert len(frame) == 60
     assert frame["cd_s_n"].isna().all() and frame["qy_pct"].isna().all()
 
 
