@@ -57,10 +57,12 @@ class _OwnFormatParam(DefaultContentNegotiation):
 
 def _frame_args(request, reserved: tuple[str, ...]) -> dict[str, Any]:
     params = request.query_params
-    filters = {key: params.get(key) for key in params
-               if key not in reserved and key not in ("fit_choice", "as_of")}
+    own = ("fit_choice", "as_of", "include_flagged", "include_censored")
+    filters = {key: params.get(key) for key in params if key not in reserved and key not in own}
     return {"fit_choice": params.get("fit_choice") or "latest",
-            "as_of": params.get("as_of") or None, "filters": filters}
+            "as_of": params.get("as_of") or None, "filters": filters,
+            "include_flagged": _bool(request, "include_flagged"),
+            "include_censored": _bool(request, "include_censored")}
 
 
 def _required(request, name: str) -> str:
@@ -111,6 +113,11 @@ _FRAME_PARAMS = [
     OpenApiParameter("as_of", str, required=False,
                      description="With fit_choice=as_of: an age in days (e.g. 100) or an ISO "
                                  "date."),
+    OpenApiParameter("include_flagged", bool, required=False, default=False,
+                     description="Also use records a curator flagged wrong or duplicate."),
+    OpenApiParameter("include_censored", bool, required=False, default=False,
+                     description="Put a printed bound ('below 1 %') into qy_pct instead of "
+                                 "leaving it empty (qy_pct_censored still says so)."),
     OpenApiParameter("<column>[__lookup]", str, required=False,
                      description="Any frame column as a filter; lookups exact, ne, gt, gte, lt, "
                                  "lte, in (comma-separated), isnull, contains, icontains. "
@@ -219,6 +226,9 @@ _AGING_PARAMS = [
     OpenApiParameter("sample", int, required=True, description="Sample id."),
     OpenApiParameter("lineage", bool, required=False, default=False,
                      description="Also the sample's ancestors and descendants."),
+    OpenApiParameter("include_flagged", bool, required=False, default=False,
+                     description="Also records a curator flagged wrong or duplicate (e.g. "
+                                 "Table S2, a copy of Table 2)."),
 ]
 
 
@@ -228,7 +238,8 @@ def _aging(request) -> tuple[Sample, pd.DataFrame, pd.DataFrame]:
         raise DomainError(f"sample: expected a sample id (a number), got {raw!r}.",
                           field="sample")
     sample = get_object_or_404(Sample, pk=int(raw))
-    series = aging_series(sample, include_lineage=_bool(request, "lineage"))
+    series = aging_series(sample, include_lineage=_bool(request, "lineage"),
+                          include_flagged=_bool(request, "include_flagged"))
     return sample, series, aging_changes(series)
 
 

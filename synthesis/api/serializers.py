@@ -94,6 +94,10 @@ class ChemicalLotSerializer(LabRecordSerializer):
             "quantity_canonical",
             "quantity_dimension",
             "location",
+            "supplier",
+            "purity",
+            "grade",
+            "paper",
         )
         read_only_fields = ("quantity_canonical", "quantity_dimension")
 
@@ -110,6 +114,9 @@ ADDITION_COMMON = (
     "amount_dimension",
     "equivalents",
     "equivalents_basis",
+    "amount_max_value",
+    "equivalents_max",
+    "qualifier",
     "at_temperature_c",
     "note",
 )
@@ -174,12 +181,15 @@ STEP_FIELDS_OUT = (
     "setpoint_c",
     "setpoint_max_c",
     "setpoint_approx",
+    "setpoint_qualifier",
     "ramp_value",
     "ramp_unit",
     "ramp_c_per_min",
     "duration_value",
     "duration_unit",
     "duration_s",
+    "duration_max_value",
+    "duration_qualifier",
     "atmosphere",
     "injection_rate_value",
     "injection_rate_unit",
@@ -192,6 +202,7 @@ STEP_FIELDS_OUT = (
     "injection_rate_after_switch_unit",
     "injection_rate_after_switch_ml_per_h",
     "injection_stop_condition",
+    "details",
 )
 
 

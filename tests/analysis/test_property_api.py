@@ -83,7 +83,7 @@ def test_frame_json_is_one_query_and_filters_from_query_params(demo, api,
                                                 "S4-HgSe/CdZnS-3.2nm", "S4-QD1270"]
     first = rows[0]
     assert (first["qy_pct"], first["qy_pct_max"], first["cd_s_n"], first["cd_s_n_err"],
-            first["cd_se_n"]) == (88.0, 90.0, 2.7, 0.7, None)
+            first["cd_se_n"]) == (89.0, None, 2.7, 0.7, None)
 
 
 def test_frame_fit_choice_earliest_over_api(demo, api):
