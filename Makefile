@@ -21,7 +21,7 @@ setup: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 demo: setup
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --demo-users
 
 ## run: create the environment, migrate, collect static files, load the demo data and serve
 ## http://$(HOST):$(PORT). The browser tests' `app_server` fixture runs exactly this target (with

@@ -13,6 +13,19 @@ from synthesis.demo import DEMO_FILES, load_synthesis, read_demo_file
 from synthesis.models import Paper
 
 DEMO_USERS = {"demo": ("demo-labdb", False), "curator": ("curator-labdb", True)}
+# Owner of the demo records when no demo accounts are wanted: inactive, no usable password.
+DEMO_LOADER = "labdb-demo-loader"
+
+
+def ensure_demo_loader() -> User:
+    """The account that owns demo records loaded without demo users (cannot log in)."""
+    user, created = User.objects.get_or_create(
+        username=DEMO_LOADER, defaults={"first_name": "Demo data", "is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
 
 
 def ensure_demo_users() -> User:
@@ -35,13 +48,17 @@ def ensure_demo_users() -> User:
     return users["demo"]
 
 
-def load_demo(*, report: Callable[[str], None] = print, with_fits: bool = True) -> dict[str, str]:
+def load_demo(
+    *, report: Callable[[str], None] = print, with_fits: bool = True, demo_users: bool = True
+) -> dict[str, str]:
     """Load every demo paper not loaded yet; idempotent (a loaded paper is skipped).
 
     ``with_fits`` also fits the real CdS and ZnSe reference spectra (a few seconds).
+    ``demo_users`` creates the demo accounts with their README passwords (the records' owner is
+    then ``demo``); without it an inactive loader account owns them.
     Returns {paper key: "loaded" | "already loaded"}.
     """
-    actor = ensure_demo_users()
+    actor = ensure_demo_users() if demo_users else ensure_demo_loader()
     outcome = {}
     for name in DEMO_FILES:
         data = read_demo_file(name)

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "characterization",
     "analysis",
     "web",
+    "axes",  # login throttling and lockout (AXES_* below)
 ]
 
 MIDDLEWARE = [
@@ -98,7 +99,26 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: a locked-out login gets the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): AxesStandaloneBackend first refuses a locked-out username+IP
+# on every login path (UI, admin, POST /api/auth/login/ basic auth); each failure and lockout
+# is an AccessAttempt/AccessFailureLog row and a log line; a curator unlocks by deleting the
+# attempt in the admin ("Axes" section) or with `manage.py axes_reset_username USER`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LABDB_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LABDB_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+# load_demo refuses --demo-users (known passwords) on a production configuration.
+LABDB_PRODUCTION = _PRODUCTION
 
 ROOT_URLCONF = "labdb.urls"
 WSGI_APPLICATION = "labdb.wsgi.application"
@@ -131,8 +151,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
