@@ -197,6 +197,14 @@ if _S3_BUCKET:
 # Uploads: the size limit is a setting (bytes); larger files are refused with a clear error.
 LABDB_MAX_UPLOAD_BYTES = env_int("LABDB_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 LABDB_MAX_EXPANDED_BYTES = env_int("LABDB_MAX_EXPANDED_BYTES", 512 * 1024 * 1024)
+# Decoded-size caps for parsers (characterization/parsers/_limits.py), checked before decoding.
+LABDB_MAX_PIXELS = env_int("LABDB_MAX_PIXELS", 2**28)
+LABDB_MAX_TABLE_CELLS = env_int("LABDB_MAX_TABLE_CELLS", 10_000_000)
+# Uploads stream to a temporary file on disk; the per-file limit is enforced while reading.
+FILE_UPLOAD_HANDLERS = [
+    "labdb.upload_handlers.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -209,6 +217,9 @@ SECURE_SSL_REDIRECT = _HTTPS and env_bool("LABDB_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("LABDB_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("LABDB_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("LABDB_HSTS_PRELOAD", False)
+# includeSubDomains and preload are opt-in choices (README "HSTS"), not omissions: check --deploy
+# keeps warning about HSTS being off (W004) but not about these two.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _HTTPS else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

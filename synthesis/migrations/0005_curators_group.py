@@ -14,14 +14,17 @@ ACTIONS = ("view", "add", "change")
 
 def create_curators(apps, schema_editor):
     for label in LABDB_APPS:
-        create_permissions(apps.get_app_config(label), verbosity=0, apps=apps)
+        config = apps.get_app_config(label)
+        config.models_module = True  # the usual stub trick: create_permissions skips otherwise
+        create_permissions(config, verbosity=0, apps=apps)
+        config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     group, _ = Group.objects.get_or_create(name="curators")
     codenames = [
         f"{action}_{model._meta.model_name}"
-        for label in LABDB_APPS
-        for model in apps.get_app_config(label).get_models()
+        for model in apps.get_models()
+        if model._meta.app_label in LABDB_APPS
         for action in ACTIONS
     ]
     perms = Permission.objects.filter(
