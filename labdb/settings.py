@@ -190,6 +190,9 @@ if _S3_BUCKET:
             "endpoint_url": env_str("LABDB_S3_ENDPOINT_URL"),
             "access_key": env_str("LABDB_S3_ACCESS_KEY"),
             "secret_key": env_str("LABDB_S3_SECRET_KEY"),
+            # MinIO and Ceph RGW usually want "path"; AWS S3 "virtual" (README "S3 storage").
+            "addressing_style": env_str("LABDB_S3_ADDRESSING_STYLE"),
+            "region_name": env_str("LABDB_S3_REGION"),
             "file_overwrite": False,
         },
     }
