@@ -554,7 +554,9 @@ def _path_result(path: Any, plan: _PathPlan, model: FitModel, params: Any) -> di
         s02_user, s02_user_err = evaluate_with_errors(params, model, s02_name, path_symbols)
     else:
         n, n_err = degen, 0.0
-        s02_user, s02_user_err = s02, s02_err
+        s02_user, s02_user_err = (
+            evaluate_with_errors(params, model, spec.s02, path_symbols)
+            if isinstance(spec.s02, str) else (s02, s02_err))
     reff = float(path.reff)
     return {
         "dataset": model.datasets[plan.dataset_index].id, "dataset_index": plan.dataset_index,
@@ -585,6 +587,9 @@ def evaluate_with_errors(params: Any, model: FitModel, expr: float | str,
 
     if isinstance(expr, (int, float)):
         return float(expr), 0.0
+    if expr.strip() in params and expr.strip() in model.parameter_names:
+        par = params[expr.strip()]
+        return _f(par.value), (_f(par.stderr) if par.vary or par.expr else 0.0)
     varied = [n for n in model.parameter_names if params[n].vary]
     have_errors = all(params[n].stderr is not None for n in varied)
     namespace: dict[str, Any] = {name: getattr(umath, name) for name in (
