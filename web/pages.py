@@ -125,8 +125,7 @@ def sample_page(*, sample_id: int, viewer=None, bound_form=None) -> SamplePage:
     changes_fn = analysis_function("aging_changes")
     series = aging_fn(sample) if aging_fn else None
     m = char_selectors.measurement_list
-    files = list(char_selectors.data_file_list().filter(sample=sample)
-                 .order_by("-uploaded_at", "-id"))
+    files = list(char_selectors.files_of_sample(sample.pk))
     page = SamplePage(
         sample=sample,
         lineage=syn_selectors.sample_lineage(sample),

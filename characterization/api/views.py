@@ -107,8 +107,9 @@ class DataFileViewSet(LabRecordViewSet):
     http_method_names = ["get", "post", "delete", "head", "options"]
 
     def get_parsers(self):
-        request = getattr(self, "request", None)
-        if getattr(self, "action", None) == "create" or (request and request.method == "POST"):
+        # Uploads are multipart; the link/unlink/declare actions take JSON or forms.
+        # (``self.action`` is not set yet when DRF asks for the parsers; the map is.)
+        if (getattr(self, "action_map", None) or {}).get("post") == "create":
             return [MultiPartParser(), FormParser()]
         return super().get_parsers()
 
@@ -144,7 +145,7 @@ class DataFileViewSet(LabRecordViewSet):
     def link(self, request, pk=None):
         """Link this stored file to another sample (its owner or a curator): that sample's
         measurement rows are derived from the file; relinking restores unlinked rows."""
-        data_file = self.get_object()
+        data_file = self._shared_file(pk)
         shape = s.FileLinkSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
         sample = self._sample(shape.validated_data["sample"])
@@ -162,7 +163,7 @@ class DataFileViewSet(LabRecordViewSet):
     @action(detail=True, methods=["post"])
     def unlink(self, request, pk=None):
         """Take this file off a sample, with a reason (reversible: link it again)."""
-        data_file = self.get_object()
+        data_file = self._shared_file(pk)
         shape = s.FileUnlinkSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
         services.unlink_data_file(
@@ -178,7 +179,7 @@ class DataFileViewSet(LabRecordViewSet):
     def declare_xas(self, request, pk=None):
         """Say which element and edge an XAS file holds when it does not state them; creates
         the XAS spectrum of every sample the file is linked to."""
-        data_file = self.get_object()
+        data_file = self._shared_file(pk)
         shape = s.DeclareXASSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
         rows = services.declare_xas_absorber(
@@ -189,6 +190,11 @@ class DataFileViewSet(LabRecordViewSet):
         )
         spectra = s.XASSpectrumSerializer(rows, many=True).data
         return Response({"file": self._fresh(data_file), "spectra": spectra})
+
+    def _shared_file(self, pk):
+        """Any member may act on a lab file for their own sample: the services check who
+        may (sample owner, uploader, curator), not the file's owner permission."""
+        return get_object_or_404(self.filter_queryset(self.get_queryset()), pk=pk)
 
     @staticmethod
     def _fresh(data_file) -> dict:
