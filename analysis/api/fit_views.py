@@ -10,15 +10,38 @@ from rest_framework.decorators import action, api_view
 from rest_framework.response import Response
 
 from analysis import selectors, services
-from analysis.models import FitRun
+from analysis.models import FitDataset, FitRun
 from analysis.services import fit_plots
 from characterization.models import XASFit, XASSpectrum
 from labdb.lib.errors import DomainError
 from labdb.lib.viewsets import include_retired
 
 
+class FitDatasetSerializer(serializers.ModelSerializer):
+    """One spectrum of a fit run, with its own statistics once the fit is stored."""
+
+    class Meta:
+        model = FitDataset
+        fields = (
+            "position",
+            "dataset_id",
+            "spectrum",
+            "input_sha256",
+            "chi_square",
+            "reduced_chi2",
+            "r_factor",
+            "n_idp",
+            "k_min",
+            "k_max",
+            "r_min_a",
+            "r_max_a",
+        )
+        read_only_fields = fields
+
+
 class FitRunSerializer(serializers.ModelSerializer):
     result = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The XAS fit id.")
+    datasets = FitDatasetSerializer(many=True, read_only=True, help_text="Spectra fitted.")
     provenance = serializers.SerializerMethodField(help_text="Provenance of the resulting fit.")
 
     class Meta:
@@ -28,6 +51,7 @@ class FitRunSerializer(serializers.ModelSerializer):
             "status",
             "progress_pct",
             "spectrum",
+            "datasets",
             "refit_of",
             "result",
             "model",

@@ -15,7 +15,9 @@ COMPARED = (("r_a", "r_err_a"), ("n", "n_err"), ("sigma2_a2", "sigma2_err_a2"))
 
 
 def fit_run_list(*, include_retired: bool = False) -> QuerySet[FitRun]:
-    qs = FitRun.objects.select_related("spectrum__sample", "result", "requested_by", "owner")
+    qs = FitRun.objects.select_related(
+        "spectrum__sample", "result", "requested_by", "owner"
+    ).prefetch_related("datasets")
     return qs if include_retired else qs.filter(is_retired=False)
 
 
