@@ -159,3 +159,70 @@ def sample_sections(request, sample_id: int):
         "measurements": render_to_string("web/_measurements.html", context, request=request),
         "files": render_to_string("web/measurements/_file_lists.html", context, request=request),
     })
+
+
+# --- one file, many samples: unlink, relink with chosen groups, declare the XAS absorber ----
+
+
+def _back_to_files(sample_id: int, file_id: int):
+    return redirect(_sample_url(sample_id, f"file-{file_id}"))
+
+
+def _act_on_file(request, sample_id: int, file_id: int, act, done: str):
+    """Run one file service for the sample page; its error is shown as a message there."""
+    sample = pages.sample(sample_id=sample_id)
+    data_file = pages.data_file(file_id=file_id)
+    try:
+        act(sample, data_file)
+    except LabdbError as exc:
+        messages.error(request, f"{data_file.original_name}: {exc.message}")
+    else:
+        messages.success(request, f"{data_file.original_name}: {done}")
+    return _back_to_files(sample.pk, data_file.pk)
+
+
+@login_required
+@require_POST
+def file_unlink(request, sample_id: int, file_id: int):
+    """Take a file off this sample with a reason (its rows here are retired, not deleted)."""
+    reason = request.POST.get("reason", "")
+
+    def act(sample, data_file):
+        char_services.unlink_data_file(
+            data_file=data_file, sample=sample, reason=reason, actor=request.user
+        )
+
+    sample = pages.sample(sample_id=sample_id)
+    return _act_on_file(request, sample_id, file_id, act, f"unlinked from {sample.code}")
+
+
+@login_required
+@require_POST
+def file_link(request, sample_id: int, file_id: int):
+    """Link a stored file to this sample, or change which Athena groups are its spectra."""
+    groups = [g for g in request.POST.getlist("groups") if g != ""]
+
+    def act(sample, data_file):
+        char_services.require_may_link(sample, request.user)
+        char_services.link_data_file(
+            data_file=data_file, sample=sample, actor=request.user,
+            reason=request.POST.get("reason", ""), groups=groups,
+        )
+
+    sample = pages.sample(sample_id=sample_id)
+    return _act_on_file(request, sample_id, file_id, act, f"linked to {sample.code}")
+
+
+@login_required
+@require_POST
+def file_declare_xas(request, sample_id: int, file_id: int):
+    """Declare the element and edge of an XAS file that does not state them."""
+    element, edge = request.POST.get("element", ""), request.POST.get("edge", "")
+
+    def act(sample, data_file):
+        char_services.declare_xas_absorber(
+            data_file=data_file, element=element, edge=edge, actor=request.user
+        )
+
+    return _act_on_file(request, sample_id, file_id, act,
+                        f"declared {element.strip()} {edge.strip()}")
