@@ -57,6 +57,12 @@ urlpatterns = [
          name="measurement-retire"),
     path("files/<int:file_id>/download/", measurement_views.file_download,
          name="file-download"),
+    path("samples/<int:sample_id>/files/<int:file_id>/unlink/", measurement_views.file_unlink,
+         name="file-unlink"),
+    path("samples/<int:sample_id>/files/<int:file_id>/link/", measurement_views.file_link,
+         name="file-link"),
+    path("samples/<int:sample_id>/files/<int:file_id>/declare-xas/",
+         measurement_views.file_declare_xas, name="file-declare-xas"),
     # --- search and run list ---
     path("search/", search_views.search, name="search"),
     path("runs/", search_views.run_list, name="run-list"),
