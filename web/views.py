@@ -76,8 +76,10 @@ def sample_upload(request, sample_id: int):
     for upload in uploads:
         try:
             data_file, created = attach_data_file(content=upload.read(), filename=upload.name,
-                                                  sample=sample, actor=request.user)
-            results.append({"name": upload.name, "file": data_file, "created": created})
+                                                  sample=sample, actor=request.user,
+                                                  groups=request.POST.getlist("groups") or None)
+            results.append({"name": upload.name, "file": data_file, "created": created,
+                            "sample": sample})
         except LabdbError as exc:
             results.append({"name": upload.name, "error": exc.message})
     if request.headers.get("X-Requested-With") == "fetch":
@@ -87,6 +89,10 @@ def sample_upload(request, sample_id: int):
             messages.error(request, f"{item['name']}: {item['error']}".lstrip(": "))
         else:
             f = item["file"]
+            if not item["created"]:
+                messages.info(request,
+                              f"{f.original_name}: already stored — linked to {sample.code}")
+                continue
             if f.kind == "attachment":
                 messages.info(request, f"{f.original_name}: stored as an attachment")
                 continue
