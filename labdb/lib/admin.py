@@ -122,6 +122,50 @@ def restore_children_as_of(
     return restored
 
 
+class VersionedRecordForm(forms.ModelForm):
+    """A change form that carries the record's version and refuses a stale save.
+
+    The hidden ``expected_version`` is the stored version when the form was shown. If another
+    curator (or the API) saved the record meanwhile, the save is refused with a message naming
+    both versions and the current values; the form then carries the current version, so saving
+    again (after reading them) is a deliberate overwrite.
+    """
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["expected_version"].initial = self._stored_version()
+
+    def _stored(self):
+        return type(self.instance)._default_manager.filter(pk=self.instance.pk).first()
+
+    def _stored_version(self):
+        stored = self._stored()
+        return stored.version if stored is not None else None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None or "expected_version" not in self.data:
+            return cleaned  # adding, or a history revert (starts from the stored version)
+        stored = self._stored()
+        sent = cleaned.get("expected_version")
+        if stored is not None and sent != stored.version:
+            current = "; ".join(
+                f"{name}: {getattr(stored, name)!s}" for name in self.changed_data
+                if name != "expected_version" and hasattr(stored, name)
+            ) or "no field you changed differs"
+            self.data = self.data.copy()
+            self.data["expected_version"] = stored.version
+            raise forms.ValidationError(
+                f"version: this record was changed by someone else while you edited it (you "
+                f"edited version {sent}, it is now version {stored.version}); nothing was saved. "
+                f"Current values: {current}. Review them and save again to overwrite."
+            )
+        return cleaned
+
+
 class LabRecordAdmin(CuratorsOnly, SimpleHistoryAdmin):
     """History with revert; retire (with a reason) instead of delete; owner/version read-only.
 
@@ -130,12 +174,24 @@ class LabRecordAdmin(CuratorsOnly, SimpleHistoryAdmin):
     """
 
     actions = [retire_selected]
+    form = VersionedRecordForm
     readonly_fields = ("version", "created_at", "updated_at", "retired_at")
     list_filter: tuple = ("is_retired",)
     history_children: tuple = ()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_fieldsets(self, request, obj=None):
+        """The change form always carries the hidden ``expected_version`` (stale-save check)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not issubclass(self.form, VersionedRecordForm):
+            return fieldsets
+        if any("expected_version" in opts.get("fields", ()) for _, opts in fieldsets):
+            return fieldsets
+        name, opts = fieldsets[0]
+        return [(name, {**opts, "fields": (*opts["fields"], "expected_version")}),
+                *fieldsets[1:]]
 
     def get_actions(self, request):
         actions = super().get_actions(request)
