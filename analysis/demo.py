@@ -239,7 +239,8 @@ def load_reference_fits(*, actor, report: Callable[[str], None] = print) -> int:
         data_file, _ = attach_data_file(
             content=path.read_bytes(), filename=path.name, sample=sample, actor=actor
         )
-        spectrum = XASSpectrum.objects.get(data_file=data_file)
+        # one stored file may belong to several samples: this sample's spectrum
+        spectrum = XASSpectrum.objects.get(data_file=data_file, sample=sample)
         if FitRun.objects.filter(spectrum=spectrum).exists():
             continue
         run = request_fit_run(spectrum=spectrum, model=model, actor=actor)
