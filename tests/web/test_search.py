@@ -80,7 +80,9 @@ def test_search_finds_chemicals_by_supplier_formula_and_cas(demo):
 
     cdo = Chemical.objects.get(name="cadmium oxide")
     assert _hits("1306-19-0") == []  # the demo data has no CAS numbers
-    update_chemical(chemical=cdo, expected_version=cdo.version, changes={"cas": "1306-19-0"},
+    # Demo suppliers live on the papers' lots; the chemical gets one here.
+    update_chemical(chemical=cdo, expected_version=cdo.version,
+                    changes={"cas": "1306-19-0", "supplier": "Sigma-Aldrich"},
                     actor=demo)  # the update trigger re-indexes it
     assert _hits("1306 19 0", limit=1) == [("chemical", "cadmium oxide")]
     assert _hits("CdO", limit=2) == [("sample", "REF-CdO-bulk"), ("chemical", "cadmium oxide")]
