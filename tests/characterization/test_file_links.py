@@ -123,3 +123,25 @@ def test_other_member_and_anonymous_may_not_link_or_unlink(shared, other_api, an
     own = other_api.post(f"/api/files/{data_file.pk}/link/", {"sample": theirs.pk}, format="json")
     assert own.status_code == 200, own.content
     assert XASSpectrum.objects.filter(data_file=data_file, sample=theirs).count() == 1
+
+
+def test_web_upload_of_stored_bytes_says_linked_and_unlink_form_takes_it_off(member):
+    a = builders.sample("REF-W1", material="Cu", morphology="bulk", actor=member)
+    b = builders.sample("REF-W2", material="Cu", morphology="bulk", actor=member)
+    web = Client()
+    web.force_login(member)
+    for sample in (a, b):
+        response = web.post(
+            f"/samples/{sample.pk}/files/",
+            {"files": SimpleUploadedFile(CU_XDI.name, CU_XDI.read_bytes())},
+            headers={"X-Requested-With": "fetch"},
+        )
+        assert response.status_code == 200
+    assert "cu_metal_rt.xdi: already stored — linked to REF-W2" in response.content.decode()
+    data_file = DataFile.objects.get()
+    page_b = web.get(f"/samples/{b.pk}/").content.decode()
+    assert 'On 2 samples: <a href="/samples/' in page_b
+    gone = web.post(f"/samples/{b.pk}/files/{data_file.pk}/unlink/", {"reason": "split wrong"})
+    assert gone.status_code == 302
+    assert (_page_shows(member, a, data_file), _page_shows(member, b, data_file)) == (True, False)
+    assert XASSpectrum.objects.get(data_file=data_file, sample=b).is_retired is True
