@@ -66,12 +66,17 @@ def sample_detail(request, sample_id: int):
 @require_POST
 def sample_upload(request, sample_id: int):
     """Attach one or more files; returns an HTML fragment for fetch(), else redirects back."""
+    from django.conf import settings
+
     from characterization.services import attach_data_file
+    from labdb.upload_handlers import refused_uploads, too_large_message
 
     sample = pages.sample(sample_id=sample_id)
     uploads = request.FILES.getlist("files")
-    results = []
-    if not uploads:
+    refused = refused_uploads(request)  # skipped while streaming: over LABDB_MAX_UPLOAD_BYTES
+    results = [{"name": name, "error": too_large_message(name, settings.LABDB_MAX_UPLOAD_BYTES)}
+               for name in refused]
+    if not uploads and not refused:
         results.append({"name": "", "error": "Choose at least one file to upload."})
     for upload in uploads:
         try:

@@ -146,7 +146,13 @@ def _looks_like_xas(lines: list[str]) -> bool:
 
 
 def _classify_table(data: bytes, filename: str) -> str:
-    """size_table vs composition_table from the header (extension never decides alone)."""
+    """size_table vs composition_table from the header (extension never decides alone).
+
+    Only the first 64 kB (whole lines) are read: the header decides, and a huge table is
+    not split into strings before its size is checked."""
+    if len(data) > 65536 and not data.startswith(b"PK"):
+        head = data[:65536]
+        data = head[: head.rfind(b"\n") + 1] or head
     try:
         header, _, _ = read_table(data, "unknown", "Table")
     except Exception:  # noqa: BLE001 - any unreadable table is simply "unknown"

@@ -59,8 +59,8 @@ def read_signals(
         total = 0
         for sig in signals:
             shape, itemsize = tuple(sig["data"].shape), np.dtype(sig["data"].dtype).itemsize
-            title = str(sig.get("metadata", {}).get("General", {}).get("title", "") or "signal")
-            what = f"{'image' if len(shape) >= 2 else 'signal'} {title!r}"
+            title = str(sig.get("metadata", {}).get("General", {}).get("title", "") or "")
+            what = ("image" if len(shape) >= 2 else "signal") + (f" {title!r}" if title else "")
             check_array(fmt, label, what, shape, itemsize, limits, image=len(shape) >= 2)
             total += int(np.prod(shape, dtype=np.int64)) * itemsize
         check_total(fmt, label, "signals of the file together", total, limits)
