@@ -79,6 +79,7 @@ def test_readme_has_the_examples_it_promises():
         "useradd --system --home-dir /var/lib/labdb --create-home labdb",
         ".venv/bin/gunicorn labdb.wsgi:application --bind 127.0.0.1:8000 --workers 3"
         " --timeout 120 --access-logfile -",
+        ".venv/bin/python manage.py backup /srv/backups/labdb-$(date +%F)",
     ]
 
 
