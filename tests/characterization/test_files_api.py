@@ -96,9 +96,10 @@ def test_truncated_xrdml_fails_cleanly(api, tmp_path):
 def test_upload_size_limit(api, settings):
     settings.LABDB_MAX_UPLOAD_BYTES = 1000
     response, _ = _upload(api, XRDML)
-    assert response.status_code == 400
+    assert response.status_code == 413  # refused while the body streams in
     assert response.json()["message"] == (
-        "file: XRD-918-16_10.xrdml is 0.0 MB; the upload limit is 0 MB."
+        "file: XRD-918-16_10.xrdml is larger than the upload limit of 0 MB "
+        "(LABDB_MAX_UPLOAD_BYTES); it was not stored. Split or compress the export."
     )
     assert DataFile.objects.count() == 0
 
