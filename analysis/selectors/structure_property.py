@@ -29,7 +29,8 @@ Columns, in this order (fixed even when the frame is empty):
 ``qy_pct_qualifier``,           half-range 1 (no σ is printed); ``qy_pct_min``/``qy_pct_max``
 ``qy_pct_censored``             are the printed ends of a range or a bound (88, 90; "below 1 %"
                                 → None, 1; "above 80 %" → 80, None), None for a single value;
-                                ``qy_pct_qualifier`` is "=", "~", "range", "<", ">", "≤" or "≥";
+                                ``qy_pct_qualifier`` is "~", "range", "<", ">", "≤" or "≥", None
+                                for a single value as printed (or no QY);
                                 ``qy_pct_censored`` is True for a bound ("below 1 %"), whose
                                 ``qy_pct`` is None (never 1.0) unless ``include_censored``
 ``tem_id``, ``pl_id``           ids of the chosen TEM and PL measurements
@@ -462,8 +463,10 @@ def _qy_columns(picked: pd.DataFrame, include_censored: bool) -> pd.DataFrame:
     qualifier and the censored flag, from the chosen PL rows (f3 = qy_pct, f4 = qy_pct_max,
     t1 = qualifier)."""
     value, upper = picked["f3"], picked["f4"]
-    qualifier = picked["t1"].fillna("").astype(object).replace("", Qualifier.EQ)
-    qualifier = qualifier.where(value.notna() | upper.notna(), None)
+    qualifier = picked["t1"].fillna("").astype(object)
+    # A plain value ("=" or as given) has no qualifier: None, which also survives CSV export
+    # (a cell starting with "=" is escaped there as a formula).
+    qualifier = qualifier.where(~qualifier.isin(("", Qualifier.EQ)) & value.notna(), None)
     is_range = (qualifier == Qualifier.RANGE) & upper.notna() & value.notna()
     censored = qualifier.isin(CENSORING_QUALIFIERS)
     below = qualifier.isin((Qualifier.LT, Qualifier.LE))
@@ -474,7 +477,7 @@ def _qy_columns(picked: pd.DataFrame, include_censored: bool) -> pd.DataFrame:
     out["qy_pct_min"] = value.where(is_range | (censored & ~below))
     out["qy_pct_max"] = upper.where(is_range, value.where(censored & below))
     out["qy_pct_qualifier"] = qualifier
-    out["qy_pct_censored"] = censored.where(qualifier.notna(), None)
+    out["qy_pct_censored"] = censored.where(value.notna() | upper.notna(), None)
     return out
 
 

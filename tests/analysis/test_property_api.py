@@ -128,7 +128,8 @@ def test_correlation_matches_scipy_on_the_demo(demo, api):
     assert (body["spearman_r"], body["spearman_p"]) == tuple(stats.spearmanr(x, y))
     assert (body["slope"], body["slope_err"], body["intercept"], body["intercept_err"]) == (
         line.slope, line.stderr, line.intercept, line.intercept_stderr)
-    assert (body["x_err_column"], body["y_err_column"]) == ("cd_s_cd_se_n_ratio_err", None)
+    assert (body["x_err_column"], body["y_err_column"]) == ("cd_s_cd_se_n_ratio_err",
+                                                            "qy_pct_err")
     assert sorted(body["groups"]) == ["core/crown/shell", "core/shell"]
     for group, stats_ in body["groups"].items():
         mine = pairs[pairs["architecture"] == group]

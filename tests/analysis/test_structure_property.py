@@ -82,7 +82,7 @@ def test_frame_latest_row_of_cdse_cdzns_45_is_the_6_month_fit(demo):
     # Two undated QY records tie on age (89 % §2.2.4; 88–90 % §2.2.3): the specific printed
     # value is preferred over the range.
     assert (row["qy_pct"], row["qy_pct_qualifier"], row["qy_pct_censored"], row["pl_id"]) == (
-        89.0, "=", False, pl.pk)
+        89.0, None, False, pl.pk)
     assert all(math.isnan(row[c]) for c in ("qy_pct_err", "qy_pct_min", "qy_pct_max"))
     # Cd–S N as printed in Table 6 at 6 months: 2.7 ± 0.7; no Cd–Se path in that fit.
     assert (row["cd_s_n"], row["cd_s_n_err"], row["cd_s_r_a"], row["cd_s_r_err_a"],
@@ -189,5 +189,17 @@ def test_ratio_vs_qy_correlation_matches_scipy(demo):
     # What the numbers say (n = 3 per group: weak evidence whatever r is).
     assert round(result["groups"]["core/crown/shell"]["pearson_r"], 4) == 0.9977
     assert result["groups"]["core/crown/shell"]["spearman_p_exact"] == pytest.approx(1 / 3)
-    assert round(result["groups"]["core/shell"]["pearson_r"], 4) == 0.5511
+    # 4.5 ML enters with its specific 89 % (§2.2.4), not the lower end of 88–90 %.
+    assert round(result["groups"]["core/shell"]["pearson_r"], 4) == 0.5477
     assert [p["label"] for p in result["points"]] == frame.loc[pairs.index, "sample_code"].tolist()
+
+
+def test_correlate_leaves_censored_points_out():
+    """A printed bound ("below 1 %") is not a point: with ``censored`` it is left out."""
+    x, y = [1.0, 2.0, 3.0, 4.0], [2.0, 4.5, 6.0, 1.0]
+    result = correlate(x, y, censored=[False, False, False, True])
+    assert (result["n"], result["n_censored"]) == (3, 1)
+    assert result["pearson_r"] == stats.pearsonr(x[:3], y[:3]).statistic
+    everything = correlate(x, y)
+    assert (everything["n"], everything["n_censored"]) == (4, 0)
+    assert everything["pearson_r"] == stats.pearsonr(x, y).statistic
