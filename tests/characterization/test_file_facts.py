@@ -75,7 +75,7 @@ def test_tem_image_acquisition_facts_are_a_row(api, member):
 
 
 def test_athena_project_takes_no_group_by_default_and_the_chosen_ones_when_asked(api, member):
-    sample = builders.sample("AU-T", material="Au", morphology="NP", actor=member)
+    sample = builders.sample("AU-T", material="Au", morphology="QD", actor=member)
     foil = builders.sample("REF-Au-foil", material="Au", morphology="bulk", actor=member)
     data_file = _upload(api, PRJ, sample)
     assert XASSpectrum.objects.filter(data_file=data_file).count() == 0
@@ -99,7 +99,7 @@ def test_athena_project_takes_no_group_by_default_and_the_chosen_ones_when_asked
 
 
 def test_athena_groups_chosen_at_upload(api, member):
-    sample = builders.sample("AU-U", material="Au", morphology="NP", actor=member)
+    sample = builders.sample("AU-U", material="Au", morphology="QD", actor=member)
     data_file = _upload(api, PRJ, sample, groups="1,2")
     assert list(XASSpectrum.objects.filter(data_file=data_file).order_by("group_index")
                 .values_list("group_label", flat=True)) == ["2.42", "4.73"]
