@@ -180,3 +180,17 @@ def test_warning_stored_with_the_fit_and_shown_on_its_page(
     page = client.get(f"/fits/{fit.pk}/").content.decode()
     assert "Check this fit" in page
     assert "parameter &#x27;ss2&#x27; = 0.005 sits at its maximum" in page
+
+
+def test_api_queues_a_two_spectrum_fit_and_lists_its_datasets(api):
+    cold = spectrum_of("cu_metal_10K.xdi", "G-Cu-10K-api")
+    warm = spectrum_of("cu_metal_rt.xdi", "G-Cu-RT-api")
+    model = model_for(cold, [{"label": "Cu1", "path_file": "feffcu01", "s02": "amp", "e0": "de0"}])
+    model["datasets"].append({**model["datasets"][0], "id": "rt", "spectrum": warm.pk})
+    response = api.post("/api/fit-runs/", {"model": model}, format="json")  # queued, not run
+    assert response.status_code == 201, response.content
+    body = api.get(f"/api/fit-runs/{response.json()['id']}/").json()
+    assert body["spectrum"] == cold.pk
+    assert [(d["position"], d["dataset_id"], d["spectrum"], d["input_sha256"])
+            for d in body["datasets"]] == [
+        (0, "d", cold.pk, cold.data_file.sha256), (1, "rt", warm.pk, warm.data_file.sha256)]
