@@ -6,6 +6,15 @@ with ``parse_status = failed`` and the user-facing error, and writes no measurem
 Photos, PDFs, documents and content no instrument parser recognises are attachments
 (``kind = attachment``, ``parse_status = skipped``): stored the same way, never parsed.
 
+One stored file may belong to several samples (``DataFileLink``: who, when, why, history).
+Uploading stored bytes again for another sample links it there and derives that sample's rows
+from the same parse; ``unlink_data_file`` retires the link and that sample's rows with a
+reason, ``link_data_file`` restores them. Measurement rows carry ``measured_at`` from the time
+the file states: with its UTC offset when given, else read in the lab's ``TIME_ZONE``.
+Athena projects give one XAS spectrum per chosen group (``DataFileLink.groups``); none is
+taken silently when a project has several. XAS files that do not name their absorber get
+their spectrum once a chemist declares element and edge (``declare_xas_absorber``).
+
 Manual measurements (QY, PL peak, 1S absorption, TEM size, any quantity) are typed in at the
 bench: ``record_manual_measurement`` / ``update_manual_measurement`` /
 ``retire_manual_measurement``, with ``source = manual`` and the author as owner.
