@@ -735,7 +735,7 @@ def _s02(computed: dict) -> tuple[float | None, float | None]:
     first = result.paths[0] if result.paths else {}
     value, err = first.get("s02"), first.get("s02_err")
     carried = computed["carried"].get(computed["s02_parameter"] or "")
-    if carried is not None and first.get("expressions", {}).get("s02") == computed["s02_parameter"]:
+    if carried is not None and value == carried["value"]:
         err = carried["stderr"]
     return value, err
 
