@@ -99,3 +99,26 @@ def test_every_lab_record_admin_uses_the_versioned_form():
     assert Chemical in {a.model for a in record_admins}
     for model_admin in record_admins:
         assert issubclass(model_admin.form, VersionedRecordForm), model_admin
+
+
+def test_form_encoded_sample_create_is_refused_with_415(api):
+    """Multipart cannot carry layers/parents: 415 naming JSON, never a 201 without them."""
+    response = api.post("/api/samples/", {"code": "FORM-1", "name": "FORM-1",
+                                          "material": "CdSe", "morphology": "NPL"},
+                        format="multipart")
+    assert response.status_code == 415
+    assert response.json()["detail"] == (
+        "body: expected application/json (the nested layers, parents cannot be sent as a "
+        "form); got multipart/form-data.")
+    assert not Sample.objects.filter(code="FORM-1").exists()
+
+
+def test_schema_says_nested_writes_take_json_only(api):
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    for path in ("/api/samples/", "/api/recipes/", "/api/runs/", "/api/stock-solutions/"):
+        operation = schema["paths"].get(path, {}).get("post")
+        if operation is None:
+            continue
+        assert list(operation["requestBody"]["content"]) == ["application/json"], path
+    assert list(schema["paths"]["/api/samples/"]["post"]["requestBody"]["content"]) == [
+        "application/json"]

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from labdb.lib.errors import DomainError
@@ -37,6 +39,23 @@ class LabRecordSerializer(serializers.ModelSerializer):
 class LabRecordViewSet(viewsets.ModelViewSet):
     selector = None  # callable(include_retired: bool) -> QuerySet
     nested_fields: tuple[str, ...] = ()
+    # Nested lists (a sample's layers, a recipe's steps…) a form or multipart body cannot carry:
+    # writes then accept JSON only (415 otherwise), never a record created without them. The
+    # OpenAPI schema follows (drf-spectacular reads get_parsers): application/json only.
+    json_body_fields: tuple[str, ...] = ()
+
+    def get_parsers(self):
+        if self.json_body_fields:
+            return [JSONParser()]
+        return super().get_parsers()
+
+    def handle_exception(self, exc):
+        if isinstance(exc, UnsupportedMediaType) and self.json_body_fields:
+            got = self.request.content_type.split(";")[0] or "no content type"
+            exc = UnsupportedMediaType(got, detail=(
+                f"body: expected application/json (the nested {', '.join(self.json_body_fields)} "
+                f"cannot be sent as a form); got {got}."))
+        return super().handle_exception(exc)
 
     def get_queryset(self):
         return type(self).selector(include_retired=include_retired(self.request))

@@ -60,6 +60,7 @@ class SampleFilter(django_filters.FilterSet):
 
 class SampleViewSet(LabRecordViewSet):
     """Samples with their layer stack and parents. ``/lineage/`` gives ancestors+descendants."""
+    json_body_fields = ("layers", "parents")
 
     selector = staticmethod(selectors.sample_list)
     serializer_class = s.SampleSerializer
@@ -124,6 +125,7 @@ class RecipeFilter(django_filters.FilterSet):
 
 class RecipeViewSet(LabRecordViewSet):
     """Versioned recipes. Editing a recipe that runs used creates a new version."""
+    json_body_fields = ("steps",)
 
     selector = staticmethod(selectors.recipe_list)
     serializer_class = s.RecipeSerializer
@@ -186,6 +188,7 @@ class RunFilter(django_filters.FilterSet):
 
 class SynthesisRunViewSet(LabRecordViewSet):
     """Runs as performed: recipe version, actual steps, deviations, products."""
+    json_body_fields = ("steps",)
 
     selector = staticmethod(selectors.run_list)
     serializer_class = s.SynthesisRunSerializer
@@ -266,6 +269,7 @@ class ChemicalLotViewSet(LabRecordViewSet):
 
 
 class StockSolutionViewSet(LabRecordViewSet):
+    json_body_fields = ("components",)
     selector = staticmethod(selectors.stock_list)
     serializer_class = s.StockSolutionSerializer
     filterset_fields = {"concentration_canonical": ["gte", "lte"], "solvent": ["exact"]}
