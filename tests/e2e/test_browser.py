@@ -198,6 +198,8 @@ def test_upload_unreadable_file_reports_parse_error(member_page, app_server, tmp
     junk.write_bytes(b'<?xml version="1.0"?>\n<xrdMeasurements xmlns='
                      b'"http://www.xrdml.com/XRDMeasurement/1.5">\n<broken')
     open_sample(page, app_server.url, "NPL-CdSe-3.5ML")
+    # the deferred script (after plotly) must have wired the input before a file is chosen
+    page.locator("form.upload.js-upload").wait_for(state="attached")
     page.get_by_label("Files to attach").set_input_files(str(junk))
     status = page.locator("[data-upload-status]")
     status.filter(has_text=re.compile("Upload finished|Upload failed")).wait_for()
