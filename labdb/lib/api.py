@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from rest_framework import status
@@ -39,6 +40,18 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, DRFValidationError):
         return Response(_flatten_validation(exc.detail), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, BotoCoreError | ClientError):  # S3: missing bucket, credentials, outage
+        from labdb.health import storage_error_message
+
+        return Response(
+            {"error": "StorageError", "message": f"file storage: {storage_error_message(exc)}"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, FileNotFoundError):  # a stored raw file is gone from the storage
+        return Response(
+            {"error": "StorageError", "message": f"file storage: a stored file is missing ({exc})"},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     return drf_exception_handler(exc, context)
 
 
