@@ -130,3 +130,44 @@ def test_missing_object_is_a_json_error(settings, s3_endpoint, api):
     assert download.status_code == 500
     assert download.json()["error"] == "StorageError"
     assert download.json()["message"].startswith("file storage: a stored file is missing")
+
+
+def test_migrate_files_both_ways_verified_and_idempotent(settings, s3_endpoint, tmp_path):
+    from django.core.management import call_command
+
+    from characterization.models import DataFile
+    from characterization.services import attach_data_file
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    attach_data_file(content=XDI.read_bytes(), filename=XDI.name, sample=None)
+    names = sorted(
+        str(p.relative_to(settings.MEDIA_ROOT))
+        for p in settings.MEDIA_ROOT.rglob("*")
+        if p.is_file()
+    )
+    _client(s3_endpoint).create_bucket(Bucket="labdb-move")
+    _use_s3(settings, s3_endpoint, "labdb-move")
+    out = tmp_path / "out.txt"
+    with out.open("w") as handle:
+        call_command("migrate_files", "--to", "s3", stdout=handle)
+        call_command("migrate_files", "--to", "s3", stdout=handle)
+    lines = out.read_text().splitlines()
+    n = len(names)
+    assert lines == [
+        f"{n}/{n} files checked",
+        f"to s3: {n} copied, 0 already present (sha256 equal), 0 missing from the source",
+        f"{n}/{n} files checked",
+        f"to s3: 0 copied, {n} already present (sha256 equal), 0 missing from the source",
+    ]
+    listed = _client(s3_endpoint).list_objects_v2(Bucket="labdb-move")["Contents"]
+    assert sorted(o["Key"] for o in listed) == names
+    for path in settings.MEDIA_ROOT.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    with out.open("w") as handle:
+        call_command("migrate_files", "--to", "local", stdout=handle)
+    assert out.read_text().splitlines()[-1] == (
+        f"to local: {n} copied, 0 already present (sha256 equal), 0 missing from the source"
+    )
+    stored = DataFile.objects.get(original_name=XDI.name)
+    assert (settings.MEDIA_ROOT / stored.file.name).read_bytes() == XDI.read_bytes()
