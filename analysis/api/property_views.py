@@ -168,7 +168,8 @@ _CORRELATION_PARAMS = [
 def _correlation(request) -> dict[str, Any]:
     x, y = _required(request, "x"), _required(request, "y")
     group = (request.query_params.get("group") or "").strip() or None
-    frame = structure_property_frame(**_frame_args(request, ("x", "y", "group", "format")))
+    args = _frame_args(request, ("x", "y", "group", "format"))
+    frame = structure_property_frame(**args)
     for name in (x, y, group):
         if name is not None and name not in frame.columns:
             raise unknown_column_error(name, frame.columns)
@@ -182,7 +183,10 @@ def _correlation(request) -> dict[str, Any]:
         x_err=frame[x_err].tolist() if x_err else None,
         y_err=frame[y_err].tolist() if y_err else None,
         groups=frame[group].tolist() if group else None,
-        labels=frame["sample_code"].tolist())
+        labels=frame["sample_code"].tolist(),
+        # A QY bound ("below 1 %") is not a point unless include_censored asked for it.
+        censored=frame["qy_pct_censored"].fillna(False).tolist()
+        if "qy_pct" in (x, y) and not args["include_censored"] else None)
     return {"x": x, "y": y, "group": group, "x_err_column": x_err, "y_err_column": y_err,
             **result}
 

@@ -14,6 +14,10 @@ points and weighting by a partial set would silently change the estimator.
 honest one for the 3-point groups of a paper: with n = 3, ρ = 1 has p = 1/3, where scipy's
 asymptotic ``spearman_p`` says 0.
 
+Censored points — a printed bound such as "below 1 %", not a measured value — are left out
+when ``censored`` marks them (``n_censored`` counts them): a bound is not a point on the line.
+A printed range enters, by the frame's rule, as its midpoint with the half-range as its error.
+
 Points where x or y is missing or not finite are dropped (``n`` counts the points used). With
 fewer than ``MIN_POINTS`` points, or when x or y is constant, the statistics are ``None`` and
 ``note`` says why. With n = 3 a p-value near 0.05 needs |r| ≈ 0.997: small groups are weak
@@ -105,7 +109,8 @@ def _spearman_exact_p(x: np.ndarray, y: np.ndarray) -> float | None:
 
 def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
               y_err: Sequence | None = None, groups: Sequence | None = None, *,
-              labels: Sequence | None = None) -> dict[str, Any]:
+              labels: Sequence | None = None,
+              censored: Sequence | None = None) -> dict[str, Any]:
     """Correlation of ``y`` with ``x``, overall and per group.
 
     Args:
@@ -115,11 +120,13 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
             are computed on each group's finite points. Points without a group are counted
             overall only.
         labels: optional name per point (e.g. the sample code), carried into ``points``.
+        censored: optional truth value per point; True (a bound, not a value) leaves the point
+            out and is counted in ``n_censored``.
 
     Returns ``{"n", "pearson_r", "pearson_p", "spearman_r", "spearman_p", "spearman_p_exact",
-    "slope", "slope_err", "intercept", "intercept_err", "note", "groups": {group: {same keys}},
-    "points": [{"x", "y", "x_err", "y_err", "group", "label"}]}``. Numbers are floats or None,
-    never NaN.
+    "slope", "slope_err", "intercept", "intercept_err", "note", "n_censored",
+    "groups": {group: {same keys}}, "points": [{"x", "y", "x_err", "y_err", "group", "label"}]}``.
+    Numbers are floats or None, never NaN.
     Raises ValueError when the sequences have different lengths.
     """
     xs = _as_array(x, len(x), "x")
@@ -128,10 +135,13 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
     ye = _as_array(y_err, len(x), "y_err")
     group_list = list(groups) if groups is not None else [None] * len(x)
     label_list = list(labels) if labels is not None else [None] * len(x)
-    if len(group_list) != len(x) or len(label_list) != len(x):
-        raise ValueError("groups and labels need one value per point")
-    ok = np.isfinite(xs) & np.isfinite(ys)
+    censored_list = list(censored) if censored is not None else [False] * len(x)
+    if len(group_list) != len(x) or len(label_list) != len(x) or len(censored_list) != len(x):
+        raise ValueError("groups, labels and censored need one value per point")
+    is_censored = np.array([c is True or c == 1 for c in censored_list], dtype=bool)
+    ok = np.isfinite(xs) & np.isfinite(ys) & ~is_censored
     result = _statistics(xs[ok], ys[ok])
+    result["n_censored"] = int(is_censored.sum())
     points = [{"x": float(xs[i]), "y": float(ys[i]), "x_err": _num(xe[i]), "y_err": _num(ye[i]),
                "group": _group_name(group_list[i]), "label": label_list[i]}
               for i in np.flatnonzero(ok)]
