@@ -265,6 +265,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One choice set for every printed qualifier (=, <, ~, range …) on steps, additions and
+    # measurements: one schema name, not one per field.
+    "ENUM_NAME_OVERRIDES": {"QualifierEnum": "synthesis.models.Qualifier"},
 }
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True

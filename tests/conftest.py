@@ -83,3 +83,11 @@ def curator_api(curator):
 @pytest.fixture
 def anon_api(db):
     return _client()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``--dist loadgroup``) every test that uses the ``make run`` server
+    runs in one worker, so the server (and its demo load) starts once, not once per worker."""
+    for item in items:
+        if "app_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("app_server"))

@@ -177,14 +177,21 @@ def test_upload_by_keyboard_file_dialog_shows_status_and_interactive_plot(member
     # zoom: drag across the XRD plot, the x-axis range changes
     plot = results.locator(".plot.plotted").last
     plot.scroll_into_view_if_needed()
+    # the page re-fetches its file and measurement sections after an upload: drag once the
+    # page is quiet, so the drag lands on the plot that stays
+    page.wait_for_load_state("networkidle")
     before = plot.evaluate("el => el._fullLayout.xaxis.range.slice()")
     box = plot.locator(".nsewdrag").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=5)
     page.mouse.up()
+    width_before = before[1] - before[0]
+    page.wait_for_function(
+        "([el, w]) => el._fullLayout.xaxis.range[1] - el._fullLayout.xaxis.range[0] < w",
+        arg=[plot.element_handle(), width_before], timeout=5000)
     after = plot.evaluate("el => el._fullLayout.xaxis.range.slice()")
-    assert after[1] - after[0] < before[1] - before[0]
+    assert after[1] - after[0] < width_before
     results.locator(".file").last.scroll_into_view_if_needed()
     shot(page, "upload-plot")
     page.reload()
