@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test test-sqlite test-postgres lint bench setup demo system-packages clean
+.PHONY: run serve test test-sqlite test-postgres test-deploy lint bench setup demo system-packages clean
 
 $(STAMP): requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -54,8 +54,15 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	bash scripts/with_postgres.sh $(VENV)/bin/pytest -q -m "not browser"
 
-## test: lint, then the whole suite on SQLite, then again on a real PostgreSQL server
-test: system-packages lint test-sqlite test-postgres
+## test-deploy: the README's deployment section run as an operator would (PostgreSQL, Redis,
+## moto S3, gunicorn, Celery worker and beat as the user labdb-ci), then used over HTTP.
+test-deploy: $(STAMP)
+	LABDB_PG_PORT=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') \
+	  bash scripts/with_postgres.sh $(VENV)/bin/pytest -q -m deploy tests/deploy
+
+## test: lint, then the whole suite on SQLite, then again on a real PostgreSQL server, then the
+## deployment test
+test: system-packages lint test-sqlite test-postgres test-deploy
 
 bench: setup
 	$(PY) benchmarks/run_all.py
