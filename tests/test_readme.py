@@ -73,7 +73,7 @@ def test_readme_has_the_examples_it_promises():
     assert languages == ["python", "python", "sh"]
     skipped = [block.code.splitlines()[0].split("#")[0].strip()
                for block in BLOCKS if block.marker == "skip"]
-    # `make run`/`make test`, then the deployment blocks (root, services: scripts/deploy_test.sh)
+    # `make run`/`make test`, then the deployment blocks (root, services: make test-deploy)
     assert skipped == [
         "make run",
         "useradd --system --home-dir /var/lib/labdb --create-home labdb",

@@ -37,6 +37,7 @@ import hashlib
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -281,7 +282,7 @@ def _services(sandbox: Sandbox, services_code: str) -> list[Service]:
     for line in sandbox.operator(services_code).splitlines():
         if not line.strip():
             continue
-        argv = line.split()
+        argv = shlex.split(line)
         name = argv[0].rsplit("/", 1)[-1] + ("-" + argv[3] if argv[0].endswith("celery") else "")
         found.append(Service(name, [*prefix, str(ROOT / argv[0]), *argv[1:]],
                              sandbox.logs / f"{name}.log", env))
