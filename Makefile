@@ -49,10 +49,10 @@ lint: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
 test-sqlite: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
 test-postgres: $(STAMP)
-	bash scripts/with_postgres.sh $(VENV)/bin/pytest -q -m "not browser"
+	bash scripts/with_postgres.sh $(VENV)/bin/pytest -q -n 2 --dist loadgroup -m "not browser"
 
 ## test-deploy: the README's deployment section run as an operator would (PostgreSQL, Redis,
 ## moto S3, gunicorn, Celery worker and beat as the user labdb-ci), then used over HTTP.
