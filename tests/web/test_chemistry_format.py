@@ -89,3 +89,19 @@ def test_measured_tag_rounds_published_numbers_and_keeps_the_printed_digits_on_h
         '<span class="pm" title="2.50812 ± 0.003411 Å">2.508 ± 0.003 Å</span>')
     assert Template('{% load labdb_web %}{% measured p "n" "n_err" %}').render(
         Context({"p": trailing_zero})) == '<span class="pm" title="3.50 ± 0.30">3.5 ± 0.3</span>'
+
+
+def test_sample_page_layer_stack_renders_the_layer_formula(web, member):
+    """The layer stack shows a layer's composition formula as chemistry, not as raw markup."""
+    from synthesis import services
+
+    sample = services.create_sample(
+        data={"code": "FMT-LAYER-1", "name": "FMT-LAYER-1", "material": "CdSe/CdZnS",
+              "morphology": "NPL"},
+        layers=[{"material": "CdSe", "role": "core", "thickness_ml": 4.5},
+                {"material": "CdZnS", "role": "shell", "composition_formula": "Cd_xZn_{1-x}S"}],
+        parents=[], actor=member)
+    html = web.get(f"/samples/{sample.pk}/").content.decode()
+    stack = html.split('class="layer-stack"', 1)[1].split("</ol>", 1)[0]
+    assert "Cd<sub>x</sub>Zn<sub>1−x</sub>S" in stack
+    assert "Cd_xZn_{1-x}S" not in stack
