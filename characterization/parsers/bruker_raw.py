@@ -190,7 +190,14 @@ def _parse_v3(data: bytes) -> ParsedFile:
         "reader": "own RAW v3 reader",
         **stamp(from_formats(f"{date} {time}", ("%m/%d/%y %H:%M:%S",)), "date/time"),
     }
-    series = [xrd_series(tt, it, f"range {i + 1}") for i, (_, tt, it) in enumerate(ranges)]
+    return _parsed_ranges(ranges, metadata, kalpha, anode=metadata["anode"])
+
+
+def _parsed_ranges(ranges: list, metadata: dict, kalpha: tuple, *, anode) -> ParsedFile:
+    """One series per range (2θ in deg vs counts) and the XRD key numbers of the first range;
+    ``kalpha[1]``/``kalpha[2]`` are Kα1/Kα2 in Å as the file states them (a missing Kα1 falls
+    back to the first range's wavelength)."""
+    series = [xrd_series(r_tt, r_it, f"range {i + 1}") for i, (_, r_tt, r_it) in enumerate(ranges)]
     first, tt, it = ranges[0]
     return ParsedFile(
         format=FORMAT,
@@ -204,16 +211,17 @@ def _parse_v3(data: bytes) -> ParsedFile:
             it,
             kalpha[1] or first["wavelength_a"],
             kalpha2_a=kalpha[2] or None,
-            anode=metadata["anode"],
+            anode=anode,
         ),
     )
 
 
 @guarded(FORMAT, LABEL)
 def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
-    """Parse a RAW4 file: one series per range (2θ in deg vs counts) + XRD key numbers of the
-    first range (wavelength Kα1 in Å). Raises ParseError for RAW v1–v3, truncation, unsupported
-    scan types (texture/RSM) or a file without ranges.
+    """Parse a RAW v3 (``RAW1.01``) or RAW4 file: one series per range (2θ in deg vs counts) +
+    XRD key numbers of the first range (wavelength Kα1 in Å). Raises ParseError for RAW v1/v2
+    (no real file to check a reader against), truncation, unsupported scan types
+    (texture/RSM) or a file without ranges.
     """
     if data[:7] == MAGIC_V3:
         return _parse_v3(data)
@@ -235,7 +243,7 @@ def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
                 f"{LABEL}: scan type {info['scan_type']!r} is not a 2θ scan; "
                 "texture/RSM files are not supported",
             )
-    first, tt, it = ranges[0]
+    first = ranges[0][0]
     kalpha = hardware.get("kalpha_a") or (None, first["wavelength_a"])
     metadata = {
         "version": "RAW4.00",
@@ -251,19 +259,4 @@ def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
         "ranges": [r[0] for r in ranges],
         "reader": "own segment-based RAW4 reader",
     }
-    series = [xrd_series(r_tt, r_it, f"range {i + 1}") for i, (_, r_tt, r_it) in enumerate(ranges)]
-    return ParsedFile(
-        format=FORMAT,
-        parser_name=PARSER_NAME,
-        parser_version=PARSER_VERSION,
-        technique="xrd",
-        series=series,
-        metadata=metadata,
-        key_numbers=xrd_key_numbers(
-            tt,
-            it,
-            kalpha[1] or first["wavelength_a"],
-            kalpha2_a=kalpha[2] or None,
-            anode=hardware.get("anode"),
-        ),
-    )
+    return _parsed_ranges(ranges, metadata, kalpha, anode=hardware.get("anode"))
