@@ -730,9 +730,10 @@ def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dic
 
 
 def edge_energy_ev(element: str, edge: str) -> float | None:
-    """Tabulated edge energy in eV (xraylarch's tables), None when the element has no such
-    edge."""
-    from larch.xray import xray_edge
+    """Tabulated edge energy in eV (xraydb, the tables xraylarch itself reads; importing it costs
+    milliseconds, importing larch on this request path costs seconds), None when the element has
+    no such edge."""
+    from xraydb import xray_edge
 
     try:
         found = xray_edge(element, edge)
