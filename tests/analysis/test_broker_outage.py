@@ -7,7 +7,6 @@ redis-server, ``celery worker`` and ``celery beat`` are subprocesses stopped by 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,64 +18,16 @@ from django.db import transaction
 from analysis import services
 from analysis.models import FitRun
 from characterization.models import XASFit
-from labdb.celery import app as celery_app
 from tests.analysis.test_celery_worker import (
     ROOT,
     _database_url,
-    _drop_connections,
-    _free_port,
     _stop,
     _wait,
+    running_broker,
 )
 from tests.analysis.test_fit_runs import XAS, fit_a_model, spectrum_of
 
 pytestmark = [pytest.mark.celery, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-class Redis:
-    """A redis-server on a fixed loopback port that the test can stop and start again."""
-
-    def __init__(self, tmp_path):
-        self.server = shutil.which("redis-server")
-        self.port = _free_port()
-        self.dir = tmp_path
-        self.proc: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.server,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import socket
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        assert _wait(up, timeout=10, step=0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            _stop(self.proc)
-            self.proc = None
-        _drop_connections()
 
 
 @pytest.fixture(autouse=True)
@@ -86,18 +37,8 @@ def _media(settings, tmp_path):
 
 @pytest.fixture
 def redis(tmp_path):
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (make system-packages installs it)")
-    server = Redis(tmp_path)
-    server.start()
-    old = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url=server.url, task_always_eager=False)
-    _drop_connections()
-    try:
+    with running_broker(tmp_path) as server:
         yield server
-    finally:
-        celery_app.conf.update(**old)
-        server.stop()
 
 
 def _celery(args, redis, settings, tmp_path, log_name):

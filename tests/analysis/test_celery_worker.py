@@ -6,6 +6,7 @@ them by the process ids recorded here — never by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,46 +52,72 @@ def _database_url() -> str:
     return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
-@pytest.fixture
-def broker(tmp_path):
-    server = shutil.which("redis-server")
-    if server is None:
+class Redis:
+    """A redis-server on a fixed loopback port that the test can stop and start again."""
+
+    def __init__(self, tmp_path):
+        self.server = shutil.which("redis-server")
+        self.port = _free_port()
+        self.dir = tmp_path
+        self.proc: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        assert _wait(up, timeout=10, step=0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+        _drop_connections()
+
+
+@contextlib.contextmanager
+def running_broker(tmp_path):
+    """A redis-server for the Celery app, the app pointed at it for the span; stopped by pid."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (make system-packages installs it)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    server = Redis(tmp_path)
+    server.start()
     old = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url=url, task_always_eager=False)
+    celery_app.conf.update(broker_url=server.url, task_always_eager=False)
     _drop_connections()
     try:
-        yield url
+        yield server
     finally:
         celery_app.conf.update(**old)
-        _drop_connections()
-        _stop(proc)
+        server.stop()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with running_broker(tmp_path) as server:
+        yield server.url
 
 
 def _drop_connections() -> None:
