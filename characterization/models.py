@@ -22,7 +22,7 @@ from characterization.enums import (
     XASMode,
 )
 from labdb.lib.models import LabRecord
-from synthesis.models import Paper, Qualifier, Sample
+from synthesis.models import Paper, Qualifier, Sample, SynthesisRun
 
 
 def raw_file_path(instance: DataFile, filename: str) -> str:
@@ -141,6 +141,45 @@ class DataFileLink(models.Model):
         return f"{self.data_file_id} → {self.sample_id}{state}"
 
 
+class DataFileRunLink(models.Model):
+    """One stored file belonging to a synthesis run: a photo of the flask, the run's temperature
+    log, a UV-vis taken during growth. A sibling of ``DataFileLink`` (which always names a
+    sample and derives that sample's measurement rows): a run link derives no rows.
+
+    Recorded and reversible like sample links: unlinking retires the row with who/when/why,
+    relinking reactivates the same row.
+    """
+
+    data_file = models.ForeignKey(DataFile, on_delete=models.PROTECT, related_name="run_links")
+    run = models.ForeignKey(SynthesisRun, on_delete=models.PROTECT, related_name="file_links")
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    linked_at = models.DateTimeField()
+    reason = models.CharField(max_length=300, blank=True, help_text="Why the file belongs here.")
+    is_active = models.BooleanField(default=True, db_index=True)
+    unlinked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    unlinked_at = models.DateTimeField(null=True, blank=True)
+    unlink_reason = models.CharField(max_length=300, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["linked_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["data_file", "run"], name="datafilerunlink_unique"),
+            models.CheckConstraint(
+                condition=Q(is_active=True) | Q(unlinked_at__isnull=False),
+                name="datafilerunlink_unlinked_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "" if self.is_active else " (unlinked)"
+        return f"{self.data_file_id} → run {self.run_id}{state}"
+
+
 class Measurement(LabRecord):
     """Fields every measurement has."""
 
@@ -224,6 +263,17 @@ class PLMeasurement(Measurement):
     peak_nm = models.FloatField(null=True, blank=True)
     fwhm_nm = models.FloatField(null=True, blank=True)
     fwhm_mev = models.FloatField(null=True, blank=True)
+    fwhm_nm_max = models.FloatField(
+        null=True, blank=True, help_text="Upper end of a printed FWHM range, nm."
+    )
+    fwhm_mev_max = models.FloatField(
+        null=True, blank=True, help_text="Upper end of a printed FWHM range (102–139 meV), meV."
+    )
+    fwhm_qualifier = models.CharField(
+        max_length=5, choices=Qualifier.choices, blank=True,
+        help_text="How the printed FWHM relates to the linewidth ('range' with fwhm_*_max, "
+        "'~', '<'); the row's ``qualifier`` is that of the QY. Blank = as given.",
+    )
     qy_pct = models.FloatField(null=True, blank=True)
     qy_pct_max = models.FloatField(
         null=True, blank=True, help_text="Upper end when a range is printed (88–90 %)."
@@ -246,6 +296,16 @@ class PLMeasurement(Measurement):
             ),
             models.CheckConstraint(
                 condition=Q(fwhm_nm=None) | Q(fwhm_nm__gt=0), name="pl_fwhm_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(fwhm_mev_max=None) | Q(fwhm_mev=None)
+                | Q(fwhm_mev_max__gte=models.F("fwhm_mev")),
+                name="pl_fwhm_mev_range_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(fwhm_nm_max=None) | Q(fwhm_nm=None)
+                | Q(fwhm_nm_max__gte=models.F("fwhm_nm")),
+                name="pl_fwhm_nm_range_ordered",
             ),
             models.CheckConstraint(
                 condition=Q(excitation_nm=None) | Q(excitation_nm__gt=0),
