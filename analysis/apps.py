@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class AnalysisConfig(AppConfig):
     name = "analysis"
     verbose_name = "Analysis: fit runs, aging, structure–property"
+
+    def ready(self) -> None:
+        from analysis import tasks  # noqa: F401  (registers the fit job and its sweep)

@@ -1,4 +1,7 @@
-"""Celery tasks: thin adapters that take ids and call one service.
+"""Jobs: thin adapters that take ids and call one service.
+
+``analysis.run_fit`` is the fit job of ``labdb.lib.jobs`` (embedded pool, inline in tests); with
+a broker the same job is sent as the Celery task ``analysis.run_fit_job`` below.
 
 Workers import larch once per process (``worker_process_init``), never per request. Tasks are
 ``acks_late`` with ``reject_on_worker_lost``: a worker killed mid-fit puts the message back and
@@ -7,11 +10,26 @@ another worker picks it up; the service's row lock and result check make the wri
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
-from analysis.services.fits import RunBusy, execute_fit_run, reap_stale_runs, resend_queued_runs
+from analysis.services.fits import (
+    FIT_JOB,
+    RunBusy,
+    execute_fit_run,
+    fail_run,
+    reap_stale_runs,
+    record_dispatch,
+    record_not_sent,
+    recover_lost_runs,
+    resend_queued_runs,
+)
+from labdb.lib.jobs import job, register_sweep
+
+logger = logging.getLogger("analysis.jobs")
 
 
 @worker_process_init.connect
@@ -51,3 +69,26 @@ def reap_stale_runs_job() -> dict:
 def resend_queued_runs_job() -> list[int]:
     """Re-send queued runs whose message never reached the broker (celery beat)."""
     return resend_queued_runs()
+
+
+def _fail_escaped(run_id: int, *, exc: Exception) -> None:
+    fail_run(run_id, f"the fit job failed unexpectedly: {type(exc).__name__}: {exc}")
+
+
+@job(
+    FIT_JOB,
+    celery_task="analysis.run_fit_job",
+    on_error=_fail_escaped,
+    on_sent=record_dispatch,
+    on_not_sent=record_not_sent,
+)
+def run_fit(run_id: int) -> None:
+    """Run fit ``run_id`` in the embedded pool (or inline); a run another live worker holds
+    is left to it (the pool's sweep re-submits it if that worker dies)."""
+    try:
+        execute_fit_run(run_id)
+    except RunBusy as busy:
+        logger.info("fit run %s: held by %s; leaving it there", run_id, busy)
+
+
+register_sweep("analysis.fit_runs", recover_lost_runs)

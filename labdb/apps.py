@@ -46,4 +46,11 @@ class LabdbConfig(AppConfig):
         # After every app's own post_migrate (permissions exist by then: labdb is listed later
         # than auth, and the handler looks the permissions up rather than creating them).
         post_migrate.connect(grant_curator_permissions, dispatch_uid="labdb.curators")
+        # The embedded job pool starts with the server's first request and sweeps for work a
+        # stopped server left queued (labdb.lib.jobs); management commands never start it.
+        from django.core.signals import request_started
+
+        from labdb.lib.jobs import ensure_pool_started
+
+        request_started.connect(ensure_pool_started, dispatch_uid="labdb.jobs.pool")
         log_startup(settings)

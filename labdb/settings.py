@@ -11,6 +11,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from labdb.lib.env import (
@@ -84,12 +85,16 @@ INSTALLED_APPS = [
     "analysis",
     "web",
     "axes",  # login throttling and lockout (AXES_* below)
+    "csp",  # Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
 ]
 
 MIDDLEWARE = [
     # First: every response and every log record of the request carries X-Request-ID.
     "labdb.middleware.RequestIdMiddleware",
+    # Every error answer under /api/ is JSON (also 503 + Retry-After for a busy database).
+    "labdb.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Static files in every configuration (DEBUG on or off, runserver or a WSGI server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -227,6 +232,31 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _HTTPS else Non
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp), enforcing in every configuration (never report-only):
+# scripts only from our own static files (no inline code, no eval); the API docs use the
+# sidecar's split views (labdb/urls.py), so they need no inline script either. style-src allows
+# 'unsafe-inline' because plotly (and Swagger UI / Redoc) set inline styles. worker-src adds
+# blob: because Redoc starts its search worker from a blob URL. Violations are POSTed to
+# /csp-report/ and logged (logger "labdb.csp").
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "report-uri": "/csp-report/",
+    },
+}
+LABDB_RETRY_AFTER_S = env_int("LABDB_RETRY_AFTER_S", 5)  # Retry-After of a 503 (database busy)
+CSRF_FAILURE_VIEW = "labdb.errors.csrf_failure"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Hashed tokens with expiry (django-rest-knox); header `Authorization: Token <key>`.
@@ -274,11 +304,34 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 SIMPLE_HISTORY_REVERT_DISABLED = False
 
-# Background jobs: Celery. Without CELERY_BROKER_URL jobs run in-process (eager) after commit.
+# Background jobs (labdb.lib.jobs): one job path, three runners. "pool" (default without a
+# broker): a bounded thread pool inside the server process; "celery" (default with
+# CELERY_BROKER_URL): Celery workers; "inline": at once in the calling thread (the pytest
+# process sets it in tests/conftest.py; never for a server: requests would wait for the job).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND")
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
-CELERY_TASK_EAGER_PROPAGATES = False
+LABDB_JOB_RUNNER = env_str("LABDB_JOB_RUNNER", "celery" if CELERY_BROKER_URL else "pool")
+if LABDB_JOB_RUNNER not in ("pool", "celery", "inline"):
+    raise ImproperlyConfigured(
+        f"LABDB_JOB_RUNNER={LABDB_JOB_RUNNER!r}: expected pool (background threads in the "
+        "server), celery (workers; needs CELERY_BROKER_URL) or inline (tests only)."
+    )
+if LABDB_JOB_RUNNER == "celery" and not CELERY_BROKER_URL:
+    raise ImproperlyConfigured(
+        "LABDB_JOB_RUNNER=celery needs CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)."
+    )
+LABDB_JOB_WORKERS = env_int("LABDB_JOB_WORKERS", 2)
+if LABDB_JOB_WORKERS < 1:
+    raise ImproperlyConfigured(f"LABDB_JOB_WORKERS={LABDB_JOB_WORKERS}: at least 1 thread.")
+# Each parse runs in a child process under these OS limits (characterization/parse_worker.py):
+# address space (RLIMIT_AS, MB) and CPU seconds (RLIMIT_CPU; the wall clock gets twice that).
+LABDB_PARSE_MEMORY_MB = env_int("LABDB_PARSE_MEMORY_MB", 2048)
+LABDB_PARSE_TIMEOUT_S = env_int("LABDB_PARSE_TIMEOUT_S", 120)
+if LABDB_PARSE_MEMORY_MB < 64 or LABDB_PARSE_TIMEOUT_S < 1:
+    raise ImproperlyConfigured(
+        "LABDB_PARSE_MEMORY_MB must be at least 64 and LABDB_PARSE_TIMEOUT_S at least 1 "
+        f"(got {LABDB_PARSE_MEMORY_MB} MB, {LABDB_PARSE_TIMEOUT_S} s)."
+    )
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -26,6 +26,17 @@ def collected_static(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def inline_jobs():
+    """Background jobs run inline in the pytest process (at submit time, in the caller's
+    transaction), so a test sees a job's result at once. Only this process: servers and workers
+    the tests start keep their own runner (make run's server uses the embedded pool)."""
+    from django.test.utils import override_settings
+
+    with override_settings(LABDB_JOB_RUNNER="inline"):
+        yield
+
+
 @pytest.fixture
 def curators_group(db):
     from django.contrib.auth.models import Group

@@ -35,12 +35,14 @@ from django.utils import timezone
 from analysis.engines import feff as feff_engine
 from analysis.engines._larch import software_versions
 from analysis.engines.feffit_model import FitModel, parse_fit_model, s02_parameter
-from analysis.enums import RunStatus, StructureSource
+from analysis.enums import RunStatus
 from analysis.models import FeffCalculation, FitDataset, FitRun
+from analysis.services.feff import DbFeffCache, feff_paths_for
 from characterization.enums import DataSource
 from characterization.models import XASFit, XASSpectrum
 from characterization.parsers.registry import parse_file
 from characterization.services import record_xas_fit
+from labdb.lib import jobs
 from labdb.lib.errors import DomainError, EngineError, LabdbError, ParseError
 from labdb.lib.records import retire_record, with_owner
 
@@ -52,8 +54,12 @@ __all__ = [
     "canonical_hash",
     "dispatch_pending",
     "execute_fit_run",
+    "fail_run",
     "mark_stale_fits",
     "reap_stale_runs",
+    "record_dispatch",
+    "record_not_sent",
+    "recover_lost_runs",
     "refit_stale",
     "request_fit_run",
     "request_refit",
@@ -152,15 +158,16 @@ def _split_request(model: dict) -> FitRequest:
             dataset_feff[str(ds.get("id"))] = own
         if not _feff_given(own if own is not None else feff):
             raise DomainError(
-                f"{where}.feff: give either path_files {{id: text}} or a structure "
-                "(amcsd, lattice or cif) to compute FEFF paths from (here or in model.feff).",
+                f"{where}.feff: give path_files {{id: text}}, a stored calculation id "
+                "(calculation) or a structure (amcsd, lattice or cif) to compute FEFF paths "
+                "from (here or in model.feff).",
                 field="model.feff" if own is None else f"{where}.feff",
             )
         datasets.append(ds)
     if not datasets and not _feff_given(feff):
         raise DomainError(
-            "model.feff: give either path_files {id: text} or a structure "
-            "(amcsd, lattice or cif) to compute FEFF paths from.",
+            "model.feff: give path_files {id: text}, a stored calculation id (calculation) "
+            "or a structure (amcsd, lattice or cif) to compute FEFF paths from.",
             field="model.feff",
         )
     if "datasets" in body:
@@ -184,7 +191,9 @@ def _split_request(model: dict) -> FitRequest:
 
 
 def _feff_given(feff) -> bool:
-    return isinstance(feff, dict) and bool(feff.get("path_files") or feff.get("structure"))
+    return isinstance(feff, dict) and bool(
+        feff.get("path_files") or feff.get("structure") or feff.get("calculation") is not None
+    )
 
 
 def _dataset_spectra(request: FitRequest, spectrum: XASSpectrum | None) -> list:
@@ -234,6 +243,7 @@ def _path_absorbers(request: FitRequest, index: int, ds) -> list[tuple[int, str]
     selector's, a given path file's header, or the FEFF structure calculation's."""
     feff = request.dataset_feff.get(ds.id) or request.feff or {}
     files = feff.get("path_files") or {}
+    calculation = _feff_calculation(request, index, ds)
     out = []
     for j, path in enumerate(ds.paths):
         if path.select is not None:
@@ -246,7 +256,29 @@ def _path_absorbers(request: FitRequest, index: int, ds) -> list[tuple[int, str]
             out.append((j, parsed.absorber))
         elif feff.get("structure") and feff.get("absorber"):
             out.append((j, str(feff["absorber"])))
+        elif calculation is not None:
+            out.append((j, calculation.absorber))
     return out
+
+
+def _feff_calculation(request: FitRequest, index: int, ds) -> FeffCalculation | None:
+    """The stored FEFF calculation a dataset's ``feff`` references (None for none);
+    DomainError naming the JSON path when the id is not a stored calculation."""
+    feff = request.dataset_feff.get(ds.id) or request.feff or {}
+    if feff.get("calculation") is None:
+        return None
+    where = f"model.datasets[{index}].feff" if ds.id in request.dataset_feff else "model.feff"
+    ident = feff.get("calculation")
+    found = None
+    if isinstance(ident, int) and not isinstance(ident, bool):
+        found = FeffCalculation.objects.filter(pk=ident).first()
+    if found is None:
+        raise DomainError(
+            f"{where}.calculation: there is no stored FEFF calculation {ident!r} (upload the "
+            "path files or compute them at /api/feff-calculations/).",
+            field=f"{where}.calculation",
+        )
+    return found
 
 
 def _check_paths(request: FitRequest, spectra: list[XASSpectrum]) -> None:
@@ -255,7 +287,10 @@ def _check_paths(request: FitRequest, spectra: list[XASSpectrum]) -> None:
         element, edge = spectrum.element.strip().capitalize(), spectrum.edge.strip().upper()
         feff = request.dataset_feff.get(ds.id) or request.feff or {}
         feff_edge = str(feff.get("edge", "K")).strip().upper()
-        if feff.get("structure") and feff_edge != edge:
+        calculation = _feff_calculation(request, index, ds)
+        if calculation is not None:
+            feff_edge = calculation.edge.strip().upper()
+        if (feff.get("structure") or calculation is not None) and feff_edge != edge:
             where = (
                 f"model.datasets[{index}].feff.edge"
                 if ds.id in request.dataset_feff
@@ -356,34 +391,40 @@ def request_fit_run(
         )
         for index, (ds, (_, one)) in enumerate(zip(request.parsed.datasets, spectra, strict=True))
     )
-    transaction.on_commit(lambda: dispatch_fit_run(run.pk))
+    if jobs.submit(FIT_JOB, run.pk):  # the inline runner (tests) has run it already
+        run.refresh_from_db()
     return run
 
 
+FIT_JOB = "analysis.run_fit"  # registered in analysis/tasks.py
+
+
 def dispatch_fit_run(run_id: int) -> bool:
-    """Send the job to Celery workers, or run it here when no broker is configured.
+    """Hand the run to the job runner now (``labdb.lib.jobs``: the embedded pool, Celery
+    workers, or inline in tests); ``record_dispatch`` stores where it went.
 
     Returns False when the broker cannot be reached: the run stays committed as queued with
     an empty ``task_id`` and ``resend_queued_runs`` (celery beat) sends it later. Never raises
     for a broker outage — the request that queued the run must not fail because of it.
     """
-    from analysis.tasks import run_fit_job
+    return jobs.dispatch(FIT_JOB, run_id)
 
-    if run_fit_job.app.conf.task_always_eager:
-        # In-process (embedded default): no broker, no producer — just run the task body.
-        run_fit_job.apply(args=[run_id])
-        return True
-    try:
-        result = run_fit_job.apply_async(args=[run_id], retry=False)
-    except Exception as exc:  # kombu/redis raise many types for "cannot connect"
-        logger.warning("fit run %s: broker unavailable (%s); will be re-sent", run_id, exc)
-        FitRun.objects.filter(pk=run_id).update(
-            log=_log_line(FitRun.objects.get(pk=run_id).log, f"broker unavailable ({exc})")
-        )
-        return False
-    FitRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id or "")
-    logger.info("fit run %s: sent to the broker as task %s", run_id, result.id)
-    return True
+
+def record_dispatch(task_id: str, run_id: int) -> None:
+    """The run was handed to a runner as ``task_id`` (Celery id, or ``pool:host:pid``)."""
+    runs = FitRun.objects.filter(pk=run_id)
+    if not task_id.startswith("pool:"):
+        runs = runs.filter(task_id="")  # a redelivery keeps the first Celery task id
+    runs.update(task_id=task_id)
+    logger.info("fit run %s: queued as %s", run_id, task_id)
+
+
+def record_not_sent(exc: Exception, run_id: int) -> None:
+    """The broker could not be reached: note it on the run (the sweep re-sends it)."""
+    logger.warning("fit run %s: %s; will be re-sent", run_id, exc)
+    FitRun.objects.filter(pk=run_id).update(
+        log=_log_line(FitRun.objects.get(pk=run_id).log, str(exc))
+    )
 
 
 def _log_line(log: str, message: str) -> str:
@@ -392,13 +433,7 @@ def _log_line(log: str, message: str) -> str:
 
 def dispatch_pending(run: FitRun) -> bool:
     """True when ``run`` is queued but its message has not reached a broker yet."""
-    from analysis.tasks import run_fit_job
-
-    return (
-        run.status == RunStatus.QUEUED
-        and not run.task_id
-        and not run_fit_job.app.conf.task_always_eager
-    )
+    return run.status == RunStatus.QUEUED and not run.task_id and jobs.runner() == "celery"
 
 
 def resend_queued_runs(*, older_than_s: float | None = None, now=None) -> list[int]:
@@ -416,6 +451,31 @@ def resend_queued_runs(*, older_than_s: float | None = None, now=None) -> list[i
     return sent
 
 
+def recover_lost_runs() -> dict[str, int]:
+    """Embedded pool sweep (at server start, then every ``LABDB_JOB_SWEEP_EVERY_S``): re-submit
+    runs a stopped server left behind — queued in a pool whose process is gone (or never
+    handed to one), or running on a worker process of this host that is gone — and reap runs
+    whose heartbeat stopped. A run re-submitted twice is still computed once (``_claim``).
+    """
+    counts = reap_stale_runs()
+    limit = timezone.now() - timedelta(seconds=settings.LABDB_JOB_RESEND_AFTER_S)
+    mine = jobs.pool_task_id()
+    lost = []
+    for run in FitRun.objects.filter(status=RunStatus.QUEUED).only("pk", "task_id", "queued_at"):
+        owner = run.task_id.removeprefix("pool:")
+        if run.task_id == mine or (run.task_id.startswith("pool:") and _worker_alive(owner)):
+            continue
+        if run.task_id or run.queued_at <= limit:
+            lost.append(run.pk)
+    running = FitRun.objects.filter(status=RunStatus.RUNNING).only("pk", "worker")
+    lost += [run.pk for run in running if run.worker and not _worker_alive(run.worker)]
+    for run_id in lost:
+        dispatch_fit_run(run_id)
+    if lost:
+        logger.info("re-submitted %d fit run(s) left by a stopped server: %s", len(lost), lost)
+    return {**counts, "resubmitted": len(lost)}
+
+
 def request_refit(*, fit: XASFit, actor=None) -> FitRun:
     """Re-run a computed fit with its stored model on its spectrum (forced: a new run)."""
     run = getattr(fit, "fit_run", None)
@@ -428,110 +488,6 @@ def request_refit(*, fit: XASFit, actor=None) -> FitRun:
     return request_fit_run(
         spectrum=run.spectrum, model=run.model, actor=actor, refit_of=fit, force=True
     )
-
-
-# --- FEFF cache in the database ------------------------------------------------------------
-
-
-class DbFeffCache:
-    """``analysis.engines.feff.FeffCache`` backed by FeffCalculation rows."""
-
-    def __init__(
-        self, structure: dict, source: str, absorber: str, edge: str, radius: float, version: int
-    ):
-        self.meta = {
-            "structure": structure,
-            "structure_source": source,
-            "absorber": absorber,
-            "edge": edge,
-            "cluster_radius_a": radius,
-            "feff_version": str(version),
-        }
-
-    def get(self, key: str):
-        row = FeffCalculation.objects.filter(cache_key=key).first()
-        if row is None:
-            return None
-        run = feff_engine.FeffRun.from_json(row.path_files)
-        return feff_engine.FeffRun(**{**run.__dict__, "from_cache": True, "cache_key": key})
-
-    def put(self, key: str, run) -> None:
-        paths = [
-            {
-                "name": p.file_id,
-                "reff_a": p.reff_a,
-                "degen": p.degen,
-                "nleg": p.nleg,
-                "geometry": p.label,
-            }
-            for p in run.paths
-        ]
-        FeffCalculation.objects.get_or_create(
-            cache_key=key,
-            defaults={
-                **self.meta,
-                "feff_input": run.feff_inp,
-                "paths": paths,
-                "path_files": run.to_json(),
-                "elapsed_s": run.elapsed_s,
-            },
-        )
-
-
-def _structure(spec: dict):
-    source = spec.get("source")
-    if source == StructureSource.AMCSD:
-        entry = feff_engine.amcsd_cif(
-            spec["elements"], mineral=spec.get("mineral"), amcsd_id=spec.get("amcsd_id")
-        )
-        return entry.cif_text
-    if source == StructureSource.CIF:
-        return spec["cif_text"]
-    if source == StructureSource.LATTICE:
-        return feff_engine.LatticeStructure(
-            spec["kind"],
-            spec["a_a"],
-            spec["cation"],
-            spec["anion"],
-            c_a=spec.get("c_a"),
-            u=spec.get("u"),
-        )
-    raise EngineError(
-        f"model.feff.structure.source: {source!r} is not amcsd, cif or lattice",
-        field="model.feff.structure.source",
-    )
-
-
-def feff_paths_for(feff: dict) -> tuple[dict[str, str], dict]:
-    """Path files {id: text} and their provenance, from given files or a (cached) FEFF run."""
-    if feff.get("path_files"):
-        files = dict(feff["path_files"])
-        return files, {
-            "source": "path_files",
-            "sha256": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in sorted(files.items())},
-        }
-    spec = feff["structure"]
-    absorber, edge = feff.get("absorber"), feff.get("edge", "K")
-    radius = float(feff.get("cluster_radius_a", 6.0))
-    version = int(feff.get("feff_version", 6))
-    cache = DbFeffCache(spec, spec.get("source", ""), absorber, edge, radius, version)
-    run = feff_engine.compute_feff_paths(
-        _structure(spec),
-        absorber=absorber,
-        edge=edge,
-        cluster_radius_a=radius,
-        feff_version=version,
-        cache=cache,
-    )
-    return run.path_files(), {
-        "source": spec.get("source"),
-        "cache_key": run.cache_key,
-        "from_cache": run.from_cache,
-        "feff_version": version,
-        "absorber": absorber,
-        "edge": edge,
-        "cluster_radius_a": radius,
-    }
 
 
 # --- execution -----------------------------------------------------------------------------
@@ -679,7 +635,8 @@ def _engine_paths(request: FitRequest) -> tuple[dict, dict, dict]:
         own = request.dataset_feff.get(ds["id"])
         if own is None:
             continue
-        own_files, infos[ds["id"]] = feff_paths_for(own)
+        where = f"model.datasets[{model['datasets'].index(ds)}].feff"
+        own_files, infos[ds["id"]] = feff_paths_for(own, where=where)
         files.update({f"{ds['id']}:{k}": v for k, v in own_files.items()})
         for path in ds["paths"]:
             if "path_file" in path:
@@ -797,6 +754,7 @@ def _provenance(run: FitRun, computed: dict) -> dict:
         "elapsed_s": result.elapsed_s,
         "statistics": result.statistics,
         "parameters": result.parameters,
+        "correlations": result.correlations,  # lmfit correl of varied pairs, for referees
         "warnings": result.warnings,
         "simulated": result.simulated,
     }
@@ -881,6 +839,11 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
             retire_record(
                 old, reason=f"superseded by fit {fit.pk} (refit of a stale fit)", actor=run.owner
             )
+
+
+def fail_run(run_id: int, message: str) -> None:
+    """Mark the run failed with ``message`` unless it already has a result."""
+    _fail(run_id, message)
 
 
 def _fail(run_id: int, message: str) -> None:
@@ -990,7 +953,9 @@ def reap_stale_runs(*, now=None) -> dict[str, int]:
                 run.status = RunStatus.QUEUED
                 run.log += f"[{now:%H:%M:%S}] worker {run.worker} lost; re-queued\n"
                 counts["requeued"] += 1
-                transaction.on_commit(lambda rid=run.pk: dispatch_fit_run(rid))
+                run.save()
+                jobs.submit(FIT_JOB, run.pk)
+                continue
             run.save()
     return counts
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import override_settings
 
 from analysis import services
 from analysis.models import FitRun
@@ -104,11 +105,12 @@ def running_broker(tmp_path):
         pytest.skip("redis-server is not installed (make system-packages installs it)")
     server = Redis(tmp_path)
     server.start()
-    old = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url=server.url, task_always_eager=False)
+    old = {k: celery_app.conf[k] for k in ("broker_url",)}
+    celery_app.conf.update(broker_url=server.url)
     _drop_connections()
     try:
-        yield server
+        with override_settings(LABDB_JOB_RUNNER="celery"):  # this process sends to the broker
+            yield server
     finally:
         celery_app.conf.update(**old)
         server.stop()
