@@ -2,11 +2,16 @@
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework.routers import APIRootView
 
 from analysis.api import urls as analysis_api
 from characterization.api import urls as characterization_api
+from labdb import errors
 from labdb.health import health
 from synthesis.api import urls as synthesis_api
 from web.account_views import APITokenLoginView, APITokenLogoutView
@@ -48,10 +53,18 @@ class LabdbAPIRootView(APIRootView):
 
 urlpatterns = [
     path("health/", health, name="health"),  # no login, no data: for monitors and load balancers
+    path("csp-report/", errors.csp_report, name="csp-report"),  # browsers' CSP violation reports
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Content-Security-Policy (script-src 'self'): Swagger UI's start-up script is served as
+    # its own request by the split view (?script), never inline; Redoc's template drops the
+    # Google Fonts links (offline, and the policy allows no other origin).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
     path("api/auth/login/", APITokenLoginView.as_view(), name="api-token-login"),
     path("api/auth/logout/", APITokenLogoutView.as_view(), name="api-token-logout"),
     # One root for all three routers (each DefaultRouter would list only its own endpoints).
@@ -62,3 +75,9 @@ urlpatterns = [
     path("", include("web.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
 ]
+
+# Under /api/ these answer JSON {"error", "message"}; elsewhere Django's HTML pages.
+handler400 = "labdb.errors.bad_request"
+handler403 = "labdb.errors.permission_denied"
+handler404 = "labdb.errors.page_not_found"
+handler500 = "labdb.errors.server_error"

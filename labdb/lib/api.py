@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.db.models import ProtectedError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -11,8 +14,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from labdb.lib.errors import ConflictError, LabdbError
+from labdb.lib.errors import ConflictError, LabdbError, RetiredError
 from labdb.lib.records import validation_to_domain
+from labdb.storage import StoredFileMissing
 
 
 class LabdbPagination(PageNumberPagination):
@@ -23,11 +27,35 @@ class LabdbPagination(PageNumberPagination):
 
 
 def exception_handler(exc, context):
-    """Map labdb errors to 400/409 with a message a chemist understands."""
+    """Map labdb errors to 400/409 with a message a chemist understands.
+
+    Every answer is ``{"error", "message", …}``: DRF's own ``{"detail"}`` answers (401, 403,
+    404, 405, 415, 429 …) keep ``detail`` and gain both keys. A locked or unreachable database
+    is a 503 with Retry-After. Anything else unhandled becomes a JSON 500 (labdb.errors).
+    """
+    response = _labdb_response(exc, context)
+    if response is not None and isinstance(response.data, dict) and "error" not in response.data:
+        detail = response.data.get("detail")
+        if detail is not None and len(response.data) == 1:
+            kind = getattr(detail, "code", None) or type(exc).__name__
+            kind = "".join(part.capitalize() for part in str(kind).split("_"))
+            response.data = {"error": kind, "message": str(detail), "detail": detail}
+    return response
+
+
+def _labdb_response(exc, context):
+    if isinstance(exc, OperationalError):
+        from labdb.errors import database_busy_response
+
+        busy = database_busy_response(getattr(context.get("request"), "_request", None), exc)
+        return Response(json.loads(busy.content), status=busy.status_code,
+                        headers={"Retry-After": busy["Retry-After"]})
     if isinstance(exc, DjangoValidationError):
         exc = validation_to_domain(exc)
-    if isinstance(exc, ConflictError):
+    if isinstance(exc, ConflictError | RetiredError):
         return Response(exc.as_dict(), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, StoredFileMissing):  # the row is there, its bytes are gone
+        return Response(exc.as_dict(), status=status.HTTP_410_GONE)
     if isinstance(exc, LabdbError):
         return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ProtectedError):

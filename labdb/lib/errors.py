@@ -43,6 +43,10 @@ class ConflictError(DomainError):
         return out
 
 
+class RetiredError(DomainError):
+    """A write to a retired record (HTTP 409): it is read-only until it is restored."""
+
+
 class ParseError(LabdbError):
     """An instrument file could not be read.
 
