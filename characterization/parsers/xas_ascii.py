@@ -14,11 +14,17 @@ Column names come, in order of preference, from SPEC ``#L``/``#C`` numbered labe
 with as many words as data columns (lower-cased, non-alphanumerics → ``_``, as larch does).
 Declared point counts (``n_points``, SSRL ``PTS``, PF ``Points=``) must match the rows.
 Energies in keV (stated, or max < 100) are converted to eV. μ is a given ``mu`` column, else
-ln(I0/It), else If/I0. Element and edge are only reported when the file states them.
+ln(I0/It), else If/I0; failing those, a beamline's own convention: an energy-dispersive
+detector's ``<El>Ka_Sum`` window for the element whose K edge lies in the scan over its
+(dead-time-corrected) I0 (APS 20-ID, SLS PHOENIX), or SNBL's ``Mon``/``Ion1`` pair. A single
+table that names no μ, I0, It or If column (CLS ``$(Detector1)``, bare numeric tables) is kept
+as a column table with μ NOT formed until a chemist declares the columns
+(``with_declared_columns``). Element and edge are only reported when the file states them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -27,17 +33,20 @@ from ._checks import require_complete_last_row
 from ._dates import SPEC_FORMATS, from_formats, stamp
 from ._guard import fail, guarded
 from ._text import decode_text, parse_float
-from .base import ParsedFile, scan_list
+from .base import ParsedFile, Series, scan_list
 from .elements import XAS_EDGES, is_element_symbol
 from .xas_common import (
     I0_NAMES,
     IF_NAMES,
+    IT_NAMES,
     PATTERNS,
+    MuNotFormed,
     check_energy,
     energy_to_ev,
     mu_columns,
     mu_from_columns,
     mu_series,
+    pick_column,
     xas_key_numbers,
     xas_mode,
 )
@@ -340,9 +349,17 @@ def _spectrum(header: list[str], table: np.ndarray) -> dict:
         # SSRL multi-element detectors: one SCA window per element; their sum is the
         # fluorescence signal (as larch/SixPack sum them)
         columns["if"] = np.sum([columns[c] for c in channels], axis=0)
-    mu, mode = mu_from_columns(columns)
+    try:
+        mu, mode = mu_from_columns(columns)
+        used, line = mu_columns(columns, mode), None
+    except ValueError as exc:
+        convention = _convention_columns(columns, energy)
+        if convention is None:
+            raise exc from None
+        mu, mode, used, line = convention
     return {
-        "mu_columns": mu_columns(columns, mode),
+        "mu_columns": used,
+        "fluorescence_line": line,
         "fluorescence_channels_summed": channels,
         "energy": energy,
         "mu": mu,
@@ -353,6 +370,86 @@ def _spectrum(header: list[str], table: np.ndarray) -> dict:
         "reversed": order is not None,
         "was_kev": was_kev,
     }
+
+
+LINE_SUM_RE = re.compile(r"^(?:[a-z0-9]+_)?([a-z]{1,2})ka_sum(?:_|$)")
+EDGE_MARGIN_EV = 20.0  # an edge this close to either end of the scan is not "inside" it
+
+
+def k_edge_ev(element: str) -> float | None:
+    """Tabulated K-edge energy of ``element`` in eV (xraydb, the tables larch reads)."""
+    from xraydb import xray_edge
+
+    try:
+        found = xray_edge(element, "K")
+    except (ValueError, KeyError, TypeError):
+        return None
+    return float(found.energy) if found is not None and found.energy > 0 else None
+
+
+def _line_window(columns: dict[str, np.ndarray], energy: np.ndarray) -> tuple[str, str] | None:
+    """(column, element) of the one ``<El>Ka_Sum`` detector window whose element's K edge lies
+    inside the scanned energies; None when there is none or more than one."""
+    lo, hi = float(energy.min()) + EDGE_MARGIN_EV, float(energy.max()) - EDGE_MARGIN_EV
+    hits = []
+    for name in columns:
+        m = LINE_SUM_RE.match(name)
+        element = m.group(1).capitalize() if m else ""
+        edge = k_edge_ev(element) if is_element_symbol(element) else None
+        if edge is not None and lo < edge < hi:
+            hits.append((name, element))
+    return hits[0] if len(hits) == 1 else None
+
+
+def _fluorescence_line(columns: dict[str, np.ndarray], energy: np.ndarray):
+    """(μ, mode, [I0, If] names, line) from an energy-dispersive detector's emission-line sums.
+
+    APS 20-ID LabVIEW (``XMAP4:AsKa_Sum`` beside ``XMAP4:DT Corr I0``) and SLS PHOENIX
+    (``AlKa_sum_cps`` beside ``I0_KEITHLEY1``) name their fluorescence by the emission line,
+    not "If". The line window of the element whose K edge lies inside the scan is the
+    absorber's fluorescence; I0 is that detector's dead-time-corrected I0 when the file has
+    one (so If/I0 is dead-time corrected), else the I0 column. None when no single window fits.
+    """
+    found = _line_window(columns, energy)
+    if found is None:
+        return None
+    name, element = found
+    prefix = name.split("_")[0] + "_"
+    i0 = next((c for c in columns if c.startswith(prefix) and c.endswith("dt_corr_i0")), None)
+    i0 = i0 or pick_column(columns, I0_NAMES)
+    if i0 is None or not np.all(columns[i0] > 0):
+        return None
+    return columns[name] / columns[i0], "fluorescence", [i0, name], f"{element} Kα"
+
+
+def _monitor_and_ion_chamber(columns: dict[str, np.ndarray]):
+    """(μ, mode, [I0, It] names, None) for ESRF SNBL SPEC zap scans (``#L Mon … Ion1 … Ion2``).
+
+    ``Mon`` is the incident-beam monitor and ``Ion1`` the ion chamber behind the sample
+    (in ESRF_SNBL_2013.dat Mon stays flat while Ion1 halves across the Ge K edge), so
+    μ = ln(Mon/Ion1). None unless both are there, positive, and no I0 column is named.
+    """
+    if pick_column(columns, I0_NAMES) is not None or pick_column(columns, IT_NAMES) is not None:
+        return None
+    mon, ion1 = columns.get("mon"), columns.get("ion1")
+    if mon is None or ion1 is None or not (np.all(mon > 0) and np.all(ion1 > 0)):
+        return None
+    return np.log(mon / ion1), "transmission", ["mon", "ion1"], None
+
+
+def _convention_columns(columns: dict[str, np.ndarray], energy: np.ndarray):
+    """μ from a beamline's own column convention when no column is named I0/It/If or μ.
+
+    Refuses (ValueError) a scan whose amplifier gain column changes: the currents would need
+    rescaling that the file does not document.
+    """
+    for name, values in columns.items():
+        if "gain" in name and np.ptp(values) != 0:
+            raise ValueError(
+                f"the amplifier gain column {name} changes during the scan; μ cannot be formed "
+                "from currents measured at different gains"
+            )
+    return _fluorescence_line(columns, energy) or _monitor_and_ion_chamber(columns)
 
 
 def _scans(text: str, lines: list[str]) -> tuple[list[tuple[list[str], np.ndarray]], list[str]]:
@@ -423,7 +520,12 @@ def parse_xas_ascii(data: bytes, *, filename: str) -> ParsedFile:
             f"{LABEL}: the header says {declared} points but {scans[0][1].shape[0]} rows "
             "follow; the file looks truncated",
         )
-    spectra_ = [_spectrum(h, t) for h, t in scans]
+    try:
+        spectra_ = [_spectrum(h, t) for h, t in scans]
+    except MuNotFormed as exc:
+        if len(scans) != 1:
+            raise fail(FORMAT, f"{LABEL}: {exc}") from None
+        return _column_table(scans[0], file_header)
     stated = _stated([ln for ln in file_header if ln.strip()])
     element = stated.get("element") if is_element_symbol(stated.get("element", "")) else None
     edge = stated.get("edge") if stated.get("edge") in XAS_EDGES else None
@@ -451,6 +553,7 @@ def parse_xas_ascii(data: bytes, *, filename: str) -> ParsedFile:
         "col0_range_raw": [float(scans[0][1][:, 0].min()), float(scans[0][1][:, 0].max())],
         "fluorescence_channels_summed": first["fluorescence_channels_summed"],
         "mu_columns": first["mu_columns"],
+        "fluorescence_line": first["fluorescence_line"],
         **facts,
         "header": [ln.rstrip() for ln in file_header[:200]],
         "reader": "own beamline ASCII reader",
@@ -470,4 +573,186 @@ def parse_xas_ascii(data: bytes, *, filename: str) -> ParsedFile:
         series=series,
         metadata=metadata,
         key_numbers=numbers,
+    )
+
+
+# --- column tables whose μ columns the file does not name ------------------------------------
+
+
+class DeclarationError(ValueError):
+    """A declared column choice that cannot form μ; ``field`` names the form field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+DECLARED_FIELDS = ("energy_column", "energy_unit", "mode", "numerator", "denominator")
+
+
+def _ln_relations(table: np.ndarray) -> list[str]:
+    """Columns that are ln(column a / column b) of two others (1-based), e.g. a μ the
+    beamline already formed: a hint for the chemist, never used to form μ by itself."""
+    found = []
+    n = table.shape[1]
+    positive = [bool(np.all(table[:, i] > 0)) for i in range(n)]
+    with np.errstate(all="ignore"):
+        for k in range(n):
+            for a in range(n):
+                for b in range(n):
+                    if len({k, a, b}) < 3 or not (positive[a] and positive[b]):
+                        continue
+                    ratio = np.log(table[:, a] / table[:, b])
+                    if np.allclose(table[:, k], ratio, rtol=1e-6, atol=1e-9):
+                        found.append(f"column {k + 1} = ln(column {a + 1} / column {b + 1})")
+    return found
+
+
+def _column_table(scan: tuple[list[str], np.ndarray], file_header: list[str]) -> ParsedFile:
+    """A beamline table whose columns are not named as μ, I0, It or If (CLS ``$(Detector1)``,
+    headerless tables): every column kept as a series against the row number, μ NOT formed
+    (``key_numbers["mu_formed"] = False``) until a chemist declares the columns
+    (``with_declared_columns``). The candidate energy column was checked to increase."""
+    header, table = scan
+    names, energy_unit = _names(header, table.shape[1])
+    rows = np.arange(1, table.shape[0] + 1, dtype=float)
+    series = [
+        Series(
+            name=f"column {i + 1}",
+            x=rows,
+            y=table[:, i].copy(),
+            x_label="Row",
+            x_unit="",
+            y_label=names[i],
+            y_unit="",
+        )
+        for i in range(table.shape[1])
+    ]
+    metadata = {
+        "columns": names,
+        "n_rows": int(table.shape[0]),
+        "mu_formed": False,
+        "mu_mode": "not formed",
+        "energy_unit_stated": energy_unit,
+        "column_relations": _ln_relations(table),
+        "scans": [],  # the series are the file's columns, not scans
+        **_header_facts(file_header),
+        "header": [ln.rstrip() for ln in file_header[:200]],
+        "reader": "own beamline ASCII reader",
+        **_header_time(file_header),
+    }
+    numbers = {
+        "mu_formed": False,
+        "element": None,
+        "edge": None,
+        "element_stated": False,
+        "n_points": int(table.shape[0]),
+        "n_columns": int(table.shape[1]),
+    }
+    return ParsedFile(
+        format=FORMAT,
+        parser_name=PARSER_NAME,
+        parser_version=PARSER_VERSION,
+        technique="xas",
+        series=series,
+        metadata=metadata,
+        key_numbers=numbers,
+    )
+
+
+def _column_number(parsed: ParsedFile, field: str, raw) -> int:
+    """1-based column number from a number or a column name of ``metadata["columns"]``."""
+    names = parsed.metadata["columns"]
+    text = str(raw if raw is not None else "").strip()
+    if text.isdigit() and 1 <= int(text) <= len(names):
+        return int(text)
+    if text.lower() in names:
+        return names.index(text.lower()) + 1
+    raise DeclarationError(
+        field,
+        f"{field}: {text or '(empty)'!r} is not a column of this file; expected a column number "
+        f"1–{len(names)} or one of the names {', '.join(names[:12])}",
+    )
+
+
+def _declared_choice(declaration: dict, field: str, allowed: tuple[str, ...]) -> str:
+    value = str(declaration.get(field) or "").strip()
+    match = next((a for a in allowed if a.lower() == value.lower()), None)
+    if match is None:
+        raise DeclarationError(
+            field, f"{field}: {value or '(empty)'!r}; expected {' or '.join(allowed)}"
+        )
+    return match
+
+
+def normalized_declaration(parsed: ParsedFile, declaration: dict) -> dict:
+    """The declaration with column numbers (1-based), unit and mode spelled one way.
+
+    Raises DeclarationError naming the field for an unknown column, unit or mode, or when
+    the numerator, denominator and energy are not three different columns.
+    """
+    out = {
+        "energy_column": _column_number(parsed, "energy_column", declaration.get("energy_column")),
+        "energy_unit": _declared_choice(declaration, "energy_unit", ("eV", "keV")),
+        "mode": _declared_choice(declaration, "mode", ("transmission", "fluorescence")),
+        "numerator": _column_number(parsed, "numerator", declaration.get("numerator")),
+        "denominator": _column_number(parsed, "denominator", declaration.get("denominator")),
+    }
+    if len({out["energy_column"], out["numerator"], out["denominator"]}) < 3:
+        raise DeclarationError(
+            "denominator",
+            "denominator: energy, numerator and denominator must be three different columns",
+        )
+    return out
+
+
+def with_declared_columns(parsed: ParsedFile, declaration: dict) -> ParsedFile:
+    """The μ(E) a chemist declared for a column table that does not name its μ columns.
+
+    ``declaration``: ``energy_column`` (number or name), ``energy_unit`` (eV/keV), ``mode``
+    and ``numerator``/``denominator`` columns: transmission μ = ln(numerator/denominator)
+    (I0 over It), fluorescence μ = numerator/denominator (If over I0). Energy in eV in the
+    result. Raises DeclarationError naming the field when the energy does not increase, a
+    logarithm needs non-positive currents or a ratio divides by zero.
+    """
+    d = normalized_declaration(parsed, declaration)
+    column = {i + 1: s.y for i, s in enumerate(parsed.series)}
+    names = parsed.metadata["columns"]
+    energy = column[d["energy_column"]] * (1000.0 if d["energy_unit"] == "keV" else 1.0)
+    try:
+        check_energy(energy)
+    except ValueError as exc:
+        raise DeclarationError("energy_column", f"energy_column: {exc}") from None
+    num, den = column[d["numerator"]], column[d["denominator"]]
+    if d["mode"] == "transmission":
+        if not (np.all(num > 0) and np.all(den > 0)):
+            raise DeclarationError(
+                "numerator",
+                "numerator: μ = ln(numerator/denominator) needs positive values in both columns "
+                f"({names[d['numerator'] - 1]}, {names[d['denominator'] - 1]})",
+            )
+        mu = np.log(num / den)
+    else:
+        if np.any(den == 0):
+            raise DeclarationError(
+                "denominator", f"denominator: {names[d['denominator'] - 1]} has zeros (I0 expected)"
+            )
+        mu = num / den
+    numbers = xas_key_numbers(energy, mu, element=None, edge=None, e0_stated_ev=None)
+    metadata = {
+        **parsed.metadata,
+        "mu_formed": True,
+        "mu_declared": d,
+        "mu_mode": d["mode"],
+        "mode": d["mode"],
+        "mu_columns": [names[d["numerator"] - 1], names[d["denominator"] - 1]],
+        "energy_column": names[d["energy_column"] - 1],
+        "energy_column_index": d["energy_column"] - 1,
+    }
+    return dataclasses.replace(
+        parsed,
+        series=[mu_series(energy, mu, "μ(E)", d["mode"])],
+        metadata=metadata,
+        key_numbers={**numbers, "element_stated": False, "mu_formed": True},
     )

@@ -16,6 +16,10 @@ IF_NAMES = ("ifluor", "if", "ifl", "fluor", "flatot", "iff")
 KEV_THRESHOLD = 100.0  # an energy column whose maximum is below this is in keV
 
 
+class MuNotFormed(ValueError):
+    """No column is named as μ, I0, It or If: the file cannot say which columns form μ."""
+
+
 def energy_to_ev(energy: np.ndarray, unit: str | None = None) -> tuple[np.ndarray, bool]:
     """(energy in eV, converted?) — keV when the unit says so or when max(E) < 100."""
     energy = np.asarray(energy, dtype=float)
@@ -41,6 +45,9 @@ def _pick(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> str | None:
     return found
 
 
+pick_column = _pick  # public name for the beamline readers
+
+
 def _first(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray | None:
     """The column ``_pick`` chooses, or None."""
     name = _pick(columns, names)
@@ -61,7 +68,8 @@ def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
     ``mode`` is ``transmission`` or ``fluorescence`` when the column says so (``mutrans``,
     ``mufluor``) or the ratio is formed here, ``given`` for a bare ``mu``/``xmu`` column.
 
-    Raises ValueError when none can be formed or the ratio needs non-positive intensities.
+    Raises MuNotFormed (a ValueError) when no column is named as μ, I0, It or If, ValueError
+    when the ratio needs non-positive intensities.
     """
     given = _first(columns, GIVEN_MU_NAMES)
     if given is not None:
@@ -80,7 +88,7 @@ def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
             "values, and no fluorescence column (If, Iff, Lytle …) is named; the columns are "
             f"{', '.join(sorted(columns)[:12])}"
         )
-    raise ValueError(
+    raise MuNotFormed(
         "no μ column and no I0 with It or If among the columns "
         f"{', '.join(sorted(columns)[:12])}; name the detector columns in the header"
     )
