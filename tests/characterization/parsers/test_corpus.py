@@ -165,6 +165,11 @@ def test_mutated_real_file_is_rejected_or_keeps_its_numbers(rel, mutation):
     fmt = original.format
     if mutation == "flip_header" and fmt in SKIP_FLIP:
         pytest.skip(SKIP_FLIP[fmt])
+    if mutation == "flip_header" and fmt not in BINARY and _first_data_offset(data) == 0:
+        pytest.skip(
+            "the file has no header: the flipped byte lands on a data digit, an undetectable "
+            "change in any reader"
+        )
     if mutation == "swap_columns" and fmt in BINARY | {"athena_prj"}:
         pytest.skip("column swapping applies to text tables only")
     if mutation == "swap_columns" and fmt in SKIP_SWAP:
