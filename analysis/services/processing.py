@@ -1,0 +1,219 @@
+"""Live processing preview for the fit builder: μ(E) → background → χ(k) → |χ(R)| of a stored
+spectrum with the processing and k/R windows a user is choosing, before any fit is queued.
+
+Reads only (nothing is stored). The numbers come from the same engine the fits use
+(``analysis.engines.xas_processing.process_mu``: larch ``pre_edge → autobk → xftf``), so the
+e0 and edge step shown are the ones a fit with these settings will start from.
+
+Bounded work per request, because the builder sends one request per edit:
+
+* at most ``MAX_POINTS`` energy points per spectrum, ``rbkg`` at most ``MAX_RBKG_A`` Å (the
+  autobk spline knot count grows with it), k-weight 0–4, FFT size fixed by larch's default;
+* at most ``MAX_CONCURRENT`` previews compute at once in one server process; a request that
+  waits longer than ``WAIT_S`` seconds gets :class:`PreviewBusy` (HTTP 503, "try again");
+* the parsed μ(E) of the last ``CACHE_SIZE`` raw files is kept in memory by sha256, so an edit
+  does not re-read and re-parse the file;
+* each returned curve is thinned to at most ``MAX_PLOT_POINTS`` points (plots only).
+
+Units: energy in eV, k in Å⁻¹, R in Å.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from analysis.engines.xas_processing import process_mu
+from characterization.models import XASSpectrum
+from labdb.lib.errors import DomainError, EngineError
+
+__all__ = ["MAX_POINTS", "MAX_RBKG_A", "PreviewBusy", "preview_processing"]
+
+MAX_POINTS = 20_000
+MAX_RBKG_A = 3.0
+MAX_CONCURRENT = 2
+WAIT_S = 20.0
+CACHE_SIZE = 16
+MAX_PLOT_POINTS = 1500
+
+#: The processing keys the builder may set (a subset of larch's; others keep larch defaults).
+PRE_EDGE_KEYS = ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm", "nvict", "step", "make_flat")
+AUTOBK_KEYS = ("rbkg", "kweight", "kw", "kmin", "kmax", "dk", "win", "ek0", "e0", "nknots")
+TRANSFORM_KEYS = ("kmin", "kmax", "dk", "window", "kweight")
+
+_slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+_mu_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray, str]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+class PreviewBusy(DomainError):
+    """Too many previews are computing in this server process; the client should retry."""
+
+
+def _spectrum_mu(spectrum_id: int) -> tuple[XASSpectrum, np.ndarray, np.ndarray, str]:
+    """The spectrum, its energy (eV) and μ(E) from the stored raw file (cached by sha256)."""
+    from analysis.services.fits import load_mu
+
+    spectrum = XASSpectrum.objects.select_related("data_file").filter(pk=spectrum_id).first()
+    if spectrum is None:
+        raise DomainError(f"spectrum: there is no XAS spectrum {spectrum_id}.", field="spectrum")
+    data_file = spectrum.data_file
+    if data_file is None or data_file.parse_status != "ok":
+        raise DomainError(
+            f"spectrum: {spectrum} has no parsed raw data file to process "
+            "(published spectra carry no data).",
+            field="spectrum",
+        )
+    with _cache_lock:
+        hit = _mu_cache.get(data_file.sha256)
+        if hit is not None:
+            _mu_cache.move_to_end(data_file.sha256)
+    if hit is None:
+        energy, mu, raw = load_mu(spectrum)
+        hit = (np.asarray(energy, dtype=float), np.asarray(mu, dtype=float), raw["file"])
+        with _cache_lock:
+            _mu_cache[data_file.sha256] = hit
+            while len(_mu_cache) > CACHE_SIZE:
+                _mu_cache.popitem(last=False)
+    energy, mu, name = hit
+    if energy.size > MAX_POINTS:
+        raise DomainError(
+            f"spectrum: {name} has {energy.size} energy points; the live preview handles at "
+            f"most {MAX_POINTS} (the fit itself is not limited).",
+            field="spectrum",
+        )
+    return spectrum, energy, mu, name
+
+
+def _section(given: Any, allowed: tuple[str, ...], where: str) -> dict:
+    """A processing section as a dict of numbers/strings; DomainError naming the key."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise DomainError(f"{where}: expected an object of settings.", field=where)
+    out = {}
+    for key, value in given.items():
+        if key not in allowed:
+            raise DomainError(
+                f"{where}.{key}: not a setting of the live preview; use one of "
+                f"{', '.join(allowed)}.",
+                field=f"{where}.{key}",
+            )
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise DomainError(f"{where}.{key}: expected a number, got {value!r}.",
+                              field=f"{where}.{key}")
+        out[key] = value
+    return out
+
+
+def _xftf_settings(processing: dict, transform: dict) -> dict:
+    """xftf keywords: the fit's transform window (k range, dk, window, first k-weight) over the
+    processing's own xftf, so the |χ(R)| shown is the one the fit compares with."""
+    xftf = _section(processing.get("xftf"), TRANSFORM_KEYS, "processing.xftf")
+    for key, value in _section(transform, TRANSFORM_KEYS + ("rmin", "rmax", "fitspace"),
+                               "transform").items():
+        if key == "kweight" and isinstance(value, list):
+            value = value[0] if value else 2
+        if key in TRANSFORM_KEYS:
+            xftf[key] = value
+    return xftf
+
+
+def _check_bounds(autobk: dict, xftf: dict) -> None:
+    rbkg = autobk.get("rbkg")
+    if isinstance(rbkg, (int, float)) and not 0 < rbkg <= MAX_RBKG_A:
+        raise DomainError(
+            f"processing.autobk.rbkg: {rbkg:g} Å is outside 0–{MAX_RBKG_A:g} Å (rbkg is the "
+            "R below which χ(R) is background; about half the first-shell distance).",
+            field="processing.autobk.rbkg",
+        )
+    for where, section in (("processing.autobk", autobk), ("transform", xftf)):
+        kweight = section.get("kweight", section.get("kw"))
+        if kweight is not None and (not isinstance(kweight, int) or not 0 <= kweight <= 4):
+            raise DomainError(
+                f"{where}.kweight: expected a whole number from 0 to 4, got {kweight!r}.",
+                field=f"{where}.kweight",
+            )
+
+
+def _engine_field(exc: EngineError) -> str:
+    """Engine field (``pre_edge.e0``, ``xftf.kmax``) → the fit model's JSON path."""
+    name = exc.field or "processing"
+    step, _, key = name.partition(".")
+    if step == "xftf":
+        return f"transform.{key}" if key else "transform"
+    if step in ("pre_edge", "autobk"):
+        return f"processing.{name}"
+    return "processing"
+
+
+def _thin(*arrays: np.ndarray) -> list[list[float]]:
+    """Every array sampled at the same ≤ MAX_PLOT_POINTS indices, as lists (6 significant
+    digits: plot data)."""
+    size = arrays[0].size
+    step = max(1, int(np.ceil(size / MAX_PLOT_POINTS)))
+    return [[float(f"{v:.6g}") for v in a[::step]] for a in arrays]
+
+
+def preview_processing(*, spectrum_id: int, processing: dict | None = None,
+                       transform: dict | None = None) -> dict:
+    """Process a stored spectrum with the builder's settings and return plot data.
+
+    Args:
+        spectrum_id: the XAS spectrum (must have a parsed raw file).
+        processing: ``{"pre_edge": {...}, "autobk": {...}}`` as in a fit model dataset
+            (``xftf`` too; the transform's window takes precedence).
+        transform: the dataset's ``transform`` (kmin, kmax, dk, window, kweight; rmin/rmax
+            are the client's to draw).
+
+    Returns ``{"spectrum", "e0_ev", "edge_step", "k_max_inv_a", "parameters", "mu": {energy_ev,
+    mu, bkg, pre_edge, post_edge}, "chik": {k_inv_a, chi_kw, kwin, kweight}, "chir": {r_a,
+    chir_mag}}`` (``parameters`` as resolved by larch).
+
+    Raises DomainError naming the field (``processing.pre_edge.e0``, ``transform.kmax``, …) for
+    a setting larch refuses or one beyond the bounds above; PreviewBusy when saturated.
+    """
+    processing = processing or {}
+    if not isinstance(processing, dict):
+        raise DomainError("processing: expected an object.", field="processing")
+    pre_edge = _section(processing.get("pre_edge"), PRE_EDGE_KEYS, "processing.pre_edge")
+    autobk = _section(processing.get("autobk"), AUTOBK_KEYS, "processing.autobk")
+    xftf = _xftf_settings(processing, transform or {})
+    _check_bounds(autobk, xftf)
+    spectrum, energy, mu, _name = _spectrum_mu(spectrum_id)
+    if not _slots.acquire(timeout=WAIT_S):
+        raise PreviewBusy("The server is busy computing other previews; try again.",
+                          field="processing")
+    try:
+        done = process_mu(energy, mu, pre_edge=pre_edge, autobk=autobk, xftf=xftf)
+    except EngineError as exc:
+        raise DomainError(f"{_engine_field(exc)}: {exc.message}.",
+                          field=_engine_field(exc)) from None
+    finally:
+        _slots.release()
+    return _plot_data(spectrum, done)
+
+
+def _plot_data(spectrum: XASSpectrum, done) -> dict:
+    group = done._group  # the larch group keeps the pre/post-edge lines and the window
+    kweight = done.parameters["xftf"]["kweight"]
+    energy, mu_, bkg, pre, post = _thin(done.energy_ev, done.mu, np.asarray(group.bkg),
+                                        np.asarray(group.pre_edge), np.asarray(group.post_edge))
+    k, chi_kw, kwin = _thin(done.k_inv_a, done.chi * done.k_inv_a**kweight,
+                            np.asarray(group.kwin))
+    r, chir = _thin(done.r_a, done.chir_mag)
+    return {
+        "spectrum": spectrum.pk,
+        "e0_ev": done.e0_ev,
+        "edge_step": done.edge_step,
+        "k_max_inv_a": float(done.k_inv_a[-1]),
+        "parameters": done.parameters,
+        "mu": {"energy_ev": energy, "mu": mu_, "bkg": bkg, "pre_edge": pre, "post_edge": post},
+        "chik": {"k_inv_a": k, "chi_kw": chi_kw, "kwin": kwin, "kweight": kweight},
+        "chir": {"r_a": r, "chir_mag": chir},
+    }
