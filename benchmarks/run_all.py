@@ -31,6 +31,7 @@ SIZES: dict[str, tuple[list[str], list[str]]] = {
     "ingest_files": (["--files", "200"], []),
     "fit_throughput": (["--fits", "6"], []),
     "sample_page": (["--fits", "10", "--requests", "20"], ["--fits", "10", "--requests", "50"]),
+    "fit_builder": (["--repeat", "3"], ["--repeat", "10"]),
 }
 ORDER = list(SIZES)
 

@@ -109,6 +109,7 @@
   function addParamRow(name, spec) {
     spec = spec || {kind: "guess", value: 0};
     var tr = document.createElement("tr");
+    if (spec.from_fit !== undefined) tr.carried = spec;
     tr.className = "fb-param";
     tr.innerHTML =
       '<td><input data-p="name" size="10" maxlength="40" aria-label="parameter name"><span class="field-error" hidden></span></td>' +
@@ -118,6 +119,12 @@
       '<td><input data-p="max" size="6" aria-label="upper bound"><span class="field-error" hidden></span></td>' +
       '<td><button type="button" class="small" data-action="remove-param">Remove</button></td>';
     $(tr, "[data-p=name]").value = name || "";
+    if (tr.carried) {
+      var opt = document.createElement("option"); opt.value = "from_fit"; opt.textContent = "from a fit";
+      $(tr, "[data-p=kind]").appendChild(opt);
+      spec = {kind: "from_fit", value: "fit " + spec.from_fit + ": " + (spec.parameter || name)};
+      $(tr, "[data-p=value]").readOnly = true;
+    }
     $(tr, "[data-p=kind]").value = spec.kind || "guess";
     $(tr, "[data-p=value]").value = spec.kind === "def" ? (spec.expr || "") : (spec.value === undefined ? "" : spec.value);
     $(tr, "[data-p=min]").value = spec.min === undefined || spec.min === null ? "" : spec.min;
@@ -146,6 +153,7 @@
     $$(paramBody, "tr.fb-param").forEach(function (tr) {
       var name = $(tr, "[data-p=name]").value.trim(), kind = $(tr, "[data-p=kind]").value;
       if (!name) return;
+      if (tr.carried && kind === "from_fit") { out[name] = Object.assign({}, tr.carried); return; }
       var raw = $(tr, "[data-p=value]").value;
       if (kind === "def") { out[name] = {kind: "def", expr: raw.trim()}; return; }
       var spec = {kind: kind, value: num(raw) === null ? 0 : num(raw)};
@@ -212,6 +220,7 @@
     var known = ["id", "spectrum", "feff", "paths", "processing", "transform", "_default"];
     Object.keys(ds).forEach(function (k) { if (known.indexOf(k) < 0) self.extra[k] = ds[k]; });
     this.extraProcessing = {};
+    this.givenXftf = (ds.processing || {}).xftf || null;
     Object.keys(ds.processing || {}).forEach(function (step) {
       Object.keys(ds.processing[step] || {}).forEach(function (key) {
         if (!r.querySelector('[data-key="processing.' + step + "." + key + '"]') && step !== "xftf") {
@@ -235,7 +244,8 @@
     this.setSource(feff.calculation ? "stored" : (structure.source || "lattice"));
     this.feff = ds.feff || null;
     this.renderEntries();
-    if (feff.calculation || feff.structure) this.runFeff(feff.calculation || null);
+    if (feff.calculation) this.runFeff(feff.calculation);
+    else if (feff.structure) this.runFeff(null, feff);
     else if (feff.path_files) this.showPathFiles(feff.path_files);
   };
   Dataset.prototype.setSource = function (source) {
@@ -308,7 +318,9 @@
     }
     return file.text().then(function (text) { return {source: "cif", cif_text: text}; });
   };
-  Dataset.prototype.runFeff = function (calculationId) {
+  /* calculationId: show a stored calculation; given: a loaded model's structure feff, computed
+   * (or found cached) to show its paths while the model keeps referencing it as it was. */
+  Dataset.prototype.runFeff = function (calculationId, given) {
     var self = this, r = this.root, status = $(r, "[data-slot=feff-status]");
     clearErrors($(r, ".fb-feff"));
     var source = $(r, "[data-feff=source]").value;
@@ -318,18 +330,20 @@
     var request;
     if (calculationId) request = api("GET", data.urls.feff + calculationId + "/");
     else {
-      request = this.structureSpec().then(function (structure) {
+      var spec = given ? Promise.resolve(given.structure) : this.structureSpec();
+      request = spec.then(function (structure) {
         return api("POST", data.urls.feff, {
-          structure: structure, absorber: $(r, "[data-feff=absorber]").value.trim(),
-          edge: $(r, "[data-feff=edge]").value, feff_version: Number($(r, "[data-feff=feff_version]").value),
-          cluster_radius_a: num($(r, "[data-feff=cluster_radius_a]").value)});
+          structure: structure, absorber: given ? given.absorber : $(r, "[data-feff=absorber]").value.trim(),
+          edge: given ? (given.edge || "K") : $(r, "[data-feff=edge]").value,
+          feff_version: given ? Number(given.feff_version || 6) : Number($(r, "[data-feff=feff_version]").value),
+          cluster_radius_a: given ? Number(given.cluster_radius_a || 6.0) : num($(r, "[data-feff=cluster_radius_a]").value)});
       });
     }
     return request.then(function (res) {
       if (!res.ok) throw {field: res.json.field ? "feff." + String(res.json.field).replace(/^(model\.)?(feff\.)?/, "") : "feff",
                           message: res.json.message || res.json.detail || ("HTTP " + res.status)};
       self.calc = res.json;
-      self.feff = {calculation: res.json.id};
+      if (!given) self.feff = {calculation: res.json.id};
       status.textContent = "FEFF: " + (res.json.paths || []).length + " paths" +
         (res.status === 200 && !calculationId ? " (already computed)" : "") +
         (res.json.elapsed_s ? " · " + Number(res.json.elapsed_s).toFixed(1) + " s" : "");
@@ -442,7 +456,7 @@
     var t = this.transformJson(), xftf = {};
     ["kmin", "kmax", "dk", "window"].forEach(function (k) { if (t[k] !== undefined) xftf[k] = t[k]; });
     xftf.kweight = Array.isArray(t.kweight) ? t.kweight[0] : (t.kweight === undefined ? 2 : t.kweight);
-    merged.xftf = xftf;
+    merged.xftf = this.givenXftf ? Object.assign({}, this.givenXftf) : xftf;
     return merged;
   };
   Dataset.prototype.transformJson = function () { return this.values("transform.").transform || {}; };
@@ -461,6 +475,7 @@
     if (t.matches("[data-feff=source]") && e.type === "change") { this.setSource(t.value); return; }
     if (t.matches("[data-feff=preset]") && e.type === "change" && t.value !== "") { this.applyPreset(data.lattices[Number(t.value)]); return; }
     if (t.matches("[data-key='transform.kmax']")) this.kmaxTouched = true;
+    if (t.matches("[data-key^='transform.']")) this.givenXftf = null;  // xftf follows the window again
     if (t.matches("[data-key]") && t.tagName !== "P") {
       var errorEl = errorSlot(t);
       if (errorEl) { errorEl.hidden = true; t.removeAttribute("aria-invalid"); }
@@ -569,7 +584,9 @@
   }
   function model() {
     var m = {parameters: parametersJson(), datasets: datasets.map(function (ds) { return ds.json(); })};
-    if (data.model && data.model.options) m.options = data.model.options;
+    Object.keys(data.model || {}).forEach(function (key) {  // options, schema_version, … as given
+      if (["parameters", "datasets", "feff"].indexOf(key) < 0) m[key] = data.model[key];
+    });
     return m;
   }
   function update() {
