@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -50,6 +49,7 @@ from characterization.models import (
     AbsorptionMeasurement,
     DataFile,
     DataFileLink,
+    DataFileRunLink,
     FTIRMeasurement,
     LifetimeComponent,
     PLLifetimeMeasurement,
@@ -64,17 +64,25 @@ from characterization.models import (
 )
 from characterization.parsers._limits import Limits
 from characterization.parsers.base import ParsedFile
-from characterization.parsers.registry import parse_file
-from characterization.previews import render_preview_png, series_to_json
+from characterization.parsers.scans import scan_indices, scan_key_numbers
+from characterization.parsers.xas_ascii import (
+    DeclarationError,
+    normalized_declaration,
+    with_declared_columns,
+)
+from characterization.previews import series_to_json
+from labdb.lib import jobs
 from labdb.lib.errors import ConflictError, DomainError, ParseError
 from labdb.lib.records import (
     create_record,
+    require_active,
     retire_record,
     save_unique,
     update_record,
     with_owner,
 )
-from synthesis.models import Sample
+from labdb.storage import read_stored, stored_label
+from synthesis.models import Sample, SynthesisRun
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -225,10 +233,71 @@ def attach_data_file(
     save_unique(data_file)
     if sample is not None:
         _new_link(data_file, sample, actor, reason or "uploaded for this sample", groups)
-    parse_data_file(data_file=data_file, content=content)
-    if groups:
-        _checked_groups(data_file, groups)  # now that the project's groups are known
+    if jobs.submit(PARSE_JOB, data_file.pk):  # inline runner (tests): parsed already
+        data_file.refresh_from_db()
+        if groups:
+            _checked_groups(data_file, groups)  # now that the project's groups are known
     return data_file, True
+
+
+# --- the parse job: off the request, in a budgeted child process ---------------------------
+
+PARSE_JOB = "characterization.parse_file"  # registered in characterization/tasks.py
+
+
+def parse_budget():
+    """The OS budget of one parse, from settings (LABDB_PARSE_MEMORY_MB, _TIMEOUT_S)."""
+    from characterization.parse_worker import ParseBudget
+
+    return ParseBudget(
+        memory_mb=settings.LABDB_PARSE_MEMORY_MB, timeout_s=settings.LABDB_PARSE_TIMEOUT_S
+    )
+
+
+def parse_pending_file(file_id: int) -> str | None:
+    """The parse job: claim a pending file (``pending`` → ``parsing``), parse it in a child
+    process under the OS budget with no transaction open, then write the outcome and the
+    measurement rows in one short transaction. Returns the final ``parse_status``.
+
+    A file that is not pending (parsed already, taken by another worker) is left alone, so a
+    job delivered twice parses once.
+    """
+    claimed = DataFile.objects.filter(pk=file_id, parse_status=ParseStatus.PENDING).update(
+        parse_status=ParseStatus.PARSING, updated_at=timezone.now()
+    )
+    if not claimed:
+        return DataFile.objects.filter(pk=file_id).values_list("parse_status", flat=True).first()
+    data_file = DataFile.objects.get(pk=file_id)
+    parse_data_file(data_file=data_file)
+    return data_file.parse_status
+
+
+def fail_parse(file_id: int, *, exc: Exception) -> None:
+    """A parse job died with an unexpected error: the file is failed with the reason."""
+    message = f"the parse job failed unexpectedly: {type(exc).__name__}: {exc}"[:2000]
+    DataFile.objects.filter(
+        pk=file_id, parse_status__in=[ParseStatus.PENDING, ParseStatus.PARSING]
+    ).update(parse_status=ParseStatus.FAILED, parse_error=message, parsed_at=timezone.now())
+
+
+def resubmit_lost_parses(*, now=None) -> list[int]:
+    """Sweep: files left ``pending`` (queued when a server stopped, or never delivered) for
+    ``LABDB_JOB_RESEND_AFTER_S`` seconds, and files ``parsing`` far beyond the parse's
+    wall-clock limit (their process died), are queued again. Returns their ids."""
+    now = now or timezone.now()
+    pending_before = now - dt.timedelta(seconds=settings.LABDB_JOB_RESEND_AFTER_S)
+    parsing_before = now - dt.timedelta(seconds=2 * settings.LABDB_PARSE_TIMEOUT_S + 60)
+    dead = DataFile.objects.filter(parse_status=ParseStatus.PARSING, updated_at__lt=parsing_before)
+    dead_ids = list(dead.values_list("pk", flat=True))
+    dead.update(parse_status=ParseStatus.PENDING, updated_at=now)
+    lost = set(dead_ids) | set(
+        DataFile.objects.filter(
+            parse_status=ParseStatus.PENDING, updated_at__lte=pending_before
+        ).values_list("pk", flat=True)
+    )
+    for file_id in sorted(lost):
+        jobs.dispatch(PARSE_JOB, file_id)
+    return sorted(lost)
 
 
 # --- attachments: photos, PDFs, notebook scans, documents ----------------------------------
@@ -347,26 +416,53 @@ def parse_data_file(*, data_file: DataFile, content: bytes | None = None) -> Dat
     ``parse_status = failed`` with the user-facing error. The raw file is never touched.
     """
     if content is None:
-        with default_storage.open(data_file.file.name, "rb") as handle:
-            content = handle.read()
+        content = read_stored(data_file.file.name, label=stored_label(data_file))
     kind, content_type = classify_content(content, data_file.original_name)
     if kind == FileKind.ATTACHMENT:
-        _replace_derived_measurements_of(data_file)
-        _store_as_attachment(data_file, content, content_type)
-        data_file.parsed_at = timezone.now()
-        data_file.save()
-        return data_file
-    data_file.kind, data_file.content_type, data_file.preview_error = kind, content_type, ""
-    try:
         with transaction.atomic():
-            parsed = parse_file(
-                content,
-                filename=data_file.original_name,
-                limits=parser_limits(),
-            )
-            _apply_parse_result(data_file, parsed)
-            _replace_derived_measurements(data_file, parsed)
-            png = render_preview_png(parsed)
+            _refresh_locked(data_file)
+            _replace_derived_measurements_of(data_file)
+            _store_as_attachment(data_file, content, content_type)
+            data_file.parsed_at = timezone.now()
+            data_file.save()
+        return data_file
+    outcome = _parse_in_child(content, data_file.original_name)  # no transaction open here
+    with transaction.atomic():
+        _refresh_locked(data_file)
+        data_file.kind, data_file.content_type, data_file.preview_error = kind, content_type, ""
+        _write_parse(data_file, outcome)
+    return data_file
+
+
+def _refresh_locked(data_file: DataFile) -> None:
+    """Lock the row and re-read it (links or a declared absorber may have changed meanwhile)."""
+    if data_file.pk:
+        DataFile.objects.select_for_update().filter(pk=data_file.pk).exists()
+        data_file.refresh_from_db()
+
+
+def _parse_in_child(content: bytes, filename: str):
+    """The parse and preview from the budgeted child process, or the ParseError it raised."""
+    from characterization.parse_worker import parse_in_budget
+
+    try:
+        return parse_in_budget(
+            content, filename=filename, limits=parser_limits(), budget=parse_budget()
+        )
+    except ParseError as exc:
+        return exc
+
+
+def _write_parse(data_file: DataFile, outcome) -> None:
+    """Store a parse outcome (or its ParseError) and the rows it derives, all or nothing."""
+    png = None
+    try:
+        if isinstance(outcome, ParseError):
+            raise outcome
+        with transaction.atomic():
+            _apply_parse_result(data_file, outcome.parsed)
+            _replace_derived_measurements(data_file, outcome.parsed)
+            png = outcome.preview_png
     except ParseError as exc:
         data_file.parse_status = ParseStatus.FAILED
         data_file.parse_error = exc.message
@@ -376,7 +472,6 @@ def parse_data_file(*, data_file: DataFile, content: bytes | None = None) -> Dat
     data_file.parsed_at = timezone.now()
     _replace_preview(data_file, png)
     data_file.save()
-    return data_file
 
 
 def _replace_preview(data_file: DataFile, png: bytes | None) -> None:
@@ -419,15 +514,74 @@ def _derive_rows(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) ->
         "owner": data_file.owner,
         "measured_at": _measured_at(parsed),
     }
-    return [save_unique(model(**common, **values)) for model, values in _rows_of(data_file,
-                                                                                parsed, link)]
+    return [
+        save_unique(model(**{**common, **values}))
+        for model, values in _rows_of(data_file, parsed, link)
+    ]
 
 
 def _rows_of(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) -> list[tuple]:
-    """``[(model, values)]`` for one linked sample: Athena groups chosen for it, a declared
-    absorber for XAS files that do not state one, TEM acquisition facts, else the one row."""
+    """``[(model, values)]`` for one linked sample: Athena groups chosen for it, one row per
+    scan of a multi-scan file, a declared absorber (and declared μ columns) for XAS files that
+    do not state them, TEM acquisition facts, else the one row."""
     if parsed.technique == "xas" and parsed.format == "athena_prj":
         return [row for index in _chosen_groups(parsed, link) if (row := _group_row(parsed, index))]
+    parsed = _with_declared_columns(data_file, parsed)
+    indices = scan_indices(parsed)
+    if indices:
+        return [row for index in indices if (row := _scan_row(data_file, parsed, index))]
+    row = _one_row(data_file, parsed)
+    return [] if row is None else [_with_stated_facts(row, parsed)]
+
+
+def _with_declared_columns(data_file: DataFile, parsed: ParsedFile) -> ParsedFile:
+    """An XAS column table (μ not formed) with the μ columns a chemist declared, if any."""
+    declared = (data_file.declared_xas or {}).get("columns")
+    if parsed.key_numbers.get("mu_formed") is False and declared:
+        return with_declared_columns(parsed, declared)
+    return parsed
+
+
+def xas_spectrum_series(spectrum: XASSpectrum, parsed: ParsedFile):
+    """The μ(E) series (energy in eV) ``spectrum`` was derived from, out of the parse of its
+    file: its Athena group or SPEC scan (``group_index``), with declared μ columns applied
+    to a column table. Raises DomainError naming ``spectrum`` when the file has no μ."""
+    parsed = _with_declared_columns(spectrum.data_file, parsed)
+    if parsed.key_numbers.get("mu_formed") is False:
+        raise DomainError(
+            f"spectrum: {spectrum.data_file.original_name} does not say which columns form μ "
+            "and none were declared.",
+            field="spectrum",
+        )
+    index = spectrum.group_index
+    if index is not None and index < len(parsed.series):
+        return parsed.series[index]
+    return next((x for x in parsed.series if x.name.startswith("μ")), parsed.series[0])
+
+
+def _scan_row(data_file: DataFile, parsed: ParsedFile, index: int) -> tuple | None:
+    """Scan ``index`` of a multi-scan file: its own key numbers, index, label and, when the
+    scan states it (BRML ``TimeStampStarted`` per RawData), its own start time."""
+    numbers = scan_key_numbers(parsed, index)
+    if numbers is None:
+        return None
+    scanned = dataclasses.replace(parsed, key_numbers={**parsed.key_numbers, **numbers})
+    row = _one_row(data_file, scanned)
+    if row is None:
+        return None
+    model, values = _with_stated_facts(row, scanned)
+    scan = next((x for x in parsed.metadata["scans"] if x.get("index") == index), {})
+    label = str(scan.get("label") or parsed.series[index].name)[:200]
+    if model is XASSpectrum:
+        values = {**values, "group_index": index, "group_label": label}
+    else:
+        values = {**values, "scan_index": index, "scan_label": label}
+    started = _stated_time(scan.get("started"))
+    return model, {**values, "measured_at": started} if started else values
+
+
+def _one_row(data_file: DataFile, parsed: ParsedFile) -> tuple | None:
+    """The row a (single-scan) parse yields, with a declared absorber when the file has none."""
     row = measurement_from_parsed(parsed)
     if row is None and parsed.technique == "xas" and data_file.declared_xas.get("element"):
         declared = {k: data_file.declared_xas[k] for k in ("element", "edge")}
@@ -436,7 +590,7 @@ def _rows_of(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) -> lis
         )
     if row is None and parsed.technique == "tem_image":
         row = _tem_image_row(parsed)
-    return [] if row is None else [_with_stated_facts(row, parsed)]
+    return row
 
 
 def athena_groups(parsed_or_file) -> list[dict]:
@@ -561,13 +715,16 @@ def _parsed_again(data_file: DataFile) -> ParsedFile | None:
     """The same parse of the stored bytes (None when the file is not a parsed instrument file)."""
     if data_file.parse_status != ParseStatus.OK:
         return None
-    with default_storage.open(data_file.file.name, "rb") as handle:
-        content = handle.read()
-    return parse_file(
+    from characterization.parse_worker import parse_in_budget
+
+    content = read_stored(data_file.file.name, label=stored_label(data_file))
+    return parse_in_budget(
         content,
         filename=data_file.original_name,
         limits=parser_limits(),
-    )
+        budget=parse_budget(),
+        preview=False,
+    ).parsed
 
 
 @transaction.atomic
@@ -666,24 +823,123 @@ def unlink_data_file(*, data_file: DataFile, sample: Sample, reason: str, actor)
     return link
 
 
+# --- run links: a photo of the flask, the temperature log, a UV-vis during growth -----------
+
+def require_may_link_run(run: SynthesisRun, actor) -> None:
+    """The run's owner, its operator or a curator may link and unlink its files."""
+    from labdb.lib.permissions import can_edit
+
+    if actor is not None and actor.is_authenticated and (
+        can_edit(actor, run) or (run.operator_id is not None and run.operator_id == actor.pk)
+    ):
+        return
+    who = run.operator.username if run.operator_id else (
+        run.owner.username if run.owner_id else "no owner")
+    raise PermissionDenied(
+        f"Only the operator or owner of run {run.code} ({who}) and curators can link or "
+        "unlink its files."
+    )
+
+
+@transaction.atomic
+def attach_run_file(
+    *, content: bytes, filename: str, run: SynthesisRun, actor, reason: str = "",
+    sample: Sample | None = None, groups: list[int] | None = None,
+) -> tuple[DataFile, DataFileRunLink, bool]:
+    """Store a file for a synthesis run (or find the stored one with the same sha256) and link
+    it to ``run`` — and to ``sample`` too when given (a UV-vis of the product taken during
+    growth), as ``attach_data_file`` does. Returns ``(data_file, link, created)``: ``created``
+    False means the bytes were stored already and only the link is new (or restored). One
+    transaction: a refused link stores nothing. PermissionDenied unless the run's owner,
+    operator or a curator (and, with a sample, its owner or a curator); DomainError for an
+    empty or oversized file (as ``attach_data_file``)."""
+    require_may_link_run(run, actor)
+    if sample is not None:
+        require_may_link(sample, actor)
+    data_file, created = attach_data_file(content=content, filename=filename, sample=sample,
+                                          actor=actor, groups=groups)
+    link = link_data_file_to_run(data_file=data_file, run=run, actor=actor,
+                                 reason=reason or ("uploaded for this run" if created else
+                                                   "uploaded again (identical content)"))
+    return data_file, link, created
+
+
+@transaction.atomic
+def link_data_file_to_run(
+    *, data_file: DataFile, run: SynthesisRun, actor, reason: str = ""
+) -> DataFileRunLink:
+    """Link a stored file to ``run`` (a new link, or the unlinked one restored with who/why
+    in its history; an active link is returned unchanged). No measurement rows: a run is not
+    a sample. PermissionDenied unless the run's owner, operator or a curator."""
+    require_may_link_run(run, actor)
+    by = actor if getattr(actor, "is_authenticated", False) else None
+    link = DataFileRunLink.objects.select_for_update().filter(data_file=data_file, run=run).first()
+    if link is None:
+        return save_unique(DataFileRunLink(data_file=data_file, run=run, linked_by=by,
+                                           linked_at=timezone.now(), reason=(reason or "")[:300]))
+    if not link.is_active:
+        link.is_active = True
+        link.unlinked_by, link.unlinked_at, link.unlink_reason = None, None, ""
+        link.reason = (reason or link.reason)[:300]
+        link._change_reason = f"relinked: {reason}".strip()[:100]
+        link._history_user = by
+        link.save()
+    return link
+
+
+@transaction.atomic
+def unlink_data_file_from_run(
+    *, data_file: DataFile, run: SynthesisRun, reason: str, actor
+) -> DataFileRunLink:
+    """Take a file off a run with a reason (who/when/why kept; ``link_data_file_to_run``
+    restores it). PermissionDenied as for linking; DomainError naming ``reason`` when none is
+    given, ``run`` when the file is not linked to the run."""
+    require_may_link_run(run, actor)
+    if not reason or not reason.strip():
+        raise DomainError("reason: say why this file does not belong to the run.",
+                          field="reason")
+    link = DataFileRunLink.objects.select_for_update().filter(
+        data_file=data_file, run=run, is_active=True
+    ).first()
+    if link is None:
+        raise DomainError(
+            f"run: {data_file.original_name} is not linked to run {run.code}.", field="run"
+        )
+    link.is_active = False
+    link.unlinked_by, link.unlinked_at = actor, timezone.now()
+    link.unlink_reason = reason.strip()[:300]
+    link._change_reason = f"unlinked: {reason.strip()}"[:100]
+    link._history_user = actor
+    link.save()
+    return link
+
+
 def _measured_at(parsed: ParsedFile):
     """The time the file states (parsers put it in ``metadata["measured_at"]``).
 
     A time with a UTC offset is kept as stated; a naive one is the instrument PC's clock and
     is read in the lab's time zone (settings.TIME_ZONE), as the parsers document.
     """
+    for key in ("measured_at", "start_time", "datetime"):
+        value = _stated_time(parsed.metadata.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+def _stated_time(raw):
+    """An ISO 8601 text as an aware datetime (naive: lab-local), None when it is none."""
     from django.utils.dateparse import parse_datetime
 
-    for key in ("measured_at", "start_time", "datetime"):
-        raw = parsed.metadata.get(key)
-        if isinstance(raw, str):
-            try:
-                value = parse_datetime(raw.replace(" ", "T", 1))
-            except ValueError:
-                value = None
-            if value is not None:
-                return value if value.tzinfo else timezone.make_aware(value)
-    return None
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = parse_datetime(raw.replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if value is None:
+        return None
+    return value if value.tzinfo else timezone.make_aware(value)
 
 
 def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dict] | None:
@@ -742,9 +998,12 @@ def edge_energy_ev(element: str, edge: str) -> float | None:
     return float(found.energy) if found is not None and found.energy > 0 else None
 
 
-def _checked_absorber(data_file: DataFile, element: str, edge: str) -> tuple[str, str]:
+def _checked_absorber(
+    data_file: DataFile, element: str, edge: str, numbers: dict | None = None
+) -> tuple[str, str]:
     """(element, edge) validated against the periodic table, the edge table and the file's
-    energy range; DomainError naming ``element`` or ``edge`` otherwise."""
+    energy range (``numbers``: the key numbers of declared μ columns, else the file's);
+    DomainError naming ``element`` or ``edge`` otherwise."""
     from characterization.parsers.elements import is_element_symbol
 
     element = (element or "").strip()
@@ -763,8 +1022,8 @@ def _checked_absorber(data_file: DataFile, element: str, edge: str) -> tuple[str
             "or M1–M5 where the element has it.",
             field="edge",
         )
-    low = data_file.key_numbers.get("energy_min_ev")
-    high = data_file.key_numbers.get("energy_max_ev")
+    numbers = data_file.key_numbers if numbers is None else numbers
+    low, high = numbers.get("energy_min_ev"), numbers.get("energy_max_ev")
     if low is not None and high is not None and not low <= energy <= high:
         raise DomainError(
             f"edge: the {element} {edge} edge is at {energy:g} eV, outside this file's energy "
@@ -775,9 +1034,15 @@ def _checked_absorber(data_file: DataFile, element: str, edge: str) -> tuple[str
 
 
 @transaction.atomic
-def declare_xas_absorber(*, data_file: DataFile, element: str, edge: str, actor) -> list:
+def declare_xas_absorber(
+    *, data_file: DataFile, element: str, edge: str, actor, columns: dict | None = None
+) -> list:
     """Say which absorber and edge an XAS file holds when the file does not state it.
 
+    A column table whose μ the file does not name (``key_numbers["mu_formed"] is False``)
+    also needs ``columns``: ``energy_column`` (number or name), ``energy_unit`` (eV/keV),
+    ``mode`` (transmission: μ = ln(numerator/denominator); fluorescence: numerator/denominator)
+    — DomainError naming that field when they cannot form μ; never guessed.
     Stored on the file (``declared_xas``, kept across re-parses) and the XAS spectrum rows of
     every sample the file is linked to are created. Who: the uploader, the owner of a linked
     sample, or a curator (PermissionDenied). DomainError naming ``element``/``edge`` for a
@@ -786,11 +1051,11 @@ def declare_xas_absorber(*, data_file: DataFile, element: str, edge: str, actor)
     absorber already.
     """
     _require_may_declare(data_file, actor)
-    return _declare(data_file, element, edge, actor)
+    return _declare(data_file, element, edge, actor, columns)
 
 
 def register_xas_spectrum(
-    *, data_file: DataFile, element: str, edge: str = "K", actor=None
+    *, data_file: DataFile, element: str, edge: str = "K", actor=None, columns: dict | None = None
 ) -> XASSpectrum:
     """Scripts' and demo loaders' form of ``declare_xas_absorber`` (no permission check):
     the spectrum of the file's first linked sample. Same DomainErrors."""
@@ -800,13 +1065,34 @@ def register_xas_spectrum(
                 data_file=data_file, element=element, edge=edge, is_retired=False
             ).order_by("id"))
         else:
-            rows = _declare(data_file, element, edge, actor)
+            rows = _declare(data_file, element, edge, actor, columns)
     if not rows:
         raise DomainError("data_file: attach the file to a sample first.", field="data_file")
     return rows[0]
 
 
-def _declare(data_file: DataFile, element: str, edge: str, actor) -> list:
+def _declared_mu(data_file: DataFile, columns: dict | None) -> tuple[dict | None, dict | None]:
+    """(normalized μ columns, their key numbers) for a column table; (None, None) when the
+    file forms μ itself. DomainError naming the field when the columns cannot form μ."""
+    if data_file.key_numbers.get("mu_formed") is not False:
+        return None, None
+    if not columns or not any(str(v or "").strip() for v in columns.values()):
+        raise DomainError(
+            f"energy_column: {data_file.original_name} does not say which columns form μ; "
+            "declare the energy column and unit, transmission or fluorescence, and the "
+            "numerator and denominator columns.",
+            field="energy_column",
+        )
+    parsed = _parsed_again(data_file)
+    try:
+        declared = normalized_declaration(parsed, columns)
+        numbers = with_declared_columns(parsed, declared).key_numbers
+    except DeclarationError as exc:
+        raise DomainError(exc.message, field=exc.field) from exc
+    return declared, numbers
+
+
+def _declare(data_file: DataFile, element: str, edge: str, actor, columns=None) -> list:
     if data_file.parse_status != ParseStatus.OK or data_file.technique != "xas":
         raise DomainError(
             f"data_file: {data_file.original_name} is not a parsed XAS file.", field="data_file"
@@ -818,10 +1104,12 @@ def _declare(data_file: DataFile, element: str, edge: str, actor) -> list:
             f"({k['element']} {k.get('edge') or ''}).".replace(" )", ")"),
             field="data_file",
         )
-    element, edge = _checked_absorber(data_file, element, edge)
+    declared_columns, numbers = _declared_mu(data_file, columns)
+    element, edge = _checked_absorber(data_file, element, edge, numbers)
     data_file.declared_xas = {
         "element": element,
         "edge": edge,
+        **({"columns": declared_columns} if declared_columns else {}),
         "by": getattr(actor, "pk", None),
         "at": timezone.now().isoformat(),
     }
@@ -892,16 +1180,21 @@ MANUAL_KINDS: dict[str, ManualKind] = {
             "qy",
             "quantum yield",
             PLMeasurement,
-            ("qy_pct", "qy_method", "reference_dye", "solvent", "excitation_nm"),
+            ("qualifier", "qy_pct", "qy_pct_max", "qy_method", "reference_dye", "solvent",
+             "excitation_nm"),
         ),
         ManualKind(
-            "pl", "PL peak", PLMeasurement, ("peak_nm", "fwhm_nm", "excitation_nm", "solvent")
+            "pl", "PL peak", PLMeasurement,
+            ("peak_nm", "fwhm_qualifier", "fwhm_nm", "fwhm_nm_max", "excitation_nm", "solvent"),
         ),
         ManualKind("absorption", "absorption 1S peak", AbsorptionMeasurement, ("peak_1s_nm",)),
         ManualKind(
             "tem", "TEM size", TEMSizeMeasurement, ("dimension", "mean_nm", "sd_nm", "n_counted")
         ),
-        ManualKind("quantity", "quantity", ReportedQuantity, ("quantity", "value", "err", "unit")),
+        ManualKind(
+            "quantity", "quantity", ReportedQuantity,
+            ("quantity", "qualifier", "value", "value_max", "err", "unit"),
+        ),
     )
 }
 COMMON_ENTRY_FIELDS = ("measured_on", "notes")
@@ -1011,9 +1304,55 @@ def _unit(entry: dict, errors: dict) -> str:
     return text
 
 
+# What a chemist may type for a qualifier → the stored Qualifier value.
+QUALIFIER_SPELLINGS = {
+    "": "", "=": "", "<": "<", ">": ">", "≤": "≤", "<=": "≤", "≥": "≥", ">=": "≥",
+    "~": "~", "≈": "~", "range": "range", "–": "range", "-": "range",
+}
+
+
+def _bounds(entry: dict, errors: dict, names: tuple[str, str, str], what: str, value,
+            *, limits: tuple[float, float] | None = None, unit: str = "") -> tuple[str, object]:
+    """``(qualifier, upper end)`` of a value typed with a qualifier (<, ≤, ≈, >, ≥, range).
+
+    ``names`` = (qualifier field, value field, upper-end field). A qualifier needs the value;
+    "range" needs both ends, the lower no greater than the upper; an upper end is only for a
+    range. Errors are recorded beside the field they concern.
+    """
+    q_field, value_field, max_field = names
+    raw = "" if _blank(entry.get(q_field)) else str(entry.get(q_field)).strip()
+    qualifier = QUALIFIER_SPELLINGS.get(raw)
+    upper = _number(entry, errors, max_field, f"{what}, upper end")
+    if limits is not None:
+        _in_range(errors, max_field, f"{what}, upper end", upper, *limits, unit)
+    if qualifier is None:
+        errors[q_field] = (f"{what}: {raw!r} is not a qualifier; choose <, ≤, ≈, >, ≥ or "
+                           "'range', or leave it empty for a value as measured.")
+        return "", upper
+    if value_field in errors or max_field in errors:
+        return qualifier, upper
+    if qualifier and qualifier != "range" and value is None:
+        errors[q_field] = (f"{what}: the qualifier {raw} needs a value to qualify; enter the "
+                           "value or clear the qualifier.")
+    elif qualifier == "range" and (value is None or upper is None):
+        errors[max_field if value is not None else value_field] = (
+            f"{what}: a range needs both ends; enter the lower end in the value field and the "
+            "upper end here." if value is not None
+            else f"{what}: a range needs both ends; enter the lower end here.")
+    elif qualifier == "range" and value > upper:
+        errors[max_field] = (f"{what}: the upper end {upper:g} is below the lower end "
+                             f"{value:g}; enter the smaller number first.")
+    elif upper is not None and qualifier != "range":
+        errors[max_field] = (f"{what}: an upper end is only for a range; choose 'range' as the "
+                             "qualifier or leave the upper end empty.")
+    return qualifier, upper
+
+
 def _qy_values(entry: dict, errors: dict) -> dict:
     qy = _number(entry, errors, "qy_pct", "QY (%)", required=True)
     _in_range(errors, "qy_pct", "QY (%)", qy, 0.0, 100.0, "%", hint=" (a percentage)")
+    qualifier, qy_max = _bounds(entry, errors, ("qualifier", "qy_pct", "qy_pct_max"), "QY (%)",
+                                qy, limits=(0.0, 100.0), unit="%")
     method = _text(entry, errors, "qy_method", "QY method", max_length=100, required=True)
     if method and method not in QYMethod.values:
         errors["qy_method"] = (
@@ -1032,7 +1371,9 @@ def _qy_values(entry: dict, errors: dict) -> dict:
             "leave it empty or choose 'relative'."
         )
     return {
+        "qualifier": qualifier,
         "qy_pct": qy,
+        "qy_pct_max": qy_max,
         "qy_method": method,
         "reference_dye": dye,
         "solvent": _text(entry, errors, "solvent", "solvent", max_length=100),
@@ -1043,9 +1384,13 @@ def _qy_values(entry: dict, errors: dict) -> dict:
 def _pl_values(entry: dict, errors: dict) -> dict:
     fwhm = _number(entry, errors, "fwhm_nm", "FWHM (nm)")
     _in_range(errors, "fwhm_nm", "FWHM (nm)", fwhm, 0.0, FWHM_MAX_NM, "nm", low_open=True)
+    qualifier, fwhm_max = _bounds(entry, errors, ("fwhm_qualifier", "fwhm_nm", "fwhm_nm_max"),
+                                  "FWHM (nm)", fwhm, limits=(0.0, FWHM_MAX_NM), unit="nm")
     return {
         "peak_nm": _wavelength(entry, errors, "peak_nm", "PL peak (nm)", required=True),
+        "fwhm_qualifier": qualifier,
         "fwhm_nm": fwhm,
+        "fwhm_nm_max": fwhm_max,
         "excitation_nm": _wavelength(entry, errors, "excitation_nm", "excitation wavelength (nm)"),
         "solvent": _text(entry, errors, "solvent", "solvent", max_length=100),
     }
@@ -1097,11 +1442,16 @@ def _quantity_values(entry: dict, errors: dict) -> dict:
     err = _number(entry, errors, "err", "error (±)")
     if err is not None and err < 0:
         errors["err"] = f"error (±): {err:g} is negative; an uncertainty is ≥ 0."
+    value = _number(entry, errors, "value", "value", required=True)
+    qualifier, value_max = _bounds(entry, errors, ("qualifier", "value", "value_max"), "value",
+                                   value)
     return {
         "quantity": _text(
             entry, errors, "quantity", "quantity name", max_length=200, required=True
         ),
-        "value": _number(entry, errors, "value", "value", required=True),
+        "qualifier": qualifier,
+        "value": value,
+        "value_max": value_max,
         "err": err,
         "unit": _unit(entry, errors),
     }
@@ -1231,6 +1581,7 @@ def record_manual_measurement(*, kind: str, sample: Sample, entry: dict, actor) 
     """
     spec = manual_kind(kind)
     _require_may_add(sample, actor)
+    require_active(sample)  # a retired sample is read-only until restored
     values = validate_manual_entry(kind=spec.key, entry=entry, sample=sample)
     data = {**values, "source": DataSource.MANUAL, "extra": {"manual_kind": spec.key}}
     return record_measurement(model=spec.model, sample=sample, data=data, actor=actor)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +21,7 @@ from characterization import services as char_services
 from characterization.api.views import raw_file_response
 from labdb.lib.errors import ConflictError, LabdbError
 from labdb.lib.permissions import can_edit
+from labdb.storage import StoredFileMissing
 from web import measurement_forms, pages
 
 
@@ -145,8 +146,12 @@ def measurement_retire(request, kind: str, pk: int):
 @login_required
 @require_GET
 def file_download(request, file_id: int):
-    """The stored bytes unchanged (any logged-in member may download)."""
-    return raw_file_response(pages.data_file(file_id=file_id))
+    """The stored bytes unchanged (any logged-in member may download); 410 naming the file
+    when its bytes are gone from the file storage."""
+    try:
+        return raw_file_response(pages.data_file(file_id=file_id))
+    except StoredFileMissing as exc:
+        return HttpResponse(exc.message, status=410, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -201,6 +206,8 @@ def file_unlink(request, sample_id: int, file_id: int):
 def file_link(request, sample_id: int, file_id: int):
     """Link a stored file to this sample, or change which Athena groups are its spectra."""
     groups = [g for g in request.POST.getlist("groups") if g != ""]
+    if request.POST.get("relink"):  # "Link again": keep the Athena groups chosen before
+        groups = None
 
     def act(sample, data_file):
         char_services.require_may_link(sample, request.user)
@@ -216,12 +223,15 @@ def file_link(request, sample_id: int, file_id: int):
 @login_required
 @require_POST
 def file_declare_xas(request, sample_id: int, file_id: int):
-    """Declare the element and edge of an XAS file that does not state them."""
+    """Declare the element and edge of an XAS file that does not state them (and the columns
+    that form μ when the file is a column table that does not name them)."""
     element, edge = request.POST.get("element", ""), request.POST.get("edge", "")
+    fields = ("energy_column", "energy_unit", "mode", "numerator", "denominator")
+    columns = {k: request.POST[k] for k in fields if request.POST.get(k, "").strip()} or None
 
     def act(sample, data_file):
         char_services.declare_xas_absorber(
-            data_file=data_file, element=element, edge=edge, actor=request.user
+            data_file=data_file, element=element, edge=edge, actor=request.user, columns=columns
         )
 
     return _act_on_file(request, sample_id, file_id, act,

@@ -20,6 +20,8 @@ from characterization.models import (
     AbsorptionMeasurement,
     CompositionMeasurement,
     DataFile,
+    DataFileLink,
+    DataFileRunLink,
     FTIRMeasurement,
     PLMeasurement,
     ReportedQuantity,
@@ -107,6 +109,7 @@ class SamplePage:
     aging_available: bool
     runs_used_in: list = field(default_factory=list)
     attachments: list = field(default_factory=list)
+    unlinked_links: list = field(default_factory=list)  # DataFileLinks taken off, to relink
     manual: object = None  # web.measurement_forms.ManualSection (forms for the viewer)
 
 
@@ -125,7 +128,7 @@ def sample_page(*, sample_id: int, viewer=None, bound_form=None) -> SamplePage:
     changes_fn = analysis_function("aging_changes")
     series = aging_fn(sample) if aging_fn else None
     m = char_selectors.measurement_list
-    files = list(char_selectors.files_of_sample(sample.pk))
+    files = list(char_selectors.with_run_links(char_selectors.files_of_sample(sample.pk)))
     page = SamplePage(
         sample=sample,
         lineage=syn_selectors.sample_lineage(sample),
@@ -157,6 +160,9 @@ def sample_page(*, sample_id: int, viewer=None, bound_form=None) -> SamplePage:
         aging_available=aging_fn is not None,
         runs_used_in=list(SynthesisRun.objects.filter(inputs__sample=sample)
                           .select_related("recipe").distinct()),
+        unlinked_links=list(DataFileLink.objects.filter(sample=sample, is_active=False)
+                            .select_related("data_file", "unlinked_by")
+                            .order_by("-unlinked_at", "-id")),
     )
     rows = [*page.tem, *page.pl, *page.absorption, *page.other["Reported quantities"]]
     page.manual = manual_section(sample, viewer, rows, bound=bound_form)
@@ -190,13 +196,18 @@ class RunPage:
     run: SynthesisRun
     deviations: list
     deviation_positions: set
+    files: list = field(default_factory=list)
+    unlinked_files: list = field(default_factory=list)  # DataFileRunLinks, to link again
 
 
 def run_page(*, run_id: int) -> RunPage:
     run = get_object_or_404(syn_selectors.run_list().select_related("recipe__paper"), pk=run_id)
     deviations = syn_selectors.run_deviations(run)
+    unlinked = (DataFileRunLink.objects.filter(run=run, is_active=False)
+                .select_related("data_file", "unlinked_by").order_by("-unlinked_at"))
     return RunPage(run=run, deviations=deviations,
-                   deviation_positions={d["position"] for d in deviations})
+                   deviation_positions={d["position"] for d in deviations},
+                   files=list(char_selectors.files_of_run(run.pk)), unlinked_files=list(unlinked))
 
 
 # --- fits ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from web import account_views, measurement_views, search_views, views
+from web import account_views, feff_views, fit_builder, measurement_views, search_views, views
 from web.records import views as record_views
 
 app_name = "web"
@@ -18,10 +18,14 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run-detail"),
     path("fits/<int:fit_id>/", views.fit_detail, name="fit-detail"),
     path("fits/<int:fit_id>/refit/", views.fit_refit, name="fit-refit"),
+    path("feff/<int:feff_id>/", feff_views.feff_detail, name="feff-detail"),
     path("fits/refit-stale/", views.refit_stale, name="refit-stale"),
     path("fit-runs/", views.fit_runs, name="fit-runs"),
     path("fit-runs/status.json", views.fit_runs_status, name="fit-runs-status"),
     path("explore/", views.explore, name="explore"),
+    path("fit-builder/", fit_builder.fit_builder, name="fit-builder"),
+    path("fit-builder/structures.json", fit_builder.bundled_structures,
+         name="fit-builder-structures"),
     # --- account: API tokens ---
     path("account/tokens/", account_views.tokens, name="account-tokens"),
     path("account/tokens/<str:token_key>/rotate/", account_views.token_rotate,
@@ -32,6 +36,11 @@ urlpatterns = [
     path("samples/new/", record_views.sample_new, name="sample-new"),
     path("samples/<int:sample_id>/edit/", record_views.sample_edit, name="sample-edit"),
     path("runs/<int:run_id>/edit/", record_views.run_edit, name="run-edit"),
+    path("runs/<int:run_id>/files/", record_views.run_file_upload, name="run-upload"),
+    path("runs/<int:run_id>/files/<int:file_id>/unlink/", record_views.run_file_unlink,
+         name="run-file-unlink"),
+    path("runs/<int:run_id>/files/<int:file_id>/link/", record_views.run_file_link,
+         name="run-file-link"),
     path("recipes/", record_views.recipe_list, name="recipe-list"),
     path("recipes/new/", record_views.recipe_new, name="recipe-new"),
     path("recipes/<int:recipe_id>/", record_views.recipe_detail, name="recipe-detail"),
@@ -46,6 +55,7 @@ urlpatterns = [
     path("stock-solutions/new/", record_views.stock_form, name="stock-new"),
     path("stock-solutions/<int:stock_id>/edit/", record_views.stock_form, name="stock-edit"),
     path("retire/<slug:kind>/<int:pk>/", record_views.retire, name="retire"),
+    path("restore/<slug:kind>/<int:pk>/", record_views.restore, name="restore"),
     # --- measurements and attachments ---
     path("samples/<int:sample_id>/measurements/<slug:kind>/", measurement_views.measurement_add,
          name="measurement-add"),

@@ -40,6 +40,9 @@ MEASUREMENT_COMMON = LabRecordSerializer.COMMON + (
 )
 
 
+SCAN_FIELDS = ("scan_index", "scan_label")  # which scan of a multi-scan file a row is
+
+
 def measurement_serializer(model, extra_fields: tuple[str, ...]) -> type[LabRecordSerializer]:
     """A ModelSerializer for a simple measurement model: common fields + its own."""
     meta = type("Meta", (), {"model": model, "fields": MEASUREMENT_COMMON + extra_fields})
@@ -65,20 +68,28 @@ PLSerializer = measurement_serializer(
         "peak_nm",
         "fwhm_nm",
         "fwhm_mev",
+        "fwhm_nm_max",
+        "fwhm_mev_max",
+        "fwhm_qualifier",
         "qy_pct",
         "qy_pct_max",
         "qy_method",
         "reference_dye",
         "excitation_nm",
         "solvent",
+        *SCAN_FIELDS,
     ),
 )
-AbsorptionSerializer = measurement_serializer(AbsorptionMeasurement, ("peak_1s_nm", "peak_1s_ev"))
+AbsorptionSerializer = measurement_serializer(
+    AbsorptionMeasurement, ("peak_1s_nm", "peak_1s_ev", *SCAN_FIELDS)
+)
 XRDSerializer = measurement_serializer(
-    XRDMeasurement, ("phase", "wavelength_a", "twotheta_min_deg", "twotheta_max_deg", "reflections")
+    XRDMeasurement,
+    ("phase", "wavelength_a", "twotheta_min_deg", "twotheta_max_deg", "reflections",
+     *SCAN_FIELDS),
 )
 FTIRSerializer = measurement_serializer(
-    FTIRMeasurement, ("wavenumber_min_cm1", "wavenumber_max_cm1", "assignments")
+    FTIRMeasurement, ("wavenumber_min_cm1", "wavenumber_max_cm1", "assignments", *SCAN_FIELDS)
 )
 CompositionSerializer = measurement_serializer(CompositionMeasurement, ("method", "ratios"))
 XASSpectrumSerializer = measurement_serializer(
@@ -176,13 +187,24 @@ class LinkSerializer(serializers.Serializer):
     groups = serializers.ListField(child=serializers.IntegerField())
 
 
+class RunLinkSerializer(serializers.Serializer):
+    """One synthesis run a file is linked to."""
+
+    run = serializers.IntegerField(source="run_id")
+    run_code = serializers.CharField(source="run.code")
+    linked_at = serializers.DateTimeField()
+    reason = serializers.CharField()
+
+
 class DataFileSerializer(LabRecordSerializer):
     """Output of ``/api/files/``: the stored file, its parse outcome and key numbers, and the
-    samples it is linked to (``samples``; ``sample`` is the one it was first uploaded for)."""
+    samples it is linked to (``samples``; ``sample`` is the one it was first uploaded for) and
+    the synthesis runs (``runs``: a flask photo, a temperature log)."""
 
     preview_url = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
     samples = serializers.SerializerMethodField()
+    runs = serializers.SerializerMethodField()
 
     class Meta:
         model = DataFile
@@ -207,6 +229,7 @@ class DataFileSerializer(LabRecordSerializer):
             "declared_xas",
             "parser_history",
             "samples",
+            "runs",
             "preview_url",
             "preview_error",
             "download_url",
@@ -225,11 +248,22 @@ class DataFileSerializer(LabRecordSerializer):
             links = obj.links.filter(is_active=True).select_related("sample")
         return LinkSerializer(links, many=True).data
 
+    def get_runs(self, obj) -> list[dict]:
+        links = getattr(obj, "active_run_links", None)
+        if links is None:
+            links = obj.run_links.filter(is_active=True).select_related("run")
+        return RunLinkSerializer(links, many=True).data
+
 
 class DataFileUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The instrument file, sent unchanged.")
     sample = serializers.IntegerField(
         required=False, allow_null=True, help_text="Id of the sample the file belongs to."
+    )
+    run = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="Id of the synthesis run the file belongs to (a flask photo, a temperature "
+        "log, a UV-vis taken during growth); may be given with or instead of ``sample``.",
     )
     groups = serializers.CharField(
         required=False,
@@ -239,24 +273,62 @@ class DataFileUploadSerializer(serializers.Serializer):
     )
 
 
+def _one_target(attrs: dict) -> dict:
+    """Exactly one of ``sample`` and ``run``."""
+    if (attrs.get("sample") is None) == (attrs.get("run") is None):
+        raise serializers.ValidationError(
+            {"sample": "give the id of a sample or of a run (one of the two)."}
+        )
+    return attrs
+
+
 class FileLinkSerializer(serializers.Serializer):
-    sample = serializers.IntegerField(help_text="Id of the sample.")
+    sample = serializers.IntegerField(required=False, help_text="Id of the sample.")
+    run = serializers.IntegerField(required=False, help_text="Id of the synthesis run.")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
     groups = serializers.ListField(
         child=serializers.IntegerField(min_value=0), required=False, allow_null=True
     )
 
+    def validate(self, attrs):
+        return _one_target(attrs)
+
 
 class FileUnlinkSerializer(serializers.Serializer):
-    sample = serializers.IntegerField(help_text="Id of the sample.")
+    sample = serializers.IntegerField(required=False, help_text="Id of the sample.")
+    run = serializers.IntegerField(required=False, help_text="Id of the synthesis run.")
     reason = serializers.CharField(
         allow_blank=True, max_length=300, help_text="Why the file does not belong there."
     )
 
+    def validate(self, attrs):
+        return _one_target(attrs)
+
 
 class DeclareXASSerializer(serializers.Serializer):
+    """Element and edge; for a column table whose μ the file does not name
+    (``key_numbers.mu_formed = false``) also the columns that form μ."""
+
     element = serializers.CharField(max_length=3, help_text="Absorbing element, e.g. 'Fe'.")
     edge = serializers.CharField(max_length=4, help_text="Edge, e.g. 'K' or 'L3'.")
+    energy_column = serializers.CharField(
+        required=False, max_length=100, help_text="Energy column: number (1 = first) or name."
+    )
+    energy_unit = serializers.CharField(required=False, max_length=3, help_text="eV or keV.")
+    mode = serializers.CharField(
+        required=False, max_length=14,
+        help_text="transmission: μ = ln(numerator/denominator) (I0/It); "
+        "fluorescence: μ = numerator/denominator (If/I0).",
+    )
+    numerator = serializers.CharField(required=False, max_length=100, help_text="Column.")
+    denominator = serializers.CharField(required=False, max_length=100, help_text="Column.")
+
+    COLUMN_FIELDS = ("energy_column", "energy_unit", "mode", "numerator", "denominator")
+
+    def columns(self) -> dict | None:
+        """The declared μ columns, None when none were sent."""
+        found = {k: self.validated_data[k] for k in self.COLUMN_FIELDS if k in self.validated_data}
+        return found or None
 
 
 # --- manual measurements: shape only; the service checks ranges, units and permissions -------
@@ -265,11 +337,19 @@ class DeclareXASSerializer(serializers.Serializer):
 class ManualEntrySerializer(serializers.Serializer):
     """Entry fields of a hand-entered measurement; which apply depends on ``kind``.
 
-    qy: qy_pct, qy_method (absolute | relative), reference_dye, solvent, excitation_nm ·
-    pl: peak_nm, fwhm_nm, excitation_nm, solvent · absorption: peak_1s_nm ·
-    tem: dimension (length | width | diameter | thickness | edge), mean_nm, sd_nm, n_counted ·
-    quantity: quantity, value, err, unit (pint) · all: measured_on (date), notes.
+    qy: qualifier, qy_pct, qy_pct_max, qy_method (absolute | relative), reference_dye, solvent,
+    excitation_nm · pl: peak_nm, fwhm_qualifier, fwhm_nm, fwhm_nm_max, excitation_nm, solvent ·
+    absorption: peak_1s_nm · tem: dimension (length | width | diameter | thickness | edge),
+    mean_nm, sd_nm, n_counted · quantity: quantity, qualifier, value, value_max, err, unit
+    (pint) · all: measured_on (date), notes. A qualifier is <, ≤, ~ (≈), >, ≥ or "range"
+    (then the value is the lower end and ``*_max`` the upper end); empty = as measured.
     """
+
+    qualifier = serializers.CharField(required=False, allow_blank=True, max_length=5)
+    qy_pct_max = serializers.FloatField(required=False, allow_null=True)
+    fwhm_qualifier = serializers.CharField(required=False, allow_blank=True, max_length=5)
+    fwhm_nm_max = serializers.FloatField(required=False, allow_null=True)
+    value_max = serializers.FloatField(required=False, allow_null=True)
 
     qy_pct = serializers.FloatField(required=False, allow_null=True, help_text="QY in %, 0–100")
     qy_method = serializers.ChoiceField(choices=QYMethod.choices, required=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import django_filters
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -32,21 +32,23 @@ from characterization.models import (
 )
 from labdb.lib.errors import DomainError
 from labdb.lib.viewsets import LabRecordViewSet
+from labdb.storage import open_stored, stored_label
 from labdb.upload_handlers import refused_uploads, too_large_message
-from synthesis.models import Sample
+from synthesis.models import Sample, SynthesisRun
 
 
 def raw_file_response(data_file) -> FileResponse:
     """The stored bytes unchanged, as a download named like the upload, with its sha256.
 
     ``ETag`` is the quoted sha256 (hex) and ``Repr-Digest`` the RFC 9530 sha-256 digest, so a
-    client can check that what it saved is what was uploaded.
+    client can check that what it saved is what was uploaded. Bytes gone from the file
+    storage raise StoredFileMissing (HTTP 410 naming the file).
     """
     import base64
 
     content_type = data_file.content_type or "application/octet-stream"
     response = FileResponse(
-        default_storage.open(data_file.file.name, "rb"),
+        open_stored(data_file.file.name, label=stored_label(data_file)),
         as_attachment=True,
         filename=data_file.original_name,
         content_type=content_type,
@@ -115,7 +117,7 @@ class DataFileViewSet(LabRecordViewSet):
 
     @extend_schema(
         request={"multipart/form-data": s.DataFileUploadSerializer},
-        responses={201: s.DataFileSerializer, 200: s.DataFileSerializer},
+        responses={202: s.DataFileSerializer, 200: s.DataFileSerializer},
     )
     def create(self, request, *args, **kwargs):
         data = request.data  # parses the body: files over the limit are skipped while streaming
@@ -129,16 +131,27 @@ class DataFileViewSet(LabRecordViewSet):
         shape.is_valid(raise_exception=True)
         upload = shape.validated_data["file"]
         sample = self._sample(shape.validated_data.get("sample"))
-        data_file, created = services.attach_data_file(
-            content=upload.read(),
-            filename=upload.name,
-            sample=sample,
-            actor=request.user,
-            groups=_group_numbers(shape.validated_data.get("groups")),
-        )
-        body = dict(s.DataFileSerializer(data_file).data, duplicate=not created)
-        body["message"] = upload_message(data_file, created, sample)
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        run = self._run(shape.validated_data.get("run"))
+        if run is not None:
+            data_file, _, created = services.attach_run_file(
+                content=upload.read(), filename=upload.name, run=run, sample=sample,
+                actor=request.user, groups=_group_numbers(shape.validated_data.get("groups")),
+            )
+        else:
+            data_file, created = services.attach_data_file(
+                content=upload.read(),
+                filename=upload.name,
+                sample=sample,
+                actor=request.user,
+                groups=_group_numbers(shape.validated_data.get("groups")),
+            )
+        body = dict(self._fresh(data_file), duplicate=not created)
+        body["message"] = upload_message(data_file, created, sample, run=run)
+        # Stored; the parse runs as a job: 202 with the URL to poll until parse_status is
+        # ok, failed or skipped (a duplicate links the stored file at once: 200).
+        body["status"] = data_file.parse_status
+        body["poll"] = request.build_absolute_uri(reverse("datafile-detail", args=[data_file.pk]))
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     @extend_schema(request=s.FileLinkSerializer, responses={200: s.DataFileSerializer})
     @action(detail=True, methods=["post"])
@@ -148,6 +161,12 @@ class DataFileViewSet(LabRecordViewSet):
         data_file = self._shared_file(pk)
         shape = s.FileLinkSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
+        if shape.validated_data.get("run") is not None:
+            services.link_data_file_to_run(
+                data_file=data_file, run=self._run(shape.validated_data["run"]),
+                actor=request.user, reason=shape.validated_data.get("reason", ""),
+            )
+            return Response(self._fresh(data_file))
         sample = self._sample(shape.validated_data["sample"])
         services.require_may_link(sample, request.user)
         services.link_data_file(
@@ -166,6 +185,12 @@ class DataFileViewSet(LabRecordViewSet):
         data_file = self._shared_file(pk)
         shape = s.FileUnlinkSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
+        if shape.validated_data.get("run") is not None:
+            services.unlink_data_file_from_run(
+                data_file=data_file, run=self._run(shape.validated_data["run"]),
+                reason=shape.validated_data["reason"], actor=request.user,
+            )
+            return Response(self._fresh(data_file))
         services.unlink_data_file(
             data_file=data_file,
             sample=self._sample(shape.validated_data["sample"]),
@@ -177,8 +202,9 @@ class DataFileViewSet(LabRecordViewSet):
     @extend_schema(request=s.DeclareXASSerializer, responses={200: s.XASSpectrumSerializer})
     @action(detail=True, methods=["post"], url_path="declare-xas")
     def declare_xas(self, request, pk=None):
-        """Say which element and edge an XAS file holds when it does not state them; creates
-        the XAS spectrum of every sample the file is linked to."""
+        """Say which element and edge an XAS file holds when it does not state them (and, for a
+        column table, which columns form μ); creates the XAS spectrum of every sample the file
+        is linked to."""
         data_file = self._shared_file(pk)
         shape = s.DeclareXASSerializer(data=request.data)
         shape.is_valid(raise_exception=True)
@@ -187,6 +213,7 @@ class DataFileViewSet(LabRecordViewSet):
             element=shape.validated_data["element"],
             edge=shape.validated_data["edge"],
             actor=request.user,
+            columns=shape.columns(),
         )
         spectra = s.XASSpectrumSerializer(rows, many=True).data
         return Response({"file": self._fresh(data_file), "spectra": spectra})
@@ -198,7 +225,17 @@ class DataFileViewSet(LabRecordViewSet):
 
     @staticmethod
     def _fresh(data_file) -> dict:
-        return s.DataFileSerializer(selectors.data_file_list().get(pk=data_file.pk)).data
+        fresh = selectors.with_run_links(selectors.data_file_list()).get(pk=data_file.pk)
+        return s.DataFileSerializer(fresh).data
+
+    @staticmethod
+    def _run(run_id):
+        if run_id is None:
+            return None
+        try:
+            return SynthesisRun.objects.select_related("operator", "owner").get(pk=run_id)
+        except SynthesisRun.DoesNotExist:
+            raise DomainError(f"run: no synthesis run with id {run_id}.", field="run") from None
 
     @staticmethod
     def _sample(sample_id):
@@ -217,7 +254,8 @@ class DataFileViewSet(LabRecordViewSet):
         if not data_file.preview:
             raise Http404("This file has no preview (its parse failed or it has no plot).")
         return FileResponse(
-            default_storage.open(data_file.preview.name, "rb"), content_type="image/png"
+            open_stored(data_file.preview.name, label=f"preview of {stored_label(data_file)}"),
+            content_type="image/png",
         )
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
@@ -245,12 +283,16 @@ def _group_numbers(text: str | None) -> list[int] | None:
     return [int(p) for p in parts]
 
 
-def upload_message(data_file, created: bool, sample) -> str:
+def upload_message(data_file, created: bool, sample, *, run=None) -> str:
     """What the upload did, in words (shown by the API and the upload page)."""
+    targets = [x.code for x in (sample, run) if x is not None]
+    if run is not None:
+        targets[-1] = f"run {run.code}"
     if created:
-        return f"stored {data_file.original_name}" + (f" for {sample.code}" if sample else "")
-    if sample is not None:
-        return f"already stored — linked to {sample.code}"
+        return f"stored {data_file.original_name}" + (
+            f" for {' and '.join(targets)}" if targets else "")
+    if targets:
+        return f"already stored — linked to {' and '.join(targets)}"
     return "already stored (identical content); nothing new linked"
 
 

@@ -8,6 +8,7 @@ changed the record, its current values, and the user's entries kept.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -16,10 +17,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from labdb.lib.errors import ConflictError, DomainError
+from labdb.lib.errors import ConflictError, DomainError, LabdbError
 from labdb.lib.permissions import can_edit
-from labdb.lib.records import create_record, retire_record
+from labdb.lib.records import create_record, restore_record, retire_record, retired_message
 from synthesis import selectors, services
 from synthesis.models import Chemical, ChemicalLot, Recipe, Sample, StockSolution, SynthesisRun
 from web.records import forms as f
@@ -59,6 +61,28 @@ def detail_url(kind: str, obj) -> str:
         "lot": lambda: reverse("web:lot-list") + f"#lot-{obj.pk}",
         "stock": lambda: reverse("web:stock-list") + f"#stock-{obj.pk}",
     }[kind]()
+
+
+def retired_page(request, kind: str, obj, *, status: int, error=None, reason=""):
+    """The page of a retired record: why it is read-only, and Restore for its owner/curators."""
+    return render(request, "web/records/restore.html", {
+        "obj": obj, "kind": kind, "label": KINDS[kind].label, "message": retired_message(obj),
+        "may_restore": can_edit(request.user, obj), "error": error, "reason": reason,
+    }, status=status)
+
+
+def refuse_if_retired(kind: str, pk_arg: str, *, status: int = 409):
+    """Decorate a record's page or edit view: a retired record answers its retired page
+    (409 for edits — read-only until restored; 410 for its detail page) instead."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            obj = KINDS[kind].model.objects.filter(pk=kwargs.get(pk_arg), is_retired=True).first()
+            if obj is not None:
+                return retired_page(request, kind, obj, status=status)
+            return view(request, *args, **kwargs)
+        return wrapper
+    return decorate
 
 
 def _editable(request, kind: str, pk: int):
@@ -144,6 +168,7 @@ def sample_new(request):
 
 
 @login_required
+@refuse_if_retired("sample", "sample_id")
 def sample_edit(request, sample_id: int):
     sample = _editable(request, "sample", sample_id)
 
@@ -162,6 +187,7 @@ def sample_edit(request, sample_id: int):
 # --- runs ----------------------------------------------------------------------------------
 
 @login_required
+@refuse_if_retired("run", "run_id")
 def run_edit(request, run_id: int):
     _editable(request, "run", run_id)
     run = get_object_or_404(selectors.run_list().select_related("recipe"), pk=run_id)
@@ -185,6 +211,7 @@ def recipe_list(request):
 
 
 @login_required
+@refuse_if_retired("recipe", "recipe_id", status=410)
 def recipe_detail(request, recipe_id: int):
     recipe = get_object_or_404(selectors.recipe_list().select_related("previous_version"),
                                pk=recipe_id)
@@ -213,6 +240,7 @@ def recipe_new(request):
 
 
 @login_required
+@refuse_if_retired("recipe", "recipe_id")
 def recipe_edit(request, recipe_id: int):
     _editable(request, "recipe", recipe_id)
     recipe = get_object_or_404(selectors.recipe_list(), pk=recipe_id)
@@ -269,6 +297,7 @@ def _simple(request, *, kind, instance, build, create, update, title):
 
 
 @login_required
+@refuse_if_retired("chemical", "chemical_id")
 def chemical_form(request, chemical_id: int | None = None):
     chemical = _editable(request, "chemical", chemical_id) if chemical_id else None
     return _simple(
@@ -282,6 +311,7 @@ def chemical_form(request, chemical_id: int | None = None):
 
 
 @login_required
+@refuse_if_retired("lot", "lot_id")
 def lot_form(request, lot_id: int | None = None):
     lot = _editable(request, "lot", lot_id) if lot_id else None
     chemical = None
@@ -298,6 +328,7 @@ def lot_form(request, lot_id: int | None = None):
 
 
 @login_required
+@refuse_if_retired("stock", "stock_id")
 def stock_form(request, stock_id: int | None = None):
     stock = _editable(request, "stock", stock_id) if stock_id else None
 
@@ -338,3 +369,91 @@ def retire(request, kind: str, pk: int):
     return render(request, "web/records/retire.html", {
         "obj": obj, "kind": kind, "label": KINDS[kind].label, "error": error, "reason": reason,
         "back": detail_url(kind, obj)}, status=400 if error else 200)
+
+
+@login_required
+def restore(request, kind: str, pk: int):
+    """A retired record's page with a reason; POST restores it (owner or curator) and goes to
+    its page."""
+    if kind not in KINDS:
+        raise PermissionDenied("Unknown kind of record.")
+    obj = get_object_or_404(KINDS[kind].model.objects.all(), pk=pk)
+    if not obj.is_retired:
+        return redirect(detail_url(kind, obj))
+    if request.method != "POST":
+        return retired_page(request, kind, obj, status=200)
+    reason = request.POST.get("reason", "")
+    try:
+        restore_record(obj, reason=reason, actor=request.user)
+    except DomainError as exc:
+        return retired_page(request, kind, obj, status=400, reason=reason,
+                            error=exc.message.removeprefix("reason: "))
+    messages.success(request, f"{KINDS[kind].label.capitalize()} {obj} restored: it is in the "
+                     "lists again and can be edited.")
+    return redirect(detail_url(kind, obj))
+
+
+# --- files of a run: a flask photo, the temperature log, a UV-vis during growth -----------
+
+def _run_files_url(run) -> str:
+    return reverse("web:run-detail", args=[run.pk]) + "#files"
+
+
+@login_required
+@require_POST
+def run_file_upload(request, run_id: int):
+    """Store the chosen files and link them to this run (one message per file)."""
+    from characterization.services import attach_run_file
+
+    run = get_object_or_404(selectors.run_list(), pk=run_id)
+    uploads = request.FILES.getlist("files")
+    if not uploads:
+        messages.error(request, "files: choose at least one file to link to this run.")
+    for upload in uploads:
+        try:
+            data_file, _, created = attach_run_file(
+                content=upload.read(), filename=upload.name, run=run, actor=request.user,
+                reason=request.POST.get("reason", "").strip())
+        except LabdbError as exc:
+            messages.error(request, f"{upload.name}: {exc.message}")
+            continue
+        messages.success(request, f"{data_file.original_name}: " + (
+            f"stored for run {run.code}" if created
+            else f"already stored — linked to run {run.code}"))
+    return redirect(_run_files_url(run))
+
+
+@login_required
+@require_POST
+def run_file_unlink(request, run_id: int, file_id: int):
+    """Take a file off this run with a reason (kept in the link's history; reversible)."""
+    from characterization.services import unlink_data_file_from_run
+
+    return _act_on_run_file(request, run_id, file_id, lambda run, data_file: (
+        unlink_data_file_from_run(data_file=data_file, run=run, actor=request.user,
+                                  reason=request.POST.get("reason", ""))), "unlinked from run")
+
+
+@login_required
+@require_POST
+def run_file_link(request, run_id: int, file_id: int):
+    """Link a stored file to this run again (or for the first time)."""
+    from characterization.services import link_data_file_to_run
+
+    return _act_on_run_file(request, run_id, file_id, lambda run, data_file: (
+        link_data_file_to_run(data_file=data_file, run=run, actor=request.user,
+                              reason=request.POST.get("reason", ""))), "linked to run")
+
+
+def _act_on_run_file(request, run_id: int, file_id: int, act, done: str):
+    from characterization.models import DataFile
+
+    run = get_object_or_404(selectors.run_list(), pk=run_id)
+    data_file = get_object_or_404(DataFile.objects.filter(is_retired=False), pk=file_id)
+    try:
+        act(run, data_file)
+    except LabdbError as exc:
+        messages.error(request, f"{data_file.original_name}: {exc.message}")
+    else:
+        messages.success(request, f"{data_file.original_name}: {done} {run.code}")
+    return redirect(_run_files_url(run))
