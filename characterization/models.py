@@ -214,6 +214,19 @@ class Measurement(LabRecord):
         abstract = True
 
 
+class ScanOfFile(models.Model):
+    """Which scan of a multi-scan file a derived row is (BRML RawData<N>, an Edinburgh
+    emission scan, a Spectrum time-series spectrum …); empty for a file with one scan."""
+
+    scan_index = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Position of the scan in the file (0-based)."
+    )
+    scan_label = models.CharField(max_length=200, blank=True, help_text="The scan's name.")
+
+    class Meta:
+        abstract = True
+
+
 class TEMSizeMeasurement(Measurement):
     length_nm = models.FloatField(null=True, blank=True)
     length_sd_nm = models.FloatField(null=True, blank=True)
@@ -259,7 +272,7 @@ class TEMSizeMeasurement(Measurement):
         ]
 
 
-class PLMeasurement(Measurement):
+class PLMeasurement(Measurement, ScanOfFile):
     peak_nm = models.FloatField(null=True, blank=True)
     fwhm_nm = models.FloatField(null=True, blank=True)
     fwhm_mev = models.FloatField(null=True, blank=True)
@@ -314,7 +327,7 @@ class PLMeasurement(Measurement):
         ]
 
 
-class AbsorptionMeasurement(Measurement):
+class AbsorptionMeasurement(Measurement, ScanOfFile):
     peak_1s_nm = models.FloatField(null=True, blank=True)
     peak_1s_ev = models.FloatField(null=True, blank=True)
     history = HistoricalRecords()
@@ -366,7 +379,7 @@ class TEMImageMeasurement(Measurement):
         ]
 
 
-class XRDMeasurement(Measurement):
+class XRDMeasurement(Measurement, ScanOfFile):
     phase = models.CharField(max_length=50, blank=True)
     wavelength_a = models.FloatField(null=True, blank=True)
     twotheta_min_deg = models.FloatField(null=True, blank=True)
@@ -377,7 +390,7 @@ class XRDMeasurement(Measurement):
     history = HistoricalRecords()
 
 
-class FTIRMeasurement(Measurement):
+class FTIRMeasurement(Measurement, ScanOfFile):
     wavenumber_min_cm1 = models.FloatField(null=True, blank=True)
     wavenumber_max_cm1 = models.FloatField(null=True, blank=True)
     assignments = models.JSONField(

@@ -41,7 +41,7 @@ from analysis.services.feff import DbFeffCache, feff_paths_for
 from characterization.enums import DataSource
 from characterization.models import XASFit, XASSpectrum
 from characterization.parsers.registry import parse_file
-from characterization.services import record_xas_fit
+from characterization.services import record_xas_fit, xas_spectrum_series
 from labdb.lib import jobs
 from labdb.lib.errors import DomainError, EngineError, LabdbError, ParseError
 from labdb.lib.records import retire_record, with_owner
@@ -602,7 +602,7 @@ def load_mu(spectrum: XASSpectrum) -> tuple[list, list, dict]:
             field="spectrum",
         )
     parsed = parse_file(content, filename=data_file.original_name)
-    mu = next((s for s in parsed.series if s.name.startswith("μ")), None) or parsed.series[0]
+    mu = xas_spectrum_series(spectrum, parsed)  # its group/scan, declared μ columns applied
     return (
         mu.x,
         mu.y,
