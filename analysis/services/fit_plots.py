@@ -14,6 +14,7 @@ compute it; the second write is skipped (the content is the same).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib
@@ -29,6 +30,7 @@ __all__ = [
     "PLOT_KINDS",
     "CachedPlot",
     "FitNotFound",
+    "cached_json",
     "cached_plot_entries",
     "fit_plot_data",
     "fit_plot_image",
@@ -133,6 +135,26 @@ def fit_plot_data(*, fit_id: int, etag: str | None = None) -> CachedPlot:
     data = plots.fit_plot_data(stored["fit"], stored["spectrum"])
     data["fit"] = {"id": fit_id, "version": version}
     content = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    _write(fit_id, key, content, stem)
+    return CachedPlot(content, "application/json", computed=True, key=key)
+
+
+def cached_json(
+    *, fit_id: int, name: str, compute: Callable[[int], dict], etag: str | None = None
+) -> CachedPlot:
+    """A JSON entry ``name`` of a fit, cached per (fit, version, plot code version) like the
+    plot data: ``compute(version)`` builds it on a miss. One query (the fit's version) and one
+    file read on a hit; only the query when ``etag`` matches. Raises FitNotFound, and whatever
+    ``compute`` raises (nothing is cached then)."""
+    version = _fit_version(fit_id)
+    stem = _stem(version)
+    key = f"{_folder(fit_id)}/{stem}-{name}"
+    if etag is not None and etag == f'"{key}"' and default_storage.exists(key):
+        return CachedPlot(b"", "application/json", computed=False, key=key, not_modified=True)
+    cached = _read(key)
+    if cached is not None:
+        return CachedPlot(cached, "application/json", computed=False, key=key)
+    content = json.dumps(compute(version), separators=(",", ":"), allow_nan=False).encode()
     _write(fit_id, key, content, stem)
     return CachedPlot(content, "application/json", computed=True, key=key)
 
