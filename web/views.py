@@ -167,8 +167,14 @@ def run_detail(request, run_id: int):
 @login_required
 @require_GET
 def fit_detail(request, fit_id: int):
+    from analysis.services import fit_results
+
+    fit = pages.xas_fit(fit_id=fit_id)
     return render(request, "web/fit_detail.html", {
-        "fit": pages.xas_fit(fit_id=fit_id),
+        "fit": fit,
+        "results": fit_results.fit_results(fit_id=fit.pk, fit=fit),
+        "provenance_json": fit_results.provenance_text(fit_id=fit.pk, fit=fit),
+        "overlays": fit_results.overlay_candidates(fit),
         "refit_available": _service("request_refit") is not None})
 
 
