@@ -1,6 +1,7 @@
-"""Bruker DIFFRAC ``.raw`` version 4 (``RAW4.00``), own segment-based reader.
+"""Bruker DIFFRAC ``.raw`` versions 1–4, own readers.
 
-Layout (xylib's LGPL notes, verified on real files; see FORMATS.md §3.3): a 61-byte file
+Version 4 (``RAW4.00``), segment-based (layout from xylib's LGPL notes, verified on real
+files; see FORMATS.md §3.3): a 61-byte file
 header (date at 12, time at 24), then TLV segments ``u32 type, u32 length``: type 10 = text
 variable (name 24 bytes at +12, value from +36), type 30 = hardware (Kα avg/Kα1/Kα2/Kβ/ratio
 as 5 float64 at +72, anode at +116); others are skipped by length. Type 0 or 160 starts a
@@ -17,7 +18,21 @@ as 5 float64 at 616 — then per range a 304-byte header: steps u32 +4, start θ
 start 2θ f64 +16, step f64 +176, time/step f32 +192, kV/mA u32 +224/+228, λ f64 +240,
 supplementary-header size u32 +256; then the supplementary headers and ``steps`` float32
 counts. The file must end exactly after the last range (a cut or padded file is refused).
-RAW v1/v2 (``RAW ``/``RAW2``) are still refused: no real file to verify a reader against.
+
+Version 1 (``RAW ``, DIFFRAC-AT; layout as xylib reads it): after the 4-byte magic, per range
+a 152-byte header — steps u32 +0, time/step f32 +4, step f32 +8, scan mode u32 +12, start 2θ
+f32 +20, start θ/χ/φ f32 +24/+28/+32 (−1e6 = not set), sample name 32 chars +36, Kα1/Kα2
+f32 +68/+72, 72 unused bytes, "another range follows" u32 +148 — then ``steps`` float32
+counts. Later ranges may repeat the ``RAW `` magic before their header.
+
+Version 2 (``RAW2``): range count u16 at 4, measurement date/time 20 chars at 168, anode
+2 chars at 188, λ1/λ2/intensity ratio f32 at 190/194/198, total run time f32 at 210; ranges
+from byte 256, each a header of its stated length (u16 +0, more than 48), steps u16 +2,
+time/step f32 +8, step f32 +12, start 2θ f32 +16, temperature K u16 +46, then ``steps``
+float32 counts. No real v1/v2 file exists in the shared data: the tests build files from
+this layout byte by byte; v1/v2 readings are checked for plausibility (1–100 000 steps,
+positive finite step, 2θ start within −10…180°, finite non-negative counts) so that a garbled
+header is refused rather than read as a pattern.
 """
 
 from __future__ import annotations
@@ -32,7 +47,7 @@ from .base import ParsedFile
 from .xrd_common import xrd_key_numbers, xrd_series
 
 PARSER_NAME = "labdb.bruker_raw"
-PARSER_VERSION = "1.2.0"
+PARSER_VERSION = "1.3.0"
 FORMAT = "bruker_raw"
 LABEL = "Bruker RAW"
 MAGIC_V4 = b"RAW4.00"
@@ -40,7 +55,11 @@ MAGIC_V3 = b"RAW1.01"
 V3_HEADER_BYTES = 712
 V3_RANGE_HEADER_BYTES = 304
 V3_STATUS = {1: "done", 2: "active", 3: "aborted", 4: "interrupted"}
-OLD_MAGICS = (b"RAW1.01", b"RAW2", b"RAW ")  # v3, v2, v1 (v3 is read, v1/v2 refused)
+OLD_MAGICS = (b"RAW1.01", b"RAW2", b"RAW ")  # v3, v2, v1
+V1_RANGE_HEADER_BYTES = 152
+V2_FIRST_RANGE = 256
+V2_MIN_RANGE_HEADER = 48
+MAX_STEPS = 100_000
 HEADER_BYTES = 61
 RANGE_HEADER_BYTES = 160
 SUPPORTED_SCAN_TYPES = (
@@ -209,29 +228,155 @@ def _parsed_ranges(ranges: list, metadata: dict, kalpha: tuple, *, anode) -> Par
         key_numbers=xrd_key_numbers(
             tt,
             it,
-            kalpha[1] or first["wavelength_a"],
+            kalpha[1] or first.get("wavelength_a"),
             kalpha2_a=kalpha[2] or None,
             anode=anode,
         ),
     )
 
 
+def _checked_range(k: int, steps: int, start: float, step: float, counts: np.ndarray) -> None:
+    """Refuse a v1/v2 range whose numbers no diffractometer writes (a garbled header)."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"range {k + 1} declares {steps} steps")
+    if not (np.isfinite(start) and np.isfinite(step) and step > 0 and -10.0 <= start <= 180.0):
+        raise ValueError(f"range {k + 1} starts at 2θ = {start:g}° with a step of {step:g}°")
+    if not (np.all(np.isfinite(counts)) and np.all(counts >= 0)):
+        raise ValueError(f"range {k + 1} holds counts that are not finite non-negative numbers")
+
+
+def _v1_range(data: bytes, off: int, k: int) -> tuple[dict, np.ndarray, np.ndarray, int, bool]:
+    """One RAW v1 range at ``off``: (facts, 2θ, counts, next offset, another follows?)."""
+    if k > 0 and data[off : off + 4] == b"RAW ":
+        off += 4  # later DIFFRAC-AT versions repeat the magic before each range
+    _need(data, off + V1_RANGE_HEADER_BYTES)
+    steps, time_per_step, step, scan_mode = struct.unpack_from("<IffI", data, off)
+    start, theta, khi, phi = struct.unpack_from("<4f", data, off + 20)
+    ka1, ka2 = struct.unpack_from("<2f", data, off + 68)
+    (follows,) = struct.unpack_from("<I", data, off + 148)
+    begin = off + V1_RANGE_HEADER_BYTES
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"range {k + 1} declares {steps} steps")
+    _need(data, begin + 4 * steps)
+    counts = np.frombuffer(data, dtype="<f4", count=steps, offset=begin).astype(float)
+    _checked_range(k, steps, start, step, counts)
+    unset = -1e6
+    info = {
+        "steps": int(steps),
+        "start_deg": float(start),
+        "step_deg": float(step),
+        "time_per_step_s": float(time_per_step),
+        "scan_mode": int(scan_mode),
+        "start_theta_deg": None if theta == unset else float(theta),
+        "start_khi_deg": None if khi == unset else float(khi),
+        "start_phi_deg": None if phi == unset else float(phi),
+        "sample_name": _cstr(data[off + 36 : off + 68]),
+        "kalpha1_a": float(ka1),
+        "kalpha2_a": float(ka2),
+    }
+    return info, start + step * np.arange(steps), counts, begin + 4 * steps, follows != 0
+
+
+def _parse_v1(data: bytes) -> ParsedFile:
+    """A RAW v1 (``RAW ``) file: ranges chained by their "another range follows" flag."""
+    off, ranges, follows = 4, [], True
+    while follows:
+        if len(ranges) >= 1000:
+            raise ValueError("more than 1000 chained ranges")
+        info, tt, it, off, follows = _v1_range(data, off, len(ranges))
+        ranges.append((info, tt, it))
+    if off != len(data):
+        raise ValueError(
+            f"{len(data) - off} bytes follow the last range (its flag says none follows); "
+            "the file is damaged"
+        )
+    first = ranges[0][0]
+    metadata = {
+        "version": "RAW (v1)",
+        "sample_id": first["sample_name"],
+        "kalpha1_a": first["kalpha1_a"],
+        "kalpha2_a": first["kalpha2_a"],
+        "n_ranges": len(ranges),
+        "ranges": [r[0] for r in ranges],
+        "reader": "own RAW v1 reader",
+    }
+    kalpha = (None, first["kalpha1_a"] or None, first["kalpha2_a"] or None)
+    return _parsed_ranges(ranges, metadata, kalpha, anode=None)
+
+
+def _v2_ranges(data: bytes, n_ranges: int) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    off, out = V2_FIRST_RANGE, []
+    for k in range(n_ranges):
+        _need(data, off + V2_MIN_RANGE_HEADER)
+        header_len, steps = struct.unpack_from("<HH", data, off)
+        if not V2_MIN_RANGE_HEADER < header_len <= 4096:
+            raise ValueError(f"range {k + 1} header says {header_len} bytes")
+        time_per_step, step, start = struct.unpack_from("<3f", data, off + 8)
+        (temperature_k,) = struct.unpack_from("<H", data, off + 46)
+        begin = off + header_len
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"range {k + 1} declares {steps} steps")
+        _need(data, begin + 4 * steps)
+        counts = np.frombuffer(data, dtype="<f4", count=steps, offset=begin).astype(float)
+        _checked_range(k, steps, start, step, counts)
+        info = {
+            "steps": int(steps),
+            "start_deg": float(start),
+            "step_deg": float(step),
+            "time_per_step_s": float(time_per_step),
+            "temperature_k": int(temperature_k),
+        }
+        out.append((info, start + step * np.arange(steps), counts))
+        off = begin + 4 * steps
+    if off != len(data):
+        raise ValueError(
+            f"{len(data) - off} bytes follow the last of the {n_ranges} ranges the header "
+            "declares; the file is damaged"
+        )
+    return out
+
+
+def _parse_v2(data: bytes) -> ParsedFile:
+    """A RAW v2 (``RAW2``) file; see the module docstring for the layout."""
+    _need(data, V2_FIRST_RANGE)
+    (n_ranges,) = struct.unpack_from("<H", data, 4)
+    if not 1 <= n_ranges <= 1000:
+        raise ValueError(f"the header declares {n_ranges} ranges")
+    ranges = _v2_ranges(data, n_ranges)
+    lambda1, lambda2, ratio = struct.unpack_from("<3f", data, 190)
+    (runtime_s,) = struct.unpack_from("<f", data, 210)
+    when = _cstr(data[168:188])
+    metadata = {
+        "version": "RAW2",
+        "date_time": when,
+        "anode": _cstr(data[188:190]),
+        "kalpha1_a": float(lambda1),
+        "kalpha2_a": float(lambda2),
+        "kalpha2_ratio": float(ratio),
+        "total_runtime_s": float(runtime_s),
+        "n_ranges": len(ranges),
+        "ranges": [r[0] for r in ranges],
+        "reader": "own RAW v2 reader",
+        **stamp(from_formats(when, ("%m/%d/%y %H:%M:%S",)), "date/time"),
+    }
+    kalpha = (None, float(lambda1) or None, float(lambda2) or None)
+    return _parsed_ranges(ranges, metadata, kalpha, anode=metadata["anode"] or None)
+
+
 @guarded(FORMAT, LABEL)
 def parse_bruker_raw(data: bytes, *, filename: str) -> ParsedFile:
-    """Parse a RAW v3 (``RAW1.01``) or RAW4 file: one series per range (2θ in deg vs counts) +
-    XRD key numbers of the first range (wavelength Kα1 in Å). Raises ParseError for RAW v1/v2
-    (no real file to check a reader against), truncation, unsupported scan types
-    (texture/RSM) or a file without ranges.
+    """Parse a RAW v1 (``RAW ``), v2 (``RAW2``), v3 (``RAW1.01``) or RAW4 file: one series
+    per range (2θ in deg vs counts) + XRD key numbers of the first range (wavelength Kα1 in
+    Å). Raises ParseError for truncation, bytes after the last range, implausible v1/v2
+    range numbers (a garbled header), unsupported scan types (texture/RSM) or no ranges.
     """
     if data[:7] == MAGIC_V3:
         return _parse_v3(data)
+    if data[:4] == b"RAW2":
+        return _parse_v2(data)
+    if data[:4] == b"RAW ":
+        return _parse_v1(data)
     if data[:7] != MAGIC_V4:
-        if data.startswith(OLD_MAGICS):
-            raise fail(
-                FORMAT,
-                f"{LABEL}: old DIFFRAC-plus RAW version {_cstr(data[:7])!r} is not "
-                "supported; re-export as RAW4 (DIFFRAC.EVA) or BRML",
-            )
         raise ValueError(f"not RAW4.00: {data[:8]!r}")
     text, hardware, ranges = _read_segments(data)
     if not ranges:

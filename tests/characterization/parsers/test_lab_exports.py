@@ -135,15 +135,22 @@ def test_fluoressence_row_with_a_missing_value_names_the_row():
     ],
 )
 def test_bruker_raw_v3_reads_the_range(name, time_per_step_s, y_min, y_max, measured_at):
-    """Independent check: the file is 16620 B = 712 (file header) + 304 (range header)
-    + 3901 × 4 B, so the counts are the last 15604 bytes read by numpy as little-endian
-    float32; 2θ = 22° + 0.02° × i reaches 100.0° (xylib's sample-urls state the same scan)."""
+    """Independent check with numpy.frombuffer at the documented offsets (DIFFRAC-plus XCH 5.0
+    app. A, as xylib documents it): range count u32 at 12, the range header at 712 — steps
+    u32 +4, start 2θ f64 +16, step f64 +176, supplementary size u32 +256 — and the counts as
+    float32 after the 304-byte header. The file is 16620 B = 712 + 304 + 3901 × 4 B; 2θ =
+    22° + 0.02° × i reaches 100.0° (xylib's sample-urls state the same scan)."""
     data = (LAB / "bruker_raw" / name).read_bytes()
     parsed = parse_file(data, filename=name)
     (series,) = parsed.series
-    counts = np.frombuffer(data[-4 * 3901 :], dtype="<f4").astype(float)
+    (n_ranges,) = np.frombuffer(data, "<u4", 1, 12)
+    steps, supplementary = (int(np.frombuffer(data, "<u4", 1, 712 + k)[0]) for k in (4, 256))
+    (start,), (step,) = (np.frombuffer(data, "<f8", 1, 712 + k) for k in (16, 176))
+    counts = np.frombuffer(data, "<f4", steps, 712 + 304 + supplementary).astype(float)
+    assert (n_ranges, steps, supplementary, start, step) == (1, 3901, 0, 22.0, 0.02)
     assert (parsed.format, len(data), series.x.size) == ("bruker_raw", 16620, 3901)
     np.testing.assert_array_equal(series.y, counts)
+    np.testing.assert_array_equal(series.x, start + step * np.arange(steps))
     assert (series.x[0], series.x[-1], series.y.min(), series.y.max()) == (
         22.0,
         pytest.approx(100.0, abs=1e-9),

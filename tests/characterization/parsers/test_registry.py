@@ -93,11 +93,12 @@ def test_parse_file_rejects_athena_gzip_expanding_beyond_the_cap():
     assert (err.value.format, "expands beyond" in err.value.message) == ("athena_prj", True)
 
 
-def test_parse_file_reports_old_bruker_raw_versions_clearly():
-    with pytest.raises(ParseError) as err:
-        parse_file(b"RAW2" + b"\x00" * 200, filename="old.raw")
-    assert err.value.format == "bruker_raw"
-    assert "old DIFFRAC-plus RAW version 'RAW2' is not supported" in err.value.message
+def test_parse_file_reports_cut_old_bruker_raw_versions_clearly():
+    for magic in (b"RAW2", b"RAW "):  # v1/v2 are read, but 200 bytes cannot hold v2's header
+        with pytest.raises(ParseError) as err:  # nor a v1 range of 0 steps
+            parse_file(magic + b"\x00" * 200, filename="old.raw")
+        assert err.value.format == "bruker_raw"
+        assert err.value.message.startswith("old.raw: Bruker RAW: ")
     with pytest.raises(ParseError) as err:  # v3 is read, but 200 bytes cannot hold its header
         parse_file(b"RAW1.01" + b"\x00" * 200, filename="old.raw")
     assert err.value.message.startswith("old.raw: Bruker RAW: ")
