@@ -15,3 +15,8 @@ class StructureSource(models.TextChoices):
     CIF = "cif", "uploaded CIF"
     LATTICE = "lattice", "zinc-blende / wurtzite lattice from lattice constants"
     PATH_FILES = "path_files", "FEFF path files given directly"
+
+
+class FeffSource(models.TextChoices):
+    COMPUTED = "computed", "computed by labdb from a structure"
+    UPLOADED = "uploaded", "FEFF output files uploaded"

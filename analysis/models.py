@@ -7,27 +7,44 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from analysis.enums import RunStatus, StructureSource
+from analysis.enums import FeffSource, RunStatus, StructureSource
 from characterization.models import XASFit, XASSpectrum
 from labdb.lib.models import LabRecord
 from synthesis.models import Sample
 
 
 class FeffCalculation(models.Model):
-    """A FEFF run cached by the hash of (structure, absorber, edge, cluster radius, version)."""
+    """A FEFF run cached by the hash of (structure, absorber, edge, cluster radius, version),
+    or FEFF output files uploaded once (``source`` "uploaded", keyed by the files' sha256s).
+
+    ``paths`` rows: ``{name, index, nleg, reff_a, degen, scatterers, amplitude_ratio_pct,
+    sha256, geometry}`` (Å); ``path_files`` is the engine's ``FeffRun`` JSON (every file's text).
+    """
 
     cache_key = models.CharField(max_length=64, unique=True)
+    source = models.CharField(
+        max_length=10, choices=FeffSource.choices, default=FeffSource.COMPUTED
+    )
     structure_source = models.CharField(max_length=12, choices=StructureSource.choices)
     structure = models.JSONField(help_text="What the structure was built from (CIF id, lattice).")
     absorber = models.CharField(max_length=3)
     edge = models.CharField(max_length=4)
-    cluster_radius_a = models.FloatField()
+    cluster_radius_a = models.FloatField(
+        null=True, blank=True, help_text="Å; empty for uploaded files without feff.inp."
+    )
     feff_version = models.CharField(max_length=20)
-    feff_input = models.TextField()
-    paths = models.JSONField(default=list, help_text="[{name, reff_a, degen, nleg, geometry}]")
-    path_files = models.JSONField(default=dict, help_text="{feffNNNN.dat: text}")
+    feff_input = models.TextField(blank=True)
+    files_dat = models.TextField(blank=True, help_text="FEFF's files.dat (path list).")
+    paths = models.JSONField(default=list, help_text="[{name, index, reff_a, degen, nleg, ...}]")
+    path_files = models.JSONField(default=dict, help_text="FeffRun JSON with each path's text.")
     elapsed_s = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"FEFF {self.absorber} {self.edge} r={self.cluster_radius_a} ({self.cache_key[:8]})"

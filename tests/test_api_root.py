@@ -13,6 +13,7 @@ OTHER_ENDPOINTS = {
     "analysis/frame": "/api/analysis/frame/",
     "auth/login": "/api/auth/login/",
     "auth/logout": "/api/auth/logout/",
+    "feff-calculations": "/api/feff-calculations/",
     "fit-comparison": "/api/fit-comparison/",
     "fit-runs": "/api/fit-runs/",
     "fit-runs/refit-stale": "/api/fit-runs/refit-stale/",

@@ -1,6 +1,12 @@
-"""Analysis API: fit runs (fit_views), fit results (result_views) and structure–property /
-aging (property_views)."""
+"""Analysis API: fit runs (fit_views), fit results (result_views), structure–property /
+aging (property_views), processing previews (processing), FEFF calculations (feff)."""
 
-from analysis.api import fit_views, property_views, result_views
+from analysis.api import feff, fit_views, processing, property_views, result_views
 
-urlpatterns = [*fit_views.urlpatterns, *result_views.urlpatterns, *property_views.urlpatterns]
+urlpatterns = [
+    *fit_views.urlpatterns,
+    *result_views.urlpatterns,
+    *property_views.urlpatterns,
+    *processing.urlpatterns,
+    *feff.urlpatterns,
+]

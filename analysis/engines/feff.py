@@ -524,6 +524,41 @@ def parse_feff_dat(text: str, *, file_id: str) -> FeffPathFile:
                         geometry=tuple(geometry))
 
 
+_FILES_DAT_ROW = re.compile(
+    r"^\s*(feff\d{4}\.dat)\s+([-+\d.Ee]+)\s+([-+\d.Ee]+)\s+([-+\d.Ee]+)\s+(\d+)\s+([-+\d.Ee]+)",
+    re.IGNORECASE)
+_SHELL = re.compile(r"\b(K|L1|L2|L3)\s+shell\b")
+_FEFF_VERSION = re.compile(r"\bFeff\s*(?:XX\s*)?(\d)", re.IGNORECASE)
+
+
+def parse_files_dat(text: str) -> dict[str, dict[str, float]]:
+    """FEFF's ``files.dat`` path list → ``{"feff0001.dat": {"sig2_a2", "amplitude_ratio_pct",
+    "degen", "nleg", "reff_a"}}`` (the amplitude ratio is FEFF's, in % of the largest path).
+
+    Feff6 and Feff8 write the same table. Raises EngineError when no path row is found.
+    """
+    rows = {}
+    for line in (text or "").splitlines():
+        m = _FILES_DAT_ROW.match(line)
+        if m:
+            rows[m.group(1).lower()] = {
+                "sig2_a2": float(m.group(2)), "amplitude_ratio_pct": float(m.group(3)),
+                "degen": float(m.group(4)), "nleg": int(m.group(5)), "reff_a": float(m.group(6))}
+    if not rows:
+        raise EngineError("files.dat lists no path (expected rows 'feffNNNN.dat sig2 amp ratio "
+                          "deg nlegs r effective')", field="files.dat")
+    return rows
+
+
+def feff_header_facts(text: str) -> dict[str, str | None]:
+    """Edge (``K``, ``L1``…) and FEFF major version (``"6"``, ``"8"``) from the header of a
+    ``feffNNNN.dat`` or ``files.dat`` text; None where the header does not say."""
+    head = "\n".join(text.splitlines()[:12])
+    edge, version = _SHELL.search(head), _FEFF_VERSION.search(head)
+    return {"edge": edge.group(1) if edge else None,
+            "feff_version": version.group(1) if version else None}
+
+
 # --------------------------------------------------------------------------- caching
 def feff_cache_key(structure_text: str, absorber: str, edge: str, cluster_radius_a: float,
                    feff_version: int) -> str:
