@@ -13,6 +13,7 @@ import hashlib
 import posixpath
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.core.files.storage import Storage, default_storage
 
 from labdb.lib.errors import LabdbError
@@ -39,7 +40,9 @@ class StoredFileMissing(LabdbError):
 
 def backend_name(storage: Storage | None = None) -> str:
     """``"S3Storage"`` or ``"FileSystemStorage"`` (the class name, as /health/ prints it)."""
-    return type(storage or default_storage).__name__
+    if storage is None or storage is default_storage:  # a lazy wrapper: name the configured one
+        return settings.STORAGES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return type(storage).__name__
 
 
 def is_s3(storage: Storage | None = None) -> bool:

@@ -37,6 +37,16 @@ def inline_jobs():
         yield
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """URL of a real S3-API server (moto_server subprocess on loopback) for this test process;
+    make a bucket per test with ``tests.s3.new_bucket``."""
+    from tests.s3 import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
 @pytest.fixture
 def curators_group(db):
     from django.contrib.auth.models import Group

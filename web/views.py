@@ -10,7 +10,6 @@ import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 import analysis.services as analysis_services
 from labdb.lib.errors import LabdbError
+from labdb.storage import StoredFileMissing, open_stored, stored_label
 from web import explore as explore_view_model
 from web import pages
 from web.filters import SampleListFilter
@@ -118,8 +118,12 @@ def file_preview(request, file_id: int):
     data_file = pages.data_file(file_id=file_id)
     if not data_file.preview:
         raise Http404("This file has no preview plot.")
-    return FileResponse(default_storage.open(data_file.preview.name, "rb"),
-                        content_type="image/png")
+    try:
+        handle = open_stored(data_file.preview.name,
+                             label=f"preview of {stored_label(data_file)}")
+    except StoredFileMissing as exc:
+        return HttpResponse(exc.message, status=410, content_type="text/plain; charset=utf-8")
+    return FileResponse(handle, content_type="image/png")
 
 
 # --- synthesis runs ------------------------------------------------------------------------

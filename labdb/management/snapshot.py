@@ -3,16 +3,17 @@
 A backup directory holds ``database.sqlite3`` (SQLite, made with the online backup API, so
 writes in progress never leave it half-copied) or ``database.pgdump`` (PostgreSQL, ``pg_dump
 -Fc`` inside an exported REPEATABLE READ snapshot, the same snapshot the row counts are read in),
-``media/`` (every stored file, byte for byte) and ``manifest.json``: each file's path, sha256
-and size, row counts per table, labdb version, database vendor and ``created_at`` (ISO 8601
-with microseconds, UTC).
+``media/`` (every stored file, byte for byte, read back from the file storage: the local media
+folder or the S3 bucket) and ``manifest.json``: each file's path, sha256 and size, row counts per
+table, labdb version, database vendor, the storage backend and ``created_at`` (ISO 8601 with
+microseconds, UTC). ``restore`` writes the files into this instance's storage (folder or bucket)
+and reads every one back to compare its sha256 with the manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 import subprocess
 from datetime import UTC, datetime
@@ -20,7 +21,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection, connections
+
+from labdb.storage import CHUNK_BYTES, backend_name, copy_into, sha256_stored, stored_names
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
@@ -96,15 +100,28 @@ def _snapshot_postgres(dest: Path) -> dict[str, int]:
 
 
 def _copy_media(dest: Path) -> list[dict]:
-    media = Path(settings.MEDIA_ROOT)
+    """Every stored name (folder or bucket) copied to ``dest/media``, streamed, with the sha256
+    and size of the bytes read from the storage. Sorted by path."""
     files = []
-    for path in sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []:
-        rel = path.relative_to(media).as_posix()
-        target = dest / "media" / rel
+    for name in sorted(stored_names("")):
+        target = dest / "media" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-        files.append({"path": rel, "sha256": sha256_file(target), "size": target.stat().st_size})
+        digest, size = hashlib.sha256(), 0
+        with default_storage.open(name, "rb") as source, target.open("wb") as out:
+            for block in iter(lambda: source.read(CHUNK_BYTES), b""):
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+        files.append({"path": name, "sha256": digest.hexdigest(), "size": size})
     return files
+
+
+def storage_description() -> str:
+    """``S3Storage bucket 'labdb-raw'`` or ``FileSystemStorage /var/labdb/media``."""
+    options = settings.STORAGES["default"].get("OPTIONS", {})
+    if "bucket_name" in options:
+        return f"{backend_name()} bucket {options['bucket_name']!r}"
+    return f"{backend_name()} {settings.MEDIA_ROOT}"
 
 
 def backup(dest: Path) -> dict:
@@ -129,6 +146,7 @@ def backup(dest: Path) -> dict:
         "database_file": SQLITE_FILE if vendor == "sqlite" else PG_FILE,
         "created_at": created_at.isoformat(timespec="microseconds"),
         "row_counts": counts,
+        "storage": storage_description(),
         "files": _copy_media(dest),
     }
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -165,8 +183,10 @@ def restore(src: Path, *, force: bool = False) -> dict:
     """Restore the backup in ``src`` into this instance's database and media folder.
 
     Refuses a database holding data unless ``force``; refuses a backup of the other vendor.
-    Checks every file against the manifest before writing anything, and the restored row
-    counts against it afterwards."""
+    Checks every backed-up file against the manifest, and the storage (folder or bucket) for
+    names that hold other bytes (refused unless ``force``), before writing anything; afterwards
+    reads every restored file back from the storage and compares its sha256 with the
+    manifest, and the restored row counts."""
     src = Path(src)
     manifest = read_manifest(src)
     vendor = connection.vendor
@@ -177,6 +197,7 @@ def restore(src: Path, *, force: bool = False) -> dict:
         raise BackupError("database: not empty; restore goes into an empty instance (pass "
                           "--force to overwrite it).")
     _check_files(src, manifest)
+    replace = _storage_conflicts(manifest, force=force)
     connections.close_all()
     if vendor == "sqlite":
         source = sqlite3.connect(src / SQLITE_FILE)
@@ -192,15 +213,43 @@ def restore(src: Path, *, force: bool = False) -> dict:
              "-d", _pg_url(), str(src / PG_FILE)], capture_output=True, text=True)
         if done.returncode:
             raise BackupError(f"pg_restore failed: {done.stderr.strip()}")
-    media = Path(settings.MEDIA_ROOT)
-    for entry in manifest["files"]:
-        target = media / entry["path"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / "media" / entry["path"], target)
+    _restore_files(src, manifest, replace=replace)
     counts = _current_counts(manifest["row_counts"])
     if counts != manifest["row_counts"]:
         raise BackupError(f"restored row counts differ from the manifest: {counts}")
     return manifest
+
+
+def _storage_conflicts(manifest: dict, *, force: bool) -> set[str]:
+    """Names the storage already holds with other bytes than the manifest's: BackupError
+    unless ``force`` (then they are the ones to replace). Equal bytes are simply kept."""
+    conflicts = set()
+    for entry in manifest["files"]:
+        found = sha256_stored(entry["path"])
+        if found is not None and found[0] != entry["sha256"]:
+            conflicts.add(entry["path"])
+    if conflicts and not force:
+        first = sorted(conflicts)[0]
+        raise BackupError(f"file storage ({storage_description()}): {len(conflicts)} stored "
+                          f"file(s) differ from the backup, e.g. {first}; restore goes into an "
+                          "empty instance (pass --force to overwrite them).")
+    return conflicts
+
+
+def _restore_files(src: Path, manifest: dict, *, replace: set[str]) -> None:
+    """Write every backed-up file into the storage under its own name, then read it back:
+    BackupError naming the file when its sha256 differs from the manifest."""
+    for entry in manifest["files"]:
+        name = entry["path"]
+        if name in replace:
+            default_storage.delete(name)
+        if not default_storage.exists(name):
+            with (src / "media" / name).open("rb") as handle:
+                copy_into(default_storage, name, handle)
+        found = sha256_stored(name)
+        if found != (entry["sha256"], entry["size"]):
+            raise BackupError(f"file storage: {name} read back after the restore does not match "
+                              "the manifest's sha256 and size.")
 
 
 def _current_counts(tables) -> dict[str, int]:
@@ -213,30 +262,36 @@ def _current_counts(tables) -> dict[str, int]:
 
 
 def verify_files(*, delete_orphans: bool = False) -> dict:
-    """Every DataFile's bytes against its sha256 and size; stored bytes under media/raw that no
+    """Every DataFile's bytes, read back from the file storage (folder or bucket), against
+    its sha256 and size; previews present; stored names under ``raw/`` and ``previews/`` that no
     row names (orphans, e.g. left by a crashed upload), removed with ``delete_orphans``.
 
-    Returns {"checked": n, "missing": [...], "mismatched": [...], "orphans": [...],
-    "deleted": [...]} with paths relative to MEDIA_ROOT."""
+    Returns {"checked": n, "missing": [...], "mismatched": [...], "missing_previews": [...],
+    "orphans": [...], "deleted": [...]}: storage names; missing/mismatched/missing_previews as
+    ``"data file 12 (cu_metal_rt.xdi): raw/…"`` so the row can be found."""
     from characterization.models import DataFile
 
-    media = Path(settings.MEDIA_ROOT)
-    report = {"checked": 0, "missing": [], "mismatched": [], "orphans": [], "deleted": []}
+    report = {"checked": 0, "missing": [], "mismatched": [], "missing_previews": [],
+              "orphans": [], "deleted": []}
     known = set()
-    for name, sha, size in DataFile.objects.values_list("file", "sha256", "size_bytes"):
-        known.add(name)
+    rows = DataFile.objects.values_list("pk", "original_name", "file", "sha256", "size_bytes",
+                                        "preview").order_by("pk")
+    for pk, original, name, sha, size, preview in rows:
+        known.update({name, preview} - {""})
         report["checked"] += 1
-        path = media / name
-        if not path.exists():
-            report["missing"].append(name)
-        elif path.stat().st_size != size or sha256_file(path) != sha:
-            report["mismatched"].append(name)
-    raw = media / "raw"
-    for path in sorted(p for p in raw.rglob("*") if p.is_file()) if raw.exists() else []:
-        rel = path.relative_to(media).as_posix()
-        if rel not in known:
-            report["orphans"].append(rel)
-            if delete_orphans:
-                path.unlink()
-                report["deleted"].append(rel)
+        row = f"data file {pk} ({original}): "
+        found = sha256_stored(name)
+        if found is None:
+            report["missing"].append(row + name)
+        elif found != (sha, size):
+            report["mismatched"].append(row + name)
+        if preview and not default_storage.exists(preview):
+            report["missing_previews"].append(row + preview)
+    for folder in ("raw", "previews"):
+        for name in stored_names(folder):
+            if name not in known:
+                report["orphans"].append(name)
+                if delete_orphans:
+                    default_storage.delete(name)
+                    report["deleted"].append(name)
     return report
