@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.engines import xas_processing
 from analysis.engines.xas_processing import process_mu
 from characterization.models import XASSpectrum
 from labdb.lib.errors import DomainError, EngineError
@@ -39,10 +40,15 @@ WAIT_S = 20.0
 CACHE_SIZE = 16
 MAX_PLOT_POINTS = 1500
 
-#: The processing keys the builder may set (a subset of larch's; others keep larch defaults).
-PRE_EDGE_KEYS = ("e0", "pre1", "pre2", "norm1", "norm2", "nnorm", "nvict", "step", "make_flat")
-AUTOBK_KEYS = ("rbkg", "kweight", "kw", "kmin", "kmax", "dk", "win", "ek0", "e0", "nknots")
-TRANSFORM_KEYS = ("kmin", "kmax", "dk", "window", "kweight")
+MAX_NFFT = 4096
+#: The processing keys a preview takes: larch's (and the engine's aliases), except the autobk
+#: uncertainty estimate, which costs as much as many previews and is not plotted.
+PRE_EDGE_KEYS = xas_processing.PRE_EDGE_KEYS
+AUTOBK_KEYS = tuple(k for k in xas_processing.AUTOBK_KEYS
+                    if k not in ("calc_uncertainties", "err_sigma")) + ("kw", "e0")
+#: The transform keys that shape the plotted χ(k) window and |χ(R)|; a dataset's other
+#: transform keys (rmin, rmax, fitspace, dr, …) concern the fit and are left to its checks.
+TRANSFORM_KEYS = ("kmin", "kmax", "dk", "dk2", "window", "kweight")
 
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 _mu_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray, str]] = OrderedDict()
@@ -114,17 +120,23 @@ def _section(given: Any, allowed: tuple[str, ...], where: str) -> dict:
 def _xftf_settings(processing: dict, transform: dict) -> dict:
     """xftf keywords: the fit's transform window (k range, dk, window, first k-weight) over the
     processing's own xftf, so the |χ(R)| shown is the one the fit compares with."""
-    xftf = _section(processing.get("xftf"), TRANSFORM_KEYS, "processing.xftf")
-    for key, value in _section(transform, TRANSFORM_KEYS + ("rmin", "rmax", "fitspace"),
-                               "transform").items():
-        if key == "kweight" and isinstance(value, list):
-            value = value[0] if value else 2
-        if key in TRANSFORM_KEYS:
-            xftf[key] = value
+    xftf = _section(processing.get("xftf"), xas_processing.XFTF_KEYS + ("kw",),
+                    "processing.xftf")
+    if not isinstance(transform, dict):
+        raise DomainError("transform: expected an object of settings.", field="transform")
+    window = {k: v for k, v in transform.items() if k in TRANSFORM_KEYS}
+    if isinstance(window.get("kweight"), list):  # a multi-k-weight fit: plot the first
+        window["kweight"] = window["kweight"][0] if window["kweight"] else 2
+    xftf.update(_section(window, TRANSFORM_KEYS, "transform"))
     return xftf
 
 
 def _check_bounds(autobk: dict, xftf: dict) -> None:
+    for where, section in (("processing.autobk", autobk), ("transform", xftf)):
+        nfft = section.get("nfft")
+        if nfft is not None and (not isinstance(nfft, int) or not 0 < nfft <= MAX_NFFT):
+            raise DomainError(f"{where}.nfft: the live preview takes at most {MAX_NFFT} "
+                              "FFT points.", field=f"{where}.nfft")
     rbkg = autobk.get("rbkg")
     if isinstance(rbkg, (int, float)) and not 0 < rbkg <= MAX_RBKG_A:
         raise DomainError(

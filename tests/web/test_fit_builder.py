@@ -27,6 +27,8 @@ ZNSE = XAS / "xdi" / "zn_znse_rt.xdi"
 CU_RT = XAS / "xdi" / "cu_metal_rt.xdi"
 CU_10K = XAS / "xdi" / "cu_metal_10K.xdi"
 CU01 = XAS / "larch_examples" / "feff_cu" / "feffcu01.dat"
+#: session + user, the spectra with raw data (one query, whatever their number)
+QUERIES_PER_PAGE = 3
 PRE_EDGE = {"pre1": -150.0, "pre2": -40.0, "norm1": 80.0, "norm2": 600.0, "nnorm": 2}
 
 
@@ -214,3 +216,14 @@ def test_run_refusal_names_the_path_field_the_builder_maps_back(api, member):
     response = api.post("/api/fit-runs/", {"model": model}, format="json")
     assert response.status_code == 400
     assert response.json()["field"] == "model.datasets[0].paths[0].sigma2"
+
+
+def test_builder_page_query_count_does_not_grow_with_the_spectra(
+        web, member, django_assert_num_queries):
+    spectra = [spectrum_of(path, f"FB-Q-{i}", member)
+               for i, path in enumerate((ZNSE, CU_RT, CU_10K))]
+    with django_assert_num_queries(QUERIES_PER_PAGE):
+        assert web.get(f"/fit-builder/?spectra={spectra[0].pk}").status_code == 200
+    with django_assert_num_queries(QUERIES_PER_PAGE):
+        ids = ",".join(str(s.pk) for s in spectra)
+        assert web.get(f"/fit-builder/?spectra={ids}").status_code == 200

@@ -572,6 +572,11 @@
     datasets.forEach(function (ds) {
       var prefix = ds.prefix();
       $$(ds.root, "[data-key]").forEach(function (el) { el.setAttribute("data-field", prefix + el.getAttribute("data-key")); });
+      $$(ds.root, "[data-feff]").forEach(function (el) {
+        var key = el.getAttribute("data-feff");
+        var top = ["absorber", "edge", "cluster_radius_a", "feff_version"].indexOf(key) >= 0;
+        el.setAttribute("data-field", prefix + "feff." + (top ? key : "structure." + key));
+      });
       $$(ds.root, "[data-slot=paths] tr[data-entry]").forEach(function (tr) {
         var j = tr.getAttribute("data-entry");
         tr.querySelector("[data-pe=where]").setAttribute("data-field", prefix + "paths[" + j + "]");
