@@ -506,3 +506,69 @@ def flag_record(
         owner=actor,
     )
     return _save_unique(flag, prefix="flag.")
+
+
+# Apps whose records members may flag (a flag names its target by model name, e.g. "sample").
+FLAGGABLE_APPS = ("synthesis", "characterization", "analysis")
+# Only curators change these: the flag's review state and the curator's comment.
+FLAG_CURATOR_FIELDS = ("status", "annotation")
+_STATUS_VERBS = {"open": "reopen", "acknowledged": "acknowledge", "resolved": "resolve"}
+
+
+@transaction.atomic
+def raise_flag(
+    *, target_type: str, object_id: int, message: str, kind: str = "note", location: str = "",
+    actor,
+) -> DataFlag:
+    """A lab member flags any lab record (``target_type`` is its model name: ``sample``,
+    ``synthesisrun``, ``plmeasurement``, ``xasfit`` …); the flag starts open, owned by
+    ``actor``. Raises DomainError naming ``target_type``, ``object_id`` or ``message``."""
+    content_type = ContentType.objects.filter(
+        model=(target_type or "").strip().lower(), app_label__in=FLAGGABLE_APPS
+    ).first()
+    if content_type is None:
+        raise DomainError(
+            f"target_type: expected the kind of record to flag, such as sample, synthesisrun, "
+            f"plmeasurement or xasfit; got {target_type!r}.", field="target_type")
+    target = content_type.model_class()._default_manager.filter(pk=object_id).first()
+    if target is None:
+        raise DomainError(f"object_id: there is no {content_type.name} with id {object_id}.",
+                          field="object_id")
+    if not (message or "").strip():
+        raise DomainError("message: say what looks wrong (e.g. 'QY above 100 %').",
+                          field="message")
+    return flag_record(target=target, message=message.strip(), kind=kind,
+                       location=(location or "").strip(), actor=actor)
+
+
+def _require_flag_rights(flag: DataFlag, changes: dict, actor) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from labdb.lib.permissions import can_edit, is_curator
+
+    curator_only = [name for name in FLAG_CURATOR_FIELDS
+                    if name in changes and changes[name] != getattr(flag, name)]
+    if curator_only and not is_curator(actor):
+        if "status" in curator_only:
+            verb = _STATUS_VERBS.get(changes["status"], "change the status of")
+            what = f"{verb} a data flag"
+        else:
+            what = "write the curator's annotation on a data flag"
+        mine = ", even one you raised" if flag.owner_id == getattr(actor, "id", None) else ""
+        raise PermissionDenied(
+            f"Only curators can {what}{mine}; ask a curator to review flag {flag.pk} "
+            f"({flag.location or flag.message[:40]}).")
+    if not can_edit(actor, flag):
+        raise PermissionDenied(
+            "Only the member who raised this flag or a curator can change it.")
+
+
+@transaction.atomic
+def update_flag(
+    *, flag: DataFlag, expected_version: int | None, changes: dict, actor
+) -> DataFlag:
+    """Change a data flag. Its author edits kind, location and message; only curators change
+    ``status`` (acknowledge, resolve, reopen) or the ``annotation`` (PermissionDenied, with a
+    sentence, otherwise — also for the author). ConflictError for a stale version."""
+    _require_flag_rights(flag, changes, actor)
+    return update_record(flag, changes=changes, expected_version=expected_version, actor=actor)

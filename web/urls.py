@@ -3,6 +3,7 @@
 from django.urls import path
 
 from web import account_views, feff_views, fit_builder, measurement_views, search_views, views
+from web.records import flags as record_flags
 from web.records import views as record_views
 
 app_name = "web"
@@ -56,6 +57,8 @@ urlpatterns = [
     path("stock-solutions/<int:stock_id>/edit/", record_views.stock_form, name="stock-edit"),
     path("retire/<slug:kind>/<int:pk>/", record_views.retire, name="retire"),
     path("restore/<slug:kind>/<int:pk>/", record_views.restore, name="restore"),
+    path("flags/", record_flags.flags, name="flags"),
+    path("flags/<int:flag_id>/status/", record_flags.flag_status, name="flag-status"),
     # --- measurements and attachments ---
     path("samples/<int:sample_id>/measurements/<slug:kind>/", measurement_views.measurement_add,
          name="measurement-add"),

@@ -24,6 +24,7 @@ from labdb.storage import StoredFileMissing, open_stored, stored_label
 from web import explore as explore_view_model
 from web import pages
 from web.filters import SampleListFilter
+from web.records.views import refuse_if_retired
 from web.forms import RunEntry
 
 PAGE_SIZE = 50
@@ -57,6 +58,7 @@ def sample_list(request):
 
 @login_required
 @require_GET
+@refuse_if_retired("sample", "sample_id", status=410)  # its page says why, with Restore
 def sample_detail(request, sample_id: int):
     return render(request, "web/sample_detail.html",
                   {"page": pages.sample_page(sample_id=sample_id, viewer=request.user)})
@@ -162,6 +164,7 @@ def run_new(request):
 
 @login_required
 @require_GET
+@refuse_if_retired("run", "run_id", status=410)  # its page says why, with Restore
 def run_detail(request, run_id: int):
     return render(request, "web/run_detail.html", {"page": pages.run_page(run_id=run_id)})
 

@@ -12,7 +12,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from labdb.lib.errors import DomainError
 from labdb.lib.permissions import is_curator
-from labdb.lib.records import retire_record
+from labdb.lib.records import restore_record, retire_record, retired_message
 
 
 class CuratorsOnly:
@@ -81,6 +81,41 @@ def retire_selected(modeladmin, request, queryset):
     return TemplateResponse(request, "admin/labdb/retire_confirmation.html", context)
 
 
+class RestoreForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Why these records come back (kept in each record's history), e.g. "
+        "'retired by mistake' or 'contamination ruled out'.",
+    )
+
+
+@admin.action(description="Restore selected retired records (editable again) — asks for a reason")
+def restore_selected(modeladmin, request, queryset):
+    """A confirmation page with a required reason; then restore each retired record with it."""
+    form = RestoreForm(request.POST if "confirm_restore" in request.POST else None)
+    retired = [obj for obj in queryset if obj.is_retired]
+    if form.is_bound and form.is_valid():
+        for obj in retired:
+            restore_record(obj, reason=form.cleaned_data["reason"], actor=request.user)
+        skipped = len(queryset) - len(retired)
+        note = f" ({skipped} selected record(s) were not retired)" if skipped else ""
+        modeladmin.message_user(request, f"Restored {len(retired)} record(s){note}.")
+        return None
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"Restore {len(retired)} retired {opts.verbose_name_plural}?",
+        "opts": opts,
+        "records": retired,
+        "form": form,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "select_across": request.POST.get("select_across", "0"),
+    }
+    return TemplateResponse(request, "admin/labdb/restore_confirmation.html", context)
+
+
 def restore_children_as_of(
     *, parent: models.Model, child_model: type[models.Model], fk_name: str, version_record,
     actor=None,
@@ -147,6 +182,10 @@ class VersionedRecordForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        stored = self._stored() if self.instance.pk is not None else None
+        if stored is not None and getattr(stored, "is_retired", False):
+            # Read-only until restored (the "Restore selected" action), history reverts too.
+            raise forms.ValidationError(retired_message(stored))
         if self.instance.pk is None or "expected_version" not in self.data:
             return cleaned  # adding, or a history revert (starts from the stored version)
         stored = self._stored()
@@ -173,9 +212,11 @@ class LabRecordAdmin(CuratorsOnly, SimpleHistoryAdmin):
     back as they were with the chosen version (their models need ``HistoricalRecords``).
     """
 
-    actions = [retire_selected]
+    actions = [retire_selected, restore_selected]
     form = VersionedRecordForm
-    readonly_fields = ("version", "created_at", "updated_at", "retired_at")
+    # Retirement changes only through the retire/restore actions (reason + history).
+    readonly_fields = ("version", "created_at", "updated_at", "is_retired", "retired_reason",
+                       "retired_at")
     list_filter: tuple = ("is_retired",)
     history_children: tuple = ()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from labdb.lib.errors import ConflictError, DomainError
+from labdb.lib.errors import ConflictError, DomainError, RetiredError
 
 
 def validation_to_domain(exc: ValidationError, *, prefix: str = "") -> DomainError:
@@ -44,6 +46,7 @@ def update_record(
         )
     model = type(instance)
     current = model.objects.select_for_update().get(pk=instance.pk)
+    require_active(current)
     if current.version != expected_version:
         raise ConflictError(
             f"{model._meta.verbose_name} {current} was changed by someone else "
@@ -73,6 +76,75 @@ def retire_record(instance: models.Model, *, reason: str, actor=None) -> models.
     current._change_reason = f"retired: {reason.strip()}"
     if actor is not None:
         current._history_user = actor
+    current.save()
+    return current
+
+
+def record_label(instance: models.Model) -> str:
+    """``sample NPL-4.5ML``, ``chemical lot oleic acid lot 123``, ``PL measurement #12``."""
+    name = instance._meta.original_attrs.get("verbose_name")
+    if not name:  # from the class name, keeping acronyms: PLMeasurement -> "PL measurement"
+        words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|$)|[A-Z][a-z]*|[a-z]+", type(instance).__name__)
+        name = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+    text = str(instance)
+    if text.startswith(f"{type(instance).__name__} object"):
+        text = f"#{instance.pk}"
+    return f"{name} {text}"
+
+
+def retirement_of(instance: models.Model) -> tuple[str, str, str]:
+    """(reason, by whom, when) of a retired record; who comes from its history."""
+    who = "unknown"
+    history = getattr(type(instance), "history", None)
+    if history is not None:
+        record = (history.filter(**{instance._meta.pk.attname: instance.pk},
+                                 history_change_reason__startswith="retired:")
+                  .select_related("history_user").order_by("-history_date", "-history_id")
+                  .first())
+        if record is not None and record.history_user is not None:
+            who = record.history_user.get_username()
+    when = (timezone.localtime(instance.retired_at).strftime("%Y-%m-%d %H:%M %Z")
+            if instance.retired_at else "at an unknown time")
+    return instance.retired_reason or "no reason given", who, when
+
+
+def retired_message(instance: models.Model) -> str:
+    """The refusal a chemist reads: what is retired, why, by whom, when, and what to do."""
+    reason, who, when = retirement_of(instance)
+    return (f"{record_label(instance)} is retired ({reason}; by {who}, {when}): restore it "
+            "first.")
+
+
+def require_active(instance: models.Model) -> None:
+    """Raise RetiredError (HTTP 409) if ``instance`` is retired: retired means read-only."""
+    if getattr(instance, "is_retired", False):
+        raise RetiredError(retired_message(instance), field="is_retired")
+
+
+@transaction.atomic
+def restore_record(instance: models.Model, *, reason: str, actor) -> models.Model:
+    """Bring a retired record back (owner or curator); the act and its reason go into history.
+
+    Raises PermissionDenied for anyone else, DomainError without a reason or when the record
+    is not retired. The record is editable again afterwards.
+    """
+    from django.core.exceptions import PermissionDenied
+
+    from labdb.lib.permissions import can_edit
+
+    if actor is None or not actor.is_authenticated or not can_edit(actor, instance):
+        raise PermissionDenied(
+            f"Only the owner of {record_label(instance)} or a curator can restore it."
+        )
+    if not reason or not reason.strip():
+        raise DomainError("reason: say why this record is restored.", field="reason")
+    current = type(instance).objects.select_for_update().get(pk=instance.pk)
+    if not current.is_retired:
+        raise DomainError(f"{record_label(current)} is not retired.", field="is_retired")
+    current.is_retired, current.retired_reason, current.retired_at = False, "", None
+    current.version += 1
+    current._change_reason = f"restored: {reason.strip()}"
+    current._history_user = actor
     current.save()
     return current
 

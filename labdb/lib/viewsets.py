@@ -4,18 +4,28 @@
   ``?include_retired=true``);
 * create calls ``create_service(validated_data, actor)``;
 * update requires the ``version`` the client read (409 on conflict) and calls ``update_service``;
-* DELETE never deletes: it retires the record with ``?reason=`` (or a JSON ``reason``).
+* DELETE never deletes: it retires the record with ``?reason=`` (or a JSON ``reason``);
+* a retired record is read-only (409 naming who retired it, why and when) until
+  ``POST …/<id>/restore/`` with a ``reason`` (owner or curator) brings it back.
 """
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from labdb.lib.errors import DomainError
-from labdb.lib.records import create_record, retire_record, update_record
+from labdb.lib.records import (
+    create_record,
+    require_active,
+    restore_record,
+    retire_record,
+    update_record,
+)
 
 
 def include_retired(request) -> bool:
@@ -36,8 +46,14 @@ class LabRecordSerializer(serializers.ModelSerializer):
     COMMON = ("id", "version", "owner", "is_retired", "retired_reason", "created_at", "updated_at")
 
 
+class RestoreSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the record comes back (kept in its history).")
+
+
 class LabRecordViewSet(viewsets.ModelViewSet):
     selector = None  # callable(include_retired: bool) -> QuerySet
+    # Writes find retired records too, so that they are refused with 409 (not a 404).
+    RETIRED_VISIBLE_ACTIONS = frozenset({"update", "partial_update", "destroy", "restore"})
     nested_fields: tuple[str, ...] = ()
     # Nested lists (a sample's layers, a recipe's steps…) a form or multipart body cannot carry:
     # writes then accept JSON only (415 otherwise), never a record created without them. The
@@ -58,12 +74,16 @@ class LabRecordViewSet(viewsets.ModelViewSet):
         return super().handle_exception(exc)
 
     def get_queryset(self):
-        return type(self).selector(include_retired=include_retired(self.request))
+        include = (getattr(self, "action", None) in self.RETIRED_VISIBLE_ACTIONS
+                   or include_retired(self.request))
+        return type(self).selector(include_retired=include)
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         data.pop("version", None)
-        serializer.instance = self.create_service(data, self.request.user)
+        created = self.create_service(data, self.request.user)
+        # Read back through the selector: its annotations (max_setpoint_c …) are in the answer.
+        serializer.instance = self.get_queryset().filter(pk=created.pk).first() or created
 
     def create_service(self, data: dict, actor):
         nested = {name: data.pop(name) for name in self.nested_fields if name in data}
@@ -74,6 +94,7 @@ class LabRecordViewSet(viewsets.ModelViewSet):
     def update(self, request, *args, **kwargs):
         partial = kwargs.pop("partial", False)
         instance = self.get_object()
+        require_active(instance)  # before any field check: retired means read-only (409)
         serializer = self.get_serializer(instance, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -95,6 +116,10 @@ class LabRecordViewSet(viewsets.ModelViewSet):
             raise DomainError(f"{', '.join(nested)}: nested updates are not supported here.")
         return update_record(instance, changes=data, expected_version=expected_version, actor=actor)
 
+    @extend_schema(parameters=[OpenApiParameter(
+        "reason", str, required=False,
+        description="Why the record is retired (kept in its history); or a JSON body "
+                    '{"reason": …}.')])
     def destroy(self, request, *args, **kwargs):
         instance = self.get_object()
         reason = request.query_params.get("reason") or (
@@ -102,3 +127,16 @@ class LabRecordViewSet(viewsets.ModelViewSet):
         )
         retired = retire_record(instance, reason=reason or "", actor=request.user)
         return Response(self.get_serializer(retired).data, status=status.HTTP_200_OK)
+
+    @extend_schema(request=RestoreSerializer, description=(
+        "Bring a retired record back (its owner or a curator), with a reason kept in its "
+        "history; 400 if it is not retired."))
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    def restore(self, request, *args, **kwargs):
+        instance = self.get_object()
+        shape = RestoreSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        restored = restore_record(instance, reason=shape.validated_data["reason"],
+                                  actor=request.user)
+        fresh = self.get_queryset().get(pk=restored.pk)
+        return Response(self.get_serializer(fresh).data)

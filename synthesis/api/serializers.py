@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from labdb.lib.viewsets import LabRecordSerializer
+from synthesis.enums import FlagKind
 from synthesis.models import (
     Chemical,
     ChemicalLot,
@@ -65,6 +66,17 @@ class DataFlagSerializer(LabRecordSerializer):
             "annotation",
         )
         read_only_fields = ("object_id",)
+
+
+class DataFlagCreateSerializer(serializers.Serializer):
+    """Raise a flag on any lab record: its kind (model name) and id, and what looks wrong."""
+
+    target_type = serializers.CharField(help_text="Model name: sample, synthesisrun, "
+                                        "plmeasurement, xasfit …")
+    object_id = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=FlagKind.choices, default=FlagKind.NOTE)
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    message = serializers.CharField()
 
 
 class ChemicalSerializer(LabRecordSerializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -308,7 +308,18 @@ class DataFlagViewSet(LabRecordViewSet):
     filterset_fields = ["kind", "status", "content_type__model", "object_id"]
     search_fields = ["location", "message", "annotation"]
     ordering = ["id"]
-    http_method_names = ["get", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    @extend_schema(request=s.DataFlagCreateSerializer, responses={201: s.DataFlagSerializer})
+    def create(self, request, *args, **kwargs):
+        shape = s.DataFlagCreateSerializer(data=request.data)
+        shape.is_valid(raise_exception=True)
+        flag = services.raise_flag(**shape.validated_data, actor=request.user)
+        return Response(s.DataFlagSerializer(flag).data, status=status.HTTP_201_CREATED)
+
+    def update_service(self, instance, data, expected_version, actor):
+        return services.update_flag(flag=instance, expected_version=expected_version,
+                                    changes=data, actor=actor)
 
 
 class _ReadOnly(viewsets.ReadOnlyModelViewSet):

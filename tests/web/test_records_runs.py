@@ -145,7 +145,7 @@ def test_run_retire_hides_it_from_the_run_list(member, run):
     assert (response.status_code, response["Location"]) == (302, "/runs/")
     assert (run.is_retired, run.retired_reason) == (True, "logged twice")
     assert f'href="/runs/{run.pk}/"' not in _client(member).get("/runs/").content.decode()
-    assert _client(member).get(f"/runs/{run.pk}/").status_code == 404
+    assert _client(member).get(f"/runs/{run.pk}/").status_code == 410  # retired page
 
 
 def test_run_input_picker_lists_compatible_material_first_newest_first(member):

@@ -195,7 +195,7 @@ def test_sample_retire_asks_reason_then_hides_it(member, parent):
     listing = client.get("/samples/").content.decode()
     assert "Sample NPL-P1 retired: it no longer appears in lists" in listing
     assert f'href="/samples/{parent.pk}/"' not in listing
-    assert client.get(f"/samples/{parent.pk}/").status_code == 404
+    assert client.get(f"/samples/{parent.pk}/").status_code == 410  # retired page, Restore
 
 
 def test_sample_retire_by_other_member_forbidden(other_member, parent):
