@@ -29,6 +29,8 @@ from analysis.engines.property_plots import plot_aging_series, plot_correlation
 from analysis.engines.statistics import correlate
 from analysis.selectors.aging import aging_changes, aging_series
 from analysis.selectors.structure_property import (
+    BASE_COLUMNS,
+    RATIO_COLUMNS,
     error_column,
     structure_property_frame,
     unknown_column_error,
@@ -126,15 +128,49 @@ _FRAME_PARAMS = [
 ]
 
 
+def _column_schema(name: str) -> dict:
+    """OpenAPI schema of one frame column, as ``records`` writes it (missing → null)."""
+    if name == "sample_code":
+        return {"type": "string"}
+    if name == "sample_id":
+        return {"type": "integer"}
+    if name in ("tem_id", "pl_id"):
+        return {"type": "integer", "nullable": True}
+    if name == "qy_pct_censored":
+        return {"type": "boolean", "nullable": True}
+    if name in ("architecture", "layer_stack", "material", "morphology", "recipe",
+                "qy_pct_qualifier"):
+        return {"type": "string", "nullable": True}
+    return {"type": "number", "nullable": True}
+
+
+FRAME_ROW_SCHEMA = {
+    "type": "object",
+    "description": "One sample. Besides these columns, one per fitted path and quantity "
+                   "(<path>_n, _n_err, _r_a, _r_err_a, _sigma2_a2, _sigma2_err_a2, e.g. cd_s_n) "
+                   "and per absorber (<absorber>_fit_id, _fit_citation, _fit_age_days), always "
+                   "at least cd_s, cd_se, cd and zn; numbers or null.",
+    "properties": {name: _column_schema(name) for name in [*BASE_COLUMNS, *RATIO_COLUMNS]},
+    "required": [*BASE_COLUMNS, *RATIO_COLUMNS],
+    "additionalProperties": {"nullable": True},
+}
+
+
 class StructurePropertyFrameView(APIView):
     content_negotiation_class = _OwnFormatParam
 
     @extend_schema(
         summary="Structure–property frame (one row per sample)",
         parameters=_FRAME_PARAMS,
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="Rows as objects "
-                                        "(json) or a csv/xlsx file."),
-                   400: OpenApiResponse(description="Unknown column, lookup or format.")},
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                {"type": "array", "items": FRAME_ROW_SCHEMA},
+                description="Rows as objects (format=json)."),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="format=csv"),
+            (200, _CONTENT_TYPES["xlsx"]): OpenApiResponse(OpenApiTypes.BINARY,
+                                                           description="format=xlsx"),
+            400: OpenApiResponse(description="Unknown column, lookup or format."),
+        },
     )
     def get(self, request):
         fmt = (request.query_params.get("format") or "json").lower()

@@ -255,6 +255,28 @@ class DataFileSerializer(LabRecordSerializer):
         return RunLinkSerializer(links, many=True).data
 
 
+class PlotSeriesSerializer(serializers.Serializer):
+    """One decimated x/y series (characterization.previews.series_to_json); NaN/inf are null."""
+
+    name = serializers.CharField()
+    x = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    y = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    x_label = serializers.CharField(allow_blank=True)
+    x_unit = serializers.CharField(allow_blank=True)
+    y_label = serializers.CharField(allow_blank=True)
+    y_unit = serializers.CharField(allow_blank=True)
+    n_points = serializers.IntegerField(help_text="Points in the file (before decimation).")
+
+
+class FileSeriesSerializer(serializers.Serializer):
+    """``GET /api/files/{id}/series/``: ``{}`` for a file without plottable series."""
+
+    format = serializers.CharField(required=False)
+    technique = serializers.CharField(required=False)
+    title = serializers.CharField(required=False)
+    series = PlotSeriesSerializer(many=True, required=False)
+
+
 class DataFileUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The instrument file, sent unchanged.")
     sample = serializers.IntegerField(

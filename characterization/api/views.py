@@ -7,6 +7,7 @@ from django.conf import settings
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -31,6 +32,7 @@ from characterization.models import (
     XRDMeasurement,
 )
 from labdb.lib.errors import DomainError
+from labdb.lib.filters import IdFilter
 from labdb.lib.viewsets import LabRecordViewSet
 from labdb.storage import open_stored, stored_label
 from labdb.upload_handlers import refused_uploads, too_large_message
@@ -65,7 +67,7 @@ class DataFileFilter(django_filters.FilterSet):
     ``meta`` filters on the stored header tree: ``meta=facility.name:APS`` is the JSON lookup
     ``metadata__facility__name = "APS"`` (dots separate levels, ``:`` the value)."""
 
-    sample = django_filters.NumberFilter(method="filter_sample")
+    sample = IdFilter(method="filter_sample")
     meta = django_filters.CharFilter(method="filter_meta", help_text="key.sub:value")
 
     class Meta:
@@ -258,12 +260,14 @@ class DataFileViewSet(LabRecordViewSet):
             content_type="image/png",
         )
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        """The raw bytes exactly as uploaded."""
+        """The raw bytes exactly as uploaded, in the content type sniffed at upload
+        (``content_type`` of the file record); ETag is the quoted sha256."""
         return raw_file_response(self.get_object())
 
+    @extend_schema(responses=s.FileSeriesSerializer)
     @action(detail=True, methods=["get"])
     def series(self, request, pk=None):
         """Decimated x/y series for interactive plots."""

@@ -172,7 +172,9 @@ class RecipeInputSerializer(serializers.ModelSerializer):
 
 
 class RecipeAdditionSerializer(serializers.ModelSerializer):
-    input = serializers.SlugRelatedField(source="recipe_input", slug_field="name", read_only=True)
+    input = serializers.SlugRelatedField(
+        source="recipe_input", slug_field="name", read_only=True, allow_null=True
+    )
     input_name = serializers.CharField(
         write_only=True, required=False, help_text="Name of a recipe input, e.g. 'cores'."
     )
@@ -231,7 +233,9 @@ class RecipeStepSerializer(serializers.ModelSerializer):
 class RecipeSerializer(LabRecordSerializer):
     inputs = RecipeInputSerializer(many=True, required=False)
     steps = RecipeStepSerializer(many=True, required=False)
-    max_setpoint_c = serializers.FloatField(read_only=True)
+    max_setpoint_c = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Highest step setpoint (°C); null without one."
+    )
 
     class Meta:
         model = Recipe
@@ -402,7 +406,9 @@ class SynthesisRunSerializer(LabRecordSerializer):
     products = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     new_products = ProductSerializer(many=True, required=False, write_only=True)
     deviations = serializers.SerializerMethodField()
-    max_setpoint_c = serializers.FloatField(read_only=True)
+    max_setpoint_c = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Highest step setpoint (°C); null without one."
+    )
 
     class Meta:
         model = SynthesisRun

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from labdb.lib.errors import DomainError
+from labdb.lib.filters import IdFilter
 from labdb.lib.viewsets import LabRecordViewSet
 from synthesis import selectors, services
 from synthesis.api import serializers as s
@@ -32,7 +33,7 @@ class SampleFilter(django_filters.FilterSet):
     synthesis_date_after = django_filters.DateFilter("synthesis_date", lookup_expr="gte")
     synthesis_date_before = django_filters.DateFilter("synthesis_date", lookup_expr="lte")
     layer_material = django_filters.CharFilter(method="filter_layer_material")
-    parent = django_filters.NumberFilter("parent_links__parent")
+    parent = IdFilter("parent_links__parent")
 
     class Meta:
         model = Sample
