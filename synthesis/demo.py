@@ -162,6 +162,8 @@ def step_fields(ctx: DemoContext, step: dict) -> dict:
         out["setpoint_max_c"] = step["setpoint_c_max"]
     if step.get("setpoint_qualifier"):
         out["setpoint_qualifier"] = step["setpoint_qualifier"]
+    elif step.get("setpoint_c_max") is not None:
+        out["setpoint_qualifier"] = "range"
     elif step.get("setpoint_c") is not None and step.get("approx"):
         out["setpoint_qualifier"] = "~"
     if step.get("ramp_c_per_min") is not None:

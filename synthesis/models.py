@@ -41,6 +41,32 @@ class Qualifier(models.TextChoices):
     RANGE = "range", "range (value to value_max)"
 
 
+def bound_errors(qualifier: str, value, upper, *, fields: tuple[str, str, str], what: str,
+                 unit: str = "") -> dict[str, str]:
+    """Errors of a printed value with a qualifier and an upper end, keyed by field name.
+
+    ``fields`` = (qualifier field, value field, upper-end field). A qualifier needs the value;
+    "range" needs both ends with the lower no greater than the upper; an upper end is only
+    for a range.
+    """
+    q_field, value_field, max_field = fields
+    unit = f" {unit}" if unit else ""
+    if qualifier and qualifier not in (Qualifier.EQ, Qualifier.RANGE) and value is None:
+        return {q_field: f"{what}: the qualifier {qualifier} needs a value to qualify; enter "
+                         "the value or clear the qualifier."}
+    if qualifier == Qualifier.RANGE and (value is None or upper is None):
+        return {max_field if value is not None else value_field:
+                f"{what}: a range needs both ends (e.g. 1–2 h): enter the lower end as the "
+                "value and the upper end."}
+    if upper is not None and qualifier != Qualifier.RANGE:
+        return {max_field: f"{what}: an upper end is only for a range; choose 'range' as the "
+                           "qualifier or leave the upper end empty."}
+    if upper is not None and value is not None and value > upper:
+        return {max_field: f"{what}: the upper end {upper:g}{unit} is below the lower end "
+                           f"{value:g}{unit}; enter the smaller number first."}
+    return {}
+
+
 class Paper(LabRecord):
     """A publication that data was transcribed from (a citation target)."""
 
@@ -258,6 +284,18 @@ class StepFields(QuantityMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.position}. {self.action}"
 
+    def clean(self) -> None:
+        super().clean()  # derives setpoint_c from (setpoint_value, setpoint_unit)
+        errors = bound_errors(
+            self.setpoint_qualifier, self.setpoint_c, self.setpoint_max_c, what="set point",
+            fields=("setpoint_qualifier", "setpoint_value", "setpoint_max_c"), unit="°C")
+        errors.update(bound_errors(
+            self.duration_qualifier, self.duration_value, self.duration_max_value,
+            what="duration", fields=("duration_qualifier", "duration_value",
+                                     "duration_max_value"), unit=self.duration_unit))
+        if errors:
+            raise ValidationError(errors)
+
 
 class RecipeStep(StepFields):
     recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="steps")
@@ -317,6 +355,16 @@ class AdditionFields(QuantityMixin, models.Model):
         super().clean()
         if self.amount_value is not None and self.equivalents is not None:
             raise ValidationError({"equivalents": "Give an amount or equivalents, not both."})
+        if self.equivalents is not None or self.equivalents_max is not None:
+            errors = bound_errors(self.qualifier, self.equivalents, self.equivalents_max,
+                                  fields=("qualifier", "equivalents", "equivalents_max"),
+                                  what="equivalents", unit="eq")
+        else:
+            errors = bound_errors(self.qualifier, self.amount_value, self.amount_max_value,
+                                  fields=("qualifier", "amount_value", "amount_max_value"),
+                                  what="amount", unit=self.amount_unit)
+        if errors:
+            raise ValidationError(errors)
         if self.equivalents is not None and not self.equivalents_basis:
             raise ValidationError(
                 {"equivalents_basis": "Equivalents need a basis, e.g. 'per Cd in the cores'."}

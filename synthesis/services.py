@@ -58,7 +58,7 @@ RUN_STEP_EDITABLE_FIELDS = frozenset(
 )
 RUN_ADDITION_EDITABLE_FIELDS = frozenset(
     {"amount_value", "amount_unit", "equivalents", "equivalents_basis", "at_temperature_c",
-     "chemical_lot", "note"}
+     "chemical_lot", "note", "qualifier", "amount_max_value", "equivalents_max"}
 )
 
 

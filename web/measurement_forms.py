@@ -42,6 +42,20 @@ def _text(label: str, *, required: bool = False, max_length: int = 100, help_tex
     )
 
 
+QUALIFIER_CHOICES = [
+    ("", "= (as measured)"), ("<", "< below"), ("≤", "≤ at most"), ("~", "≈ about"),
+    (">", "> above"), ("≥", "≥ at least"), ("range", "range (lower–upper)"),
+]
+
+
+def _qualifier(label: str = "Qualifier"):
+    return forms.ChoiceField(
+        label=label, required=False, choices=QUALIFIER_CHOICES,
+        help_text="< 1 % for 'below 1 %'; 'range' for 88–90 % (then give the upper end)",
+        error_messages={"invalid_choice": "Choose <, ≤, ≈, >, ≥, range or = (as measured)."},
+    )
+
+
 class ManualEntryForm(forms.Form):
     """Fields every manual entry has; subclasses add their own before these."""
 
@@ -73,7 +87,10 @@ class ManualEntryForm(forms.Form):
 
 class QYForm(ManualEntryForm):
     kind, title, submit_label = "qy", "Quantum yield", "Add QY"
-    qy_pct = _number("QY (%)", required=True, help_text="0–100 %", message="Enter the QY in %.")
+    qualifier = _qualifier("QY qualifier")
+    qy_pct = _number("QY (%)", required=True, help_text="0–100 %; the lower end of a range",
+                     message="Enter the QY in %.")
+    qy_pct_max = _number("QY upper end (%)", help_text="Only for a range, e.g. 90 for 88–90 %")
     qy_method = forms.ChoiceField(
         label="Method",
         choices=[("", "— choose —"), *QYMethod.choices],
@@ -87,7 +104,9 @@ class QYForm(ManualEntryForm):
 class PLForm(ManualEntryForm):
     kind, title, submit_label = "pl", "PL peak", "Add PL peak"
     peak_nm = _number("PL peak (nm)", required=True, help_text="200–3000 nm")
-    fwhm_nm = _number("FWHM (nm)")
+    fwhm_qualifier = _qualifier("FWHM qualifier")
+    fwhm_nm = _number("FWHM (nm)", help_text="The lower end of a range")
+    fwhm_nm_max = _number("FWHM upper end (nm)", help_text="Only for a range, e.g. 24 for 22–24 nm")
     excitation_nm = _number("Excitation wavelength (nm)")
     solvent = _text("Solvent")
 
@@ -114,7 +133,10 @@ class TEMForm(ManualEntryForm):
 class QuantityForm(ManualEntryForm):
     kind, title, submit_label = "quantity", "Other quantity", "Add quantity"
     quantity = _text("Quantity", required=True, max_length=200, help_text="e.g. PL lifetime")
-    value = _number("Value", required=True, message="Enter the value.")
+    qualifier = _qualifier()
+    value = _number("Value", required=True, message="Enter the value.",
+                    help_text="The lower end of a range")
+    value_max = _number("Upper end", help_text="Only for a range")
     err = _number("Error (±)", help_text="≥ 0, leave empty if unknown")
     unit = _text("Unit", max_length=30, help_text="e.g. ns, eV, %, Å; empty for a pure number")
 

@@ -556,8 +556,24 @@ def recipe_kwargs(editor: Editor, *, create: bool) -> dict:
 # --- runs ----------------------------------------------------------------------------------
 
 RUN_FIELDS = ["code", "operator", "operator_name", "started_at", "observations"]
-RUN_ADDITION_FIELDS = [("amount_value", "Amount"), ("amount_unit", "unit"),
-                       ("equivalents", "Equivalents")]
+RUN_ADDITION_FIELDS = [("qualifier", "Qualifier"), ("amount_value", "Amount"),
+                       ("amount_max_value", "Amount upper end"), ("amount_unit", "unit"),
+                       ("equivalents", "Equivalents"), ("equivalents_max", "Equivalents upper end")]
+QUALIFIER_CHOICES = [
+    ("", "= as given"), ("<", "< below"), ("≤", "≤ at most"), ("~", "≈ about"), (">", "> above"),
+    ("≥", "≥ at least"), ("range", "range (lower–upper)"),
+]
+# Printed bounds of a run step: (qualifier field, upper-end field, labels).
+STEP_BOUNDS = [("setpoint_qualifier", "setpoint_max_c", "Set point qualifier",
+                "Set point upper end (°C)"),
+               ("duration_qualifier", "duration_max_value", "Duration qualifier",
+                "Duration upper end (same unit)")]
+BOUND_FIELDS = [n for q, m, _lq, _lm in STEP_BOUNDS for n in (q, m)]
+
+
+def _qualifier_field(label: str) -> forms.ChoiceField:
+    return forms.ChoiceField(required=False, label=label, choices=QUALIFIER_CHOICES,
+                             help_text="'range': the value is the lower end")
 
 
 class RunForm(RecordForm):
@@ -592,12 +608,18 @@ class RunStepForm(forms.Form):
             initial[f"{prefix}_unit"] = getattr(step, f"{prefix}_unit")
         for name, _label in INJECTION_TEXT:
             initial[name] = getattr(step, name)
+        for name in BOUND_FIELDS:
+            initial[name] = getattr(step, name)
         for i, a in enumerate(self.additions, start=1):
             for name, _label in RUN_ADDITION_FIELDS:
                 initial[f"add{i}_{name}"] = getattr(a, name)
         super().__init__(*args, initial=_shown(initial), prefix=f"step{step.position}",
                          **kwargs)
         _step_fields(self)
+        for q_name, max_name, q_label, max_label in STEP_BOUNDS:
+            self.fields[q_name] = _qualifier_field(q_label)
+            self.fields[max_name] = forms.FloatField(required=False, label=max_label,
+                                                     widget=NUMBER)
         self.fields["description"] = forms.CharField(
             required=False, label="What was done", widget=forms.Textarea(attrs={"rows": 2}))
         for i, a in enumerate(self.additions, start=1):
@@ -608,11 +630,20 @@ class RunStepForm(forms.Form):
                 required=False, max_length=20, label=f"Unit of {what}", widget=UNIT)
             self.fields[f"add{i}_equivalents"] = forms.FloatField(
                 required=False, label=f"Equivalents of {what}", widget=NUMBER)
+            self.fields[f"add{i}_qualifier"] = _qualifier_field(f"Qualifier of {what}")
+            self.fields[f"add{i}_amount_max_value"] = forms.FloatField(
+                required=False, label=f"Upper end of the amount of {what}", widget=NUMBER)
+            self.fields[f"add{i}_equivalents_max"] = forms.FloatField(
+                required=False, label=f"Upper end of the equivalents of {what}", widget=NUMBER)
         self.fields["deviation_note"] = forms.CharField(
             required=False, label="Deviation note", widget=forms.Textarea(attrs={"rows": 2}))
 
     def quantity_rows(self):
         return [(label, self[f"{p}_value"], self[f"{p}_unit"]) for p, label in STEP_QUANTITIES]
+
+    def bound_rows(self):
+        """(qualifier, upper end) of the set point and of the duration."""
+        return [(self[q], self[m]) for q, m, _lq, _lm in STEP_BOUNDS]
 
     def injection_fields(self):
         return [self[name] for name, _label in INJECTION_TEXT]
@@ -634,13 +665,14 @@ class RunStepForm(forms.Form):
         out = {}
         names = [f"{p}_{s}" for p, _l in STEP_QUANTITIES for s in ("value", "unit")]
         names += [n for n, _l in INJECTION_TEXT] + ["atmosphere", "description",
-                                                    "deviation_note"]
+                                                    "deviation_note", *BOUND_FIELDS]
         for name in names:
             new = d.get(name)
             new = new.strip() if isinstance(new, str) else new
             old = getattr(self.step, name)
             if _changed(new, old):
-                out[name] = "" if new is None and not name.endswith("_value") else new
+                numeric = name.endswith(("_value", "_max_c"))
+                out[name] = "" if new is None and not numeric else new
         additions = []
         for i, a in enumerate(self.additions, start=1):
             changed = {}
