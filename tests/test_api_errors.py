@@ -6,6 +6,7 @@ registered only in this module's URL conf (no real code path raises one on purpo
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -220,3 +221,58 @@ def test_api_write_on_locked_database_is_json_503_with_retry_after(member, locke
     assert body["message"] == (
         "the database is busy with another write; nothing was changed. Retry in 5 s."
     )
+
+
+# --- Content-Security-Policy: the header on every answer, and the report endpoint -----------
+
+POLICY = {
+    "default-src": "'self'", "script-src": "'self'", "object-src": "'none'",
+    "base-uri": "'self'", "frame-ancestors": "'none'", "form-action": "'self'",
+    "img-src": "'self' data: blob:", "style-src": "'self' 'unsafe-inline'",
+    "font-src": "'self' data:", "connect-src": "'self'", "worker-src": "'self' blob:",
+    "report-uri": "/csp-report/",
+}
+
+
+def _directives(header: str) -> dict:
+    return dict(part.strip().split(" ", 1) for part in header.split(";"))
+
+
+@pytest.mark.parametrize("url", ["/", "/accounts/login/", "/admin/login/", "/api/docs/",
+                                 "/api/redoc/", "/no-such-page/"])
+def test_every_page_carries_the_enforcing_policy(member_client, url):
+    response = member_client.get(url)
+    assert _directives(response["Content-Security-Policy"]) == POLICY
+    assert "Content-Security-Policy-Report-Only" not in response
+
+
+def test_api_docs_have_no_inline_script(member_client):
+    for url in ("/api/docs/", "/api/redoc/"):
+        page = member_client.get(url).content.decode()
+        assert page.count("<script>") == 0, url
+        assert "fonts.googleapis.com" not in page
+    script = member_client.get("/api/docs/?script=")
+    assert (script.status_code, script["Content-Type"]) == (200, "application/javascript")
+    assert b"SwaggerUIBundle" in script.content
+
+
+def test_csp_report_is_logged_and_answers_204(caplog):
+    report = {"csp-report": {"document-uri": "http://127.0.0.1:8000/samples/",
+                             "violated-directive": "script-src-elem",
+                             "blocked-uri": "inline"}}
+    response = Client().post("/csp-report/", data=json.dumps(report),
+                             content_type="application/csp-report")
+    assert (response.status_code, response.content) == (204, b"")
+    assert [r.getMessage() for r in caplog.records if r.name == "labdb.csp"] == [
+        "CSP violation: script-src-elem blocked inline on http://127.0.0.1:8000/samples/"]
+
+
+def test_csp_report_ignores_oversized_and_non_json_bodies(caplog):
+    client = Client()
+    assert client.post("/csp-report/", data=b"x" * 70_000,
+                       content_type="application/csp-report").status_code == 204
+    assert client.post("/csp-report/", data=b"{nope",
+                       content_type="application/csp-report").status_code == 204
+    assert client.get("/csp-report/").status_code == 405
+    assert [r.getMessage() for r in caplog.records if r.name == "labdb.csp"] == [
+        "CSP report over 65536 bytes ignored", "CSP report that is not JSON ignored"]
