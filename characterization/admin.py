@@ -103,6 +103,11 @@ class DataFileAdmin(FlaggedRecordAdmin):
             raise forms.ValidationError(exc.message) from None
         obj.__dict__.update(stored.__dict__)
         obj._state.adding = False
+        if created and stored.parse_status in ("pending", "parsing"):
+            self.message_user(
+                request, f"{stored.original_name} stored; it is being parsed in the background "
+                "(reload this page to see the result).", messages.INFO
+            )
         if not created:
             self.message_user(
                 request, "Identical content was already stored; showing it.", messages.WARNING

@@ -5,6 +5,7 @@ from django.db import models
 
 class ParseStatus(models.TextChoices):
     PENDING = "pending", "pending"
+    PARSING = "parsing", "parsing…"
     OK = "ok", "ok"
     FAILED = "failed", "failed"
     SKIPPED = "skipped", "not parsed (attachment)"

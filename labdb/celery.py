@@ -28,4 +28,8 @@ app.conf.beat_schedule = {
         "task": "analysis.reap_stale_runs",
         "schedule": _SWEEP_EVERY_S,
     },
+    "resubmit-lost-parses": {
+        "task": "characterization.resubmit_lost_parses",
+        "schedule": _SWEEP_EVERY_S,
+    },
 }

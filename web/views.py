@@ -100,6 +100,10 @@ def sample_upload(request, sample_id: int):
                 messages.info(request,
                               f"{f.original_name}: already stored — linked to {sample.code}")
                 continue
+            if f.parse_status in ("pending", "parsing"):  # the parse job runs in the background
+                messages.info(request, f"{f.original_name}: stored; parsing… (the file list "
+                              "below shows the result when it is done)")
+                continue
             if f.kind == "attachment":
                 messages.info(request, f"{f.original_name}: stored as an attachment")
                 continue

@@ -277,15 +277,18 @@ def pool_stats() -> dict[str, int]:
     return dict(_counts)
 
 
-def shutdown_pool(wait: bool = True) -> None:
-    """Stop the pool and its sweeper (tests; a server simply exits)."""
+def shutdown_pool(wait: bool = True, *, cancel_queued: bool = False) -> None:
+    """Stop the pool and its sweeper (tests; a server simply exits). ``cancel_queued`` drops
+    jobs not started yet, as a stopping server loses them (the sweeps find them again)."""
     with _lock:
         executor, stop = _state["executor"], _state["stop"]
         _state.update(executor=None, pid=None, sweeper=None, stop=None)
     if stop is not None:
         stop.set()
     if executor is not None:
-        executor.shutdown(wait=wait)
+        executor.shutdown(wait=wait, cancel_futures=cancel_queued)
+    with _lock:
+        _counts["submitted"] = _counts["finished"] = 0
 
 
 def wait_idle(timeout_s: float = 60.0) -> bool:

@@ -25,7 +25,7 @@ def unknown(api, member):
     sample = builders.sample("GE-1", material="Ge", morphology="film", actor=member)
     body = {"file": SimpleUploadedFile(SSRL.name, SSRL.read_bytes()), "sample": sample.pk}
     response = api.post("/api/files/", body, format="multipart")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     return sample, DataFile.objects.get(pk=response.json()["id"])
 
 

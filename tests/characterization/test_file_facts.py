@@ -30,7 +30,7 @@ def _media(settings, tmp_path):
 def _upload(client, path, sample, **extra):
     body = {"file": SimpleUploadedFile(path.name, path.read_bytes()), "sample": sample.pk}
     response = client.post("/api/files/", {**body, **extra}, format="multipart")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     return DataFile.objects.get(pk=response.json()["id"])
 
 

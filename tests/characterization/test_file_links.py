@@ -43,7 +43,7 @@ def shared(api, member):
     b = builders.sample("REF-B", material="Cu", morphology="bulk", actor=member)
     first = _upload(api, CU_XDI, a)
     second = _upload(api, CU_XDI, b)
-    assert (first.status_code, second.status_code) == (201, 200), second.content
+    assert (first.status_code, second.status_code) == (202, 200), second.content
     return a, b, DataFile.objects.get(), second.json()
 
 

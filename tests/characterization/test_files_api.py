@@ -35,8 +35,9 @@ def _upload(client, path, sample=None, name=None):
 def test_upload_xrdml_round_trip(api, member):
     sample = builders.sample("NPL-X", actor=member)
     response, content = _upload(api, XRDML, sample)
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content  # stored; parsed by the job
     body = response.json()
+    assert (body["status"], body["poll"]) == ("ok", f"http://testserver/api/files/{body['id']}/")
     assert (body["sha256"], body["format"], body["parse_status"], body["parse_error"]) == (
         hashlib.sha256(content).hexdigest(),
         "xrdml",
@@ -59,7 +60,7 @@ def test_upload_xrdml_round_trip(api, member):
 def test_identical_content_stored_once(api, member):
     first, _ = _upload(api, XRDML)
     second, _ = _upload(api, XRDML, name="copy.xrdml")
-    assert (first.status_code, second.status_code) == (201, 200)
+    assert (first.status_code, second.status_code) == (202, 200)
     assert second.json()["id"] == first.json()["id"]
     assert second.json()["duplicate"] is True
     assert DataFile.objects.count() == 1
@@ -69,7 +70,7 @@ def test_unrecognised_content_kept_as_attachment_without_rows(api, member):
     """A Thermo OMNIC .spa no parser recognises: stored unchanged as an attachment, not failed."""
     sample = builders.sample("NPL-Y", actor=member)
     response, content = _upload(api, NOT_OPUS, sample)
-    assert response.status_code == 201
+    assert response.status_code == 202
     body = response.json()
     assert (body["kind"], body["parse_status"], body["parse_error"], body["format"]) == (
         "attachment",

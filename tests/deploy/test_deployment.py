@@ -341,6 +341,15 @@ def _finished(api: requests.Session, sandbox: Sandbox, run_id: int, timeout: flo
     return _wait(done, timeout=timeout, step=1.0)
 
 
+def _parsed(api: requests.Session, poll_url: str, timeout: float) -> dict:
+    """The uploaded file once its parse job has finished (the upload answered 202)."""
+    def done():
+        body = api.get(poll_url, timeout=30).json()
+        return body if body["parse_status"] not in ("pending", "parsing") else None
+
+    return _wait(done, timeout=timeout, step=0.5) or api.get(poll_url, timeout=30).json()
+
+
 def _health(sandbox: Sandbox) -> requests.Response:
     return requests.get(f"{sandbox.url}/health/", timeout=30)
 
@@ -403,10 +412,11 @@ def test_readme_deployment_runs_and_survives_a_broker_outage():
         with XDI.open("rb") as handle:
             upload = api.post(f"{sandbox.url}/api/files/", data={"sample": sample_id},
                               files={"file": (XDI.name, handle)}, timeout=120)
-        assert upload.status_code == 201, upload.text
+        assert upload.status_code == 202, upload.text  # stored; parsed by a worker
         expected_sha = hashlib.sha256(XDI.read_bytes()).hexdigest()
         assert upload.json()["sha256"] == expected_sha
-        assert upload.json()["parse_status"] == "ok", upload.json()
+        parsed = _parsed(api, upload.json()["poll"], timeout=120)
+        assert parsed["parse_status"] == "ok", parsed
         spectra = api.get(f"{sandbox.url}/api/xas-spectra/", params={"sample": sample_id},
                           timeout=30).json()["results"]
         assert len(spectra) == 1, spectra

@@ -43,7 +43,7 @@ def _upload(api, sample, path) -> DataFile:
     return DataFile.objects.get(pk=response.json()["id"])
 
 
-def test_each_emission_scan_is_its_own_pl_row(api, sample):
+def test_each_emission_scan_is_its_own_pl_row(api, sample, client, member):
     """Fluoracle_emission_multiple.txt: 5 emission scans (Em 1 … Em 5), 500–600 nm. Each row's
     peak is the wavelength of that column's maximum read with numpy.loadtxt."""
     path = EDINST / "Fluoracle_emission_multiple.txt"
@@ -58,6 +58,10 @@ def test_each_emission_scan_is_its_own_pl_row(api, sample):
     assert sorted((r["scan_index"], r["scan_label"]) for r in listed) == [
         (i, f"Em {i + 1}") for i in range(5)
     ]
+    client.force_login(member)
+    page = client.get(f"/samples/{sample.pk}/").content.decode()
+    assert [f"scan {i}: Em {i + 1}" in page for i in range(5)] == [True] * 5
+    assert "5 scans in this file" in page
 
 
 def test_each_brml_scan_is_its_own_xrd_row_with_its_start_time(api, sample):

@@ -2,7 +2,7 @@
  *  - file upload by drag and drop, or by pressing the drop zone (a real <button>);
  *    the plain file input + Upload button keep working without JS;
  *  - interactive plotly plots of data-file series (zoom, pan) on demand;
- *  - polling of fit-run progress;
+ *  - polling of fit-run progress and of files being parsed;
  *  - the correlation explorer's scatter plot.
  */
 (function () {
@@ -86,7 +86,11 @@
           if (!target) return;
           target.innerHTML = sections[name];
           target.querySelectorAll("li.file").forEach(function (item) {
-            if (results.querySelector("#" + item.id)) item.remove();
+            var shown = results.querySelector("#" + item.id);
+            if (!shown) return;
+            // A result still "parsing…" gives way to the parsed file in the refreshed list.
+            if (shown.hasAttribute("data-parse-pending") && !item.hasAttribute("data-parse-pending")) shown.remove();
+            else item.remove();
           });
           target.querySelectorAll("ul.files, ul.attachments").forEach(function (list) {
             if (!list.children.length && list.previousElementSibling) list.previousElementSibling.remove();
@@ -94,6 +98,7 @@
           });
           initPlotButtons(target);
           initBrokenImages(target);
+          initParsePolling(target);
         });
       })
       .catch(function (err) { status_(form).textContent += " (Could not refresh the page sections: " + err.message + "; reload to see them.)"; });
@@ -125,9 +130,12 @@
         .then(function (html) {
           results.insertAdjacentHTML("afterbegin", html);
           var failed = results.querySelectorAll(".badge-bad").length;
-          status.textContent = "✓ Upload finished" + (failed ? " — " + failed + " file(s) could not be parsed, see below." : ".");
+          var parsing = results.querySelectorAll("[data-parse-pending]").length;
+          status.textContent = parsing ? "✓ Stored; parsing " + parsing + " file(s)…"
+            : "✓ Upload finished" + (failed ? " — " + failed + " file(s) could not be parsed, see below." : ".");
           initPlotButtons(results);
           initBrokenImages(results);
+          initParsePolling(results);
           var empty = document.querySelector("[data-no-files]");
           if (empty) empty.remove();
           return refreshSections(form, results);
@@ -234,6 +242,62 @@
       });
   }
 
+  /* --- parse polling: files stored, parsed by a background job ----------------------------- */
+  /* Each file shown "parsing…" polls its JSON until the parse job has finished; then the
+     sample page's measurement and file sections are fetched again (or, elsewhere, the badge
+     is updated in place). No reload by hand. */
+  var PARSE_DONE_LABEL = {ok: "✓ ok", failed: "✗ failed", skipped: "📎 attachment"};
+
+  function parseFinished(item, file) {
+    item.removeAttribute("data-parse-pending");
+    item.setAttribute("data-parse-status", file.parse_status);
+    var form = document.querySelector("form[data-upload][data-sections-url]");
+    var results = form && form.querySelector("[data-upload-results]");
+    var badge = item.querySelector("[data-parse-badge]");
+    if (badge) {
+      badge.textContent = PARSE_DONE_LABEL[file.parse_status] || file.parse_status;
+      badge.className = "badge badge-" + (file.parse_status === "failed" ? "bad" : "ok");
+    }
+    if (file.parse_status === "failed" && file.parse_error) {
+      var p = document.createElement("p");
+      p.className = "field-error";
+      p.textContent = "✗ Could not parse: " + file.parse_error;
+      item.appendChild(p);
+    }
+    if (form && results && !document.querySelector("[data-parse-pending]")) {
+      var status = status_(form);
+      var failed = results.querySelectorAll("[data-parse-status=failed]").length;
+      status.textContent = "✓ Upload finished" + (failed ? " — " + failed + " file(s) could not be parsed, see below." : ".");
+      refreshSections(form, results);
+    } else if (form && results) {
+      refreshSections(form, results);
+    }
+  }
+
+  function pollParse(item) {
+    if (item.hasAttribute("data-parse-polling")) return;
+    item.setAttribute("data-parse-polling", "");
+    var delay = 400;
+    function poll() {
+      fetch(item.dataset.fileStatusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (file) {
+          if (file.parse_status === "pending" || file.parse_status === "parsing") {
+            delay = Math.min(delay * 1.5, 3000);
+            setTimeout(poll, delay);
+            return;
+          }
+          parseFinished(item, file);
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    }
+    setTimeout(poll, delay);
+  }
+
+  function initParsePolling(root) {
+    root.querySelectorAll("[data-parse-pending][data-file-status-url]").forEach(pollParse);
+  }
+
   /* --- fit-run progress polling ------------------------------------------------------------ */
   function initFitProgress(box) {
     var bar = box.querySelector("progress");
@@ -276,6 +340,7 @@
     document.querySelectorAll("form[data-upload]").forEach(initUpload);
     initPlotButtons(document);
     initBrokenImages(document);
+    initParsePolling(document);
     document.querySelectorAll("[data-fit-plots]").forEach(initFitPlots);
     document.querySelectorAll("[data-fit-progress]").forEach(initFitProgress);
     document.querySelectorAll("[data-explore-plot]").forEach(initExplore);
