@@ -33,6 +33,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -44,6 +45,7 @@ __all__ = [
     "JobNotSent",
     "ensure_pool_started",
     "get_job",
+    "inline",
     "job",
     "pool_stats",
     "register_sweep",
@@ -118,9 +120,24 @@ def get_job(name: str) -> Job:
         raise LookupError(f"no background job named {name!r} (registered: {known})") from None
 
 
+_local = threading.local()
+
+
 def runner() -> str:
-    """The configured runner: ``pool``, ``celery`` or ``inline``."""
-    return settings.LABDB_JOB_RUNNER
+    """The runner: ``pool``, ``celery`` or ``inline`` (setting, or ``inline()`` in force)."""
+    return getattr(_local, "runner", None) or settings.LABDB_JOB_RUNNER
+
+
+@contextmanager
+def inline():
+    """Run the jobs this thread submits at once, whatever the setting: for management commands
+    whose next step needs the result (``load_demo`` reads the spectra its uploads parse)."""
+    before = getattr(_local, "runner", None)
+    _local.runner = "inline"
+    try:
+        yield
+    finally:
+        _local.runner = before
 
 
 def _checked(name: str, args: tuple) -> Job:

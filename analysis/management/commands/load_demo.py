@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.demo import load_demo
+from labdb.lib import jobs
 
 
 class Command(BaseCommand):
@@ -30,7 +31,9 @@ class Command(BaseCommand):
                 "on); the demo passwords are public. Create real accounts with "
                 "`manage.py createsuperuser` instead."
             )
-        load_demo(report=lambda line: self.stdout.write(line), demo_users=demo_users)
+        # Parses and fits run here, in order: the demo's next steps read what they produce.
+        with jobs.inline():
+            load_demo(report=lambda line: self.stdout.write(line), demo_users=demo_users)
         if demo_users:
             self.stdout.write(self.style.SUCCESS("demo data ready; login demo / demo-labdb"))
         else:
