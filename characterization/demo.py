@@ -95,12 +95,16 @@ def load_tem_sizes(ctx: DemoContext, rows: list[dict]) -> None:
 
 
 def load_pl(ctx: DemoContext, rows: list[dict]) -> None:
-    numbers = ("peak_nm", "fwhm_nm", "fwhm_mev", "qy_pct", "qy_pct_max", "excitation_nm")
+    numbers = ("peak_nm", "fwhm_nm", "fwhm_nm_max", "fwhm_mev", "fwhm_mev_max", "qy_pct",
+               "qy_pct_max", "excitation_nm")
     for item in rows:
         texts = {
             name: str(item.get(name) or "")[:100]
             for name in ("qy_method", "reference_dye", "solvent")
         }
+        # The linewidth has its own qualifier ("~167–196 meV" beside a QY "below 1 %").
+        ranged = item.get("fwhm_mev_max") is not None or item.get("fwhm_nm_max") is not None
+        texts["fwhm_qualifier"] = item.get("fwhm_qualifier") or ("range" if ranged else "")
         services.record_measurement(
             model=PLMeasurement,
             sample=_sample(ctx, item["sample"]),
