@@ -54,7 +54,7 @@ CORRELATION_HIGHLIGHT = 0.8
 KWEIGHTS = (0, 1, 2, 3)
 SPACES = ("k", "r", "q")
 #: Bump when :func:`transform_arrays` changes: cached array entries are keyed by it.
-ARRAYS_VERSION = "1"
+ARRAYS_VERSION = "2"
 #: χ(R) is served out to this R (Å), as larch's feffit stores it.
 RMAX_OUT_A = 10.0
 
@@ -233,13 +233,13 @@ def fit_results(*, fit_id: int, fit: XASFit | None = None) -> dict:
 
 # --- arrays --------------------------------------------------------------------------------
 
-_UNITS = {"k": "Å⁻¹", "r": "Å", "q": "Å⁻¹"}
+_SUPERSCRIPT = "⁰¹²³⁴"
 
 
 def _columns(space: str, kweight: int) -> list[tuple[str, str]]:
     """(column, unit) of one space at k-weight ``kweight``."""
-    kw = f"Å⁻{kweight}" if kweight else "1"
-    chir = f"Å⁻{kweight + 1}"
+    kw = f"Å⁻{_SUPERSCRIPT[kweight]}" if kweight else "1"
+    chir = f"Å⁻{_SUPERSCRIPT[kweight + 1]}"
     if space == "k":
         return [("k_inv_a", "Å⁻¹"), ("kwin", "1"), ("data", kw), ("model", kw),
                 ("residual", kw)]

@@ -37,15 +37,15 @@
   }
 
   function layout(xtitle, ytitle, xmax) {
-    return {margin: {l: 60, r: 10, t: 10, b: 45}, height: 300,
+    return {margin: {l: 60, r: 10, t: 10, b: 45}, height: 340,
             xaxis: {title: {text: xtitle}, range: xmax ? [0, xmax] : undefined},
-            yaxis: {title: {text: ytitle}}, legend: {orientation: "h", y: -0.25},
+            yaxis: {title: {text: ytitle}}, legend: {orientation: "h", y: -0.3, yanchor: "top"},
             font: {size: 11}};
   }
 
   function unitText(kw, extra) {
     var power = kw + (extra || 0);
-    return power ? "Å⁻" + power : "1";
+    return power ? "Å⁻" + "⁰¹²³⁴"[power] : "1";
   }
 
   /* One fit's traces in one space; `tag` labels an overlay ("" for this fit). */
@@ -74,7 +74,7 @@
 
   function axes(space, kw, data) {
     var t = data.transform || {};
-    if (space === "k") return layout("k (Å⁻¹)", "k" + kw + "·χ(k) (" + unitText(kw) + ")", (t.kmax || 14) + 2);
+    if (space === "k") return layout("k (Å⁻¹)", "k" + "⁰¹²³"[kw] + "·χ(k) (" + unitText(kw) + ")", (t.kmax || 14) + 2);
     if (space === "r") return layout("R (Å)", "χ(R) (" + unitText(kw, 1) + ")", 6);
     return layout("q (Å⁻¹)", "χ(q) (" + unitText(kw) + ")", (t.kmax || 14) + 2);
   }
