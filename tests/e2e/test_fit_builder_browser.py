@@ -130,7 +130,7 @@ def test_builder_from_a_fresh_spectrum_to_a_stored_fit(member_page, app_server, 
         time.sleep(2)
     assert run["status"] == "succeeded", run.get("error") or run["status"]
     page.goto(f"{app_server.url}/fits/{run['result']}/")
-    path_row = page.locator("table.paths tbody tr").first
+    path_row = page.locator("article.fit table.paths tbody tr").first
     assert path_row.locator("th").inner_text().startswith("Zn–Se")
     distance = path_row.locator("td").nth(2).inner_text()
     assert distance.startswith("2.4"), distance

@@ -355,6 +355,29 @@
       if (!showError(where, err.message || String(err))) showError(self.prefix() + "feff", err.message || String(err));
     }).finally(function () { r.removeAttribute("aria-busy"); });
   };
+  /* Path files uploaded once (POST /api/feff-calculations/, multipart), then used by id. */
+  Dataset.prototype.uploadFeff = function () {
+    var self = this, r = this.root, input = $(r, "[data-feff=upload]");
+    clearErrors($(r, ".fb-feff"));
+    if (!input.files.length) { showError(this.prefix() + "feff.structure.upload", "choose one or more feffNNNN.dat files."); return; }
+    var body = new FormData();
+    Array.prototype.forEach.call(input.files, function (f) { body.append("files", f, f.name); });
+    body.append("absorber", $(r, "[data-feff=absorber]").value.trim() || this.spectrum.element);
+    body.append("edge", $(r, "[data-feff=edge]").value || this.spectrum.edge);
+    $(r, "[data-slot=feff-status]").textContent = "Uploading the path files…";
+    fetch(data.urls.feff, {method: "POST", body: body, credentials: "same-origin",
+                           headers: {"Accept": "application/json", "X-CSRFToken": csrf()}})
+      .then(function (resp) { return resp.json().then(function (json) { return {ok: resp.ok, json: json}; }); })
+      .then(function (res) {
+        if (!res.ok) throw {message: res.json.message || "the files were refused."};
+        self.storedLoaded = false;
+        self.runFeff(res.json.id);
+      })
+      .catch(function (err) {
+        $(r, "[data-slot=feff-status]").textContent = "";
+        showError(self.prefix() + "feff.structure.upload", err.message || String(err));
+      });
+  };
   Dataset.prototype.showPathFiles = function (files) {
     this.calc = {paths: Object.keys(files).map(function (name, i) {
       return {name: name, index: i + 1, scatterers: "", nleg: "", reff_a: "", degen: "", amplitude_ratio_pct: ""};
@@ -487,6 +510,7 @@
   Dataset.prototype.clicked = function (e) {
     var action = e.target.getAttribute("data-action");
     if (action === "run-feff") { this.feff = null; this.calc = null; this.runFeff(null); }
+    if (action === "upload-feff") this.uploadFeff();
     if (action === "remove-dataset") {
       datasets.splice(datasets.indexOf(this), 1);
       this.root.remove();
