@@ -52,7 +52,7 @@ from .xas_common import (
 )
 
 PARSER_NAME = "labdb.xas_ascii"
-PARSER_VERSION = "2.0.0"
+PARSER_VERSION = "2.1.0"
 FORMAT = "xas_ascii"
 LABEL = "Beamline XAS text file"
 SPEC_LABEL_RE = re.compile(r"(\d+)_([^\s(]+)(?:\s*\(([^)]*)\))?")
@@ -310,6 +310,16 @@ def _header_time(header: list[str]) -> dict:
     return {}
 
 
+def _scan_start(scan_comments: list[str]) -> dict:
+    """``{"started": ISO time}`` from a SPEC scan's own ``#D`` line (empty when it has none)."""
+    for line in scan_comments:
+        if line.startswith("#D"):
+            value = from_formats(line[2:].strip(), SPEC_FORMATS)
+            if value is not None:
+                return {"started": value.isoformat()}
+    return {}
+
+
 def _names(header: list[str], n: int) -> tuple[list[str], str | None]:
     """(column names, stated energy unit) for any layout — see the module docstring."""
     spec = _spec_names(header, n)
@@ -560,7 +570,10 @@ def parse_xas_ascii(data: bytes, *, filename: str) -> ParsedFile:
         **_header_time(file_header),
     }
     if len(series) > 1:
-        metadata["scans"] = scan_list(series)
+        metadata["scans"] = [
+            {**entry, **_scan_start(h[len(file_header) :])}
+            for entry, (h, _) in zip(scan_list(series), scans)
+        ]
     numbers = xas_key_numbers(
         first["energy"], first["mu"], element=element, edge=edge, e0_stated_ev=e0
     )

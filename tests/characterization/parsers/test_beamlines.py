@@ -204,7 +204,10 @@ def test_snbl_both_scans_are_transmission_from_mon_and_ion1(read_ascii):
     path = BEAMLINES / "ESRF_SNBL_2013.dat"
     parsed = parse_file(path.read_bytes(), filename=path.name)
     assert [s.x.size for s in parsed.series] == list(MULTI_SCAN[path.name])
-    assert [s["label"] for s in parsed.metadata["scans"]] == ["μ(E) scan 1", "μ(E) scan 2"]
+    assert [(s["label"], s["started"]) for s in parsed.metadata["scans"]] == [
+        ("μ(E) scan 1", "2013-06-28T13:44:15"),  # each scan's own #D line
+        ("μ(E) scan 2", "2013-06-28T13:49:09"),
+    ]
     assert (parsed.metadata["mu_columns"], parsed.metadata["mode"]) == (
         ["mon", "ion1"],
         "transmission",
@@ -311,3 +314,19 @@ def test_declaration_that_cannot_form_mu_names_its_field(declaration, field, wor
         with_declared_columns(parsed, full)
     assert (err.value.field, words in err.value.message) == (field, True)
     assert err.value.message.startswith(f"{field}: ")
+
+
+def test_emission_line_scan_whose_amplifier_gain_changes_is_refused():
+    """SLS PHOENIX writes each Keithley's gain beside its current; a scan where I0's gain
+    changes mid-way cannot give If/I0 without rescaling the file does not document."""
+    name = "SLS_PHOENIX_2023.dat"
+    lines = (BEAMLINES / name).read_text(encoding="latin-1").splitlines(keepends=True)
+    cells = lines[100].split()
+    assert cells[4] == "7.000000000E+00"  # KEITHLEY1_GAIN_c5 of data row 99
+    lines[100] = lines[100].replace(cells[4], "8.000000000E+00", 1)
+    with pytest.raises(ParseError) as err:
+        parse_file("".join(lines).encode("latin-1"), filename=name)
+    assert err.value.message == (
+        f"{name}: Beamline XAS text file: the amplifier gain column keithley1_gain_c5 changes "
+        "during the scan; μ cannot be formed from currents measured at different gains"
+    )

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from characterization.models import DataFile, PLMeasurement, XASSpectrum, XRDMeasurement
 from characterization.parsers.registry import parse_file
@@ -91,7 +92,8 @@ def test_decays_are_addressable_scans_but_no_rows(api, sample, client, member):
 
 
 def test_snbl_scans_become_two_spectra_once_the_absorber_is_declared(api, sample):
-    """ESRF_SNBL_2013.dat: GeO2 (its #F path), two #S scans, no element in the header."""
+    """ESRF_SNBL_2013.dat: GeO2 (its #F path), two #S scans, no element in the header; each
+    spectrum row keeps its scan's own start time."""
     path = BEAMLINES / "ESRF_SNBL_2013.dat"
     data_file = _upload(api, sample, path)
     response = api.post(f"/api/files/{data_file.pk}/declare-xas/",
@@ -100,6 +102,11 @@ def test_snbl_scans_become_two_spectra_once_the_absorber_is_declared(api, sample
     spectra = sorted(response.json()["spectra"], key=lambda r: r["group_index"])
     assert [(r["group_index"], r["group_label"], r["mode"]) for r in spectra] == [
         (0, "μ(E) scan 1", "transmission"), (1, "μ(E) scan 2", "transmission")
+    ]
+    rows = XASSpectrum.objects.filter(data_file=data_file).order_by("group_index")
+    assert [r.measured_at for r in rows] == [  # each scan's #D, read in the lab's time zone
+        timezone.make_aware(dt.datetime(2013, 6, 28, 13, 44, 15)),
+        timezone.make_aware(dt.datetime(2013, 6, 28, 13, 49, 9)),
     ]
     parsed = parse_file(path.read_bytes(), filename=path.name)
     second = XASSpectrum.objects.get(data_file=data_file, group_index=1)
