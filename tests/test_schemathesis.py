@@ -39,7 +39,7 @@ PHASES = ("examples", "coverage", "fuzzing", "stateful")
 EXCLUDED_PATHS = ("/api/auth/logout/",)
 SCHEMATHESIS = ROOT / ".venv" / "bin" / "schemathesis"
 
-pytestmark = pytest.mark.skipif(
+only_in_sqlite_suite = pytest.mark.skipif(
     bool(os.environ.get("DATABASE_URL")),
     reason="the make-run server uses SQLite whatever DATABASE_URL says: run once, in the "
            "SQLite suite")
@@ -80,6 +80,7 @@ def run_schemathesis(url: str, token: str, report_dir: Path) -> dict:
     return report
 
 
+@only_in_sqlite_suite
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(api_server, tmp_path):
     report = run_schemathesis(api_server.url, _token(api_server.url), tmp_path)
     ops, cases = report["operations"], report["test_cases"]
@@ -95,3 +96,40 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api_server, 
         "examples": "skip", "coverage": "success", "fuzzing": "success", "stateful": "success",
     }, report["output_tail"]
     assert (report["failures"], report["errors"]) == ([], []), report["output_tail"]
+
+
+# --- the root causes of earlier findings, pinned on the test database ---------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url", "name"), [("/api/samples/?parent=", "parent"),
+                                           ("/api/files/?sample=", "sample")])
+def test_twenty_digit_id_filter_is_a_400_naming_the_parameter(api, url, name):
+    response = api.get(url + "12345678901234567890")
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        f"{name}: Ensure this value is less than or equal to 9223372036854775807.")
+    assert api.get(url + "1.5").json()["message"] == f"{name}: Enter a whole number."
+
+
+@pytest.mark.django_db
+def test_schema_documents_the_error_answers_of_each_operation(api):
+    schema = api.get("/api/schema/?format=json").json()
+    paths = schema["paths"]
+
+    def statuses(path, method):
+        return sorted(paths[path][method]["responses"])
+
+    assert statuses("/api/samples/", "get") == ["200", "400", "401", "403", "404", "503"]
+    assert statuses("/api/samples/{id}/", "patch") == [
+        "200", "400", "401", "403", "404", "409", "415", "503"]
+    assert statuses("/api/files/{id}/download/", "get") == [
+        "200", "401", "403", "404", "410", "503"]
+    assert statuses("/api/files/", "post") == [
+        "200", "202", "400", "401", "403", "409", "413", "415", "503"]
+    error = paths["/api/samples/{id}/"]["delete"]["responses"]["409"]["content"]
+    assert error == {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}
+    assert schema["components"]["schemas"]["ApiError"]["required"] == ["error", "message"]
+    reason = [p for p in paths["/api/samples/{id}/"]["delete"]["parameters"]
+              if p["name"] == "reason"]
+    assert [(p["in"], p["required"]) for p in reason] == [("query", False)]
