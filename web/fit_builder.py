@@ -97,8 +97,10 @@ def _builder_context(spectrum_ids: list[int], fit: XASFit | None) -> dict:
             chosen = [_spectrum_json(row.spectrum) for row in own] or (
                 [_spectrum_json(fit.spectrum)] if fit.spectrum_id else [])
         model, note = _stored_model(fit, chosen)
+    found = {c["id"] for c in chosen}
     return {
         "spectra": chosen,
+        "missing": [i for i in spectrum_ids if i not in found],
         "choices": choices,
         "model": model,
         "from_fit": fit.pk if fit is not None else None,

@@ -22,6 +22,7 @@ ZNSE = SHARED_DATA / "xas" / "xdi" / "zn_znse_rt.xdi"
 FIT_TIMEOUT_S = 240
 
 MAKE_SPECTRUM = """
+import time
 from pathlib import Path
 from characterization.models import XASSpectrum
 from characterization.services import attach_data_file
@@ -31,6 +32,11 @@ sample = services.create_sample(data={{"code": code, "name": code, "material": "
                                       "morphology": "bulk"}}, layers=[], parents=[])
 path = Path({path!r})
 data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name, sample=sample)
+for _ in range(600):  # the parse job runs in this process's background pool
+    data_file.refresh_from_db()
+    if data_file.parse_status not in ("pending", "parsing"):
+        break
+    time.sleep(0.2)
 print(sample.pk, XASSpectrum.objects.get(data_file=data_file, sample=sample).pk)
 """
 

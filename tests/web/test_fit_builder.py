@@ -185,8 +185,11 @@ def test_builder_page_from_a_stored_fit_prefills_its_model_for_another_spectrum(
     assert [s["id"] for s in own["spectra"]] == [source.pk]
 
 
-def test_builder_page_for_a_unknown_fit_is_404(web):
+def test_builder_page_for_a_unknown_fit_is_404_and_names_spectra_it_cannot_fit(web):
     assert web.get("/fit-builder/?from_fit=999999").status_code == 404
+    response = web.get("/fit-builder/?spectra=999999")
+    assert (response.status_code, builder_data(response)["missing"]) == (200, [999999])
+    assert "Not in the builder: spectrum 999999" in response.content.decode()
 
 
 def test_bundled_structures_list_the_amcsd_entries_of_an_element(web):
