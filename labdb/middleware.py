@@ -71,9 +71,18 @@ _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "X-Request-ID")
 def _as_json(request, response):
     from http import HTTPStatus
 
+    from django.http import JsonResponse
+
     from labdb.errors import json_error
 
     status = response.status_code
+    data = getattr(response, "data", None)  # a DRF answer rendered as HTML (browsable API)
+    if isinstance(data, dict) and "message" in data:
+        replaced = JsonResponse(data, status=status)
+        for name in _KEPT_HEADERS:
+            if response.has_header(name):
+                replaced[name] = response[name]
+        return replaced
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:

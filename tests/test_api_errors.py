@@ -276,3 +276,10 @@ def test_csp_report_ignores_oversized_and_non_json_bodies(caplog):
     assert client.get("/csp-report/").status_code == 405
     assert [r.getMessage() for r in caplog.records if r.name == "labdb.csp"] == [
         "CSP report over 65536 bytes ignored", "CSP report that is not JSON ignored"]
+
+
+def test_api_error_asked_for_as_html_is_still_json(member_client):
+    response = member_client.get("/api/samples/999999/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 404
+    body = _json(response)
+    assert (body["error"], body["message"]) == ("NotFound", "No Sample matches the given query.")
