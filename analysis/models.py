@@ -87,6 +87,25 @@ class FitRun(LabRecord):
         default=dict, blank=True, help_text="Engine output with plot arrays (fit and μ(E))."
     )
     elapsed_s = models.FloatField(null=True, blank=True)
+    # Reproduction: same model hash, raw files and engine versions as a stored fit — the run
+    # stores no new fit; it records which fit it repeated and whether every number agreed.
+    reproduces = models.ForeignKey(
+        XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="reproductions"
+    )
+    reproduced_exactly = models.BooleanField(null=True, blank=True)
+    reproduction_differences = models.JSONField(
+        default=list, blank=True, help_text="What differed from the reproduced fit (text)."
+    )
+    # Version: a new fit of the same spectra with a changed model (or engine) links the last one.
+    previous_version = models.ForeignKey(
+        XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="next_versions"
+    )
+    fit_version = models.PositiveSmallIntegerField(
+        default=1, help_text="1 for a first fit of these spectra, then 2, 3… (previous_version)."
+    )
+    version_changes = models.JSONField(
+        default=list, blank=True, help_text="What changed since the previous version (text)."
+    )
     history = HistoricalRecords(excluded_fields=["result_data", "log"])
 
     class Meta:
@@ -94,13 +113,25 @@ class FitRun(LabRecord):
         constraints = [
             models.CheckConstraint(condition=Q(progress_pct__lte=100), name="fitrun_progress_pct"),
             models.CheckConstraint(
-                condition=~Q(status="succeeded") | Q(result__isnull=False),
+                condition=~Q(status="succeeded")
+                | Q(result__isnull=False)
+                | Q(reproduces__isnull=False),
                 name="fitrun_succeeded_has_result",
+            ),
+            models.CheckConstraint(
+                condition=Q(result__isnull=True) | Q(reproduces__isnull=True),
+                name="fitrun_new_fit_or_reproduction",
             ),
         ]
 
     def __str__(self) -> str:
         return f"fit run {self.pk} ({self.status})"
+
+    @property
+    def fit_id(self) -> int | None:
+        """The stored fit holding this run's numbers: its own result, or the fit it
+        reproduced."""
+        return self.result_id or self.reproduces_id
 
 
 class FitDataset(models.Model):

@@ -40,7 +40,14 @@ class FitDatasetSerializer(serializers.ModelSerializer):
 
 
 class FitRunSerializer(serializers.ModelSerializer):
-    result = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The XAS fit id.")
+    result = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The XAS fit this run stored (null for a reproduction)."
+    )
+    reproduction_of = serializers.PrimaryKeyRelatedField(
+        source="reproduces",
+        read_only=True,
+        help_text="The stored fit this run reproduced (same model, raw files and engine).",
+    )
     datasets = FitDatasetSerializer(many=True, read_only=True, help_text="Spectra fitted.")
     provenance = serializers.SerializerMethodField(help_text="Provenance of the resulting fit.")
 
@@ -54,6 +61,12 @@ class FitRunSerializer(serializers.ModelSerializer):
             "datasets",
             "refit_of",
             "result",
+            "reproduction_of",
+            "reproduced_exactly",
+            "reproduction_differences",
+            "fit_version",
+            "previous_version",
+            "version_changes",
             "model",
             "model_hash",
             "input_sha256",
@@ -72,7 +85,9 @@ class FitRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_provenance(self, run) -> dict:
-        return run.result.provenance if run.result_id else {}
+        if run.result_id:
+            return run.result.provenance
+        return run.reproduces.provenance if run.reproduces_id else {}
 
 
 class FitRunRequestSerializer(serializers.Serializer):
@@ -139,7 +154,13 @@ class FitRunViewSet(viewsets.ReadOnlyModelViewSet):
                 status=status.HTTP_202_ACCEPTED,
             )
         return Response(
-            {"id": run.pk, "status": run.status, "result": run.result_id},
+            {
+                "id": run.pk,
+                "status": run.status,
+                "result": run.result_id,
+                "reproduction_of": run.reproduces_id,
+                "reproduced_exactly": run.reproduced_exactly,
+            },
             status=status.HTTP_201_CREATED,
         )
 

@@ -37,6 +37,7 @@ from analysis.engines._larch import software_versions
 from analysis.engines.feffit_model import FitModel, parse_fit_model, s02_parameter
 from analysis.enums import RunStatus
 from analysis.models import FeffCalculation, FitDataset, FitRun
+from analysis.services import fit_versions
 from analysis.services.feff import DbFeffCache, feff_paths_for
 from characterization.enums import DataSource
 from characterization.models import XASFit, XASSpectrum
@@ -811,8 +812,11 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
     """Write the result once: under the run's row lock, only if it has no result yet."""
     with transaction.atomic():
         run = FitRun.objects.select_for_update().select_related("spectrum").get(pk=run_id)
-        if run.result_id is not None:
+        if run.result_id is not None or run.reproduces_id is not None:
             return
+        if _store_reproduction(run, computed, elapsed_s):
+            return
+        previous = fit_versions.previous_fit(run)
         fit = record_xas_fit(
             sample=run.spectrum.sample,
             data=_fit_record(run, computed),
@@ -833,12 +837,46 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
             "spectrum": computed["spectrum"].to_json(with_arrays=True),
         }
         run.log += f"[{timezone.now():%H:%M:%S}] stored fit {fit.pk}\n"
+        if previous is not None:
+            run.previous_version = previous
+            run.fit_version = previous.fit_run.fit_version + 1
+            run.version_changes = fit_versions.version_changes(
+                previous, run, computed["result"].versions, computed["raws"]
+            )
         run.save()
         old = run.refit_of
         if old is not None and old.is_stale and not old.is_retired:
             retire_record(
                 old, reason=f"superseded by fit {fit.pk} (refit of a stale fit)", actor=run.owner
             )
+
+
+def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float) -> bool:
+    """Record ``run`` as a reproduction of a stored fit with the same model hash, raw files and
+    engine versions (no new fit row); False when there is none (a new fit or version)."""
+    result = computed["result"]
+    fit = fit_versions.reproduced_fit(run, result.versions)
+    if fit is None:
+        return False
+    differences = fit_versions.compare_numbers(fit, result)
+    run.reproduces = fit
+    run.reproduced_exactly = not differences
+    run.reproduction_differences = differences
+    run.status = RunStatus.SUCCEEDED
+    run.progress_pct = 100
+    run.finished_at = timezone.now()
+    run.elapsed_s = elapsed_s
+    run.feff = FeffCalculation.objects.filter(
+        cache_key=computed["feff"].get("cache_key") or ""
+    ).first()
+    run.result_data = {
+        "fit": result.to_json(),
+        "spectrum": computed["spectrum"].to_json(with_arrays=True),
+    }
+    agreed = "every number agreed exactly" if not differences else "; ".join(differences[:5])
+    run.log += f"[{timezone.now():%H:%M:%S}] reproduction of fit {fit.pk}: {agreed}\n"
+    run.save()
+    return True
 
 
 def fail_run(run_id: int, message: str) -> None:
@@ -849,7 +887,7 @@ def fail_run(run_id: int, message: str) -> None:
 def _fail(run_id: int, message: str) -> None:
     with transaction.atomic():
         run = FitRun.objects.select_for_update().get(pk=run_id)
-        if run.result_id is not None:
+        if run.result_id is not None or run.reproduces_id is not None:
             return
         run.status = RunStatus.FAILED
         run.error = message

@@ -139,11 +139,14 @@ def test_rerun_reproduces_stored_values_exactly(django_capture_on_commit_callbac
         again = services.request_refit(fit=first.result, actor=member)
     again.refresh_from_db()
     assert again.pk != first.pk and again.status == "succeeded"
+    # same model, raw file and engine: a reproduction of the stored fit, not a new fit row
+    assert (again.result_id, again.reproduces_id, again.reproduced_exactly) == (
+        None, first.result_id, True)
     fields = ("n", "n_err", "r_a", "r_err_a", "sigma2_a2", "sigma2_err_a2", "delta_e0_ev")
     old = first.result.paths.values_list(*fields).get()
-    new = again.result.paths.values_list(*fields).get()
+    new = tuple(again.result_data["fit"]["paths"][0][f] for f in fields)
     assert new == old
-    assert again.result.r_factor == first.result.r_factor
+    assert again.result_data["fit"]["statistics"]["rfactor"] == first.result.r_factor
 
 
 def test_identical_request_returns_existing_run(django_capture_on_commit_callbacks, member):
@@ -430,8 +433,9 @@ def test_feff_cache_second_request_runs_no_feff(django_capture_on_commit_callbac
     assert second.status == "succeeded"
     assert feff_engine.feff_run_counts() == before
     assert FeffCalculation.objects.count() == 1
-    assert second.result.provenance["feff"]["from_cache"] is True
-    zn_se = second.result.paths.get()
+    assert second.reproduces_id == first.result_id  # same model and file: a reproduction
+    assert "(lattice, from cache: True)" in second.log
+    zn_se = first.result.paths.get()
     assert abs(zn_se.r_a - 2.4542) < 0.02  # a√3/4 of ZnSe
 
 

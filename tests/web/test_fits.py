@@ -70,11 +70,14 @@ def test_refit_of_computed_fit_runs_and_reports_progress(web, member,
     assert response["Location"] == f"/fit-runs/?ids={again.pk}"
     status = web.get(f"/fit-runs/status.json?ids={again.pk}").json()
     assert (status["total"], status["done"], status["pct"], status["finished"]) == (1, 1, 100, True)
-    assert f"new fit {again.result_id}" in status["html"]
+    # unchanged model and file: recorded as a reproduction of the fit, not a new fit
+    assert again.reproduces_id == first.result_id
+    assert (f'<a href="/fits/{first.result_id}/">reproduces fit {first.result_id}</a> · '
+            "agreed exactly") in status["html"]
     page = web.get(f"/fit-runs/?ids={again.pk}").content.decode()
     assert '<progress id="fit-progress" max="100" value="100">' in page
     sample_page = web.get(f"/samples/{sample.pk}/").content.decode()
-    assert f'/api/xas-fits/{again.result_id}/plot.png?kind=chir' in sample_page
+    assert f'/api/xas-fits/{first.result_id}/plot.png?kind=chir' in sample_page
 
 
 @pytest.fixture
@@ -117,9 +120,13 @@ def test_sample_page_query_count_same_at_one_and_three_fits_and_draws_nothing(
     one, html = _page_queries(web, sample)
     assert html.count("data-fit-plots=") == 1
     assert f'data-fit-plots="/api/xas-fits/{fit.pk}/plot-data.json"' in html
-    for _ in range(2):
+    from tests.analysis.test_fit_runs import fit_a_model
+
+    for sig2 in (0.001, 0.002):  # changed models: new versions (a plain refit is a reproduction)
+        model = fit_a_model()
+        model["parameters"]["sig2"]["value"] = sig2
         with django_capture_on_commit_callbacks(execute=True):
-            services.request_refit(fit=fit, actor=member)
+            services.request_fit_run(spectrum=fit.spectrum, model=model, actor=member)
     fits = list(XASFit.objects.filter(sample=sample).values_list("pk", flat=True))
     assert len(fits) == 3
     three, html = _page_queries(web, sample)
