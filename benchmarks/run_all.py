@@ -32,6 +32,8 @@ SIZES: dict[str, tuple[list[str], list[str]]] = {
     "fit_throughput": (["--fits", "6"], []),
     "sample_page": (["--fits", "10", "--requests", "20"], ["--fits", "10", "--requests", "50"]),
     "fit_builder": (["--repeat", "3"], ["--repeat", "10"]),
+    "parse_overhead": (["--repeat", "5"], ["--repeat", "20"]),
+    "load_test": (["--duration", "20", "--csv-mb", "5", "--xlsx-mb", "1"], []),
 }
 ORDER = list(SIZES)
 

@@ -105,7 +105,7 @@ def _start_process(target, args, name: str) -> _Process:
     """Start ``target(*args)`` in a child of the fork server (started once, preloading this
     module: the parsers, numpy and matplotlib are imported there once)."""
     with _preload_lock:
-        forkserver.set_forkserver_preload([__name__])
+        forkserver.set_forkserver_preload([__name__, "characterization.parse_worker_preload"])
     child = _Process(target=target, args=args, name=name)
     child.start()
     return child

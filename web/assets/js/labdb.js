@@ -88,9 +88,17 @@
           target.querySelectorAll("li.file").forEach(function (item) {
             var shown = results.querySelector("#" + item.id);
             if (!shown) return;
-            // A result still "parsing…" gives way to the parsed file in the refreshed list.
-            if (shown.hasAttribute("data-parse-pending") && !item.hasAttribute("data-parse-pending")) shown.remove();
-            else item.remove();
+            // A result shown while it was parsing is replaced by the parsed file (plots,
+            // preview, numbers); otherwise the result stays and the list copy goes.
+            var wasParsing = shown.hasAttribute("data-parse-pending") || shown.hasAttribute("data-parse-done");
+            if (wasParsing && !item.hasAttribute("data-parse-pending")) {
+              shown.replaceWith(item);
+              item.querySelectorAll("[data-plot-button]").forEach(function (b) { b.setAttribute("data-autoplot", ""); });
+              initPlotButtons(item);
+              initBrokenImages(item);
+            } else {
+              item.remove();
+            }
           });
           target.querySelectorAll("ul.files, ul.attachments").forEach(function (list) {
             if (!list.children.length && list.previousElementSibling) list.previousElementSibling.remove();
@@ -129,10 +137,8 @@
         })
         .then(function (html) {
           results.insertAdjacentHTML("afterbegin", html);
-          var failed = results.querySelectorAll(".badge-bad").length;
           var parsing = results.querySelectorAll("[data-parse-pending]").length;
-          status.textContent = parsing ? "✓ Stored; parsing " + parsing + " file(s)…"
-            : "✓ Upload finished" + (failed ? " — " + failed + " file(s) could not be parsed, see below." : ".");
+          status.textContent = parsing ? "✓ Stored; parsing " + parsing + " file(s)…" : uploadFinishedText(results);
           initPlotButtons(results);
           initBrokenImages(results);
           initParsePolling(results);
@@ -248,11 +254,14 @@
      is updated in place). No reload by hand. */
   var PARSE_DONE_LABEL = {ok: "✓ ok", failed: "✗ failed", skipped: "📎 attachment"};
 
+  function uploadFinishedText(results) {
+    var failed = results.querySelectorAll(".badge-bad").length;
+    return "✓ Upload finished" + (failed ? " — " + failed + " file(s) could not be parsed, see below." : ".");
+  }
+
   function parseFinished(item, file) {
     item.removeAttribute("data-parse-pending");
-    item.setAttribute("data-parse-status", file.parse_status);
-    var form = document.querySelector("form[data-upload][data-sections-url]");
-    var results = form && form.querySelector("[data-upload-results]");
+    item.setAttribute("data-parse-done", file.parse_status);
     var badge = item.querySelector("[data-parse-badge]");
     if (badge) {
       badge.textContent = PARSE_DONE_LABEL[file.parse_status] || file.parse_status;
@@ -264,14 +273,15 @@
       p.textContent = "✗ Could not parse: " + file.parse_error;
       item.appendChild(p);
     }
-    if (form && results && !document.querySelector("[data-parse-pending]")) {
-      var status = status_(form);
-      var failed = results.querySelectorAll("[data-parse-status=failed]").length;
-      status.textContent = "✓ Upload finished" + (failed ? " — " + failed + " file(s) could not be parsed, see below." : ".");
-      refreshSections(form, results);
-    } else if (form && results) {
-      refreshSections(form, results);
-    }
+    var form = document.querySelector("form[data-upload][data-sections-url]");
+    var results = form && form.querySelector("[data-upload-results]");
+    if (!form || !results) return;  // elsewhere the badge says it
+    var refreshed = refreshSections(form, results) || Promise.resolve();
+    refreshed.then(function () {
+      if (!document.querySelector("[data-parse-pending]") && results.querySelector(".file")) {
+        status_(form).textContent = uploadFinishedText(results);
+      }
+    });
   }
 
   function pollParse(item) {
