@@ -300,13 +300,25 @@ def _header_facts(header: list[str]) -> dict:
     return facts
 
 
+LABVIEW_CREATED_RE = re.compile(
+    r"created\s+(?:by LabVIEW Control Panel\s+)?(\d{1,2}/\d{1,2}/\d{2,4})\s+"
+    r"(\d{1,2}:\d{2}(?::\d{2})?\s*[AP]M)"
+)
+# APS LabVIEW PCs write US month/day order (APS20ID_2018.dat: "6/15/2018  8:14:19 PM")
+LABVIEW_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%y %I:%M:%S %p", "%m/%d/%y %I:%M %p")
+
+
 def _header_time(header: list[str]) -> dict:
-    """``measured_at`` from SPEC ``#D``, SSRL's second line, or MRCAT/XDAC ``created`` text."""
+    """``measured_at`` from SPEC ``#D``, SSRL's second line, or the APS LabVIEW first line
+    (``1-D Scan File created by LabVIEW Control Panel  7/7/2022  2:33:33 PM``)."""
     for line in header[:12]:
         text = line[2:].strip() if line.startswith("#D") else line.strip()
         value = from_formats(text, SPEC_FORMATS)
         if value is not None:
             return stamp(value, "#D" if line.startswith("#D") else "header line")
+    m = LABVIEW_CREATED_RE.search(header[0]) if header else None
+    if m:
+        return stamp(from_formats(f"{m.group(1)} {m.group(2)}", LABVIEW_FORMATS), "LabVIEW line")
     return {}
 
 

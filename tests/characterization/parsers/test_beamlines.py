@@ -23,16 +23,16 @@ from ._files import XAS
 BEAMLINES = XAS / "beamlines"
 HC_EV_A = 12398.419843
 
-ACCEPTED = {  # file: (format, points, mode, measured_at or None)
+ACCEPTED = {  # file: (format, points, mode, measured_at or None; LabVIEW dates M/D/Y, US)
     "APS10BM_2019.dat": ("xas_ascii", 3464, "transmission", None),
     "APS12BM_2019.dat": ("xas_ascii", 492, "given", "2019-07-09T14:44:45"),
     "APS13ID_2008.dat": ("xas_ascii", 469, "transmission", None),
     "APS13ID_2019.dat": ("xdi", 221, "transmission", "2019-07-09T11:02:47"),
-    "APS20BM_2001.dat": ("xas_ascii", 412, "transmission", None),
-    "APS20ID_2018.dat": ("xas_ascii", 379, "fluorescence", None),
-    "APS20ID_2022.dat": ("xas_ascii", 259, "transmission", None),
+    "APS20BM_2001.dat": ("xas_ascii", 412, "transmission", "2001-08-10T11:10:00"),
+    "APS20ID_2018.dat": ("xas_ascii", 379, "fluorescence", "2018-06-15T20:14:19"),
+    "APS20ID_2022.dat": ("xas_ascii", 259, "transmission", "2022-07-07T14:33:33"),
     "APS9BM_2006.dat": ("xas_ascii", 258, "fluorescence", "2006-04-13T10:28:46"),
-    "APS9BM_2019.dat": ("xas_ascii", 442, "transmission", None),
+    "APS9BM_2019.dat": ("xas_ascii", 442, "transmission", "2019-07-09T13:00:29"),
     "ESRF_BM08_LISA_2021.dat": ("xas_ascii", 198, "given", None),
     "NSLS6BM_2019.dat": ("xdi", 352, "given", "2019-03-21T08:45:01"),
     "NSLS8ID_2019.dat": ("xas_ascii", 647, "fluorescence", None),
