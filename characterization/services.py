@@ -538,7 +538,10 @@ def _with_declared_columns(data_file: DataFile, parsed: ParsedFile) -> ParsedFil
     """An XAS column table (μ not formed) with the μ columns a chemist declared, if any."""
     declared = (data_file.declared_xas or {}).get("columns")
     if parsed.key_numbers.get("mu_formed") is False and declared:
-        return with_declared_columns(parsed, declared)
+        try:
+            return with_declared_columns(parsed, declared)
+        except DeclarationError:  # a re-parse changed the columns: no μ rather than a wrong one
+            return parsed
     return parsed
 
 
