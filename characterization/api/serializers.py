@@ -367,9 +367,9 @@ class ManualEntrySerializer(serializers.Serializer):
     (then the value is the lower end and ``*_max`` the upper end); empty = as measured.
     """
 
-    qualifier = serializers.CharField(required=False, allow_blank=True, max_length=5)
+    qualifier = serializers.CharField(required=False, allow_blank=True, max_length=30)
     qy_pct_max = serializers.FloatField(required=False, allow_null=True)
-    fwhm_qualifier = serializers.CharField(required=False, allow_blank=True, max_length=5)
+    fwhm_qualifier = serializers.CharField(required=False, allow_blank=True, max_length=30)
     fwhm_nm_max = serializers.FloatField(required=False, allow_null=True)
     value_max = serializers.FloatField(required=False, allow_null=True)
 

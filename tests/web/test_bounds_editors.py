@@ -250,3 +250,22 @@ def test_run_step_bad_bounds_are_refused_beside_the_field(web, run, changes, fie
     assert _error(response.content.decode(), f"id_{p}{field}") == f"✗ {message}"
     heat.refresh_from_db()
     assert (heat.setpoint_qualifier, heat.setpoint_max_c, heat.setpoint_c) == ("", None, 240.0)
+
+
+# --- the same rules through the API ------------------------------------------------------
+
+def test_api_manual_qy_with_bounds_and_every_bad_field_named(api, sample):
+    created = api.post("/api/manual-measurements/", {
+        "kind": "qy", "sample": sample.pk, "qualifier": "≈", "qy_pct": 88, "qy_method": "absolute"},
+        format="json")
+    assert created.status_code == 201, created.content
+    entry = created.json()["entry"]
+    assert (entry["qualifier"], entry["qy_pct"], entry["qy_pct_max"]) == ("~", 88.0, None)
+    bad = api.post("/api/manual-measurements/", {
+        "kind": "pl", "sample": sample.pk, "peak_nm": 512, "fwhm_qualifier": "between",
+        "fwhm_nm": 20}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["errors"] == {"fwhm_qualifier": (
+        "FWHM (nm): 'between' is not a qualifier; choose <, ≤, ≈, >, ≥ or 'range', or leave it "
+        "empty for a value as measured.")}
+    assert PLMeasurement.objects.count() == 1
