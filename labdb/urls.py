@@ -1,5 +1,6 @@
 """URL map: admin, REST API under /api/, OpenAPI schema and offline docs, the web UI."""
 
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import (
@@ -17,6 +18,7 @@ from synthesis.api import urls as synthesis_api
 from web.account_views import APITokenLoginView, APITokenLogoutView
 
 API_URLCONFS = (synthesis_api, characterization_api, analysis_api)
+REDOC_LOGO_URL = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # hard-coded in redoc.standalone.js
 
 
 def _parameterless_routes(patterns) -> dict[str, str]:
@@ -58,11 +60,15 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Content-Security-Policy (script-src 'self'): Swagger UI's start-up script is served as
     # its own request by the split view (?script), never inline; Redoc's template drops the
-    # Google Fonts links (offline, and the policy allows no other origin).
+    # Google Fonts links (offline, and the policy allows no other origin). Redoc's bundle
+    # hard-codes one decorative image (its "API docs by Redocly" logo, hidden if it fails to
+    # load); that exact URL, and nothing else, is allowed on the Redoc page only.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path(
         "api/redoc/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        csp_update({"img-src": [REDOC_LOGO_URL]})(
+            SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")
+        ),
         name="api-redoc",
     ),
     path("api/auth/login/", APITokenLoginView.as_view(), name="api-token-login"),

@@ -239,11 +239,17 @@ def _directives(header: str) -> dict:
 
 
 @pytest.mark.parametrize("url", ["/", "/accounts/login/", "/admin/login/", "/api/docs/",
-                                 "/api/redoc/", "/no-such-page/"])
+                                 "/no-such-page/"])
 def test_every_page_carries_the_enforcing_policy(member_client, url):
     response = member_client.get(url)
     assert _directives(response["Content-Security-Policy"]) == POLICY
     assert "Content-Security-Policy-Report-Only" not in response
+
+
+def test_redoc_page_allows_only_its_logo_besides(member_client):
+    response = member_client.get("/api/redoc/")
+    assert _directives(response["Content-Security-Policy"]) == {
+        **POLICY, "img-src": "'self' data: blob: https://cdn.redoc.ly/redoc/logo-mini.svg"}
 
 
 def test_api_docs_have_no_inline_script(member_client):
