@@ -70,7 +70,7 @@ BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
 
 def test_readme_has_the_examples_it_promises():
     languages = sorted(block.language for block in BLOCKS if block.marker != "skip")
-    assert languages == ["python", "python", "sh"]
+    assert languages == ["python", "python", "python", "sh"]  # the third: fit arrays, pandas
     skipped = [block.code.splitlines()[0].split("#")[0].strip()
                for block in BLOCKS if block.marker == "skip"]
     # `make run`/`make test`, then the deployment blocks (root, services: make test-deploy)
