@@ -42,6 +42,7 @@ __all__ = [
     "fit_arrays",
     "fit_results",
     "fit_statistics",
+    "n_notes",
     "overlay_candidates",
     "parameter_table",
     "provenance_document",
@@ -206,6 +207,43 @@ def fit_statistics(provenance: dict) -> dict:
     return {"total": total, "datasets": datasets}
 
 
+def _idiom_paths(provenance: dict) -> set[tuple[str, str]]:
+    """(dataset id, path label) of paths written in the Larch idiom ``degen 1, s02 "amp*n1"``:
+    degeneracy 1 and an amplitude expression that is not just the S0² parameter (the
+    parameter named by ``options.s02_parameter``, else s02 / amp / S02)."""
+    model = provenance.get("resolved_model") or {}
+    names = set(model.get("parameters") or {})
+    s02_name = (model.get("options") or {}).get("s02_parameter") or next(
+        (n for n in ("s02", "amp", "S02") if n in names), None)
+    out = set()
+    for ds in model.get("datasets") or []:
+        for path in ds.get("paths") or []:
+            s02 = path.get("s02")
+            if path.get("degen") == 1 and isinstance(s02, str) and s02.strip() != s02_name:
+                out.add((ds.get("id"), path.get("label")))
+    return out
+
+
+def n_notes(fit: XASFit, provenance: dict) -> list[str]:
+    """A note per path whose stored N is FEFF's degeneracy 1 ± 0 although the model put N into
+    the amplitude (``degen 1, s02 "amp*n1"``): such fits were stored before labdb evaluated N
+    for that idiom, and a refit shows the fitted N. Costs a query only for idiom models."""
+    idiom = _idiom_paths(provenance)
+    if not idiom:
+        return []
+    notes = []
+    for path in fit.paths.all():
+        printed = path.as_printed if isinstance(path.as_printed, dict) else {}
+        key = (printed.get("dataset"), printed.get("label"))
+        if key in idiom and path.n == 1 and not path.n_err:
+            notes.append(
+                f"path {key[1]} ({key[0]}): N is stored as FEFF's degeneracy 1 ± 0, but the "
+                "model writes N into the amplitude (degen 1, s02 expression): this fit was "
+                "stored before labdb evaluated N for that form; refit to see N with its error."
+            )
+    return notes
+
+
 def fit_results(*, fit_id: int, fit: XASFit | None = None) -> dict:
     """Parameter table, correlation matrix and statistics of one fit (see the functions above).
 
@@ -228,6 +266,7 @@ def fit_results(*, fit_id: int, fit: XASFit | None = None) -> dict:
         "correlations": correlation_matrix(parameters, correlations) if computed else {},
         "statistics": fit_statistics(provenance),
         "warnings": list(fit.warnings or []),
+        "n_notes": n_notes(fit, provenance) if computed else [],
     }
 
 

@@ -182,6 +182,24 @@ def test_fit_without_stored_correlations_says_not_stored_refit_to_see(cu, rest):
         "refit to see")
 
 
+def test_n_stored_as_degeneracy_for_the_amp_n1_idiom_gets_a_refit_note(cu, rest):
+    """A fit stored before N was evaluated for "degen 1, s02 'amp*n1'" (N = 1 ± 0 in its path
+    row) says so; the current fit (N = FEFF's 12 for a plain amplitude) has no note."""
+    fit = cu["fit"]
+    assert rest.get(f"/api/xas-fits/{fit.pk}/results/").json()["n_notes"] == []
+    provenance = json.loads(json.dumps(fit.provenance))
+    resolved = provenance["resolved_model"]
+    resolved["parameters"]["n1"] = {"kind": "guess", "value": 12.0}
+    resolved["datasets"][0]["paths"][0].update(degen=1, s02="amp*n1")
+    XASFit.objects.filter(pk=fit.pk).update(provenance=provenance)
+    fit.paths.update(n=1.0, n_err=0.0)
+    notes = rest.get(f"/api/xas-fits/{fit.pk}/results/").json()["n_notes"]
+    assert notes == [
+        "path Cu1 (cu_rt): N is stored as FEFF's degeneracy 1 ± 0, but the model writes N into "
+        "the amplitude (degen 1, s02 expression): this fit was stored before labdb evaluated N "
+        "for that form; refit to see N with its error."]
+
+
 # --------------------------------------------------------------------------- statistics
 def test_statistics_total_and_per_dataset_equal_larch_including_aic_and_bic(cu, rest):
     out = cu["larch"]
