@@ -84,13 +84,17 @@ def with_run_links(files: QuerySet[DataFile]) -> QuerySet[DataFile]:
     )
 
 
+def run_file_ids(run_id) -> QuerySet:
+    """Subquery: ids of the files actively linked to the synthesis run ``run_id``."""
+    return DataFileRunLink.objects.filter(run_id=run_id, is_active=True).values("data_file_id")
+
+
 def files_of_run(run_id: int, *, include_retired: bool = False) -> QuerySet[DataFile]:
     """The files actively linked to a synthesis run, newest first, with their sample and run
     links prefetched (three queries whatever the number of files)."""
-    linked = DataFileRunLink.objects.filter(run_id=run_id, is_active=True).values("data_file_id")
     return with_run_links(
         data_file_list(include_retired=include_retired)
-        .filter(pk__in=linked)
+        .filter(pk__in=run_file_ids(run_id))
         .order_by("-uploaded_at", "-id")
     )
 

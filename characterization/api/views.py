@@ -68,6 +68,7 @@ class DataFileFilter(django_filters.FilterSet):
     ``metadata__facility__name = "APS"`` (dots separate levels, ``:`` the value)."""
 
     sample = IdFilter(method="filter_sample")
+    run = IdFilter(method="filter_run", help_text="files of a synthesis run")
     meta = django_filters.CharFilter(method="filter_meta", help_text="key.sub:value")
 
     class Meta:
@@ -76,6 +77,9 @@ class DataFileFilter(django_filters.FilterSet):
 
     def filter_sample(self, queryset, name, value):
         return queryset.filter(pk__in=selectors.linked_file_ids(int(value)))
+
+    def filter_run(self, queryset, name, value):
+        return queryset.filter(pk__in=selectors.run_file_ids(int(value)))
 
     def filter_meta(self, queryset, name, value):
         path, sep, wanted = value.partition(":")

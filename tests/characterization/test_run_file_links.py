@@ -79,6 +79,9 @@ def test_same_bytes_again_say_already_stored_linked_to_run(run, member, api):
     assert [(r["run_code"], r["reason"]) for r in body["runs"]] == [
         ("RUN-F1", "uploaded for this run"), ("RUN-F2", "uploaded again (identical content)")]
     assert (DataFile.objects.count(), body["samples"]) == (1, [])
+    listed = api.get(f"/api/files/?run={other.pk}").json()["results"]
+    assert [f["id"] for f in listed] == [body["id"]]
+    assert api.get(f"/api/files/?run={run.pk}&sample=1").json()["results"] == []
     html = _web(member).post(f"/runs/{other.pk}/files/", {
         "files": SimpleUploadedFile(spectrum.name, spectrum.read_bytes())}, follow=True)
     assert f"{spectrum.name}: already stored — linked to run RUN-F2" in html.content.decode()
