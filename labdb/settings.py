@@ -94,9 +94,9 @@ MIDDLEWARE = [
     # Every error answer under /api/ is JSON (also 503 + Retry-After for a busy database).
     "labdb.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
     # Static files in every configuration (DEBUG on or off, runserver or a WSGI server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",  # every page and answer (static files need none)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

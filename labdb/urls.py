@@ -1,6 +1,5 @@
 """URL map: admin, REST API under /api/, OpenAPI schema and offline docs, the web UI."""
 
-from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import (
@@ -12,13 +11,12 @@ from rest_framework.routers import APIRootView
 
 from analysis.api import urls as analysis_api
 from characterization.api import urls as characterization_api
-from labdb import errors
+from labdb import assets, errors
 from labdb.health import health
 from synthesis.api import urls as synthesis_api
 from web.account_views import APITokenLoginView, APITokenLogoutView
 
 API_URLCONFS = (synthesis_api, characterization_api, analysis_api)
-REDOC_LOGO_URL = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # hard-coded in redoc.standalone.js
 
 
 def _parameterless_routes(patterns) -> dict[str, str]:
@@ -56,21 +54,20 @@ class LabdbAPIRootView(APIRootView):
 urlpatterns = [
     path("health/", health, name="health"),  # no login, no data: for monitors and load balancers
     path("csp-report/", errors.csp_report, name="csp-report"),  # browsers' CSP violation reports
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Content-Security-Policy (script-src 'self'): Swagger UI's start-up script is served as
     # its own request by the split view (?script), never inline; Redoc's template drops the
-    # Google Fonts links (offline, and the policy allows no other origin). Redoc's bundle
-    # hard-codes one decorative image (its "API docs by Redocly" logo, hidden if it fails to
-    # load); that exact URL, and nothing else, is allowed on the Redoc page only.
+    # Google Fonts links and loads a copy of its bundle without the external logo URL
+    # (labdb/assets.py), so the docs load nothing from another origin (and work offline).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path(
         "api/redoc/",
-        csp_update({"img-src": [REDOC_LOGO_URL]})(
-            SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")
-        ),
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
         name="api-redoc",
     ),
+    path("api/redoc/redoc.standalone.js", assets.redoc_bundle, name="api-redoc-bundle"),
     path("api/auth/login/", APITokenLoginView.as_view(), name="api-token-login"),
     path("api/auth/logout/", APITokenLogoutView.as_view(), name="api-token-logout"),
     # One root for all three routers (each DefaultRouter would list only its own endpoints).

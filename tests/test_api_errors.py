@@ -239,17 +239,21 @@ def _directives(header: str) -> dict:
 
 
 @pytest.mark.parametrize("url", ["/", "/accounts/login/", "/admin/login/", "/api/docs/",
-                                 "/no-such-page/"])
+                                 "/api/redoc/", "/no-such-page/"])
 def test_every_page_carries_the_enforcing_policy(member_client, url):
     response = member_client.get(url)
     assert _directives(response["Content-Security-Policy"]) == POLICY
     assert "Content-Security-Policy-Report-Only" not in response
 
 
-def test_redoc_page_allows_only_its_logo_besides(member_client):
-    response = member_client.get("/api/redoc/")
-    assert _directives(response["Content-Security-Policy"]) == {
-        **POLICY, "img-src": "'self' data: blob: https://cdn.redoc.ly/redoc/logo-mini.svg"}
+def test_redoc_loads_nothing_from_another_origin(member_client):
+    page = member_client.get("/api/redoc/").content.decode()
+    assert '<script src="/api/redoc/redoc.standalone.js"></script>' in page
+    bundle = member_client.get("/api/redoc/redoc.standalone.js")
+    assert bundle["Content-Type"] == "application/javascript; charset=utf-8"
+    assert b"cdn.redoc.ly" not in bundle.content
+    assert bundle.content.count(b"data:image/svg+xml,%3Csvg xmlns=") == 1
+    assert member_client.get("/favicon.ico").status_code == 204
 
 
 def test_api_docs_have_no_inline_script(member_client):

@@ -46,6 +46,7 @@ class FitRunSerializer(serializers.ModelSerializer):
     reproduction_of = serializers.PrimaryKeyRelatedField(
         source="reproduces",
         read_only=True,
+        allow_null=True,
         help_text="The stored fit this run reproduced (same model, raw files and engine).",
     )
     datasets = FitDatasetSerializer(many=True, read_only=True, help_text="Spectra fitted.")

@@ -7,7 +7,9 @@ error statuses it can actually answer with, each with the ``ApiError`` schema:
 
 * 401, 403 — every operation (token or session required; permissions per record);
 * 503 — every operation (database locked or unreachable, Retry-After; S3 storage unreachable);
-* 400 — operations that take query parameters or a request body (a field named in ``message``);
+* 400 — operations that take any parameter (path or query) or a request body: a field named
+  in ``message``, or a record the operation does not apply to (e.g. plot data of a published
+  fit);
 * 404 — operations with a path parameter (no such record) or a ``page`` parameter
   ("Invalid page");
 * 409 — writes (POST/PUT/PATCH/DELETE): a stale ``version``, a retired record, a record still
@@ -22,6 +24,8 @@ one; one without a body gets the ``ApiError`` body).
 """
 
 from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -61,7 +65,7 @@ def error_statuses(path: str, method: str, operation: dict) -> list[str]:
     params = operation.get("parameters", [])
     has_body = "requestBody" in operation
     codes = ["401", "403", "503"]
-    if has_body or any(p.get("in") == "query" for p in params):
+    if has_body or any(p.get("in") in ("query", "path") for p in params):
         codes.append("400")
     if any(p.get("in") == "path" for p in params) or any(
             p.get("in") == "query" and p.get("name") == "page" for p in params):
@@ -93,3 +97,13 @@ def document_error_responses(result, generator, request, public):
                 response = responses.setdefault(code, {"description": DESCRIPTIONS[code]})
                 response.setdefault("content", body)
     return result
+
+
+class LabRecordSchema(AutoSchema):
+    """Schema of a LabRecordViewSet: DELETE retires the record and answers 200 with it (the
+    viewset's own serializer), not drf-spectacular's default 204 without a body."""
+
+    def get_response_serializers(self):
+        if self.method == "DELETE":
+            return {200: self._get_serializer()}
+        return super().get_response_serializers()

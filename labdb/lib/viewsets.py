@@ -18,6 +18,7 @@ from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from labdb.lib.api_schema import LabRecordSchema
 from labdb.lib.errors import DomainError
 from labdb.lib.records import (
     create_record,
@@ -51,6 +52,7 @@ class RestoreSerializer(serializers.Serializer):
 
 
 class LabRecordViewSet(viewsets.ModelViewSet):
+    schema = LabRecordSchema()  # DELETE answers 200 with the retired record
     selector = None  # callable(include_retired: bool) -> QuerySet
     # Writes find retired records too, so that they are refused with 409 (not a 404).
     RETIRED_VISIBLE_ACTIONS = frozenset({"update", "partial_update", "destroy", "restore"})
