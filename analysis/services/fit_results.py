@@ -20,6 +20,7 @@ Units: k and q in Å⁻¹, R in Å; k^w·χ(k) in Å⁻ʷ; χ(R) in Å⁻⁽ʷ�
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -383,7 +384,9 @@ def fit_arrays(*, fit_id: int, space: str = "k", kweight=2, dataset: str | None 
     if space not in SPACES:
         raise DomainError(f"space: expected k, r or q, got {space!r}.", field="space")
     kweight = _kweight(kweight)
-    name = f"arrays{ARRAYS_VERSION}-{space}-kw{kweight}-ds{dataset or ''}.json"
+    # the dataset id is the client's text: hashed, so it never becomes part of a storage path
+    tag = hashlib.sha256(dataset.encode()).hexdigest()[:16] if dataset else "first"
+    name = f"arrays{ARRAYS_VERSION}-{space}-kw{kweight}-ds-{tag}.json"
 
     def compute(version: int) -> dict:
         ds, _ = _dataset_arrays(fit_id, dataset)

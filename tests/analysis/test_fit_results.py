@@ -297,6 +297,8 @@ def test_arrays_cached_per_fit_version_and_kweight(cu, media, django_assert_num_
     assert other.computed and other.content != first.content
     not_modified = fit_results.fit_arrays(fit_id=fit_id, space="q", kweight=1, etag=first.etag)
     assert (not_modified.not_modified, not_modified.content) == (True, b"")
+    named = fit_results.fit_arrays(fit_id=fit_id, space="q", kweight=1, dataset="cu_rt")
+    assert json.loads(named.content)["arrays"] == json.loads(first.content)["arrays"]
 
 
 @pytest.mark.parametrize(("query", "field", "message"), [
@@ -306,6 +308,8 @@ def test_arrays_cached_per_fit_version_and_kweight(cu, media, django_assert_num_
     ({"format": "xlsx"}, "format", "format: expected json or csv, got 'xlsx'."),
     ({"dataset": "cu_10k"}, "dataset", "dataset: fit {fit} has no dataset 'cu_10k' (it has "
                                        "cu_rt)."),
+    ({"dataset": "../../labdb"}, "dataset", "dataset: fit {fit} has no dataset '../../labdb' "
+                                            "(it has cu_rt)."),
 ])
 def test_bad_array_queries_are_refused_naming_the_parameter(cu, rest, query, field, message):
     response = rest.get(f"/api/xas-fits/{cu['fit'].pk}/arrays/", query)

@@ -25,8 +25,9 @@
     return cache[url];
   }
 
-  function arraysUrl(fitId, space, kweight) {
-    return "/api/xas-fits/" + fitId + "/arrays/?space=" + space + "&kweight=" + kweight;
+  function arraysUrl(fitId, space, kweight, dataset) {
+    return "/api/xas-fits/" + fitId + "/arrays/?space=" + space + "&kweight=" + kweight +
+      (dataset ? "&dataset=" + encodeURIComponent(dataset) : "");
   }
 
   function line(x, y, name, color, extra) {
@@ -84,7 +85,7 @@
     var spaces = {k: "chik", r: "chir", q: "chiq"};
     var jobs = Object.keys(spaces).map(function (space) {
       var target = box.querySelector('.fit-plot[data-kind="' + spaces[space] + '"]');
-      var wanted = [getJSON(arraysUrl(fitId, space, kw))].concat(state.overlays.map(function (o) {
+      var wanted = [getJSON(arraysUrl(fitId, space, kw, state.dataset))].concat(state.overlays.map(function (o) {
         return getJSON(arraysUrl(o.id, space, kw));
       }));
       return Promise.all(wanted).then(function (all) {
@@ -112,7 +113,7 @@
       box.querySelector(".fit-plots").after(note);
     });
     box.querySelectorAll("a[data-csv]").forEach(function (link) {
-      link.href = arraysUrl(fitId, link.dataset.csv, kw) + "&format=csv";
+      link.href = arraysUrl(fitId, link.dataset.csv, kw, state.dataset) + "&format=csv";
     });
   }
 
@@ -205,6 +206,8 @@
     controls.addEventListener("change", function () {
       var checked = controls.querySelector('input[name="kweight"]:checked');
       state.kweight = checked ? Number(checked.value) : state.kweight;
+      var dataset = controls.querySelector('select[name="dataset"]');
+      state.dataset = dataset ? dataset.value : null;
       state.rparts = Array.prototype.map.call(controls.querySelectorAll('input[name="rpart"]:checked'),
                                               function (input) { return input.value; });
       draw(box, state);
@@ -240,7 +243,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-copy-target]").forEach(initCopy);
     document.querySelectorAll("[data-fit-results]").forEach(function (box) {
-      var state = {kweight: Number(box.dataset.fitKweight) || 2, rparts: ["mag"], overlays: []};
+      var state = {kweight: Number(box.dataset.fitKweight) || 2, rparts: ["mag"], overlays: [],
+                   dataset: null};
       var checked = box.querySelector('input[name="kweight"]:checked');
       if (checked) state.kweight = Number(checked.value);
       initOverlays(box, state);
