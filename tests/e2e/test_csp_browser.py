@@ -31,7 +31,9 @@ document.addEventListener('securitypolicyviolation', (e) => {
     `:${e.lineNumber} ${e.sample || ''}`.trim());
 });
 """
-LINKS = "() => Array.from(document.querySelectorAll('a[href]'), a => a.href)"
+# getAttribute, not .href: an <a> inside an SVG (plotly's mode bar) has no string .href.
+LINKS = """() => Array.from(document.querySelectorAll('a[href]'),
+  a => new URL(a.getAttribute('href'), document.baseURI).href)"""
 
 
 class Watch:
