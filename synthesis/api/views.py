@@ -302,7 +302,9 @@ class PaperViewSet(LabRecordViewSet):
 
 
 class DataFlagViewSet(LabRecordViewSet):
-    """Curator flags on records (e.g. inconsistencies in a paper). Created by services."""
+    """Flags on records (e.g. inconsistencies in a paper). Any member raises one (POST); its
+    author edits kind, location and message; only curators change ``status`` (acknowledge,
+    resolve, reopen) or the ``annotation`` — anyone else gets 403 with a sentence."""
 
     selector = staticmethod(selectors.flag_list)
     serializer_class = s.DataFlagSerializer
