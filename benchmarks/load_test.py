@@ -236,9 +236,10 @@ def uploader(base: str, report: Report, deadline: float, kind: str, build, size_
         if response.status_code != 202:
             continue
         body = response.json()
+        poll = body["poll"]
         while body["parse_status"] in ("pending", "parsing"):
             time.sleep(0.5)
-            body = _timed(report, "poll file", session.get, body["poll"]).json()
+            body = _timed(report, "poll file", session.get, poll).json()
         with report.lock:
             report.parses.append({
                 "kind": kind, "mb": len(content) / 1e6, "status": body["parse_status"],

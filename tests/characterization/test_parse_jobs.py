@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from characterization import services
 from characterization.models import AbsorptionMeasurement, DataFile, XRDMeasurement
 from labdb.lib import jobs
+from tests.analysis.test_celery_worker import broker, worker  # noqa: F401  (fixtures)
 from tests.conftest import SHARED_DATA
 from tests.synthesis import builders
 
@@ -267,3 +268,35 @@ def test_an_unexpected_job_error_fails_the_file_with_the_reason(settings, member
     assert data_file.parse_status == "failed"
     assert data_file.parse_error.startswith("the parse job failed unexpectedly: ")
     assert XRDMeasurement.objects.filter(data_file=data_file).count() == 0
+
+
+# --- at scale: the same job on a Celery worker, the same budget ----------------------------
+
+
+@pytest.fixture
+def one_second_parse_budget(monkeypatch):
+    """LABDB_PARSE_TIMEOUT_S=1 for the worker process started after this fixture."""
+    monkeypatch.setenv("LABDB_PARSE_TIMEOUT_S", "1")
+
+
+@pytest.mark.celery
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_celery_worker_parses_in_the_budgeted_child(one_second_parse_budget, worker,  # noqa: F811
+                                                    settings, member, tmp_path):
+    """A real Celery worker (prefork) runs the parse job; the bomb fails alone there too."""
+    sample = builders.sample("NPL-CELERY", actor=member)
+    client = _client(member)
+    good = _upload(client, CARY.name, CARY.read_bytes(), sample)  # parses in milliseconds
+    assert (good.status_code, good.json()["status"]) == (202, "pending")
+    slow = _upload(client, "slow.csv", cary_csv(BIG_ROWS), sample)
+    assert slow.status_code == 202
+    assert _wait_for(lambda: not DataFile.objects.filter(
+        parse_status__in=["pending", "parsing"]).exists(), timeout_s=240), (
+        tmp_path / "worker.log").read_text()[-3000:]
+    outcome = {f.original_name: (f.parse_status, f.parse_error) for f in DataFile.objects.all()}
+    assert outcome == {
+        CARY.name: ("ok", ""),
+        "slow.csv": ("failed", "slow.csv: the parser exceeded its time budget (1 s)"),
+    }
+    assert AbsorptionMeasurement.objects.filter(sample=sample).count() == 1
