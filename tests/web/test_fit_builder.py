@@ -230,3 +230,21 @@ def test_builder_page_query_count_does_not_grow_with_the_spectra(
     with django_assert_num_queries(QUERIES_PER_PAGE):
         ids = ",".join(str(s.pk) for s in spectra)
         assert web.get(f"/fit-builder/?spectra={ids}").status_code == 200
+
+
+def test_preview_answers_503_when_the_previews_of_this_process_are_saturated(
+        api, member, monkeypatch):
+    from analysis.services import processing
+
+    spectrum = spectrum_of(ZNSE, "FB-Busy", member)
+    monkeypatch.setattr(processing, "WAIT_S", 0.05)
+    held = [processing._slots.acquire(timeout=1) for _ in range(processing.MAX_CONCURRENT)]
+    try:
+        response = preview(api, spectrum.pk)
+    finally:
+        for _ in held:
+            processing._slots.release()
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
+    assert response.json()["message"] == (
+        "The server is busy computing other previews; try again.")
+    assert preview(api, spectrum.pk).status_code == 200
