@@ -203,6 +203,8 @@ def test_run_step_setpoint_and_duration_ranges_are_saved_and_shown(web, run):
     page = web.get(f"/runs/{run.pk}/edit/").content.decode()
     assert f'name="{p}setpoint_max_c" value="250"' in page
     assert '<option value="range" selected>range (lower–upper)</option>' in page
+    shown = web.get(f"/runs/{run.pk}/").content.decode()
+    assert " · 240–250 °C · ramp 20 °C/min" in shown and " · ≥ 8 min" in shown
 
 
 def test_run_addition_equivalents_or_amount_range_and_bad_bounds(web, run):
