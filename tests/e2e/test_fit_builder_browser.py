@@ -176,3 +176,49 @@ def test_fit_page_offers_fit_like_this_with_the_model_prefilled(member_page, app
     # the stored model's structure is run again (cached) to show its paths
     dataset.locator("[data-slot=feff-paths] input[type=checkbox]").first.wait_for(
         timeout=120_000)
+
+
+DEMO_ZNSE_SPECTRA = """
+from characterization.models import XASSpectrum
+rows = XASSpectrum.objects.filter(sample__code="REF-ZnSe-bulk", data_file__parse_status="ok")
+print(*(rows.get(element=element).pk for element in ("Zn", "Se")))
+"""
+
+
+def test_builder_fits_the_zn_k_and_se_k_edges_together_with_one_distance(
+        member_page, app_server):
+    page = member_page
+    zn_id, se_id = (int(v) for v in
+                    app_server.manage("shell", "-c", DEMO_ZNSE_SPECTRA).stdout.split()[-2:])
+    page.goto(f"{app_server.url}/fit-builder/?spectra={zn_id},{se_id}")
+    page.wait_for_selector("#fit-builder[data-ready=true]")
+    datasets = [page.locator(f'.fb-dataset[data-spectrum="{sid}"]') for sid in (zn_id, se_id)]
+    for dataset, absorber, chain in zip(datasets, ("Zn", "Se"), ("Zn-Se", "Se-Zn"), strict=True):
+        wait_plotted(page, dataset)
+        assert dataset.locator("[data-feff=absorber]").input_value() == absorber
+        dataset.locator("[data-feff=cluster_radius_a]").fill("4.5")
+        dataset.get_by_role("button", name="Run FEFF").click()
+        first = dataset.locator("[data-slot=feff-paths] tr").first
+        first.locator("input[type=checkbox]").wait_for(timeout=120_000)
+        assert first.locator("td").nth(2).inner_text() == chain
+        first.locator("input[type=checkbox]").check()
+        dataset.locator("[data-key='transform.kmax']").fill("11")
+    model = model_json(page)
+    zn, se = model["datasets"]
+    assert (zn["id"], se["id"]) == ("zn_k", "se_k")
+    assert (zn["paths"][0]["deltar"], se["paths"][0]["deltar"]) == ("dr1", "dr1")  # shared
+    assert (zn["paths"][0]["s02"], se["paths"][0]["s02"]) == ("amp", "amp_2")  # per edge
+    assert zn["feff"]["calculation"] != se["feff"]["calculation"]
+    assert list(model["parameters"]) == ["amp", "de0", "dr1", "ss1", "amp_2", "de0_2"]
+    page.get_by_role("button", name="Run fit").click()
+    page.wait_for_url("**/fit-runs/?ids=*", timeout=60_000)
+    run_id = int(page.url.rsplit("=", 1)[1])
+    deadline = time.monotonic() + FIT_TIMEOUT_S
+    while True:
+        run = page.request.get(f"{app_server.url}/api/fit-runs/{run_id}/").json()
+        if run["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert run["status"] == "succeeded", run.get("error") or run["status"]
+    assert [(d["dataset_id"], d["spectrum"]) for d in run["datasets"]] == [
+        ("zn_k", zn_id), ("se_k", se_id)]
