@@ -32,6 +32,7 @@ SIZES: dict[str, tuple[list[str], list[str]]] = {
     "fit_throughput": (["--fits", "6"], []),
     "sample_page": (["--fits", "10", "--requests", "20"], ["--fits", "10", "--requests", "50"]),
     "fit_builder": (["--repeat", "3"], ["--repeat", "10"]),
+    "fit_results": (["--requests", "10", "--cold", "3"], ["--requests", "50", "--cold", "10"]),
     "parse_overhead": (["--repeat", "5"], ["--repeat", "20"]),
     "load_test": (["--duration", "20", "--csv-mb", "5", "--xlsx-mb", "1"], []),
 }
