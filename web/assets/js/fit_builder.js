@@ -251,8 +251,13 @@
   Dataset.prototype.setSource = function (source) {
     var r = this.root, self = this;
     $(r, "[data-feff=source]").value = source;
-    ["lattice", "amcsd", "cif", "stored"].forEach(function (p) { $(r, "[data-panel=" + p + "]").hidden = p !== source; });
-    $(r, "[data-panel=compute]").hidden = source === "stored";
+    function show(panel, on) {  // .field sets display, so hidden alone would not hide it
+      var el = $(r, "[data-panel=" + panel + "]");
+      el.hidden = !on;
+      el.style.display = on ? "" : "none";
+    }
+    ["lattice", "amcsd", "cif", "stored"].forEach(function (p) { show(p, p === source); });
+    show("compute", source !== "stored");
     if (source === "amcsd" && !this.amcsdLoaded) {
       this.amcsdLoaded = true;
       fetch(data.urls.structures + "?element=" + encodeURIComponent(this.spectrum.element), {credentials: "same-origin"})
