@@ -5,15 +5,18 @@ The server is started exactly as ``make run`` starts it (tests/e2e/conftest.py
 the generated writes (records created, edited, retired by a lab member) never touch the
 database the browser tests share. Schemathesis (pinned in requirements.lock) runs as its CLI,
 authenticated as the demo member with a knox token, with a fixed seed and a bounded number of
-examples per operation, in all four phases (examples, coverage, fuzzing, and stateful: it
-follows the links the schema's responses imply, e.g. POST then GET/PATCH/DELETE of the new
-record), with the checks not_a_server_error, response_schema_conformance,
+examples per operation, in the phases examples, fuzzing and stateful (it follows the links
+between operations schemathesis infers, e.g. POST then GET/PATCH/DELETE of the new record),
+with the checks not_a_server_error, response_schema_conformance,
 status_code_conformance and content_type_conformance. Its JSON report is read and the test
 fails with every finding listed.
 
 Left out: ``POST /api/auth/logout/`` (it would revoke the token the run uses, so every later
-request would be a 401). Budget: MAX_EXAMPLES per operation was chosen so that the whole run
-stays under ~4 minutes on a 2-core machine (see the report printed with ``-s``).
+request would be a 401), and the "coverage" phase: it is not bounded by the number of examples
+(boundary values of every parameter plus every unsupported method of every path: over 10 000
+requests and more than 10 minutes for 180 operations on a loaded 2-core machine). Budget:
+MAX_EXAMPLES per operation was chosen so that the run stays under ~4 minutes on 2 cores (the
+totals are printed with ``-s``).
 
 The server always uses SQLite (as ``make run``), so the test runs once, in the SQLite suite.
 """
@@ -32,10 +35,10 @@ import pytest
 from tests.e2e.conftest import DEMO_PASSWORD, DEMO_USER, ROOT, start_app_server, stop_app_server
 
 SEED = 20261201
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 5
 CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance",
           "content_type_conformance")
-PHASES = ("examples", "coverage", "fuzzing", "stateful")
+PHASES = ("examples", "fuzzing", "stateful")
 EXCLUDED_PATHS = ("/api/auth/logout/",)
 SCHEMATHESIS = ROOT / ".venv" / "bin" / "schemathesis"
 
@@ -73,7 +76,7 @@ def run_schemathesis(url: str, token: str, report_dir: Path) -> dict:
                "--request-timeout", "60", "--max-failures", "200"]
     for path in EXCLUDED_PATHS:
         command += ["--exclude-path", path]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     (report_dir / "output.txt").write_text(done.stdout + done.stderr)
     report = json.loads((report_dir / "report.json").read_text())
     report["output_tail"] = (done.stdout + done.stderr)[-20000:]
@@ -93,7 +96,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api_server, 
     assert ops["tested"] == ops["total"] - len(EXCLUDED_PATHS), report["output_tail"]
     # "examples" has nothing to run: the schema carries no explicit examples.
     assert {p: report["phases"][p]["status"] for p in PHASES} == {
-        "examples": "skip", "coverage": "success", "fuzzing": "success", "stateful": "success",
+        "examples": "skip", "fuzzing": "success", "stateful": "success",
     }, report["output_tail"]
     assert (report["failures"], report["errors"]) == ([], []), report["output_tail"]
 
