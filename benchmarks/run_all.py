@@ -30,6 +30,7 @@ SIZES: dict[str, tuple[list[str], list[str]]] = {
     "api_latency": (["--samples", "20000", "--runs", "4000", "--requests", "100"], []),
     "ingest_files": (["--files", "200"], []),
     "fit_throughput": (["--fits", "6"], []),
+    "fit_overhead": (["--repeat", "3"], ["--repeat", "9"]),
     "sample_page": (["--fits", "10", "--requests", "20"], ["--fits", "10", "--requests", "50"]),
     "fit_builder": (["--repeat", "3"], ["--repeat", "10"]),
     "fit_results": (["--requests", "10", "--cold", "3"], ["--requests", "50", "--cold", "10"]),

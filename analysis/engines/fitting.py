@@ -73,6 +73,9 @@ class FitResult:
     versions: dict[str, str | None]
     elapsed_s: float
     simulated: bool = False
+    # The processed spectra (ProcessedSpectrum) by dataset id, for callers that store μ(E)
+    # plot arrays without processing again; not part of to_json().
+    spectra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def parameter(self, name: str) -> dict[str, Any]:
         return self.parameters[name]
@@ -213,7 +216,7 @@ def _prepare_data(ds: DatasetSpec, data: DataInput, where: str) -> tuple[Any, di
         group = lx.Group(k=spectrum.k_inv_a, chi=spectrum.chi)
     return group, {"processing": spectrum.parameters, "simulated": spectrum.simulated,
                    "label": spectrum.label, "e0_ev": spectrum.e0_ev,
-                   "edge_step": spectrum.edge_step}
+                   "edge_step": spectrum.edge_step, "spectrum": spectrum}
 
 
 # --------------------------------------------------------------------------- fit
@@ -451,7 +454,9 @@ def _collect(out: Any, model: FitModel, plans: list[_PathPlan], infos: list[dict
                      correlations=correlations, datasets=dataset_results, model=resolved,
                      warnings=warnings, versions=software_versions(),
                      elapsed_s=time.perf_counter() - t0,
-                     simulated=any(i["simulated"] for i in infos))
+                     simulated=any(i["simulated"] for i in infos),
+                     spectra={ds.id: info["spectrum"] for ds, info in zip(
+                         model.datasets, infos, strict=True) if "spectrum" in info})
 
 
 #: Warning thresholds (Ifeffit/Artemis conventions): R-factor, |correlation|.

@@ -671,8 +671,13 @@ def _compute(run: FitRun) -> dict:
         90,
         f"fit done: R-factor {result.statistics['rfactor']:.5f}, nfev {result.statistics['nfev']}",
     )
-    primary = data[result.datasets[0]["id"]]
-    spectrum = process_mu(primary["energy_ev"], primary["mu"], **result.datasets[0]["processing"])
+    primary_id = result.datasets[0]["id"]
+    spectrum = result.spectra.get(primary_id)  # processed by run_fit: not processed twice
+    if spectrum is None:
+        primary = data[primary_id]
+        spectrum = process_mu(
+            primary["energy_ev"], primary["mu"], **result.datasets[0]["processing"]
+        )
     return {
         "result": result,
         "raw": raws[0],

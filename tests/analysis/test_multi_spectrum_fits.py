@@ -23,6 +23,8 @@ from tests.conftest import SHARED_DATA
 from tests.synthesis import builders
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+# Speed (issue 11): each fit is computed once per module (module-scoped fixtures inside one
+# rolled-back transaction), with one bare-larch reference fit per case shared by its tests.
 XAS = SHARED_DATA / "xas"
 CU01 = XAS / "larch_examples" / "feff_cu" / "feffcu01.dat"
 PROCESSING = {"pre_edge": {}, "autobk": {"rbkg": 1.0, "kweight": 2},
@@ -33,9 +35,19 @@ ZNSE_TRANSFORM = {"kmin": 3, "kmax": 13, "kweight": 2, "dk": 4, "window": "kaise
                   "rmin": 1.5, "rmax": 2.8}
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+@pytest.fixture(scope="module")
+def module_db(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One transaction for the whole module, rolled back at its end: the fits computed by the
+    module-scoped fixtures are shared by the tests (each test runs in a savepoint)."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+    from django.test.utils import override_settings
+
+    with django_db_blocker.unblock(), override_settings(
+            MEDIA_ROOT=tmp_path_factory.mktemp("media")):
+        with transaction.atomic():
+            yield User.objects.create_user("ms-alice", password="pw-ms-alice-123")
+            transaction.set_rollback(True)
 
 
 def spectrum_of(path, code, actor=None):
@@ -45,12 +57,12 @@ def spectrum_of(path, code, actor=None):
     data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name, sample=sample,
                                     actor=actor)
     assert data_file.parse_status == "ok", data_file.parse_error
-    return XASSpectrum.objects.get(data_file=data_file)
+    # the module shares one database: the same raw file may already be linked to a sample
+    return XASSpectrum.objects.get(data_file=data_file, sample=sample)
 
 
-def run_now(capture, **kwargs):
-    with capture(execute=True):
-        run = services.request_fit_run(**kwargs)
+def run_now(**kwargs):
+    run = services.request_fit_run(**kwargs)  # the job runs inline in the pytest process
     run.refresh_from_db()
     assert (run.status, run.error) == ("succeeded", "")
     return run
@@ -117,12 +129,13 @@ def cu_einstein_model(cold, warm):
     }
 
 
-def test_cu_10k_and_rt_one_einstein_temperature_equals_bare_larch(
-        django_capture_on_commit_callbacks, member):
+@pytest.fixture(scope="module")
+def cu_two(module_db):
+    """The Cu 10 K + RT fit through the service, and the same fit in bare larch."""
+    member = module_db
     cold = spectrum_of(XAS / "xdi" / "cu_metal_10K.xdi", "MS-Cu-10K", member)
     warm = spectrum_of(XAS / "xdi" / "cu_metal_rt.xdi", "MS-Cu-RT", member)
-    run = run_now(django_capture_on_commit_callbacks, model=cu_einstein_model(cold, warm),
-                  actor=member)
+    run = run_now(model=cu_einstein_model(cold, warm), actor=member)
 
     def path(t, dr):
         return {"filename": str(CU01), "label": "Cu1", "s02": "amp", "e0": "del_e0",
@@ -132,6 +145,11 @@ def test_cu_10k_and_rt_one_einstein_temperature_equals_bare_larch(
                     ("dr_10k", 0.0, True), ("dr_rt", 0.0, True)],
                    [(bare_group(cold), CU_TRANSFORM, [path(10, "dr_10k")]),
                     (bare_group(warm), CU_TRANSFORM, [path(298, "dr_rt")])])
+    return cold, warm, run, out
+
+
+def test_cu_10k_and_rt_one_einstein_temperature_equals_bare_larch(cu_two):
+    cold, warm, run, out = cu_two
     assert_same_parameters(run, out, ["amp", "del_e0", "theta_k", "dr_10k", "dr_rt"])
     fit = run.result
     assert same(fit.r_factor, out.rfactor) and same(fit.reduced_chi2, out.chi2_reduced)
@@ -146,7 +164,11 @@ def test_cu_10k_and_rt_one_einstein_temperature_equals_bare_larch(
         s2 = out.params[larch_path.pathpar_name("sigma2")]
         assert same(row.sigma2_a2, s2.value) and same(row.sigma2_err_a2, s2.stderr)
         assert (row.n, row.n_err) == (12.0, 0.0)
-    # the stored fit links both spectra, with per-dataset statistics
+
+
+def test_cu_fit_links_both_spectra_with_per_dataset_statistics(cu_two):
+    cold, warm, run, out = cu_two
+    fit = run.result
     rows = list(FitDataset.objects.filter(fit=fit).order_by("position"))
     linked = [(r.dataset_id, r.spectrum_id) for r in rows]
     assert linked == [("cu_10k", cold.pk), ("cu_rt", warm.pk)]
@@ -164,6 +186,11 @@ def test_cu_10k_and_rt_one_einstein_temperature_equals_bare_larch(
     assert run.input_sha256 == services.canonical_hash(
         [cold.data_file.sha256, warm.data_file.sha256])
     assert services.staleness_of(fit) == ""
+
+
+def test_cu_same_request_is_the_same_run_and_staleness_is_per_raw_file(cu_two):
+    cold, warm, run, _out = cu_two
+    fit = run.result
     # exactly once: the same request returns the same run
     assert services.request_fit_run(model=cu_einstein_model(cold, warm)).pk == run.pk
     # staleness per raw file
@@ -176,7 +203,7 @@ def test_cu_10k_and_rt_one_einstein_temperature_equals_bare_larch(
 def lattice_feff(absorber):
     return {"structure": {"source": "lattice", "kind": "zincblende", "a_a": 5.6676,
                           "cation": "Zn", "anion": "Se"},
-            "absorber": absorber, "edge": "K", "cluster_radius_a": 4.5}
+            "absorber": absorber, "edge": "K", "cluster_radius_a": 3.0}  # first shell only
 
 
 def znse_two_edge_model(zn, se):
@@ -196,22 +223,23 @@ def znse_two_edge_model(zn, se):
     }
 
 
-def test_znse_zn_and_se_edges_one_distance_equals_bare_larch(
-        django_capture_on_commit_callbacks, member, tmp_path):
+@pytest.fixture(scope="module")
+def znse_two(module_db, tmp_path_factory):
+    """ZnSe at the Zn K and Se K edges through the service (a FEFF run per absorber), the
+    first-shell path files FEFF wrote, and the same fit in bare larch on those files."""
+    member, tmp_path = module_db, tmp_path_factory.mktemp("znse")
     zn = spectrum_of(XAS / "xdi" / "zn_znse_rt.xdi", "MS-ZnSe-Zn", member)
     se = spectrum_of(XAS / "xdi" / "se_znse_rt.xdi", "MS-ZnSe-Se", member)
-    run = run_now(django_capture_on_commit_callbacks, model=znse_two_edge_model(zn, se),
-                  actor=member)
+    run = run_now(model=znse_two_edge_model(zn, se), actor=member)
     # the path files the FEFF runs wrote (DB cache), one per absorber
     first_shell = {}
-    for row in FeffCalculation.objects.all():
+    keys = [f["cache_key"] for f in run.result.provenance["feff_by_dataset"].values()]
+    for row in FeffCalculation.objects.filter(cache_key__in=keys):
         feff = feff_engine.FeffRun.from_json(row.path_files)
         path = min(feff.paths, key=lambda p: p.reff_a)
         target = tmp_path / f"{row.absorber}_{path.file_id}.dat"
         target.write_text(path.text)
         first_shell[row.absorber] = (target, path.label)
-    assert {k: v[1] for k, v in first_shell.items()} == {
-        "Zn": "Zn-Se 2.4541 (4)", "Se": "Se-Zn 2.4541 (4)"}
 
     def path(absorber, amp, e0):
         return {"filename": str(first_shell[absorber][0]), "label": "first shell", "s02": amp,
@@ -221,6 +249,17 @@ def test_znse_zn_and_se_edges_one_distance_equals_bare_larch(
                     ("e0_se", 0.0, True), ("dr", 0.0, True), ("ss2", 0.005, True)],
                    [(bare_group(zn), ZNSE_TRANSFORM, [path("Zn", "amp_zn", "e0_zn")]),
                     (bare_group(se), ZNSE_TRANSFORM, [path("Se", "amp_se", "e0_se")])])
+    return run, out, first_shell
+
+
+def test_znse_feff_first_shell_per_absorber(znse_two):
+    _run, _out, first_shell = znse_two
+    assert {k: v[1] for k, v in first_shell.items()} == {
+        "Zn": "Zn-Se 2.4541 (4)", "Se": "Se-Zn 2.4541 (4)"}
+
+
+def test_znse_zn_and_se_edges_one_distance_equals_bare_larch(znse_two):
+    run, out, _first_shell = znse_two
     assert_same_parameters(run, out, ["amp_zn", "amp_se", "e0_zn", "e0_se", "dr", "ss2"])
     fit = run.result
     assert same(fit.r_factor, out.rfactor) and same(fit.reduced_chi2, out.chi2_reduced)
@@ -241,23 +280,21 @@ def cu_one_model(spectrum, parameters, path):
                                      "sigma2": "sig2", "deltar": "del_r", **path}]}]}
 
 
-def test_s02_from_a_stored_fit_and_n_shown_as_n(django_capture_on_commit_callbacks, member):
+@pytest.fixture(scope="module")
+def s02_carried(module_db):
+    """A reference Cu fit, a fit carrying its S0² with the "degen 1, amp*n1" idiom, and the
+    second fit in bare larch."""
+    member = module_db
     warm = spectrum_of(XAS / "xdi" / "cu_metal_rt.xdi", "MS-Cu-ref", member)
     cold = spectrum_of(XAS / "xdi" / "cu_metal_10K.xdi", "MS-Cu-N", member)
     base = {"del_e0": guess(0.0), "sig2": guess(0.003), "del_r": guess(0.0)}
-    reference = run_now(django_capture_on_commit_callbacks, model=cu_one_model(
+    reference = run_now(model=cu_one_model(
         warm, {"amp": guess(1.0), **base}, {"s02": "amp"}), actor=member).result
     amp = reference.provenance["parameters"]["amp"]
-    assert (reference.s02, reference.s02_err) == (amp["value"], amp["stderr"])
     # the Larch idiom: degen 1, amplitude "amp*n1", S0² carried over from the reference fit
     model = cu_one_model(cold, {"amp": {"from_fit": reference.pk, "parameter": "amp"},
                                 "n1": guess(10.0), **base}, {"degen": 1, "s02": "amp*n1"})
-    run = run_now(django_capture_on_commit_callbacks, model=model, actor=member)
-    fit = run.result
-    assert (fit.s02, fit.s02_err) == (amp["value"], amp["stderr"])
-    assert fit.provenance["carried_parameters"]["amp"] == {
-        "from_fit": reference.pk, "parameter": "amp", "value": amp["value"],
-        "stderr": amp["stderr"], "fit": str(reference)}
+    run = run_now(model=model, actor=member)
 
     def cu_path(**kw):
         return {"filename": str(CU01), "label": "Cu1", "e0": "del_e0", "sigma2": "sig2",
@@ -266,8 +303,30 @@ def test_s02_from_a_stored_fit_and_n_shown_as_n(django_capture_on_commit_callbac
     out = bare_fit([("amp", amp["value"], False), ("n1", 10.0, True), ("del_e0", 0.0, True),
                     ("sig2", 0.003, True), ("del_r", 0.0, True)],
                    [(bare_group(cold), CU_TRANSFORM, [cu_path(degen=1, s02="amp*n1")])])
+    return reference, run, out
+
+
+def test_s02_of_the_reference_fit_is_its_amp(s02_carried):
+    reference, _run, _out = s02_carried
+    amp = reference.provenance["parameters"]["amp"]
+    assert (reference.s02, reference.s02_err) == (amp["value"], amp["stderr"])
+
+
+def test_s02_from_a_stored_fit_is_carried_and_cited(s02_carried):
+    reference, run, _out = s02_carried
+    amp = reference.provenance["parameters"]["amp"]
+    fit = run.result
+    assert (fit.s02, fit.s02_err) == (amp["value"], amp["stderr"])
+    assert fit.provenance["carried_parameters"]["amp"] == {
+        "from_fit": reference.pk, "parameter": "amp", "value": amp["value"],
+        "stderr": amp["stderr"], "fit": str(reference)}
+
+
+def test_carried_s02_fit_equals_bare_larch_and_n_is_shown_as_n(s02_carried):
+    reference, run, out = s02_carried
+    amp = reference.provenance["parameters"]["amp"]
     assert_same_parameters(run, out, ["n1", "del_e0", "sig2", "del_r"])
-    row = fit.paths.get()
+    row = run.result.paths.get()
     assert same(row.n, out.params["n1"].value) and same(row.n_err, out.params["n1"].stderr)
     assert same(row.n_s02, amp["value"] * out.params["n1"].value)
     assert 11 < row.n < 13  # fcc copper: 12 neighbours

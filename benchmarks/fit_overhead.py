@@ -1,0 +1,267 @@
+"""Fit overhead of labdb over bare xraylarch (issue 11, "Benchmark"): the service from a stored
+raw file to a stored result, against the same fit written in plain larch calls.
+
+Run:  .venv/bin/python benchmarks/fit_overhead.py [--repeat 5] [--profile CASE]
+Cases: a 1-path fit (Larch fit A: Cu foil, feffcu01.dat), a 3-path fit (fit B: feff0001-3 with
+C3 and α·reff) and a 3-dataset fit (Cu foil at 10 K, room temperature and the Larch-example
+room-temperature scan, one Einstein temperature, a ΔR per dataset).
+
+labdb: ``request_fit_run`` on a spectrum stored from a fresh synthetic copy of the raw file (a
+new sha256 each time, so every request is a new fit, not a reproduction) → embedded job path
+(``LABDB_JOB_RUNNER=pool``: a background thread after commit) → result stored; timed from the
+call until the run reads "succeeded" (polled every 20 ms: a tighter poll takes the GIL from the
+fit thread). Included: the request checks (raw file read back from storage, sha256, parse, k
+range), the job (parse again, processing, fit, provenance, XASFit and path rows, plot arrays).
+"inline" runs the same service and job in the calling thread (no pool hand-off).
+bare: the same larch calls on μ(E) arrays already in memory (pre_edge, autobk, xftf, feffpath,
+feffit_transform, feffit_dataset, feffit) — reading the file is not counted for bare larch, so
+the ratio errs on labdb's side.
+Both run alternately in one process, ``--repeat`` times per case; the figure is the ratio of
+the medians (target ≤ 1.10). The fitted R-factors are printed to show it is the same fit.
+Prints figures only; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, scratch_setup, synthetic_xdi, wait_until  # noqa: E402
+
+XAS = SHARED_DATA / "xas"
+EX = XAS / "larch_examples"
+CU01 = EX / "feff_cu" / "feffcu01.dat"
+PROCESSING = {"pre_edge": {}, "autobk": {"rbkg": 1.0, "kweight": 2},
+              "xftf": {"kmin": 3, "kmax": 17, "kweight": 2, "dk": 4}}
+TRANSFORM = {"kmin": 3, "kmax": 16, "kweight": 2, "dk": 4, "window": "kaiser",
+             "rmin": 1.4, "rmax": 3.0}
+
+
+def guesses(**values) -> dict:
+    return {name: {"kind": "guess", "value": value} for name, value in values.items()}
+
+
+def one_path():
+    path = {"label": "Cu1", "path_file": "feffcu01", "s02": "amp", "e0": "del_e0",
+            "sigma2": "sig2", "deltar": "del_r"}
+    model = {"feff": {"path_files": {"feffcu01": CU01.read_text()}},
+             "parameters": guesses(amp=1.0, del_e0=0.0, sig2=0.0, del_r=0.0),
+             "datasets": [{"id": "cu", "processing": PROCESSING, "transform": TRANSFORM,
+                           "paths": [path]}]}
+    bare = [("cu", [{"filename": str(CU01), **_larch_path(path)}])]
+    return model, [EX / "cu_metal_rt.xdi"], bare
+
+
+def three_path():
+    common = {"s02": "amp", "e0": "del_e0", "deltar": "alpha*reff"}
+    paths = [{"label": "p1", "path_file": "feff0001", "sigma2": "sig2_1", "third": "c3_1",
+              **common},
+             {"label": "p2", "path_file": "feff0002", "sigma2": "sig2_2", **common},
+             {"label": "p3", "path_file": "feff0003", "sigma2": "sig2_3", **common}]
+    files = {f"feff000{i}": EX / "feff_cu" / f"feff000{i}.dat" for i in (1, 2, 3)}
+    processing = {**PROCESSING, "autobk": {"rbkg": 1.1, "kweight": 2}}
+    model = {"feff": {"path_files": {k: v.read_text() for k, v in files.items()}},
+             "parameters": guesses(amp=1, del_e0=3, c3_1=0.002, sig2_1=0.002, sig2_2=0.002,
+                                   sig2_3=0.002, alpha=0),
+             "datasets": [{"id": "cu", "processing": processing,
+                           "transform": {**TRANSFORM, "kmax": 17, "rmax": 3.5},
+                           "paths": paths}]}
+    bare = [("cu", [{"filename": str(files[p["path_file"]]), **_larch_path(p)} for p in paths])]
+    return model, [EX / "cu_metal_rt.xdi"], bare
+
+
+def three_datasets():
+    files = [XAS / "xdi" / "cu_metal_10K.xdi", XAS / "xdi" / "cu_metal_rt.xdi",
+             EX / "cu_metal_rt.xdi"]
+    temps, datasets, bare = (10, 298, 298), [], []
+    for n, temperature in enumerate(temps):
+        path = {"label": "Cu1", "path_file": "feffcu01", "s02": "amp", "e0": "del_e0",
+                "deltar": f"dr_{n}", "sigma2": "sigma2_eins(temperature_k, theta_k)"}
+        datasets.append({"id": f"cu_{n}", "processing": PROCESSING, "transform": TRANSFORM,
+                         "constants": {"temperature_k": temperature}, "paths": [path]})
+        larch = {**_larch_path(path), "sigma2": f"sigma2_eins({float(temperature)}, theta_k)"}
+        bare.append((f"cu_{n}", [{"filename": str(CU01), **larch}]))
+    model = {"feff": {"path_files": {"feffcu01": CU01.read_text()}},
+             "parameters": guesses(amp=1.0, del_e0=0.0, theta_k=250.0, dr_0=0.0, dr_1=0.0,
+                                   dr_2=0.0),
+             "datasets": datasets}
+    return model, files, bare
+
+
+CASES = {"1-path": one_path, "3-path": three_path, "3-dataset": three_datasets}
+
+
+def _larch_path(path: dict) -> dict:
+    keys = ("label", "s02", "e0", "deltar", "sigma2", "third")
+    return {k: path[k] for k in keys if k in path}
+
+
+# --------------------------------------------------------------------------- bare larch
+def bare_fit(model: dict, arrays: list[tuple], bare_paths: list[tuple]):
+    """The same fit in plain larch calls, from μ(E) arrays in memory."""
+    from larch import Group
+    from larch.fitting import param, param_group
+    from larch.xafs import (
+        autobk,
+        feffit,
+        feffit_dataset,
+        feffit_transform,
+        feffpath,
+        pre_edge,
+        xftf,
+    )
+
+    pars = param_group(**{n: param(p["value"], vary=True) for n, p in model["parameters"].items()})
+    dsets = []
+    for ds, (energy, mu), (_id, paths) in zip(model["datasets"], arrays, bare_paths, strict=True):
+        group = Group(energy=energy, mu=mu)
+        pre_edge(group)
+        autobk(group, **ds["processing"]["autobk"])
+        xftf(group, **ds["processing"]["xftf"])
+        dsets.append(feffit_dataset(data=group, transform=feffit_transform(**ds["transform"]),
+                                    pathlist=[feffpath(**p) for p in paths]))
+    return feffit(pars, dsets)
+
+
+# --------------------------------------------------------------------------- labdb
+class Stored:
+    """Stores fresh synthetic copies of the raw files as spectra (setup, not timed)."""
+
+    def __init__(self, user):
+        from synthesis.models import Sample
+
+        self.user, self.count = user, 0
+        self.sample = Sample.objects.create(code="FIT-OVERHEAD-Cu", name="Cu foil (benchmark)",
+                                            material="Cu", morphology="bulk", owner=user)
+
+    def spectra(self, files: list[Path]) -> list:
+        from characterization.models import XASSpectrum
+        from characterization.services import attach_data_file
+        from labdb.lib import jobs
+
+        out = []
+        for path in files:
+            self.count += 1
+            with jobs.inline():  # parse now, here (the upload's own job), before timing
+                data_file, _ = attach_data_file(
+                    content=synthetic_xdi(path.read_bytes(), self.count),
+                    filename=f"overhead_{self.count:04d}_{path.name}", sample=self.sample,
+                    actor=self.user)
+            data_file.refresh_from_db()
+            if data_file.parse_status != "ok":
+                raise SystemExit(f"{path.name} did not parse: {data_file.parse_error}")
+            out.append(XASSpectrum.objects.get(data_file=data_file))
+        return out
+
+
+def labdb_fit(model: dict, spectra: list, user) -> tuple[float, object]:
+    """Seconds from request_fit_run to a stored result (embedded pool), and the run."""
+    from analysis.models import FitRun
+    from analysis.services.fits import request_fit_run
+
+    body = {**model, "datasets": [{**ds, "spectrum": s.pk}
+                                  for ds, s in zip(model["datasets"], spectra, strict=True)]}
+    start = time.perf_counter()
+    run = request_fit_run(model=body, actor=user)
+    done = wait_until(lambda: FitRun.objects.filter(
+        pk=run.pk, status__in=("succeeded", "failed")).exists(), timeout_s=600, every_s=0.02)
+    elapsed = time.perf_counter() - start
+    run.refresh_from_db()
+    if not done or run.status != "succeeded":
+        raise SystemExit(f"labdb fit run {run.pk} {run.status}: {run.error}")
+    return elapsed, run
+
+
+def arrays_of(spectra: list) -> list[tuple]:
+    import numpy as np
+
+    from analysis.services.fits import load_mu
+
+    out = []
+    for s in spectra:
+        energy, mu, _ = load_mu(s)
+        out.append((np.asarray(energy, dtype="float64"), np.asarray(mu, dtype="float64")))
+    return out
+
+
+def measure(name: str, repeat: int, user, stored: Stored) -> dict:
+    model, files, bare_paths = CASES[name]()
+    arrays = arrays_of(stored.spectra(files))
+    bare_fit(model, arrays, bare_paths)  # warm-up: imports, larch symbol table
+    labdb_fit(model, stored.spectra(files), user)
+    from labdb.lib import jobs
+
+    bare_s, labdb_s, inline_s, rfactors = [], [], [], set()
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = bare_fit(model, arrays, bare_paths)
+        bare_s.append(time.perf_counter() - t0)
+        seconds, run = labdb_fit(model, stored.spectra(files), user)
+        labdb_s.append(seconds)
+        rfactors.add((round(out.rfactor, 10), round(run.result.r_factor, 10)))
+        spectra = stored.spectra(files)
+        with jobs.inline():  # the same service in the calling thread: no pool hand-off
+            inline_s.append(labdb_fit(model, spectra, user)[0])
+    return {"name": name, "bare": bare_s, "labdb": labdb_s, "inline": inline_s,
+            "rfactors": sorted(rfactors)}
+
+
+def profile(name: str, user, stored: Stored) -> None:
+    """cProfile of one labdb fit of ``name`` in the calling thread (inline runner)."""
+    from labdb.lib import jobs
+
+    model, files, _ = CASES[name]()
+    labdb_fit(model, stored.spectra(files), user)  # warm-up: imports, larch symbol table
+    spectra = stored.spectra(files)
+    profiler = cProfile.Profile()
+    with jobs.inline():
+        profiler.enable()
+        labdb_fit(model, spectra, user)
+        profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).sort_stats("cumulative")
+    stats.print_stats(40)
+    stats.print_stats(r"(analysis|characterization|labdb)/[a-z_/]+\.py", 50)  # ours
+    print(text.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed fits per case and side")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
+    parser.add_argument("--profile", default="", help="profile one labdb fit of this case")
+    args = parser.parse_args()
+    scratch_setup("fit_overhead", extra_env={"LABDB_JOB_RUNNER": "pool"})
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user("overhead-bench")
+    stored = Stored(user)
+    if args.profile:
+        profile(args.profile, user, stored)
+        return
+    rows = [measure(name.strip(), args.repeat, user, stored) for name in args.cases.split(",")]
+    print(f"\nlabdb fit overhead over bare xraylarch, medians of {args.repeat} fits each")
+    print(f"{'case':<12}{'bare s':>9}{'labdb s':>9}{'ratio':>7}{'overhead s':>11}"
+          f"{'inline s':>10}{'ratio':>7}   R-factor bare / labdb")
+    for row in rows:
+        bare, ours = statistics.median(row["bare"]), statistics.median(row["labdb"])
+        inline = statistics.median(row["inline"])
+        same = ", ".join(f"{a:.10f} / {b:.10f}" for a, b in row["rfactors"])
+        print(f"{row['name']:<12}{bare:>9.3f}{ours:>9.3f}{ours / bare:>7.3f}"
+              f"{ours - bare:>11.3f}{inline:>10.3f}{inline / bare:>7.3f}   {same}")
+    print("labdb: embedded pool (the job path); inline: the same service and job run in the "
+          "calling thread")
+    from labdb.lib.jobs import shutdown_pool
+
+    shutdown_pool()
+
+
+if __name__ == "__main__":
+    main()
