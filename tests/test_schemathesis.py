@@ -136,3 +136,10 @@ def test_schema_documents_the_error_answers_of_each_operation(api):
     reason = [p for p in paths["/api/samples/{id}/"]["delete"]["parameters"]
               if p["name"] == "reason"]
     assert [(p["in"], p["required"]) for p in reason] == [("query", False)]
+
+
+@pytest.mark.django_db
+def test_non_numeric_file_id_is_a_json_404(api):
+    response = api.post("/api/files/false/unlink/", {"sample": 1, "reason": "x"}, format="json")
+    assert response.status_code == 404
+    assert response.json()["error"] == "NotFound"
