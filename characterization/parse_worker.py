@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn, util
+from multiprocessing import context, forkserver, popen_forkserver, process, reduction, spawn, util
 
 from characterization.parsers._limits import Limits
 from characterization.parsers.base import ParsedFile
@@ -77,6 +77,7 @@ class _Popen(popen_forkserver.Popen):
         prep_data = spawn.get_preparation_data(process_obj._name)
         prep_data.pop("init_main_from_path", None)
         prep_data.pop("init_main_from_name", None)
+        prep_data["authkey"] = process_obj.authkey  # the stdlib type (see _start_process)
         buf = io.BytesIO()
         context.set_spawning_popen(self)
         try:
@@ -97,6 +98,19 @@ class _Process(context.ForkServerProcess):
     def _Popen(process_obj):
         return _Popen(process_obj)
 
+    def start(self) -> None:
+        """``BaseProcess.start`` (CPython 3.11) without its "daemonic processes are not allowed
+        to have children" check: a Celery prefork worker is daemonic, and this child is always
+        waited for or killed by ``parse_in_budget``, so it is never orphaned."""
+        self._check_closed()
+        assert self._popen is None, "cannot start a process twice"
+        assert self._parent_pid == os.getpid(), "can only start a process created here"
+        process._cleanup()
+        self._popen = self._Popen(self)
+        self._sentinel = self._popen.sentinel
+        del self._target, self._args, self._kwargs
+        process._children.add(self)
+
 
 _preload_lock = threading.Lock()
 
@@ -107,6 +121,9 @@ def _start_process(target, args, name: str) -> _Process:
     with _preload_lock:
         forkserver.set_forkserver_preload([__name__, "characterization.parse_worker_preload"])
     child = _Process(target=target, args=args, name=name)
+    # A key of the stdlib's own type: a Celery (billiard) worker's inherited one cannot be
+    # pickled to the fork server. The child never talks to a manager, so any key will do.
+    child.authkey = os.urandom(32)
     child.start()
     return child
 
