@@ -83,8 +83,11 @@ def _at_bound(value: float | None, low: float | None, high: float | None) -> str
     return None
 
 
+_KIND_ORDER = {"guess": 0, "set": 1, "def": 2}
+
+
 def parameter_table(provenance: dict) -> list[dict]:
-    """One row per fit parameter, in model order.
+    """One row per fit parameter: varied (guess) first, then set, then def, each by name.
 
     Keys: name, kind (guess/set/def), value, stderr, init, min, max, expr, vary, at_bound
     ('min'/'max'/None, only for varied parameters), carried_from (the citation when the value
@@ -93,7 +96,10 @@ def parameter_table(provenance: dict) -> list[dict]:
     """
     carried = provenance.get("carried_parameters") or {}
     rows = []
-    for name, p in (provenance.get("parameters") or {}).items():
+    # PostgreSQL's jsonb keeps no key order: guess, then set, then def, each by name
+    stored = provenance.get("parameters") or {}
+    for name in sorted(stored, key=lambda n: (_KIND_ORDER.get(stored[n].get("kind"), 3), n)):
+        p = stored[name]
         varied = bool(p.get("vary"))
         rows.append({
             "name": name,
