@@ -296,3 +296,25 @@ def test_feff_page_shows_inp_path_table_and_downloads(api, member):
     assert f'href="/api/feff-calculations/{calc_id}/feff.inp" download="feff.inp"' in html
     assert "HOLE      1   1.0" in html
     assert web.get("/feff/999999/").status_code == 404
+
+
+@pytest.mark.slow
+def test_fit_computed_from_a_structure_shows_its_feff_on_the_fit_page(
+        api, member, django_capture_on_commit_callbacks):
+    from tests.analysis.test_fit_runs import znse_structure_model
+
+    spectrum = spectrum_of(XAS / "xdi" / "zn_znse_rt.xdi", code="REF-ZnSe", actor=member)
+    run = run_now(django_capture_on_commit_callbacks, spectrum=spectrum,
+                  model=znse_structure_model(), actor=member)
+    assert (run.status, run.error) == ("succeeded", "")
+    calc = FeffCalculation.objects.get()
+    assert run.feff_id == calc.pk
+    # the API answers 200 with the calculation the fit computed (same cache key)
+    same = api.post(URL, znse_request(), format="json")
+    assert (same.status_code, same.json()["id"]) == (200, calc.pk)
+    web = Client()
+    web.force_login(member)
+    html = web.get(f"/fits/{run.result_id}/").content.decode()
+    assert f'<a href="/feff/{calc.pk}/">FEFF calculation {calc.pk}</a>' in html
+    assert f'href="/api/feff-calculations/{calc.pk}/feff.inp" download="feff.inp"' in html
+    assert "<summary>feff.inp</summary>" in html
