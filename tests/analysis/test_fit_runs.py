@@ -15,6 +15,7 @@ from analysis.engines import feff as feff_engine
 from analysis.models import FeffCalculation, FitRun
 from characterization.models import XASFit
 from characterization.services import attach_data_file, register_xas_spectrum
+from labdb.lib import jobs
 from labdb.lib.errors import DomainError
 from tests.conftest import SHARED_DATA
 from tests.synthesis import builders
@@ -30,9 +31,10 @@ def _media(settings, tmp_path):
 
 def spectrum_of(path, *, code="REF-Cu", element=None, edge="K", actor=None):
     sample = builders.sample(code, material="Cu", morphology="bulk", actor=actor)
-    data_file, _ = attach_data_file(
-        content=path.read_bytes(), filename=path.name, sample=sample, actor=actor
-    )
+    with jobs.inline():  # parsed now, also where the test sends fits to a Celery worker
+        data_file, _ = attach_data_file(
+            content=path.read_bytes(), filename=path.name, sample=sample, actor=actor
+        )
     assert data_file.parse_status == "ok", data_file.parse_error
     if element:
         return register_xas_spectrum(data_file=data_file, element=element, edge=edge)
