@@ -224,6 +224,18 @@ def test_frame_range_enters_as_midpoint_plus_minus_half_range(demo):
         17.5, 2.5, 15.0, 20.0, "range", False)
 
 
+def test_frame_fwhm_range_follows_the_same_rule(demo):
+    # seed 004: "~109–143 meV" and "102–139 meV" (Results, Fig. 2h–j and 5e–g)
+    frame = structure_property_frame()
+    row = _row(frame, "S4-HgCdSe-IECE-3.3nm")
+    assert (row["fwhm_mev"], row["fwhm_mev_err"], row["fwhm_mev_min"], row["fwhm_mev_max"],
+            row["fwhm_mev_qualifier"], row["fwhm_mev_censored"]) == (
+        126.0, 17.0, 109.0, 143.0, "range", False)
+    assert _row(frame, "S4-HgSe/CdZnS-3.2nm")["fwhm_mev"] == 120.5
+    specific = _row(frame, CDZNS_45)
+    assert specific["fwhm_mev_qualifier"] is None and math.isnan(specific["fwhm_mev_err"])
+
+
 def test_frame_prefers_the_specific_value_over_the_range(demo):
     row = _row(structure_property_frame(), CDZNS_45)
     specific = PLMeasurement.objects.get(sample__code=CDZNS_45, qy_pct=89)

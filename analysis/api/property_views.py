@@ -136,10 +136,10 @@ def _column_schema(name: str) -> dict:
         return {"type": "integer"}
     if name in ("tem_id", "pl_id"):
         return {"type": "integer", "nullable": True}
-    if name == "qy_pct_censored":
+    if name in ("qy_pct_censored", "fwhm_mev_censored"):
         return {"type": "boolean", "nullable": True}
     if name in ("architecture", "layer_stack", "material", "morphology", "recipe",
-                "qy_pct_qualifier"):
+                "qy_pct_qualifier", "fwhm_mev_qualifier"):
         return {"type": "string", "nullable": True}
     return {"type": "number", "nullable": True}
 
@@ -220,11 +220,19 @@ def _correlation(request) -> dict[str, Any]:
         y_err=frame[y_err].tolist() if y_err else None,
         groups=frame[group].tolist() if group else None,
         labels=frame["sample_code"].tolist(),
-        # A QY bound ("below 1 %") is not a point unless include_censored asked for it.
-        censored=frame["qy_pct_censored"].fillna(False).tolist()
-        if "qy_pct" in (x, y) and not args["include_censored"] else None)
+        # A printed bound ("QY below 1 %") is not a point unless include_censored asked for it.
+        censored=None if args["include_censored"] else _censored(frame, x, y))
     return {"x": x, "y": y, "group": group, "x_err_column": x_err, "y_err_column": y_err,
             **result}
+
+
+def _censored(frame: pd.DataFrame, x: str, y: str) -> list | None:
+    """Per row, whether x or y is a censored printed bound (its ``<column>_censored`` is True)."""
+    flags = [frame[f"{name}_censored"].fillna(False) for name in (x, y)
+             if f"{name}_censored" in frame.columns]
+    if not flags:
+        return None
+    return (flags[0] | flags[-1]).tolist()
 
 
 class CorrelationView(APIView):

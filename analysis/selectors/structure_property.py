@@ -33,6 +33,9 @@ Columns, in this order (fixed even when the frame is empty):
                                 for a single value as printed (or no QY);
                                 ``qy_pct_censored`` is True for a bound ("below 1 %"), whose
                                 ``qy_pct`` is None (never 1.0) unless ``include_censored``
+``fwhm_mev_err``, ``_min``,     the PL FWHM (meV) by the same printed-value rule as the QY: a
+``_max``, ``_qualifier``,       printed range enters ``fwhm_mev`` as its midpoint ± half-range
+``_censored``                   (``fwhm_mev_err``), a bound is censored
 ``tem_id``, ``pl_id``           ids of the chosen TEM and PL measurements
 ``<a>_<s>_n``, ``_n_err``,      for EVERY fitted absorber–scatterer path ``a``–``s`` (lower case,
 ``_r_a``, ``_r_err_a``,         e.g. ``cd_s_n``, ``zn_s_sigma2_a2``), N, R (Å) and σ² (Å²) with
@@ -74,7 +77,9 @@ e.g. "below 1 %") is *censored*: ``qy_pct`` is None, so correlations leave the s
 default; ``qy_pct_censored`` says why, and ``include_censored=True`` puts the printed bound in
 ``qy_pct`` instead (flag still set). When several PL measurements of a sample tie on age and
 time, a specific value ("=", "~", as given) is preferred over a range, a range over a bound —
-the paper's "89 %" wins over its "88–90 %" of the same sample.
+the paper's "89 %" wins over its "88–90 %" of the same sample. The PL linewidth follows the
+same rule in its own columns (``fwhm_mev`` … ``fwhm_mev_censored``, from the row's
+``fwhm_mev_max`` and ``fwhm_qualifier``): seed 004's "102–139 meV" enters as 120.5 ± 18.5.
 
 Flagged records
 ---------------
@@ -146,8 +151,10 @@ FIT_CHOICES = ("latest", "earliest", "as_of")
 BASE_COLUMNS = [
     "sample_code", "sample_id", "architecture", "core_ml", "layer_stack", "material",
     "morphology", "recipe", "max_setpoint_c", "max_injection_rate_ml_per_h", "total_hold_s",
-    "length_nm", "width_nm", "diameter_nm", "peak_nm", "fwhm_mev", "qy_pct", "qy_pct_err",
-    "qy_pct_min", "qy_pct_max", "qy_pct_qualifier", "qy_pct_censored", "tem_id", "pl_id",
+    "length_nm", "width_nm", "diameter_nm", "peak_nm", "fwhm_mev", "fwhm_mev_err",
+    "fwhm_mev_min", "fwhm_mev_max", "fwhm_mev_qualifier", "fwhm_mev_censored", "qy_pct",
+    "qy_pct_err", "qy_pct_min", "qy_pct_max", "qy_pct_qualifier", "qy_pct_censored", "tem_id",
+    "pl_id",
 ]
 #: Curator flag kinds that take a record out of analyses (unless include_flagged).
 EXCLUDING_FLAG_KINDS = (FlagKind.WRONG, FlagKind.DUPLICATE)
@@ -253,7 +260,7 @@ def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> Qu
         tem_qs = tem_qs.filter(~flagged(TEMSizeMeasurement))
         path_qs = path_qs.filter(~flagged(XASFit, "fit_id"))
     pl = _branch(pl_qs, "P", **common, f1="peak_nm", f2="fwhm_mev", f3="qy_pct",
-                 f4="qy_pct_max", t1="qualifier")
+                 f4="qy_pct_max", f5="fwhm_mev_max", t1="qualifier", t2="fwhm_qualifier")
     tem = _branch(tem_qs, "T", **common, f1="length_nm", f2="width_nm", f3="diameter_nm")
     paths = _branch(
         path_qs,
@@ -458,27 +465,36 @@ def _precision(qualifier: pd.Series) -> pd.Series:
                               np.where(q == Qualifier.RANGE, 1, 2)), index=qualifier.index)
 
 
-def _qy_columns(picked: pd.DataFrame, include_censored: bool) -> pd.DataFrame:
-    """qy_pct (midpoint of a range; None for a censored bound), its half-range, printed bounds,
-    qualifier and the censored flag, from the chosen PL rows (f3 = qy_pct, f4 = qy_pct_max,
-    t1 = qualifier)."""
-    value, upper = picked["f3"], picked["f4"]
-    qualifier = picked["t1"].fillna("").astype(object)
+def _printed_columns(prefix: str, value: pd.Series, upper: pd.Series, qualifier: pd.Series,
+                     include_censored: bool) -> pd.DataFrame:
+    """``<prefix>`` (midpoint of a range; None for a censored bound), ``_err`` (its half-range),
+    ``_min``/``_max`` (printed bounds), ``_qualifier`` and ``_censored``, by the printed-value
+    rule of the module docstring, from one quantity's value, upper end and qualifier."""
+    qualifier = qualifier.fillna("").astype(object)
     # A plain value ("=" or as given) has no qualifier: None, which also survives CSV export
     # (a cell starting with "=" is escaped there as a formula).
     qualifier = qualifier.where(~qualifier.isin(("", Qualifier.EQ)) & value.notna(), None)
     is_range = (qualifier == Qualifier.RANGE) & upper.notna() & value.notna()
     censored = qualifier.isin(CENSORING_QUALIFIERS)
     below = qualifier.isin((Qualifier.LT, Qualifier.LE))
-    out = pd.DataFrame(index=picked.index)
+    out = pd.DataFrame(index=value.index)
     midpoint = (value + upper) / 2
-    out["qy_pct"] = value.where(~is_range, midpoint).where(~censored | include_censored)
-    out["qy_pct_err"] = ((upper - value) / 2).where(is_range)
-    out["qy_pct_min"] = value.where(is_range | (censored & ~below))
-    out["qy_pct_max"] = upper.where(is_range, value.where(censored & below))
-    out["qy_pct_qualifier"] = qualifier
-    out["qy_pct_censored"] = censored.where(value.notna() | upper.notna(), None)
+    out[prefix] = value.where(~is_range, midpoint).where(~censored | include_censored)
+    out[f"{prefix}_err"] = ((upper - value) / 2).where(is_range)
+    out[f"{prefix}_min"] = value.where(is_range | (censored & ~below))
+    out[f"{prefix}_max"] = upper.where(is_range, value.where(censored & below))
+    out[f"{prefix}_qualifier"] = qualifier
+    out[f"{prefix}_censored"] = censored.where(value.notna() | upper.notna(), None)
     return out
+
+
+def _pl_columns(picked: pd.DataFrame, include_censored: bool) -> pd.DataFrame:
+    """The QY and FWHM columns of the chosen PL rows (f3 = qy_pct, f4 = qy_pct_max, t1 = its
+    qualifier; f2 = fwhm_mev, f5 = fwhm_mev_max, t2 = its qualifier)."""
+    qy = _printed_columns("qy_pct", picked["f3"], picked["f4"], picked["t1"], include_censored)
+    fwhm = _printed_columns("fwhm_mev", picked["f2"], picked["f5"], picked["t2"],
+                            include_censored)
+    return fwhm.join(qy)
 
 
 def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
@@ -514,7 +530,7 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
         .reindex(recipe_ids).to_numpy()
     frame["total_hold_s"] = steps["f4"].reindex(recipe_ids).to_numpy()
     for kind, id_column, names in (("T", "tem_id", ("length_nm", "width_nm", "diameter_nm")),
-                                   ("P", "pl_id", ("peak_nm", "fwhm_mev"))):
+                                   ("P", "pl_id", ("peak_nm",))):
         part = _with_age(kinds.get(kind, empty), syn)
         prefer = None
         if kind == "P":
@@ -526,7 +542,7 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
         for i, name in enumerate(names, start=1):
             frame[name] = picked[f"f{i}"]
         if kind == "P":
-            frame = frame.join(_qy_columns(picked, include_censored))
+            frame = frame.join(_pl_columns(picked, include_censored))
         frame[id_column] = picked["rec_id"]
     paths = _with_age(kinds.get("X", empty), syn)
     fits = paths.drop_duplicates("rec_id")
@@ -548,9 +564,12 @@ def _finish(frame: pd.DataFrame, path_cols: Iterable[str],
         elif name.endswith("_fit_citation") or name in ("sample_code", "architecture",
                                                          "layer_stack", "material",
                                                          "morphology", "recipe",
-                                                         "qy_pct_qualifier"):
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
-        elif name == "qy_pct_censored":
+                                                         "qy_pct_qualifier",
+                                                         "fwhm_mev_qualifier"):
+            text = frame[name].astype(object)
+            # A computed fit has no citation: "" is missing, like in every export of the frame.
+            frame[name] = text.where(text.notna() & (text != ""), None)
+        elif name in ("qy_pct_censored", "fwhm_mev_censored"):
             frame[name] = frame[name].astype("boolean")
         else:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")

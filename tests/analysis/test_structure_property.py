@@ -61,7 +61,10 @@ def test_frame_is_one_query_on_the_demo(demo, django_assert_num_queries):
 
 def test_frame_path_columns_for_every_fitted_pair(demo):
     frame = structure_property_frame()
-    pairs = ["cd_cd", "cd_o", "cd_s", "cd_se", "se_cd", "zn_o", "zn_s"]
+    # Published pairs, plus the demo's computed fits (run by load_demo's jobs): REF-CdS-bulk's
+    # wurtzite Cd–S split into two shells (cd_s_2) and ZnSe at both edges (se_zn, zn_se).
+    pairs = ["cd_cd", "cd_o", "cd_s", "cd_s_2", "cd_se", "se_cd", "se_zn", "zn_o", "zn_s",
+             "zn_se"]
     path_columns = [f"{p}_{q}" for p in pairs for q in PATH_SUFFIXES]
     info = [f"{a}_{i}" for a in ("cd", "se", "zn") for i in ("fit_id", "fit_citation",
                                                             "fit_age_days")]
@@ -137,7 +140,11 @@ def test_frame_filters_architecture_and_qy(demo):
 def test_frame_source_filter_restricts_measurements(demo):
     frame = structure_property_frame(filters={"source": "computed"})
     assert len(frame) == 60
-    assert frame["cd_s_n"].isna().all() and frame["qy_pct"].isna().all()
+    # Only the demo's computed fit (REF-CdS-bulk, run by load_demo) gives a Cd–S number; no
+    # published QY or shell enters.
+    with_n = frame.loc[frame["cd_s_n"].notna(), "sample_code"].tolist()
+    assert with_n == ["REF-CdS-bulk"] and frame["qy_pct"].isna().all()
+    assert frame.loc[frame["cd_s_n"].notna(), "cd_fit_citation"].tolist() == [None]
 
 
 def test_frame_unknown_column_names_it_and_lists_valid_ones(demo):
