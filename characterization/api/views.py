@@ -231,7 +231,10 @@ class DataFileViewSet(LabRecordViewSet):
 
     @staticmethod
     def _fresh(data_file) -> dict:
-        fresh = selectors.with_run_links(selectors.data_file_list()).get(pk=data_file.pk)
+        # include_retired: identical bytes uploaded again find the stored record even if it
+        # was retired (the answer says so in is_retired), never a 500.
+        fresh = selectors.with_run_links(selectors.data_file_list(include_retired=True)).get(
+            pk=data_file.pk)
         return s.DataFileSerializer(fresh).data
 
     @staticmethod

@@ -25,6 +25,8 @@ one; one without a body gets the ``ApiError`` body).
 
 from __future__ import annotations
 
+import copy
+
 from drf_spectacular.openapi import AutoSchema
 
 ERROR_SCHEMA = {
@@ -86,7 +88,9 @@ def error_statuses(path: str, method: str, operation: dict) -> list[str]:
 def document_error_responses(result, generator, request, public):
     """drf-spectacular POSTPROCESSING_HOOK: the ``ApiError`` component and, on every operation,
     a response for each status of ``error_statuses``."""
-    result.setdefault("components", {}).setdefault("schemas", {})["ApiError"] = ERROR_SCHEMA
+    # A copy: later steps of the generator may edit components in place.
+    result.setdefault("components", {}).setdefault("schemas", {})["ApiError"] = copy.deepcopy(
+        ERROR_SCHEMA)
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}
     for path, item in result.get("paths", {}).items():
         for method, operation in item.items():
