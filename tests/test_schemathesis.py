@@ -35,7 +35,7 @@ import pytest
 from tests.e2e.conftest import DEMO_PASSWORD, DEMO_USER, ROOT, start_app_server, stop_app_server
 
 SEED = 20261201
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 10
 CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance",
           "content_type_conformance")
 PHASES = ("examples", "fuzzing", "stateful")
