@@ -50,6 +50,17 @@ class FeffCalculation(models.Model):
         return f"FEFF {self.absorber} {self.edge} r={self.cluster_radius_a} ({self.cache_key[:8]})"
 
 
+def model_in_order(model, order: list[str] | None):
+    """``model`` with its ``parameters`` re-ordered as ``order`` names them (names not in
+    ``order`` last); unchanged when either is missing."""
+    params = model.get("parameters") if isinstance(model, dict) else None
+    if not isinstance(params, dict) or not order:
+        return model
+    rank = {name: i for i, name in enumerate(order)}
+    ordered = dict(sorted(params.items(), key=lambda item: rank.get(item[0], len(rank))))
+    return {**model, "parameters": ordered}
+
+
 class FitRun(LabRecord):
     """A background XAS fit job and everything needed to repeat it."""
 
@@ -106,7 +117,17 @@ class FitRun(LabRecord):
     version_changes = models.JSONField(
         default=list, blank=True, help_text="What changed since the previous version (text)."
     )
+    # PostgreSQL's jsonb does not keep object key order, and the parameter order is the fit's
+    # variable order (lmfit's result depends on it in the last digits): kept as a JSON array.
+    parameter_order = models.JSONField(
+        default=list, blank=True,
+        help_text="Names of model.parameters in the order they were given (the variable order).",
+    )
     history = HistoricalRecords(excluded_fields=["result_data", "log"])
+
+    def ordered_model(self) -> dict:
+        """``model`` with ``parameters`` in the order they were given, on every database."""
+        return model_in_order(self.model, self.parameter_order)
 
     class Meta:
         ordering = ["-queued_at"]

@@ -68,10 +68,11 @@ def _stored_model(fit: XASFit, spectra: list[dict]) -> tuple[dict | None, str]:
     if run is None or not isinstance(run.model, dict):
         return None, (f"Fit {fit.pk} was transcribed from a paper: it has no stored model to "
                       "start from.")
-    model = {key: value for key, value in run.model.items() if key != "feff"}
-    shared_feff = run.model.get("feff")
+    stored = run.ordered_model()
+    model = {key: value for key, value in stored.items() if key != "feff"}
+    shared_feff = stored.get("feff")
     datasets = []
-    for index, ds in enumerate(run.model.get("datasets") or []):
+    for index, ds in enumerate(stored.get("datasets") or []):
         if index >= len(spectra):
             break
         ds = dict(ds)

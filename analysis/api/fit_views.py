@@ -51,6 +51,10 @@ class FitRunSerializer(serializers.ModelSerializer):
     )
     datasets = FitDatasetSerializer(many=True, read_only=True, help_text="Spectra fitted.")
     provenance = serializers.SerializerMethodField(help_text="Provenance of the resulting fit.")
+    model = serializers.JSONField(
+        source="ordered_model", read_only=True,
+        help_text="The fit model as given (docs/fit-model.md), parameters in their given order.",
+    )
 
     class Meta:
         model = FitRun

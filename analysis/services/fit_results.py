@@ -27,7 +27,7 @@ import math
 from typing import Any
 
 from analysis.engines.fitting import BOUND_TOLERANCE
-from analysis.models import FitRun
+from analysis.models import FitRun, model_in_order
 from analysis.services import fit_plots
 from characterization.enums import DataSource
 from characterization.models import XASFit
@@ -450,8 +450,12 @@ def provenance_document(*, fit_id: int, fit: XASFit | None = None) -> dict:
     (usually empty) and no request. Raises FitNotFound."""
     fit = fit if fit is not None and fit.pk == fit_id else _fit(fit_id)
     provenance = dict(fit.provenance or {})
+    if isinstance(provenance.get("model"), dict):
+        provenance["model"] = model_in_order(provenance["model"],
+                                             provenance.get("parameter_order"))
     request = None
     if fit.source == DataSource.COMPUTED and provenance.get("model"):
+        # In the given variable order (jsonb keeps no key order; parameter_order is a list).
         request = {"model": provenance["model"]}
         if len(provenance.get("spectra") or []) <= 1 and fit.spectrum_id:
             request = {"spectrum": fit.spectrum_id, **request}

@@ -339,6 +339,11 @@ def _check_k_ranges(request: FitRequest, spectra: list[XASSpectrum]) -> None:
             )
 
 
+def _parameter_order(model: dict) -> list[str]:
+    params = model.get("parameters")
+    return list(params) if isinstance(params, dict) else []
+
+
 @transaction.atomic
 def request_fit_run(
     *,
@@ -376,6 +381,7 @@ def request_fit_run(
         **with_owner({}, actor),
         spectrum=spectra[0][1],
         model=model,
+        parameter_order=_parameter_order(model),
         model_hash=model_hash,
         input_sha256=input_sha,
         idempotency_key=key,
@@ -487,7 +493,7 @@ def request_refit(*, fit: XASFit, actor=None) -> FitRun:
             field="refit",
         )
     return request_fit_run(
-        spectrum=run.spectrum, model=run.model, actor=actor, refit_of=fit, force=True
+        spectrum=run.spectrum, model=run.ordered_model(), actor=actor, refit_of=fit, force=True
     )
 
 
@@ -649,7 +655,7 @@ def _compute(run: FitRun) -> dict:
     from analysis.engines.fitting import run_fit
     from analysis.engines.xas_processing import process_mu
 
-    request = _split_request(run.model)
+    request = _split_request(run.ordered_model())
     data, raws = {}, []
     for dataset_id, spectrum in _run_datasets(run, request):
         energy, mu, raw = load_mu(spectrum)
@@ -748,7 +754,8 @@ def _provenance(run: FitRun, computed: dict) -> dict:
         "raw_file": computed["raw"],
         "spectra": computed["raws"],
         "model_hash": run.model_hash,
-        "model": run.model,
+        "model": run.ordered_model(),
+        "parameter_order": run.parameter_order,
         "resolved_model": result.model,
         "feff": computed["feff"],
         "feff_by_dataset": computed["feffs"],

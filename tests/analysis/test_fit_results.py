@@ -57,8 +57,8 @@ def cu_model() -> dict:
 
 def bare_larch_fit(spectrum, order):
     """The same fit in plain xraylarch calls, from the same stored μ(E), the parameters in
-    ``order`` (the order the stored model gives them: PostgreSQL's jsonb sorts keys, and
-    lmfit's result depends on the order of its variables in the last digits)."""
+    ``order`` (the order the model gives them: lmfit's result depends on the order of its
+    variables in the last digits, and the run keeps that order on PostgreSQL too)."""
     from larch import Group
     from larch.fitting import param, param_group
     from larch.xafs import autobk, feffit, feffit_dataset, feffit_transform, feffpath, pre_edge
@@ -108,7 +108,7 @@ def cu(django_db_setup, django_db_blocker, tmp_path_factory):
                     "r_a": 2.54, "r_err_a": 0.01, "sigma2_a2": 0.0086, "sigma2_err_a2": 0.0004}])
         yield {"run": run, "fit": run.result, "spectrum": spectrum, "member": member,
                "published": published, "media": media,
-               "larch": bare_larch_fit(spectrum, list(run.model["parameters"]))}
+               "larch": bare_larch_fit(spectrum, list(cu_model()["parameters"]))}
         transaction.set_rollback(True)
 
 
@@ -347,6 +347,7 @@ def test_provenance_json_round_trips_through_fit_runs(cu, rest,
     assert document["provenance"] == json.loads(json.dumps(fit.provenance))
     request = document["fit_run_request"]
     assert request == {"spectrum": cu["spectrum"].pk, "model": cu_model()}
+    assert list(request["model"]["parameters"]) == list(cu_model()["parameters"])
     again = rest.post("/api/fit-runs/", request, format="json")
     assert (again.status_code, again.json()["id"]) == (201, cu["run"].pk)  # recognised
     with django_capture_on_commit_callbacks(execute=True):
@@ -410,3 +411,15 @@ def test_fit_page_shows_parameters_correlations_statistics_plots_and_provenance(
     _, html = _page(cu, cu["published"].pk)
     assert 'data-has-arrays="false"' in html
     assert "Parameters</h2>" not in html
+
+
+def test_the_run_keeps_the_given_parameter_order_on_every_database(cu, api):
+    """PostgreSQL's jsonb sorts object keys (c3, amp, sig2, …); the variable order of the fit
+    is the order given (amp, del_e0, sig2, …), which the bare larch fit above also uses."""
+    from analysis.models import FitRun
+
+    given = list(cu_model()["parameters"])
+    run = FitRun.objects.get(pk=cu["run"].pk)
+    assert list(run.ordered_model()["parameters"]) == given == run.parameter_order
+    served = api.get(f"/api/fit-runs/{run.pk}/").json()["model"]
+    assert list(served["parameters"]) == given
