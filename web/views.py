@@ -24,8 +24,8 @@ from labdb.storage import StoredFileMissing, open_stored, stored_label
 from web import explore as explore_view_model
 from web import pages
 from web.filters import SampleListFilter
-from web.records.views import refuse_if_retired
 from web.forms import RunEntry
+from web.records.views import refuse_if_retired
 
 PAGE_SIZE = 50
 
