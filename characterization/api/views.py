@@ -106,7 +106,9 @@ class DataFileViewSet(LabRecordViewSet):
     """Files: POST multipart ``file`` (+ ``sample``); stored unchanged, then parsed if it is an
     instrument file (``kind = instrument``) or kept with a thumbnail (``kind = attachment``)."""
 
-    selector = staticmethod(selectors.data_file_list)
+    selector = staticmethod(
+        lambda **kwargs: selectors.with_run_links(selectors.data_file_list(**kwargs))
+    )
     serializer_class = s.DataFileSerializer
     filterset_class = DataFileFilter
     search_fields = ["original_name", "sha256", "parse_error"]
