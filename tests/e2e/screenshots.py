@@ -71,6 +71,9 @@ PAGES: list[tuple] = [
     ("stock-new", "/stock-solutions/new/"),
     ("fit", "/fits/{fit[REF-CdS-bulk]}/"),
     ("fit-runs", "/fit-runs/"),
+    ("fit-builder", "/fit-builder/?from_fit={fit[REF-CdS-bulk]}"),
+    ("feff", "/feff/{feff[Cd]}/"),
+    ("flags", "/flags/"),
     ("explore", "/explore/?x=core_ml&y=qy_pct&group=architecture"),
     ("api-tokens", "/account/tokens/"),
     ("api-root", "/api/"),
@@ -116,7 +119,8 @@ def _lookups(server: AppServer) -> dict[str, _Lookup]:
             "run": _Lookup(server, token, "runs", "code"),
             "recipe": _Lookup(server, token, "recipes", "slug"),
             "fit": _Lookup(server, token, "xas-fits", "sample", {"source": "computed"},
-                           search_by="sample")}
+                           search_by="sample"),
+            "feff": _Lookup(server, token, "feff-calculations", "absorber")}
 
 
 def shrink(source: Path, target: Path) -> int:

@@ -424,6 +424,14 @@
     }
     this.renderEntries();
   };
+  // A path selector of a stored model, in words: "Cd–S paths, reff 2.3–2.8 Å".
+  function describeSelect(sel) {
+    var atoms = [sel.absorber || "?"].concat(sel.scatterers || [sel.scatterer || "?"]);
+    var low = sel.r_min_a, high = sel.r_max_a;
+    var window = (low !== undefined || high !== undefined) ?
+      ", reff " + (low !== undefined ? low : "0") + "–" + (high !== undefined ? high : "∞") + " Å" : "";
+    return atoms.join("–") + " paths" + window;
+  }
   Dataset.prototype.renderEntries = function () {
     var body = $(this.root, "[data-slot=paths]");
     body.innerHTML = "";
@@ -434,7 +442,7 @@
     this.entries.forEach(function (entry, j) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-entry", String(j));
-      var what = entry.path_file || (entry.select ? JSON.stringify(entry.select) : "?");
+      var what = entry.path_file || (entry.select ? describeSelect(entry.select) : "?");
       var cells = "<th scope='row'><span data-pe='where'></span><span class='field-error' hidden></span></th>" +
         "<td><input data-pkey='label' size='12'><span class='field-error' hidden></span></td>";
       PATH_KEYS.forEach(function (k) {
