@@ -797,6 +797,16 @@ def _rederive_for(link: DataFileLink) -> None:
         _derive_rows(link.data_file, parsed, link)
 
 
+def _end_link(link, reason: str, actor) -> None:
+    """Retire a sample or run link with who/when/why, in its history."""
+    link.is_active = False
+    link.unlinked_by, link.unlinked_at = actor, timezone.now()
+    link.unlink_reason = reason.strip()[:300]
+    link._change_reason = f"unlinked: {reason.strip()}"[:100]
+    link._history_user = actor
+    link.save()
+
+
 @transaction.atomic
 def unlink_data_file(*, data_file: DataFile, sample: Sample, reason: str, actor) -> DataFileLink:
     """Take a file off a sample: the link is retired with who/when/why and the rows derived
@@ -815,12 +825,7 @@ def unlink_data_file(*, data_file: DataFile, sample: Sample, reason: str, actor)
         raise DomainError(
             f"sample: {data_file.original_name} is not linked to {sample.code}.", field="sample"
         )
-    link.is_active = False
-    link.unlinked_by, link.unlinked_at = actor, timezone.now()
-    link.unlink_reason = reason.strip()[:300]
-    link._change_reason = f"unlinked: {reason.strip()}"[:100]
-    link._history_user = actor
-    link.save()
+    _end_link(link, reason, actor)
     for row in _rows_of_link(link, retired=False):
         retire_record(row, reason=f"{UNLINKED_PREFIX}: {reason.strip()}", actor=actor)
     return link
@@ -908,12 +913,7 @@ def unlink_data_file_from_run(
         raise DomainError(
             f"run: {data_file.original_name} is not linked to run {run.code}.", field="run"
         )
-    link.is_active = False
-    link.unlinked_by, link.unlinked_at = actor, timezone.now()
-    link.unlink_reason = reason.strip()[:300]
-    link._change_reason = f"unlinked: {reason.strip()}"[:100]
-    link._history_user = actor
-    link.save()
+    _end_link(link, reason, actor)
     return link
 
 
