@@ -741,6 +741,8 @@ def link_data_file(
     (Athena projects) the chosen groups replace the earlier choice for this sample.
     Raises DomainError naming ``groups`` for group numbers the file does not have.
     """
+    require_active(data_file)  # retired records are read-only until restored (RetiredError)
+    require_active(sample)
     link = DataFileLink.objects.select_for_update().filter(
         data_file=data_file, sample=sample
     ).first()
@@ -818,6 +820,8 @@ def unlink_data_file(*, data_file: DataFile, sample: Sample, reason: str, actor)
     if not reason or not reason.strip():
         raise DomainError("reason: say why this file does not belong to the sample.",
                           field="reason")
+    require_active(data_file)
+    require_active(sample)
     link = DataFileLink.objects.select_for_update().filter(
         data_file=data_file, sample=sample, is_active=True
     ).first()
@@ -880,6 +884,8 @@ def link_data_file_to_run(
     in its history; an active link is returned unchanged). No measurement rows: a run is not
     a sample. PermissionDenied unless the run's owner, operator or a curator."""
     require_may_link_run(run, actor)
+    require_active(data_file)
+    require_active(run)
     by = actor if getattr(actor, "is_authenticated", False) else None
     link = DataFileRunLink.objects.select_for_update().filter(data_file=data_file, run=run).first()
     if link is None:
@@ -906,6 +912,8 @@ def unlink_data_file_from_run(
     if not reason or not reason.strip():
         raise DomainError("reason: say why this file does not belong to the run.",
                           field="reason")
+    require_active(data_file)
+    require_active(run)
     link = DataFileRunLink.objects.select_for_update().filter(
         data_file=data_file, run=run, is_active=True
     ).first()

@@ -262,3 +262,27 @@ def test_admin_change_of_retired_record_is_refused_and_action_restores(
     last = model.history.filter(id=obj.pk).order_by("-history_date", "-history_id").first()
     assert (last.history_change_reason, last.history_user.username) == (
         "restored: checked the notebook", "carol")
+
+
+def test_files_cannot_be_linked_to_or_unlinked_from_retired_records(member, settings, tmp_path):
+    """A retired sample or run, and a retired file, are read-only: no link is added or taken
+    away until they are restored (RetiredError, HTTP 409, with the reason)."""
+    settings.MEDIA_ROOT = tmp_path
+    sample = builders.sample("NPL-LINK-RET", actor=member)
+    other = builders.sample("NPL-LINK-OK", actor=member)
+    content = b"a bench note kept with the sample\n" * 4
+    data_file, _ = char_services.attach_data_file(content=content, filename="note.txt",
+                                                  sample=other, actor=member)
+    retire_record(sample, reason="duplicate entry", actor=member)
+    sample.refresh_from_db()
+    with pytest.raises(RetiredError) as refused:
+        char_services.link_data_file(data_file=data_file, sample=sample, actor=member)
+    assert "NPL-LINK-RET is retired (duplicate entry" in refused.value.message
+    assert not data_file.links.filter(sample=sample).exists()
+    retire_record(data_file, reason="uploaded by mistake", actor=member)
+    data_file.refresh_from_db()
+    with pytest.raises(RetiredError) as refused_file:
+        char_services.unlink_data_file(data_file=data_file, sample=other, reason="wrong",
+                                       actor=member)
+    assert "is retired (uploaded by mistake" in refused_file.value.message
+    assert data_file.links.get(sample=other).is_active is True
