@@ -44,6 +44,25 @@ class CuratorInline(CuratorsOnly, admin.TabularInline):
     extra = 0
 
 
+def _confirmation(modeladmin, request, records: list, form, *, verb: str, title: str):
+    """The confirmation page of the ``<verb>_selected`` action: the records, the reason form
+    (posted back with ``confirm_<verb>``), in ``admin/labdb/<verb>_confirmation.html``."""
+    key = verb.lower()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "records": records,
+        "form": form,
+        "verb": verb,
+        "action": f"{key}_selected",
+        "confirm_field": f"confirm_{key}",
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "select_across": request.POST.get("select_across", "0"),
+    }
+    return TemplateResponse(request, f"admin/labdb/{key}_confirmation.html", context)
+
+
 class RetireForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
@@ -68,17 +87,9 @@ def retire_selected(modeladmin, request, queryset):
                 modeladmin.message_user(request, exc.message, level=messages.ERROR)
         modeladmin.message_user(request, f"Retired {count} record(s).")
         return None
-    opts = modeladmin.model._meta
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": f"Retire {queryset.count()} {opts.verbose_name_plural}?",
-        "opts": opts,
-        "records": list(queryset),
-        "form": form,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "select_across": request.POST.get("select_across", "0"),
-    }
-    return TemplateResponse(request, "admin/labdb/retire_confirmation.html", context)
+    plural = modeladmin.model._meta.verbose_name_plural
+    return _confirmation(modeladmin, request, list(queryset), form, verb="Retire",
+                         title=f"Retire {queryset.count()} {plural}?")
 
 
 class RestoreForm(forms.Form):
@@ -103,17 +114,9 @@ def restore_selected(modeladmin, request, queryset):
         note = f" ({skipped} selected record(s) were not retired)" if skipped else ""
         modeladmin.message_user(request, f"Restored {len(retired)} record(s){note}.")
         return None
-    opts = modeladmin.model._meta
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": f"Restore {len(retired)} retired {opts.verbose_name_plural}?",
-        "opts": opts,
-        "records": retired,
-        "form": form,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "select_across": request.POST.get("select_across", "0"),
-    }
-    return TemplateResponse(request, "admin/labdb/restore_confirmation.html", context)
+    plural = modeladmin.model._meta.verbose_name_plural
+    return _confirmation(modeladmin, request, retired, form, verb="Restore",
+                         title=f"Restore {len(retired)} retired {plural}?")
 
 
 def restore_children_as_of(
