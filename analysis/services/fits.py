@@ -837,17 +837,7 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
         )
         _store_datasets(run, fit, computed["result"])
         run.result = fit
-        run.status = RunStatus.SUCCEEDED
-        run.progress_pct = 100
-        run.finished_at = timezone.now()
-        run.elapsed_s = elapsed_s
-        run.feff = FeffCalculation.objects.filter(
-            cache_key=computed["feff"].get("cache_key") or ""
-        ).first()
-        run.result_data = {
-            "fit": computed["result"].to_json(),
-            "spectrum": computed["spectrum"].to_json(with_arrays=True),
-        }
+        _mark_succeeded(run, computed, elapsed_s)
         run.log += f"[{timezone.now():%H:%M:%S}] stored fit {fit.pk}\n"
         if previous is not None:
             run.previous_version = previous
@@ -863,6 +853,22 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
             )
 
 
+def _mark_succeeded(run: FitRun, computed: dict, elapsed_s: float) -> None:
+    """Status, timing, FEFF calculation and engine output of a finished run (saved by the
+    caller)."""
+    run.status = RunStatus.SUCCEEDED
+    run.progress_pct = 100
+    run.finished_at = timezone.now()
+    run.elapsed_s = elapsed_s
+    run.feff = FeffCalculation.objects.filter(
+        cache_key=computed["feff"].get("cache_key") or ""
+    ).first()
+    run.result_data = {
+        "fit": computed["result"].to_json(),
+        "spectrum": computed["spectrum"].to_json(with_arrays=True),
+    }
+
+
 def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float) -> bool:
     """Record ``run`` as a reproduction of a stored fit with the same model hash, raw files and
     engine versions (no new fit row); False when there is none (a new fit or version)."""
@@ -874,17 +880,7 @@ def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float) -> bool:
     run.reproduces = fit
     run.reproduced_exactly = not differences
     run.reproduction_differences = differences
-    run.status = RunStatus.SUCCEEDED
-    run.progress_pct = 100
-    run.finished_at = timezone.now()
-    run.elapsed_s = elapsed_s
-    run.feff = FeffCalculation.objects.filter(
-        cache_key=computed["feff"].get("cache_key") or ""
-    ).first()
-    run.result_data = {
-        "fit": result.to_json(),
-        "spectrum": computed["spectrum"].to_json(with_arrays=True),
-    }
+    _mark_succeeded(run, computed, elapsed_s)
     agreed = "every number agreed exactly" if not differences else "; ".join(differences[:5])
     run.log += f"[{timezone.now():%H:%M:%S}] reproduction of fit {fit.pk}: {agreed}\n"
     run.save()
