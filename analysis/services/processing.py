@@ -20,6 +20,7 @@ Units: energy in eV, k in Å⁻¹, R in Å.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -60,7 +61,8 @@ class PreviewBusy(DomainError):
 
 
 def _spectrum_mu(spectrum_id: int) -> tuple[XASSpectrum, np.ndarray, np.ndarray, str]:
-    """The spectrum, its energy (eV) and μ(E) from the stored raw file (cached by sha256)."""
+    """The spectrum, its energy (eV) and μ(E) from the stored raw file (cached by sha256,
+    group and declared columns)."""
     from analysis.services.fits import load_mu
 
     spectrum = XASSpectrum.objects.select_related("data_file").filter(pk=spectrum_id).first()
@@ -73,15 +75,19 @@ def _spectrum_mu(spectrum_id: int) -> tuple[XASSpectrum, np.ndarray, np.ndarray,
             "(published spectra carry no data).",
             field="spectrum",
         )
+    # One file can hold several spectra (Athena groups, SPEC scans, declared columns): the
+    # key is the bytes and what this spectrum takes out of them.
+    key = json.dumps([data_file.sha256, spectrum.group_index, data_file.declared_xas],
+                     sort_keys=True, default=str)
     with _cache_lock:
-        hit = _mu_cache.get(data_file.sha256)
+        hit = _mu_cache.get(key)
         if hit is not None:
-            _mu_cache.move_to_end(data_file.sha256)
+            _mu_cache.move_to_end(key)
     if hit is None:
         energy, mu, raw = load_mu(spectrum)
         hit = (np.asarray(energy, dtype=float), np.asarray(mu, dtype=float), raw["file"])
         with _cache_lock:
-            _mu_cache[data_file.sha256] = hit
+            _mu_cache[key] = hit
             while len(_mu_cache) > CACHE_SIZE:
                 _mu_cache.popitem(last=False)
     energy, mu, name = hit

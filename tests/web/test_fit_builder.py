@@ -17,7 +17,7 @@ import pytest
 from analysis import services
 from characterization.models import XASSpectrum
 from characterization.parsers.registry import parse_file
-from characterization.services import attach_data_file
+from characterization.services import attach_data_file, declare_xas_absorber
 from tests.conftest import SHARED_DATA
 from tests.synthesis import builders
 
@@ -248,3 +248,22 @@ def test_preview_answers_503_when_the_previews_of_this_process_are_saturated(
     assert response.json()["message"] == (
         "The server is busy computing other previews; try again.")
     assert preview(api, spectrum.pk).status_code == 200
+
+
+def test_preview_of_two_spectra_of_one_file_draws_each_its_own_scan(api, member):
+    """ESRF SNBL 2013 holds two SPEC scans (two spectra of one file, one sha256): each preview
+    shows its own scan's μ(E), as the parser reads it, not the first one cached."""
+    path = XAS / "beamlines" / "ESRF_SNBL_2013.dat"
+    sample = builders.sample("FB-SNBL", material="Ge", morphology="bulk", actor=member)
+    data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name,
+                                    sample=sample, actor=member)
+    declare_xas_absorber(data_file=data_file, element="Ge", edge="K", actor=member)  # unstated
+    spectra = list(XASSpectrum.objects.filter(data_file=data_file).order_by("group_index"))
+    assert [s.group_index for s in spectra] == [0, 1]
+    parsed = parse_file(path.read_bytes(), filename=path.name)
+    for spectrum, scan in zip(spectra, parsed.series[:2], strict=True):
+        response = preview(api, spectrum.pk)
+        assert response.status_code == 200, response.content
+        # 456 and 906 points: fewer than the plot's 1 500, so each curve is its whole scan
+        assert len(response.json()["mu"]["energy_ev"]) == len(scan.x)
+    assert [len(scan.x) for scan in parsed.series[:2]] == [456, 906]
