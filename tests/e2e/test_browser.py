@@ -11,6 +11,7 @@ import re
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import SHARED_DATA
 from tests.e2e.conftest import shot
@@ -60,10 +61,10 @@ def test_login_required_then_dashboard(page, app_server):
     page.get_by_label("Password").press("Enter")  # keyboard submit
     page.wait_for_url(f"{app_server.url}/samples/")
     page.get_by_role("link", name="Dashboard").click()
-    assert page.get_by_role("heading", name="Dashboard", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
     recent_runs = page.locator("section", has=page.get_by_role(
         "heading", name="Recently logged synthesis runs"))
-    assert recent_runs.get_by_role("link", name=re.compile("^RUN-")).first.is_visible()
+    expect(recent_runs.get_by_role("link", name=re.compile("^RUN-")).first).to_be_visible()
     shot(page, "dashboard", full_page=True)
 
 
@@ -101,7 +102,7 @@ def test_log_run_with_deviation_and_product(member_page, app_server):
     run_code, sample_code = unique("RUN-E2E"), unique("NPL-E2E-CROWN")
     page.get_by_role("link", name="Log a run", exact=True).click()
     choose_recipe(page, "nML CdSe/CdS core-crown NPLs")
-    assert page.locator("#id_step6-setpoint_value").is_visible()
+    expect(page.locator("#id_step6-setpoint_value")).to_be_visible()
     assert_every_field_labelled(page)
     assert page.locator("#id_step6-setpoint_value").input_value() == "90"
     page.get_by_label("Run code").fill(run_code)
@@ -119,7 +120,7 @@ def test_log_run_with_deviation_and_product(member_page, app_server):
     page.get_by_label("Layer 2 material").fill("CdS")
     shot(page, "log-run", full_page=False)
     page.get_by_role("button", name="Record run").click()
-    assert page.get_by_role("heading", name=f"Run {run_code}").is_visible()
+    expect(page.get_by_role("heading", name=f"Run {run_code}")).to_be_visible()
     deviations = page.locator("section", has=page.get_by_role("heading", name="Deviations"))
     text = deviations.inner_text()
     assert "set point 90 → 95 °C" in text and "thermocouple read low" in text
@@ -282,7 +283,7 @@ def test_refit_and_batch_refit_of_stale_fits(member_page, app_server):
     progress = page.locator("[data-progress-text]")
     progress.filter(has_text="Finished").wait_for(timeout=120_000)
     assert "1 of 1 done" in progress.inner_text()
-    assert page.locator("[data-run-rows]").get_by_text("succeeded").is_visible()
+    expect(page.locator("[data-run-rows]").get_by_text("succeeded")).to_be_visible()
     # the unchanged fit is reproduced (no new fit row): the link goes to the reproduced fit
     page.locator("[data-run-rows]").get_by_role("link", name=re.compile("reproduces fit")).click()
     assert "XAS fit of NPL-CdSe-4.5ML" in page.locator("h1").inner_text()
@@ -315,7 +316,7 @@ def test_api_token_page_create_use_rotate_revoke(member_page, app_server):
 
     page = member_page
     page.get_by_role("link", name="API tokens").click()
-    assert page.get_by_role("heading", name="API tokens", level=1).is_visible()
+    expect(page.get_by_role("heading", name="API tokens", level=1)).to_be_visible()
     assert_every_field_labelled(page)
     page.get_by_role("button", name="Create a new token").click()
     key = page.get_by_label("New API key").input_value()

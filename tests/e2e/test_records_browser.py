@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot
 from tests.e2e.test_browser import assert_every_field_labelled, unique
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 def _new_sample(page, code: str, *, material="CdSe/CdS") -> None:
     page.get_by_role("link", name="New sample", exact=True).click()
-    assert page.get_by_role("heading", name="New sample", level=1).is_visible()
+    expect(page.get_by_role("heading", name="New sample", level=1)).to_be_visible()
     page.get_by_label("Code").fill(code)
     page.locator("#id_name").fill(f"{code} browser test")
     page.locator("#id_material").fill(material)
@@ -126,7 +127,7 @@ def test_recipe_from_scratch_with_two_stage_injection_then_a_run(member_page, ap
     page.locator("#id_products-0-name").fill("E2E core/shell")
     page.locator("#id_products-0-material").fill("CdSe/CdZnS")
     page.get_by_role("button", name="Record run").click()
-    assert page.get_by_role("heading", name=f"Run {run_code}").is_visible()
+    expect(page.get_by_role("heading", name=f"Run {run_code}")).to_be_visible()
     deviations = page.locator("section", has=page.get_by_role("heading", name="Deviations"))
     assert "injection after the switch 4 → 3 mL/h" in deviations.inner_text()
     assert "thiol ran short" in deviations.inner_text()
