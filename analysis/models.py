@@ -61,16 +61,55 @@ def model_in_order(model, order: list[str] | None):
     return {**model, "parameters": ordered}
 
 
-class FitRun(LabRecord):
-    """A background XAS fit job and everything needed to repeat it."""
+EXAFS_FIT_KIND = "exafs_fit"
+# Kept by name so the FitRun proxy's saves are recorded too: Django sends a proxy's
+# post_save with the proxy as sender, and simple_history listens to the concrete model only.
+_RUN_HISTORY = HistoricalRecords(excluded_fields=["result_data", "log", "output"])
 
-    spectrum = models.ForeignKey(XASSpectrum, on_delete=models.PROTECT, related_name="fit_runs")
+
+class AnalysisRun(LabRecord):
+    """One analysis run of any kind (EXAFS fit, LCF, PCA, wavelet, calculators …): a
+    background job with its inputs (stored records by id, with their fingerprints), validated
+    parameters, engine name + version, status/progress/log, one JSON output, provenance and
+    staleness. ``analysis/kinds/`` defines each kind; ``analysis/services/runs.py`` its
+    lifecycle.
+
+    The XAS-specific fields (``spectrum``, ``model``, ``feff``, ``result`` …) are filled only
+    for kind ``exafs_fit`` (whose proxy is :class:`FitRun`).
+    """
+
+    kind = models.CharField(max_length=40, default=EXAFS_FIT_KIND, db_index=True)
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="The kind's validated parameters (its schema)."
+    )
+    inputs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"role", "type", "id", "label", "sha256"?, "version"?}] at request time.',
+    )
+    engine_name = models.CharField(max_length=100, blank=True)
+    engine_version = models.CharField(max_length=40, blank=True)
+    output = models.JSONField(
+        null=True, blank=True, help_text="The engine's JSON result (numbers and plot arrays)."
+    )
+    provenance = models.JSONField(
+        default=dict, blank=True, help_text="analysis.kinds.base.PROVENANCE_KEYS."
+    )
+    stale_reason = models.TextField(blank=True)
+    refit_of_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reruns"
+    )
+    spectrum = models.ForeignKey(
+        XASSpectrum, null=True, blank=True, on_delete=models.PROTECT, related_name="fit_runs"
+    )
     refit_of = models.ForeignKey(
         XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="refit_runs"
     )
-    model = models.JSONField(help_text="Declarative fit model (docs/fit-model.md).")
-    model_hash = models.CharField(max_length=64)
-    input_sha256 = models.CharField(max_length=64)
+    model = models.JSONField(
+        default=dict, blank=True, help_text="Declarative fit model (docs/fit-model.md)."
+    )
+    model_hash = models.CharField(max_length=64, blank=True)
+    input_sha256 = models.CharField(max_length=64, blank=True)
     idempotency_key = models.CharField(max_length=64, unique=True)
     status = models.CharField(
         max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
@@ -123,7 +162,7 @@ class FitRun(LabRecord):
         default=list, blank=True,
         help_text="Names of model.parameters in the order they were given (the variable order).",
     )
-    history = HistoricalRecords(excluded_fields=["result_data", "log"])
+    history = _RUN_HISTORY
 
     def ordered_model(self) -> dict:
         """``model`` with ``parameters`` in the order they were given, on every database."""
@@ -134,10 +173,14 @@ class FitRun(LabRecord):
         constraints = [
             models.CheckConstraint(condition=Q(progress_pct__lte=100), name="fitrun_progress_pct"),
             models.CheckConstraint(
-                condition=~Q(status="succeeded")
+                condition=~Q(status="succeeded", kind=EXAFS_FIT_KIND)
                 | Q(result__isnull=False)
                 | Q(reproduces__isnull=False),
                 name="fitrun_succeeded_has_result",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(kind=EXAFS_FIT_KIND) | Q(output__isnull=False),
+                name="analysisrun_succeeded_has_output",
             ),
             models.CheckConstraint(
                 condition=Q(result__isnull=True) | Q(reproduces__isnull=True),
@@ -146,13 +189,40 @@ class FitRun(LabRecord):
         ]
 
     def __str__(self) -> str:
-        return f"fit run {self.pk} ({self.status})"
+        what = "fit run" if self.kind == EXAFS_FIT_KIND else f"{self.kind} run"
+        return f"{what} {self.pk} ({self.status})"
 
     @property
     def fit_id(self) -> int | None:
         """The stored fit holding this run's numbers: its own result, or the fit it
         reproduced."""
         return self.result_id or self.reproduces_id
+
+class FitRunManager(models.Manager["FitRun"]):
+    """Only the runs of kind ``exafs_fit``."""
+
+    def get_queryset(self) -> models.QuerySet[FitRun]:
+        return super().get_queryset().filter(kind=EXAFS_FIT_KIND)
+
+
+class FitRun(AnalysisRun):
+    """An analysis run of kind ``exafs_fit``: every fit code path, the admin and
+    ``/api/fit-runs/`` read and write runs through this proxy."""
+
+    objects = FitRunManager()
+
+    class Meta:
+        proxy = True
+        ordering = ["-queued_at"]
+
+    def save(self, *args, **kwargs) -> None:
+        self.kind = EXAFS_FIT_KIND
+        super().save(*args, **kwargs)
+
+
+models.signals.post_save.connect(_RUN_HISTORY.post_save, sender=FitRun, weak=False)
+models.signals.post_delete.connect(_RUN_HISTORY.post_delete, sender=FitRun, weak=False)
+models.signals.pre_delete.connect(_RUN_HISTORY.pre_delete, sender=FitRun, weak=False)
 
 
 class FitDataset(models.Model):
@@ -163,7 +233,7 @@ class FitDataset(models.Model):
     stored. Units: k in Å⁻¹, R in Å.
     """
 
-    run = models.ForeignKey(FitRun, on_delete=models.CASCADE, related_name="datasets")
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="datasets")
     position = models.PositiveSmallIntegerField(help_text="Order of the dataset in the model.")
     dataset_id = models.CharField(max_length=100)
     spectrum = models.ForeignKey(XASSpectrum, on_delete=models.PROTECT, related_name="+")
