@@ -10,6 +10,8 @@ from characterization.models import (
     AbsorptionMeasurement,
     CompositionMeasurement,
     DataFile,
+    DataFileLink,
+    DataFileRunLink,
     FTIRMeasurement,
     LifetimeComponent,
     PLLifetimeMeasurement,
@@ -37,6 +39,39 @@ class DataFileUploadForm(forms.ModelForm):
     class Meta:
         model = DataFile
         fields = ("sample",)
+
+
+class _FileLinkInline(CuratorsOnly, admin.TabularInline):
+    """Who linked the file where, and why — shown, not edited here: linking and unlinking go
+    through the services (the sample page / API), which derive or retire the rows and ask
+    for a reason."""
+
+    extra = 0
+    can_delete = False
+    readonly_fields = (
+        "linked_by", "linked_at", "reason", "is_active",
+        "unlinked_by", "unlinked_at", "unlink_reason",
+    )
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SampleLinkInline(_FileLinkInline):
+    model = DataFileLink
+    verbose_name = verbose_name_plural = "linked samples"
+    fields = ("sample", "groups", *_FileLinkInline.readonly_fields)
+    readonly_fields = ("sample", "groups", *_FileLinkInline.readonly_fields)
+
+
+class RunLinkInline(_FileLinkInline):
+    model = DataFileRunLink
+    verbose_name = verbose_name_plural = "linked synthesis runs"
+    fields = ("run", *_FileLinkInline.readonly_fields)
+    readonly_fields = ("run", *_FileLinkInline.readonly_fields)
 
 
 @admin.register(DataFile)
@@ -72,6 +107,10 @@ class DataFileAdmin(FlaggedRecordAdmin):
         "uploaded_by",
     )
     exclude = ("series", "preview")
+
+    def get_inlines(self, request, obj):
+        links = [SampleLinkInline, RunLinkInline] if obj is not None else []
+        return [*links, *super().get_inlines(request, obj)]
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

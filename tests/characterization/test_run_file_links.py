@@ -160,3 +160,24 @@ def test_a_link_to_a_run_is_unique_per_file(run, member):
     assert created and PLMeasurement.objects.count() == 0
     with pytest.raises(IntegrityError), transaction.atomic():
         DataFileRunLink.objects.create(data_file=data_file, run=run, linked_at=link.linked_at)
+
+
+def test_admin_file_page_lists_sample_and_run_links_read_only(run, member, curator, api):
+    """Curators see, on a file's admin page, every sample and run it is linked to (active or
+    unlinked, with who/why); links are made and undone through the services, not here."""
+    uvvis = _first(UVVIS, ".csv")
+    sample = builders.sample("NPL-ADM", actor=member, core_ml=4.5)
+    assert _api_upload(api, uvvis, run=run.pk, sample=sample.pk).status_code in (201, 202)
+    data_file = DataFile.objects.get()
+    curator.is_staff = True
+    curator.save()
+    response = _web(curator).get(f"/admin/characterization/datafile/{data_file.pk}/change/")
+    assert response.status_code == 200
+    formsets = {f.opts.model.__name__: f for f in response.context["inline_admin_formsets"]}
+    sample_links, run_links = formsets["DataFileLink"], formsets["DataFileRunLink"]
+    assert [f.original.sample for f in sample_links] == [sample]
+    assert [f.original.run for f in run_links] == [run]
+    assert (sample_links.has_add_permission, sample_links.has_change_permission,
+            sample_links.has_delete_permission) == (False, False, False)
+    html = response.content.decode()
+    assert "Linked samples" in html and "Linked synthesis runs" in html
