@@ -6,9 +6,19 @@ standard errors of slope and intercept, all overall and per group. Every number 
 from ``scipy.stats`` (``pearsonr``, ``spearmanr``, ``linregress``) so it can be checked by calling
 scipy on the same points.
 
-Measurement errors (``x_err``, ``y_err``) are carried into ``points`` for plotting; the line is an
-*unweighted* least-squares fit — stated here because published errors are often missing for some
-points and weighting by a partial set would silently change the estimator.
+Measurement errors (``x_err``, ``y_err``) are carried into ``points`` for plotting; the ``slope``
+/ ``intercept`` line is an *unweighted* least-squares fit — stated here because published errors
+are often missing for some points and weighting by a partial set would silently change the
+estimator. Beside it, the fits that do use both axes' errors (errors in variables):
+
+* ``york``: York et al., Am. J. Phys. 72, 367 (2004), optionally with a correlation r between
+  each point's x and y errors; a missing error counts as 0 (exact) on that axis, points with
+  neither error are left out. Checked against the published benchmark (Pearson's data with
+  York's weights: b = −0.4805 ± 0.0580, a = 5.4799 ± 0.2950).
+* ``odr``: orthogonal distance regression with ``scipy.odr`` (needs both errors on every point).
+* ``resampled``: seeded percentile intervals of r and the slope, resampling each point within
+  its errors, over the points (bootstrap), and both.
+* ``warnings``: n < 6, relative errors above 100 % (named by sample), missing errors.
 
 ``spearman_p_exact`` is the two-sided permutation p-value over all n! pairings (n ≤ 8), the
 honest one for the 3-point groups of a paper: with n = 3, ρ = 1 has p = 1/3, where scipy's
@@ -32,14 +42,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
-__all__ = ["EXACT_MAX_POINTS", "MIN_POINTS", "correlate"]
+__all__ = ["DEFAULT_DRAWS", "DEFAULT_SEED", "EXACT_MAX_POINTS", "FEW_POINTS", "MIN_POINTS",
+           "correlate", "error_warnings", "errors_in_variables", "odr_line",
+           "resampled_intervals", "york_line"]
 
 #: Fewest points for which r, ρ, p and the line are reported (pearsonr/linregress need > 2
 #: points for a p-value and a standard error that mean anything).
 MIN_POINTS = 3
 
+#: Default number of Monte-Carlo / bootstrap draws and the seed of their generator.
+DEFAULT_DRAWS = 2000
+DEFAULT_SEED = 0
+#: Confidence level of the resampled intervals.
+INTERVAL_LEVEL = 0.95
+#: Below this many points a correlation is flagged as weak evidence.
+FEW_POINTS = 6
 #: Up to this many points the Spearman p-value is also computed exactly (all n! pairings).
 EXACT_MAX_POINTS = 8
 
@@ -109,8 +129,9 @@ def _spearman_exact_p(x: np.ndarray, y: np.ndarray) -> float | None:
 
 def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
               y_err: Sequence | None = None, groups: Sequence | None = None, *,
-              labels: Sequence | None = None,
-              censored: Sequence | None = None) -> dict[str, Any]:
+              labels: Sequence | None = None, censored: Sequence | None = None,
+              error_correlation: float = 0.0, draws: int = DEFAULT_DRAWS,
+              seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """Correlation of ``y`` with ``x``, overall and per group.
 
     Args:
@@ -122,10 +143,13 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
         labels: optional name per point (e.g. the sample code), carried into ``points``.
         censored: optional truth value per point; True (a bound, not a value) leaves the point
             out and is counted in ``n_censored``.
+        error_correlation, draws, seed: for the York fit and the resampled intervals (see
+            ``errors_in_variables``); overall only, not per group.
 
     Returns ``{"n", "pearson_r", "pearson_p", "spearman_r", "spearman_p", "spearman_p_exact",
     "slope", "slope_err", "intercept", "intercept_err", "note", "n_censored",
-    "groups": {group: {same keys}}, "points": [{"x", "y", "x_err", "y_err", "group", "label"}]}``.
+    "groups": {group: {same keys}}, "points": [{"x", "y", "x_err", "y_err", "group", "label"}],
+    "york", "odr", "resampled", "warnings", "eiv_note"}`` (the last five: ``errors_in_variables``).
     Numbers are floats or None, never NaN.
     Raises ValueError when the sequences have different lengths.
     """
@@ -153,6 +177,10 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
             per_group[name] = _statistics(xs[mask], ys[mask])
     result["groups"] = per_group
     result["points"] = points
+    result.update(errors_in_variables(xs[ok], ys[ok], xe[ok], ye[ok],
+                                      labels=[label_list[i] for i in np.flatnonzero(ok)],
+                                      error_correlation=error_correlation, draws=draws,
+                                      seed=seed))
     return result
 
 
@@ -160,3 +188,275 @@ def _group_name(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return str(value)
+
+
+# --- errors in variables ---------------------------------------------------------------------
+
+_YORK_TOL = 1e-15
+_YORK_MAX_ITER = 200
+
+
+def _errors(err: np.ndarray) -> np.ndarray:
+    """1σ errors as used by the fits: missing → 0 (the value is taken as exact), sign dropped."""
+    return np.where(np.isfinite(err), np.abs(err), 0.0)
+
+
+def york_line(x: ArrayLike, y: ArrayLike, x_err: ArrayLike, y_err: ArrayLike, *,
+              error_correlation: float = 0.0) -> dict[str, Any]:
+    """Straight line y = a + b·x through points with errors on both axes (York et al. 2004).
+
+    York, Evensen, Martínez & De Basabe Delgado, Am. J. Phys. 72, 367 (2004), section III, in
+    variance form so that an axis with error 0 is allowed (taken as exact) as long as no point
+    has both errors 0: W_i = 1 / (σy_i² + b²σx_i² − 2·b·r·σx_i·σy_i), iterated from the
+    least-squares slope until b changes by less than 1e-15 (relative).
+
+    Args:
+        x, y: values (any unit; the slope is in y-unit per x-unit).
+        x_err, y_err: 1σ errors, same units; missing (None/NaN) counts as 0.
+        error_correlation: r, the correlation of each point's x and y errors (−1…1).
+
+    Returns ``{"slope", "slope_err", "intercept", "intercept_err", "slope_err_scaled",
+    "intercept_err_scaled", "chi2", "reduced_chi2", "n", "iterations"}``: ``*_err`` are York's
+    σ (from the stated errors alone), ``*_err_scaled`` the same times √(χ²/(n − 2)) (the
+    scatter of the points beyond their errors, the convention of scipy.odr's ``sd_beta``).
+    Raises ValueError with fewer than 3 points, a point with both errors 0, |r| > 1, or no
+    convergence.
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    vx, vy = _errors(np.asarray(x_err, dtype=float)) ** 2, _errors(np.asarray(y_err,
+                                                                             dtype=float)) ** 2
+    if xs.size < MIN_POINTS:
+        raise ValueError(f"York fit needs at least {MIN_POINTS} points, got {xs.size}")
+    if not -1.0 <= error_correlation <= 1.0:
+        raise ValueError(f"error_correlation must be between -1 and 1, got {error_correlation}")
+    if np.any((vx == 0) & (vy == 0)):
+        raise ValueError("a point has neither an x nor a y error")
+    cov = error_correlation * np.sqrt(vx * vy)
+    b = float(stats.linregress(xs, ys).slope)
+    iterations = 0
+    while True:
+        iterations += 1
+        b_new = _york_step(xs, ys, vx, vy, cov, b)[-1]
+        converged = abs(b_new - b) <= _YORK_TOL * max(abs(b_new), 1.0)
+        b = b_new
+        if converged:
+            break
+        if iterations == _YORK_MAX_ITER:
+            raise ValueError(f"York fit did not converge in {_YORK_MAX_ITER} iterations")
+    # York 2004 eqs. 13a–b with the final b.
+    weights, x_bar, y_bar, beta, _ = _york_step(xs, ys, vx, vy, cov, b)
+    a = y_bar - b * x_bar
+    adjusted = x_bar + beta
+    adj_bar = np.average(adjusted, weights=weights)
+    slope_var = 1.0 / np.sum(weights * (adjusted - adj_bar) ** 2)
+    intercept_var = 1.0 / np.sum(weights) + adj_bar ** 2 * slope_var
+    chi2 = float(np.sum(weights * (ys - b * xs - a) ** 2))
+    scale = math.sqrt(chi2 / (xs.size - 2))
+    return {"slope": b, "slope_err": math.sqrt(slope_var), "intercept": float(a),
+            "intercept_err": math.sqrt(intercept_var),
+            "slope_err_scaled": math.sqrt(slope_var) * scale,
+            "intercept_err_scaled": math.sqrt(intercept_var) * scale,
+            "chi2": chi2, "reduced_chi2": chi2 / (xs.size - 2), "n": int(xs.size),
+            "iterations": iterations}
+
+
+def _york_step(xs: np.ndarray, ys: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+               cov: np.ndarray, b: float) -> tuple[np.ndarray, float, float, np.ndarray, float]:
+    """One York iteration at slope b: weights W, weighted means, β and the next slope."""
+    weights = 1.0 / (vy + b * b * vx - 2.0 * b * cov)
+    x_bar = float(np.average(xs, weights=weights))
+    y_bar = float(np.average(ys, weights=weights))
+    u, v = xs - x_bar, ys - y_bar
+    beta = weights * (u * vy + b * v * vx - (b * u + v) * cov)
+    b_next = float(np.sum(weights * beta * v) / np.sum(weights * beta * u))
+    return weights, x_bar, y_bar, beta, b_next
+
+
+def odr_line(x: ArrayLike, y: ArrayLike, x_err: ArrayLike, y_err: ArrayLike) -> dict[str, Any]:
+    """Orthogonal distance regression of y = a + b·x with ``scipy.odr`` (ODRPACK).
+
+    Weights are 1/σ² on each axis (``RealData(sx=, sy=)``), starting from the least-squares
+    line. ODRPACK needs a positive error on both axes of every point.
+
+    Returns ``{"slope", "slope_err", "intercept", "intercept_err", "reduced_chi2", "n",
+    "stop_reason"}``; the errors are scipy's ``sd_beta`` (scaled by √(χ²/(n − 2)), as York's
+    ``*_err_scaled``). Raises ValueError with fewer than 3 points or a missing/zero error, or
+    when ODRPACK reports that it failed.
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    sx, sy = np.asarray(x_err, dtype=float), np.asarray(y_err, dtype=float)
+    if xs.size < MIN_POINTS:
+        raise ValueError(f"ODR needs at least {MIN_POINTS} points, got {xs.size}")
+    if not (np.all(np.isfinite(sx) & (sx > 0)) and np.all(np.isfinite(sy) & (sy > 0))):
+        raise ValueError("ODR needs a positive x and y error for every point")
+    odr = _scipy_odr()
+    start = stats.linregress(xs, ys)
+    output = odr.ODR(odr.RealData(xs, ys, sx=sx, sy=sy), odr.unilinear,
+                     beta0=[start.slope, start.intercept]).run()
+    if output.info > 3:  # ODRPACK: 1–3 converged; ≥ 4 problems (see Output.stopreason)
+        raise ValueError(f"ODR failed: {'; '.join(output.stopreason)}")
+    return {"slope": float(output.beta[0]), "slope_err": float(output.sd_beta[0]),
+            "intercept": float(output.beta[1]), "intercept_err": float(output.sd_beta[1]),
+            "reduced_chi2": float(output.res_var), "n": int(xs.size),
+            "stop_reason": "; ".join(output.stopreason)}
+
+
+def _scipy_odr() -> Any:
+    # scipy.odr is deprecated in SciPy 1.17 (removal planned for 1.19, successor: the odrpack
+    # package); it is the reference ODRPACK binding until then, so its warning is not news.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from scipy import odr
+    return odr
+
+
+def _names(labels: Sequence | None, n: int) -> list[str]:
+    """A name per point: its label, else "point i" (1-based)."""
+    given = list(labels) if labels is not None else [None] * n
+    return [str(v) if v is not None else f"point {i + 1}" for i, v in enumerate(given)]
+
+
+def _r_and_slope(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r and least-squares slope of each row of (draws × n) arrays; NaN where x or y
+    of a row is constant."""
+    dx = xs - xs.mean(axis=1, keepdims=True)
+    dy = ys - ys.mean(axis=1, keepdims=True)
+    sxx, syy, sxy = (dx * dx).sum(axis=1), (dy * dy).sum(axis=1), (dx * dy).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where((sxx > 0) & (syy > 0), sxy / np.sqrt(sxx * syy), np.nan)
+        slope = np.where(sxx > 0, sxy / sxx, np.nan)
+    return r, slope
+
+
+def _interval(values: np.ndarray, level: float) -> dict[str, Any]:
+    kept = values[np.isfinite(values)]
+    if kept.size == 0:
+        return {"low": None, "high": None, "median": None}
+    low, median, high = np.percentile(kept, [50 * (1 - level), 50, 50 * (1 + level)])
+    return {"low": _num(low), "high": _num(high), "median": _num(median)}
+
+
+def resampled_intervals(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None = None,
+                        y_err: ArrayLike | None = None, *, draws: int = DEFAULT_DRAWS,
+                        seed: int = DEFAULT_SEED, level: float = INTERVAL_LEVEL
+                        ) -> dict[str, Any]:
+    """Percentile intervals of Pearson r and the least-squares slope under resampling.
+
+    Three schemes, each with ``draws`` draws from ``numpy.random.default_rng(seed)`` (so the
+    same call gives the same numbers):
+
+    * ``within_errors``: every point moved by a normal deviate of its 1σ errors (missing → 0),
+    * ``over_points``: the classic bootstrap, n points drawn with replacement,
+    * ``both``: a bootstrap draw whose points are then moved within their errors.
+
+    Draws whose x or y is constant give no r (e.g. a bootstrap draw repeating one point); they
+    are left out and counted in ``n_degenerate``.
+
+    Returns ``{"draws", "seed", "level", "<scheme>": {"r": {"low", "high", "median"},
+    "slope": {...}, "n_degenerate"}}``. Raises ValueError for fewer than MIN_POINTS points or
+    draws < 1.
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = xs.size
+    if n < MIN_POINTS:
+        raise ValueError(f"resampling needs at least {MIN_POINTS} points, got {n}")
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    sx = _errors(np.asarray(x_err if x_err is not None else np.full(n, np.nan), dtype=float))
+    sy = _errors(np.asarray(y_err if y_err is not None else np.full(n, np.nan), dtype=float))
+    rng = np.random.default_rng(seed)
+    moved_x = xs + sx * rng.standard_normal((draws, n))
+    moved_y = ys + sy * rng.standard_normal((draws, n))
+    picks = rng.integers(0, n, size=(draws, n))
+    both_x = xs[picks] + sx[picks] * rng.standard_normal((draws, n))
+    both_y = ys[picks] + sy[picks] * rng.standard_normal((draws, n))
+    out: dict[str, Any] = {"draws": int(draws), "seed": int(seed), "level": level}
+    for scheme, (dx, dy) in {"within_errors": (moved_x, moved_y),
+                             "over_points": (xs[picks], ys[picks]),
+                             "both": (both_x, both_y)}.items():
+        r, slope = _r_and_slope(dx, dy)
+        out[scheme] = {"r": _interval(r, level), "slope": _interval(slope, level),
+                       "n_degenerate": int(np.count_nonzero(~np.isfinite(r)))}
+    return out
+
+
+def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: ArrayLike | None,
+                   labels: Sequence | None = None) -> list[dict[str, Any]]:
+    """What a reader must know before trusting a correlation of these points.
+
+    ``{"kind", "message", "samples"}`` each, in this order: ``few_points`` (n < FEW_POINTS),
+    ``relative_error_over_100_pct`` (|σ/value| > 1 on either axis; the message names each
+    point and its relative error), ``missing_errors`` (an axis with no error for some points).
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = xs.size
+    names = _names(labels, n)
+    out: list[dict[str, Any]] = []
+    if n < FEW_POINTS:
+        out.append({"kind": "few_points", "samples": [], "message": (
+            f"only {n} point{'s' if n != 1 else ''} (fewer than {FEW_POINTS}): r, p and the "
+            "line rest on very few samples; read the resampled intervals.")})
+    big: list[str] = []
+    parts: list[str] = []
+    for axis, values, err in (("x", xs, x_err), ("y", ys, y_err)):
+        sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(sig) / np.abs(values)
+        for i in np.flatnonzero(np.isfinite(sig) & (rel > 1)):
+            big.append(names[i])
+            pct = "∞" if not math.isfinite(rel[i]) else f"{100 * rel[i]:.0f}"
+            parts.append(f"{names[i]}: {axis} = {values[i]:.4g} ± {abs(sig[i]):.4g} "
+                         f"({pct} %)")
+    if big:
+        out.append({"kind": "relative_error_over_100_pct", "samples": sorted(set(big)),
+                    "message": "relative error above 100 % — " + "; ".join(parts) + "."})
+    for axis, err in (("x", x_err), ("y", y_err)):
+        sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
+        lacking = [names[i] for i in np.flatnonzero(~np.isfinite(sig))]
+        if lacking:
+            out_of = "all" if len(lacking) == n else f"{len(lacking)} of {n}"
+            out.append({"kind": "missing_errors", "samples": lacking, "message": (
+                f"{axis} has no stored error for {out_of} points: taken as exact (error 0) "
+                "in the York fit and the within-error resampling; ODR needs both errors.")})
+    return out
+
+
+def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
+                        y_err: ArrayLike | None, *, labels: Sequence | None = None,
+                        error_correlation: float = 0.0, draws: int = DEFAULT_DRAWS,
+                        seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """The fits and intervals that use the error bars, for finite paired points.
+
+    Returns ``{"york", "odr", "resampled", "warnings", "eiv_note"}``: ``york`` and ``odr`` are
+    the dicts of ``york_line`` / ``odr_line`` or None (``eiv_note`` says why), ``resampled``
+    the dict of ``resampled_intervals`` or None, ``warnings`` the list of ``error_warnings``.
+    Points with neither error are left out of the York fit (named in ``eiv_note``).
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = xs.size
+    xe = np.full(n, np.nan) if x_err is None else np.asarray(x_err, dtype=float)
+    ye = np.full(n, np.nan) if y_err is None else np.asarray(y_err, dtype=float)
+    names = _names(labels, n)
+    notes: list[str] = []
+    out: dict[str, Any] = {"york": None, "odr": None, "resampled": None,
+                           "warnings": error_warnings(xs, ys, xe, ye, names)}
+    usable = (_errors(xe) > 0) | (_errors(ye) > 0)
+    if not usable.all():
+        left_out = [names[i] for i in np.flatnonzero(~usable)]
+        notes.append(f"York: left out {len(left_out)} point(s) with neither an x nor a y "
+                     f"error ({', '.join(left_out)}).")
+    for key, fit, mask in (("york", york_line, usable), ("odr", odr_line, np.ones(n, bool))):
+        try:
+            kwargs = {"error_correlation": error_correlation} if key == "york" else {}
+            out[key] = fit(xs[mask], ys[mask], xe[mask], ye[mask], **kwargs)
+        except ValueError as exc:
+            notes.append(f"{exc}.")
+    if n >= MIN_POINTS and np.ptp(xs) > 0 and np.ptp(ys) > 0:
+        out["resampled"] = resampled_intervals(xs, ys, xe, ye, draws=draws, seed=seed)
+    else:
+        notes.append(f"Resampled intervals need at least {MIN_POINTS} points with varying x "
+                     "and y.")
+    out["eiv_note"] = " ".join(notes)
+    return out
