@@ -69,6 +69,11 @@ taken to be later than the undated primary characterization.
 Ties (same age and time) go to the highest id, i.e. the most recently recorded measurement —
 a correction or re-fit recorded later supersedes the earlier record of the same moment.
 
+``fit_picks={"NPL-CdSe/CdZnS-4.5ML": 11}`` (sample code → XAS fit id) overrides the rule for the
+absorber of each picked fit of that sample (the per-sample pick); the fit must be one the frame
+may use (that sample's, not retired, stale, flagged or simulated), else DomainError
+(field ``fit_picks``) listing the usable fits.
+
 Printed values: ranges, bounds, precedence
 ------------------------------------------
 A PL QY printed as a range (qualifier "range", ``qy_pct`` … ``qy_pct_max``) enters the frame as
@@ -351,6 +356,32 @@ def _choose(meas: pd.DataFrame, keys: list[str], fit_choice: str, as_of: Any,
     return set(chosen["rec_id"].tolist())
 
 
+def _apply_fit_picks(fits: pd.DataFrame, codes: pd.Series, chosen: set, picks: dict) -> set:
+    """``chosen`` fit ids with each picked fit replacing the chosen fit of its sample and
+    absorber. ``codes``: sample code by sample id. Raises DomainError (``fit_picks``) for an
+    unknown sample code or a fit the frame may not use for that sample."""
+    chosen = set(chosen)
+    for code, raw_id in picks.items():
+        ids = codes.index[codes == code]
+        if len(ids) == 0:
+            raise DomainError(f"fit_picks: no sample with code {code!r}.", field="fit_picks")
+        try:
+            fit_id = int(raw_id)
+        except (TypeError, ValueError):
+            raise DomainError(f"fit_picks: the fit of {code!r} must be a fit id (a number), "
+                              f"got {raw_id!r}.", field="fit_picks") from None
+        own = fits[fits["sample_id"] == ids[0]]
+        row = own[own["rec_id"] == fit_id]
+        if row.empty:
+            usable = ", ".join(str(i) for i in sorted(own["rec_id"].tolist())) or "none"
+            raise DomainError(f"fit_picks: fit {fit_id} is not a usable XAS fit of {code} "
+                              f"(another sample's, retired, stale, flagged or simulated); "
+                              f"usable fits: {usable}.", field="fit_picks")
+        same = own[own["grp"] == row["grp"].iloc[0]]["rec_id"]
+        chosen = (chosen - set(same.tolist())) | {fit_id}
+    return chosen
+
+
 def _with_age(part: pd.DataFrame, syn: pd.Series) -> pd.DataFrame:
     part = part.copy()
     # reindex, not map: Series.map on an empty datetime mapping fails in pandas 3.
@@ -499,7 +530,8 @@ def _pl_columns(picked: pd.DataFrame, include_censored: bool) -> pd.DataFrame:
 
 def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
                              filters: dict | None = None, include_flagged: bool = False,
-                             include_censored: bool = False) -> pd.DataFrame:
+                             include_censored: bool = False,
+                             fit_picks: dict | None = None) -> pd.DataFrame:
     """One row per sample: structure, synthesis conditions, TEM, PL and XAS paths.
 
     See the module docstring for the column list, ``fit_choice``/``as_of``, ``filters``, the
@@ -547,6 +579,8 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     paths = _with_age(kinds.get("X", empty), syn)
     fits = paths.drop_duplicates("rec_id")
     chosen_fits = _choose(fits, ["sample_id", "grp"], fit_choice, as_of_value)
+    if fit_picks:
+        chosen_fits = _apply_fit_picks(fits, samples["t1"], chosen_fits, fit_picks)
     path_frame, info_frame = _path_columns(paths, chosen_fits)
     frame = frame.join(path_frame).join(info_frame)
     frame = _ratio(frame)
