@@ -66,7 +66,8 @@ def test_report_rejects_exactly_the_files_the_parser_tests_list_as_rejected(repo
 def test_report_totals_match_the_parser_tests_file_lists(report):
     lab_exports = [p for p in (SHARED_DATA / "lab_exports").rglob("*")
                    if p.is_file() and p.name not in NOT_DATA]
-    beamline_parsed = [*beamlines.ACCEPTED, *beamlines.MULTI_SCAN, *beamlines.COLUMN_TABLES]
+    beamline_parsed = [*beamlines.ACCEPTED, *beamlines.MULTI_SCAN, *beamlines.COLUMN_TABLES,
+                       *beamlines.SIMULATED]
     parsed = len(GOOD_INSTRUMENT_FILES) + len(lab_exports) + len(XAS_GOOD_FILES) + len(
         beamline_parsed
     )
@@ -86,7 +87,7 @@ def test_report_totals_match_the_parser_tests_file_lists(report):
 def test_report_counts_per_format_and_rows_derived(report):
     """Per-format counts from the parser tests' lists: XDI = the good .xdi files of xas/,
     instruments/xdi/ and the two beamline XDI files, the 36 spec bad files rejected;
-    xas_ascii = the beamline text files read (FDMNES outputs refused), instruments/xas_ascii/
+    xas_ascii = the beamline text files read (FDMNES outputs: fdmnes), instruments/xas_ascii/
     and larch's znse_zn_xafs.001. Rows: Diffrac_multiple.brml's 80 scans are 80 of the 83
     BRML rows; of the xas_ascii files only cu_rt01.xmu (#%atom Cu) states its absorber, so
     it alone has an XAS row before a chemist declares one."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +34,8 @@ SAMPLES = {
     "xdi": read_instrument("xdi/fe3c_rt.xdi"),
     "athena_prj": read_instrument("athena_prj/fe_athena.prj"),
     "xas_ascii": read_instrument("xas_ascii/cu_rt01.xmu"),
+    "fdmnes": (SHARED_DATA / "xas/beamlines/FDMNES_2022_Mo2C_out_conv.dat").read_bytes(),
+    "feff_xmu": (Path(__file__).parent / "data/feff8l_cds/xmu.dat").read_bytes(),
 }
 SETTINGS = settings(
     max_examples=60,

@@ -62,6 +62,8 @@ def test_parsers_lists_every_format_with_name_and_version():
             "xdi",
             "athena_prj",
             "xas_ascii",
+            "fdmnes",
+            "feff_xmu",
         ]
     )
     assert PARSERS["xrdml"] == ("labdb.xrdml", "1.1.0")
