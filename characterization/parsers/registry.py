@@ -22,6 +22,8 @@ from . import (
     edinst,
     emd,
     emsa,
+    fdmnes,
+    feff_xmu,
     gatan_dm,
     jcampdx,
     nanolog,
@@ -60,6 +62,8 @@ MODULES = {
     "xdi": (xdi, xdi.parse_xdi),
     "athena_prj": (athena_prj, athena_prj.parse_athena_prj),
     "xas_ascii": (xas_ascii, xas_ascii.parse_xas_ascii),
+    "fdmnes": (fdmnes, fdmnes.parse_fdmnes),  # simulated spectra (source="simulated")
+    "feff_xmu": (feff_xmu, feff_xmu.parse_feff_xmu),
 }
 PARSERS: dict[str, tuple[str, str]] = {
     key: (module.PARSER_NAME, module.PARSER_VERSION) for key, (module, _) in MODULES.items()
@@ -105,6 +109,10 @@ def _detect_text(text: str) -> str | None:
     first = next((ln.strip() for ln in lines if ln.strip()), "")
     if first.startswith("<?xml") or first.startswith("<"):
         return "xrdml" if "xrdMeasurements" in head else None
+    if fdmnes.looks_like_fdmnes(first):
+        return "fdmnes"
+    if first.startswith("#") and feff_xmu.looks_like_feff_xmu(head.splitlines()[:80]):
+        return "feff_xmu"
     if re.match(r"^##TITLE\s*=", first, re.IGNORECASE):
         return "jcamp"
     if re.match(r"^#\s*XDI/", first, re.IGNORECASE):
