@@ -2,3 +2,5 @@
 
 See ``analysis/kinds/base.py`` for the contract and ``docs/analysis-kinds.md`` for the recipe.
 """
+
+from analysis.kinds import xanes_lcf, xanes_pca  # noqa: F401,E402
