@@ -491,10 +491,20 @@ DERIVED_MODELS = (
 )
 
 
+# Sources of rows a parse derives: measured, or simulated for a simulation output (FDMNES,
+# FEFF xmu.dat: ``metadata["simulated"]``). Hand-entered, published and computed rows stay.
+DERIVED_SOURCES = (DataSource.MEASURED, DataSource.SIMULATED)
+
+
+def derived_source(parsed: ParsedFile) -> str:
+    """``simulated`` for a simulation output (the parser says so), else ``measured``."""
+    return DataSource.SIMULATED if parsed.metadata.get("simulated") else DataSource.MEASURED
+
+
 def _replace_derived_measurements_of(data_file: DataFile) -> None:
     """Delete the rows earlier parses of this file derived (not hand-entered or published)."""
     for model in DERIVED_MODELS:
-        model.objects.filter(data_file=data_file, source=DataSource.MEASURED).delete()
+        model.objects.filter(data_file=data_file, source__in=DERIVED_SOURCES).delete()
 
 
 def _replace_derived_measurements(data_file: DataFile, parsed: ParsedFile) -> None:
@@ -510,7 +520,7 @@ def _derive_rows(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) ->
     common = {
         "sample": link.sample,
         "data_file": data_file,
-        "source": DataSource.MEASURED,
+        "source": derived_source(parsed),
         "owner": data_file.owner,
         "measured_at": _measured_at(parsed),
     }
@@ -782,7 +792,7 @@ def _rows_of_link(link: DataFileLink, *, retired: bool) -> list:
         row
         for model in (*DERIVED_MODELS,)
         for row in model.objects.filter(
-            data_file=link.data_file_id, sample=link.sample_id, source=DataSource.MEASURED,
+            data_file=link.data_file_id, sample=link.sample_id, source__in=DERIVED_SOURCES,
             is_retired=retired,
         )
     ]
@@ -792,7 +802,7 @@ def _rederive_for(link: DataFileLink) -> None:
     """Replace this sample's rows from the file (others' rows are untouched)."""
     for model in DERIVED_MODELS:
         model.objects.filter(
-            data_file=link.data_file_id, sample=link.sample_id, source=DataSource.MEASURED
+            data_file=link.data_file_id, sample=link.sample_id, source__in=DERIVED_SOURCES
         ).delete()
     parsed = _parsed_again(link.data_file)
     if parsed is not None:
@@ -1132,7 +1142,7 @@ def _declare(data_file: DataFile, element: str, edge: str, actor, columns=None) 
     for link in data_file.links.filter(is_active=True).select_related("sample"):
         _rederive_for(link)
         rows += list(XASSpectrum.objects.filter(
-            data_file=data_file, sample=link.sample, source=DataSource.MEASURED
+            data_file=data_file, sample=link.sample, source__in=DERIVED_SOURCES
         ))
     return rows
 

@@ -3,6 +3,4 @@
 See ``analysis/kinds/base.py`` for the contract and ``docs/analysis-kinds.md`` for the recipe.
 """
 
-from analysis.kinds import exafs_fit  # noqa: F401
-
 from analysis.kinds import xanes_lcf, xanes_pca  # noqa: F401,E402
