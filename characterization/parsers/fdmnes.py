@@ -273,7 +273,7 @@ def parse_fdmnes(data: bytes, *, filename: str) -> ParsedFile:
         parser_name=PARSER_NAME,
         parser_version=PARSER_VERSION,
         technique="xas",
-        series=[mu_series(energy_ev, mu, f"μ(E) SIMULATED (FDMNES, {kind})", "simulated")],
+        series=[mu_series(energy_ev, mu, f"μ(E) SIMULATED (FDMNES, {kind})", "SIMULATED")],
         metadata=metadata,
         key_numbers=numbers,
     )

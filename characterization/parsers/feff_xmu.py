@@ -173,7 +173,7 @@ def parse_feff_xmu(data: bytes, *, filename: str) -> ParsedFile:
         parser_name=PARSER_NAME,
         parser_version=PARSER_VERSION,
         technique="xas",
-        series=[mu_series(table[:, 0], table[:, 3], name, "simulated")],
+        series=[mu_series(table[:, 0], table[:, 3], name, "SIMULATED")],
         metadata=metadata,
         key_numbers=numbers,
     )
