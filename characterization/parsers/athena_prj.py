@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,8 @@ def perl_list(text: str) -> list:
 
 def _perl_records(text: str) -> list[dict]:
     """Records of a Perl-flavoured project: [{"args": {...}, "arrays": {name: [...]}}]."""
-    records, current = [], {"args": {}, "arrays": {}}
+    records: list[dict] = []
+    current: dict[str, dict[str, Any]] = {"args": {}, "arrays": {}}
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("[record]"):

@@ -60,9 +60,8 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 def _float_attr(el: ET.Element | None, name: str = "Value") -> float | None:
     """A numeric attribute (``Value="1.5406"``) or None."""
-    if el is None or el.get(name) is None:
-        return None
-    return float(el.get(name))
+    value = None if el is None else el.get(name)
+    return None if value is None else float(value)
 
 
 def _views(root: ET.Element) -> tuple[int, int | None, int, int]:
@@ -88,7 +87,10 @@ def _scan_axis(root: ET.Element) -> tuple[float, float, float]:
     """(start, stop, increment) of the TwoTheta scan axis, in degrees."""
     for axis in root.iter("ScanAxisInfo"):
         if axis.get("AxisName") == "TwoTheta":
-            return tuple(float(axis.findtext(k)) for k in ("Start", "Stop", "Increment"))
+            start, stop, step = (
+                float(axis.findtext(k, "")) for k in ("Start", "Stop", "Increment")
+            )
+            return start, stop, step
     raise ValueError("the scan has no TwoTheta axis")
 
 

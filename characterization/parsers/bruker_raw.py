@@ -38,6 +38,7 @@ header is refused rather than read as a pattern.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,9 @@ def _read_range(data: bytes, off: int) -> tuple[dict, np.ndarray, np.ndarray, in
 
 def _read_segments(data: bytes) -> tuple[dict, dict, list]:
     """Walk the TLV segments: (text variables, hardware info, list of ranges)."""
-    text, hardware, ranges = {}, {}, []
+    text: dict[str, str] = {}
+    hardware: dict[str, Any] = {}
+    ranges: list[tuple[dict, np.ndarray, np.ndarray]] = []
     off = HEADER_BYTES
     while off < len(data):
         _need(data, off + 8)
@@ -279,7 +282,8 @@ def _v1_range(data: bytes, off: int, k: int) -> tuple[dict, np.ndarray, np.ndarr
 
 def _parse_v1(data: bytes) -> ParsedFile:
     """A RAW v1 (``RAW ``) file: ranges chained by their "another range follows" flag."""
-    off, ranges, follows = 4, [], True
+    off, follows = 4, True
+    ranges: list[tuple[dict, np.ndarray, np.ndarray]] = []
     while follows:
         if len(ranges) >= 1000:
             raise ValueError("more than 1000 chained ranges")

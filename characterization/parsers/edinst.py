@@ -15,6 +15,8 @@ Decays (``Time Scan``, IRF) keep time in ns and counts; no emission peak is comp
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import spectra
@@ -184,7 +186,7 @@ def parse_edinst(data: bytes, *, filename: str) -> ParsedFile:
     require_monotonic(table[:, 0], what="x", unit=x_unit, first_row=1)
     series = _series(table, header, labels)
     technique, kind = _technique(_value(header, "Type", 0), series[0].y_label)
-    metadata = {
+    metadata: dict[str, Any] = {
         "layout": "edinst_csv" if delim == "," else "edinst_txt",
         "title": title,
         "scan_type": _value(header, "Type", 0),

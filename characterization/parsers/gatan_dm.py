@@ -7,6 +7,8 @@ the DM tag tree (``ImageList/TagGroupN/ImageTags/Microscope Info``): ``Voltage``
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._guard import fail, guarded
 from ._limits import DEFAULT_LIMITS, Limits
 from .base import ParsedFile
@@ -88,7 +90,7 @@ def parse_gatan_dm(
         "microscope_info": jsonable(info),
         "reader": rsciio_version(),
     }
-    common = dict(
+    common: dict[str, Any] = dict(
         format=FORMAT, parser_name=PARSER_NAME, parser_version=PARSER_VERSION, metadata=metadata
     )
     if axis is not None:

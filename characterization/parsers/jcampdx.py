@@ -140,7 +140,7 @@ def parse_jcamp(data: bytes, *, filename: str) -> ParsedFile:
         blocks = [block]
     series = [_spectrum(b, warnings) for b in blocks]
     main = series[0]
-    key_numbers = {
+    key_numbers: dict[str, int | float | None] = {
         "n_points": int(main.x.size),
         "wavenumber_min_cm1": None,
         "wavenumber_max_cm1": None,

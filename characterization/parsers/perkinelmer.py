@@ -131,8 +131,8 @@ def _csv(
                 f"{len(cells)} values",
             )
         rows.append(_floats(cells, head + 2 + k))
-    cells = [[c.strip() for c in ln.split(",") if c.strip()] for ln in lines[head + 1 :]]
-    require_complete_last_row([c for c in cells if c], ends_with_newline=ends_with_newline)
+    row_cells = [[c.strip() for c in ln.split(",") if c.strip()] for ln in lines[head + 1 :]]
+    require_complete_last_row([c for c in row_cells if c], ends_with_newline=ends_with_newline)
     table = np.array(rows)
     meta = {"layout": "csv", "title": lines[0].strip() if head else None}
     return table[:, 0], table[:, 1], x_unit, y_unit, meta

@@ -111,13 +111,19 @@ def image_from_signal(signal: dict) -> ImageData:
     )
 
 
+def _energy_to_ev(axis: dict) -> float:
+    """eV per unit of an energy ``axis``; KeyError for an axis without an energy unit."""
+    unit = unit_text(axis["units"])
+    return ENERGY_TO_EV[(unit or "").lower()]
+
+
 def spectrum_from_signal(signal: dict, axis: dict, y_label: str) -> Series:
     """Spectrum along the energy ``axis`` (x in eV), summed over all other axes."""
     data = np.asarray(signal["data"], dtype=float)
     index = axis.get("index_in_array", signal["axes"].index(axis))
     other = tuple(i for i in range(data.ndim) if i != index)
     y = data.sum(axis=other) if other else data
-    factor = ENERGY_TO_EV[unit_text(axis["units"]).lower()]
+    factor = _energy_to_ev(axis)
     x = float(axis.get("offset", 0.0)) + float(axis.get("scale", 1.0)) * np.arange(y.size)
     return Series(
         name=str(signal.get("metadata", {}).get("General", {}).get("title", "spectrum")),
@@ -163,7 +169,7 @@ def image_key_numbers(
 
 def spectrum_key_numbers(series: Series, axis: dict, voltage_kv: float | None) -> dict:
     """EDS/EELS key numbers: channel count, channel width and offset in eV, beam kV."""
-    factor = ENERGY_TO_EV[unit_text(axis["units"]).lower()]
+    factor = _energy_to_ev(axis)
     return {
         "n_channels": int(series.x.size),
         "channel_width_ev": float(axis.get("scale", 1.0)) * factor,

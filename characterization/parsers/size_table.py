@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def parse_size_table(data: bytes, *, filename: str) -> ParsedFile:
     unit = _unit(header[col])
     factor = TO_NM.get(unit) if unit else None
     std = float(np.std(sizes, ddof=1)) if sizes.size > 1 else None
-    numbers = {
+    numbers: dict[str, Any] = {
         "n_particles": int(sizes.size),
         "size_column": header[col],
         "size_unit": unit,

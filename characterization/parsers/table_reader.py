@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from typing import Any
 
 from ._guard import fail
 from ._text import decode_text, parse_float
@@ -58,7 +59,8 @@ def read_table(data: bytes, fmt: str, label: str) -> tuple[list[str], list[list[
     for a table without a header or data rows, or rows wider than the header.
     """
     if is_xlsx(data):
-        rows, info = _read_xlsx(data, fmt, label), {"source": "xlsx", "delimiter": None}
+        rows = _read_xlsx(data, fmt, label)
+        info: dict[str, Any] = {"source": "xlsx", "delimiter": None}
     else:
         rows, delimiter = _read_csv(data)
         info = {"source": "csv", "delimiter": delimiter}

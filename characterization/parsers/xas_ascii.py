@@ -69,7 +69,8 @@ def comment_char(lines: list[str]) -> str:
 
 def _split(lines: list[str], char: str) -> tuple[list[str], np.ndarray]:
     """(comment lines, numeric table); ParseError for ragged rows or non-numbers."""
-    comments, rows = [], []
+    comments: list[str] = []
+    rows: list[list[float]] = []
     for k, line in enumerate(lines):
         stripped = line.strip()
         if not stripped:
@@ -105,7 +106,9 @@ def _spec_names(comments: list[str], n: int) -> tuple[list[str], str | None] | N
 
 def _epics_names(comments: list[str], n: int) -> list[str] | None:
     """Epics ``; P1 = {Energy}`` labels ordered by the ``; P1 P2 D1 D2`` line."""
-    labels = dict(m.groups() for m in (EPICS_LABEL_RE.match(c) for c in comments) if m)
+    labels: dict[str, str] = {
+        m.group(1): m.group(2) for m in (EPICS_LABEL_RE.match(c) for c in comments) if m
+    }
     order = comments[-1].lstrip(";").split() if comments else []
     if labels and len(order) == n and all(o in labels for o in order):
         return [labels[o].strip().lower().replace(" ", "_") for o in order]

@@ -54,7 +54,7 @@ def _first(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray
     return None if name is None else columns[name]
 
 
-def mu_columns(columns: dict[str, np.ndarray], mode: str) -> list[str]:
+def mu_columns(columns: dict[str, np.ndarray], mode: str) -> list[str | None]:
     """The names of the columns ``mu_from_columns`` used for ``mode`` (for provenance)."""
     if mode in ("transmission", "fluorescence") and _pick(columns, GIVEN_MU_NAMES) is None:
         other = IT_NAMES if mode == "transmission" else IF_NAMES
@@ -77,8 +77,7 @@ def mu_from_columns(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
         mode = "transmission" if "trans" in name else "fluorescence" if "fluor" in name else "given"
         return np.asarray(given, dtype=float), mode
     i0, it, i_f = (_first(columns, names) for names in (I0_NAMES, IT_NAMES, IF_NAMES))
-    transmission_ok = i0 is not None and it is not None and np.all(i0 > 0) and np.all(it > 0)
-    if transmission_ok:
+    if i0 is not None and it is not None and np.all(i0 > 0) and np.all(it > 0):
         return np.log(i0 / it), "transmission"
     if i0 is not None and i_f is not None and np.all(i0 != 0):
         return i_f / i0, "fluorescence"

@@ -58,7 +58,9 @@ def _err(message: str) -> Exception:
 
 def _split_sections(lines: list[str]) -> tuple[list[str], list[str], list[str], int]:
     """(header field lines, comment lines, data lines, index of the '#----' line)."""
-    fields, comments, in_comments = [], [], False
+    fields: list[str] = []
+    comments: list[str] = []
+    in_comments = False
     for i, line in enumerate(lines[1:], start=1):
         stripped = line.strip()
         if not stripped.startswith("#"):
@@ -129,7 +131,7 @@ def _columns(fields: dict[str, str]) -> list[tuple[str, str | None]]:
 
 def _table(data_lines: list[str], n_cols: int) -> np.ndarray:
     """Numeric table (rows × n_cols); ParseError for ragged rows, text or NaN."""
-    rows = []
+    rows: list[list[float]] = []
     for k, line in enumerate(data_lines):
         if not line.strip():
             continue

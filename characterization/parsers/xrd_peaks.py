@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.ndimage import median_filter, minimum_filter1d, uniform_filter1d
 from scipy.signal import find_peaks, peak_widths, savgol_filter
@@ -95,7 +97,7 @@ def find_reflections(
         return []
     step = float(np.median(np.diff(tt)))
     widths = peak_widths(net, idx, rel_height=0.5)[0] * step
-    peaks = [
+    peaks: list[dict[str, Any]] = [
         {
             "twotheta_deg": round(float(tt[i]), 4),
             "height_counts": round(float(net[i]), 2),
