@@ -27,7 +27,8 @@ MAX_PREVIEW_PIXELS = 1024 * 1024  # an image preview never draws more (strided v
 
 def _title(parsed: ParsedFile) -> str:
     """``<format>: <file name>`` (file name from metadata, set by every parser)."""
-    return f"{parsed.format}: {parsed.metadata.get('filename', '?')}"
+    title = f"{parsed.format}: {parsed.metadata.get('filename', '?')}"
+    return f"{title} — SIMULATED (not measured)" if parsed.metadata.get("simulated") else title
 
 
 def nice_length(target: float) -> float:

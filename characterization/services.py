@@ -1002,8 +1002,21 @@ def measurement_from_parsed(parsed: ParsedFile) -> tuple[type[models.Model], dic
             "facility": str(m.get("facility") or "")[:100],
             "mode": m.get("mode") if m.get("mode") in XASMode.values else XASMode.UNKNOWN,
             "temperature_k": m.get("temperature_k"),
+            **({"extra": {"simulation": simulation_facts(m)}} if m.get("simulated") else {}),
         }
     return None
+
+
+SIMULATION_KEYS = ("simulation_code", "simulation_code_version", "output_kind", "convoluted",
+                   "convolution", "calculation", "energy_reference", "structure",
+                   "absorber_source", "computed_at", "y_unit")
+
+
+def simulation_facts(metadata: dict) -> dict:
+    """What a simulated spectrum's row keeps of its file's parse: code and version, raw or
+    convoluted (with the broadening in eV), the energy reference (absolute eV = E_edge + ΔE
+    for FDMNES), the structure as far as the file states it, and the y unit."""
+    return {key: metadata.get(key) for key in SIMULATION_KEYS if key in metadata}
 
 
 def edge_energy_ev(element: str, edge: str) -> float | None:

@@ -26,6 +26,7 @@ STATUS = {
     "published": ("¶", "info"), "measured": ("◆", "info"), "computed": ("∑", "info"),
     "simulated": ("≈", "warn"),
 }
+STATUS_WORDS = {"simulated": "SIMULATED"}  # a simulation must never read like a measurement
 
 
 @register.simple_tag
@@ -34,7 +35,7 @@ def status(value, label=None):
     key = str(value or "").lower()
     symbol, css = STATUS.get(key, ("•", "info"))
     return format_html('<span class="badge badge-{}"><span aria-hidden="true">{}</span> {}</span>',
-                       css, symbol, label or key or "unknown")
+                       css, symbol, label or STATUS_WORDS.get(key) or key or "unknown")
 
 
 @register.filter
