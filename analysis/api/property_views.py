@@ -26,14 +26,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis.engines.property_plots import plot_aging_series, plot_correlation
-from analysis.engines.statistics import correlate
+from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED
 from analysis.selectors.aging import aging_changes, aging_series
+from analysis.selectors.correlation import MAX_DRAWS, frame_correlation, parse_fit_picks
 from analysis.selectors.structure_property import (
     BASE_COLUMNS,
     RATIO_COLUMNS,
-    error_column,
     structure_property_frame,
-    unknown_column_error,
 )
 from labdb.lib.errors import DomainError
 from labdb.lib.exports import neutralise_frame, safe_csv
@@ -59,12 +58,24 @@ class _OwnFormatParam(DefaultContentNegotiation):
 
 def _frame_args(request, reserved: tuple[str, ...]) -> dict[str, Any]:
     params = request.query_params
-    own = ("fit_choice", "as_of", "include_flagged", "include_censored")
+    own = ("fit_choice", "as_of", "fit_picks", "include_flagged", "include_censored")
     filters = {key: params.get(key) for key in params if key not in reserved and key not in own}
     return {"fit_choice": params.get("fit_choice") or "latest",
             "as_of": params.get("as_of") or None, "filters": filters,
+            "fit_picks": parse_fit_picks(params.get("fit_picks")),
             "include_flagged": _bool(request, "include_flagged"),
             "include_censored": _bool(request, "include_censored")}
+
+
+def _number(request, name: str, default: float, kind: type = float) -> Any:
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise DomainError(f"{name}: expected {expected}, got {raw!r}.", field=name) from None
 
 
 def _required(request, name: str) -> str:
@@ -115,6 +126,11 @@ _FRAME_PARAMS = [
     OpenApiParameter("as_of", str, required=False,
                      description="With fit_choice=as_of: an age in days (e.g. 100) or an ISO "
                                  "date."),
+    OpenApiParameter("fit_picks", str, required=False,
+                     description='Per-sample pick: a JSON object {sample code: XAS fit id}, '
+                                 'e.g. {"NPL-CdSe/CdZnS-4.5ML": 11}; each picked fit replaces '
+                                 "the fit the rule chose for its sample and absorber (400 if "
+                                 "the fit is not one of that sample's usable fits)."),
     OpenApiParameter("include_flagged", bool, required=False, default=False,
                      description="Also use records a curator flagged wrong or duplicate."),
     OpenApiParameter("include_censored", bool, required=False, default=False,
@@ -197,54 +213,59 @@ _CORRELATION_PARAMS = [
                      "qy_pct."),
     OpenApiParameter("group", str, required=False, description="Frame column to group by, "
                      "e.g. architecture."),
+    OpenApiParameter("draws", int, required=False, default=DEFAULT_DRAWS,
+                     description=f"Resampling draws for the intervals of r and the slope "
+                                 f"(1 to {MAX_DRAWS})."),
+    OpenApiParameter("seed", int, required=False, default=DEFAULT_SEED,
+                     description="Seed of the resampling (numpy default_rng): the same seed "
+                                 "gives the same intervals."),
+    OpenApiParameter("error_correlation", float, required=False, default=0.0,
+                     description="Correlation r (−1…1) between each point's x and y errors, "
+                                 "for the York fit (0: independent errors)."),
     *_FRAME_PARAMS[1:],
 ]
+_CORRELATION_OWN = ("x", "y", "group", "format", "draws", "seed", "error_correlation")
 
 
 def _correlation(request) -> dict[str, Any]:
     x, y = _required(request, "x"), _required(request, "y")
     group = (request.query_params.get("group") or "").strip() or None
-    args = _frame_args(request, ("x", "y", "group", "format"))
-    frame = structure_property_frame(**args)
-    for name in (x, y, group):
-        if name is not None and name not in frame.columns:
-            raise unknown_column_error(name, frame.columns)
-    for name in (x, y):
-        if not pd.api.types.is_numeric_dtype(frame[name]):
-            raise DomainError(f"{name}: column is not numeric; choose a numeric column for x "
-                              f"and y.", field=name)
-    x_err, y_err = error_column(x, frame.columns), error_column(y, frame.columns)
-    result = correlate(
-        frame[x].tolist(), frame[y].tolist(),
-        x_err=frame[x_err].tolist() if x_err else None,
-        y_err=frame[y_err].tolist() if y_err else None,
-        groups=frame[group].tolist() if group else None,
-        labels=frame["sample_code"].tolist(),
-        # A printed bound ("QY below 1 %") is not a point unless include_censored asked for it.
-        censored=None if args["include_censored"] else _censored(frame, x, y))
-    return {"x": x, "y": y, "group": group, "x_err_column": x_err, "y_err_column": y_err,
-            **result}
-
-
-def _censored(frame: pd.DataFrame, x: str, y: str) -> list | None:
-    """Per row, whether x or y is a censored printed bound (its ``<column>_censored`` is True)."""
-    flags = [frame[f"{name}_censored"].fillna(False) for name in (x, y)
-             if f"{name}_censored" in frame.columns]
-    if not flags:
-        return None
-    return (flags[0] | flags[-1]).tolist()
+    return frame_correlation(
+        x=x, y=y, group=group, **_frame_args(request, _CORRELATION_OWN),
+        draws=_number(request, "draws", DEFAULT_DRAWS, int),
+        seed=_number(request, "seed", DEFAULT_SEED, int),
+        error_correlation=_number(request, "error_correlation", 0.0))
 
 
 class CorrelationView(APIView):
     content_negotiation_class = _OwnFormatParam
 
     @extend_schema(
-        summary="Correlation of two frame columns (Pearson, Spearman, least squares)",
+        summary="Correlation of two frame columns (Pearson, Spearman, least squares, "
+                "York/ODR on the error bars, resampled intervals)",
         parameters=_CORRELATION_PARAMS,
+        description=(
+            "Pearson r, Spearman ρ and the unweighted least-squares line, overall and per "
+            "group; and, overall, the fits that use both axes' 1σ errors (x_err_column, "
+            "y_err_column): `york` (York et al. 2004; error_correlation optional; a missing "
+            "error counts as exact) and `odr` (scipy.odr; needs both errors on every point), "
+            "`resampled` percentile intervals (95 %) of r and the slope from `draws` seeded "
+            "draws — within each point's errors, over the points (bootstrap) and both — and "
+            "`warnings` (n < 6, relative error above 100 % naming the samples, missing "
+            "errors). `fit_rule` says which measurement/fit represents each sample "
+            "(fit_choice, as_of, fit_picks) and which samples an aged fit excluded."),
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
             '{"n", "pearson_r", "pearson_p", "spearman_r", "spearman_p", "slope", '
             '"slope_err", "intercept", "intercept_err", "note", "groups": {group: {...}}, '
-            '"points": [{"x", "y", "x_err", "y_err", "group", "label"}]}')),
+            '"points": [{"x", "y", "x_err", "y_err", "group", "label"}], "york": {"slope", '
+            '"slope_err", "intercept", "intercept_err", "slope_err_scaled", '
+            '"intercept_err_scaled", "chi2", "reduced_chi2", "n", "iterations"} | null, '
+            '"odr": {"slope", "slope_err", "intercept", "intercept_err", "reduced_chi2", "n", '
+            '"stop_reason"} | null, "resampled": {"draws", "seed", "level", "within_errors"|'
+            '"over_points"|"both": {"r": {"low", "high", "median"}, "slope": {...}, '
+            '"n_degenerate"}} | null, "warnings": [{"kind", "message", "samples"}], '
+            '"eiv_note", "fit_rule": {"fit_choice", "as_of", "fit_picks", "rule", '
+            '"absorbers", "notes"}}')),
             400: OpenApiResponse(description="Unknown or non-numeric column (the message "
                                              "lists the valid columns).")},
     )

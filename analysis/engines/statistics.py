@@ -387,8 +387,8 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
     """What a reader must know before trusting a correlation of these points.
 
     ``{"kind", "message", "samples"}`` each, in this order: ``few_points`` (n < FEW_POINTS),
-    ``relative_error_over_100_pct`` (|σ/value| > 1 on either axis; the message names each
-    point and its relative error), ``missing_errors`` (an axis with no error for some points).
+    ``relative_error_over_100_pct`` (|σ/value| > 1 on either axis, value ≠ 0; the message
+    names each point and its relative error), ``missing_errors`` (an axis with no error for some points).
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = xs.size
@@ -404,11 +404,11 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
         sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.abs(sig) / np.abs(values)
-        for i in np.flatnonzero(np.isfinite(sig) & (rel > 1)):
+        # A value of exactly 0 has no relative error (it would be ∞ for any σ): not flagged.
+        for i in np.flatnonzero(np.isfinite(rel) & (rel > 1)):
             big.append(names[i])
-            pct = "∞" if not math.isfinite(rel[i]) else f"{100 * rel[i]:.0f}"
             parts.append(f"{names[i]}: {axis} = {values[i]:.4g} ± {abs(sig[i]):.4g} "
-                         f"({pct} %)")
+                         f"({100 * rel[i]:.0f} %)")
     if big:
         out.append({"kind": "relative_error_over_100_pct", "samples": sorted(set(big)),
                     "message": "relative error above 100 % — " + "; ".join(parts) + "."})

@@ -1,0 +1,221 @@
+"""Correlation of two structure–property frame columns, with the rule that chose each fit.
+
+``frame_correlation(x=, y=, ...)`` builds the frame (one SQL query) and answers "does y track
+x?" with ``analysis.engines.statistics.correlate``: Pearson/Spearman and the unweighted line,
+the errors-in-variables fits (York 2004, scipy.odr) on both axes' errors (``error_column``), the
+seeded resampled intervals and the warnings — and ``fit_rule``, the representative-measurement
+rule in words with a note per sample whose chosen fit is an aged one (and whether that sample
+is then used or drops out). ``correlation_of_columns`` does the same on a frame already built
+(the explorer shows the frame too, so it does not build it twice).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED, correlate
+from analysis.selectors.structure_property import (
+    BASE_COLUMNS,
+    RATIO_COLUMNS,
+    error_column,
+    structure_property_frame,
+    unknown_column_error,
+)
+from labdb.lib.errors import DomainError
+
+__all__ = ["MAX_DRAWS", "correlation_of_columns", "fit_rule", "frame_correlation",
+           "parse_fit_picks"]
+
+#: Most resampling draws one request may ask for (2·10⁴ draws of 10³ points: ~0.5 s).
+MAX_DRAWS = 20000
+#: Frame columns that come from the Cd fit although they do not start with ``cd_``.
+_RATIO_ABSORBER = "cd"
+
+
+def parse_fit_picks(value: Any) -> dict[str, int]:
+    """``{sample code: fit id}`` from a dict, a JSON object text, or ``code=id`` items separated
+    by new lines or ``;`` (the explorer's text box). Empty → {}. Raises DomainError
+    (``fit_picks``) naming what was expected."""
+    if value is None or value == "" or value == {}:
+        return {}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DomainError(f"fit_picks: not a JSON object ({exc.msg}); expected e.g. "
+                                  '{"NPL-CdSe/CdZnS-4.5ML": 11}.', field="fit_picks") from None
+        else:
+            value = dict(_pick_item(item) for item in text.replace(";", "\n").splitlines()
+                         if item.strip())
+    if not isinstance(value, dict):
+        raise DomainError("fit_picks: expected an object {sample code: fit id}.",
+                          field="fit_picks")
+    picks = {}
+    for code, fit_id in value.items():
+        if isinstance(fit_id, bool) or not str(fit_id).strip().isdigit():
+            raise DomainError(f"fit_picks: the fit of {code!r} must be a fit id (a number), "
+                              f"got {fit_id!r}.", field="fit_picks")
+        picks[str(code).strip()] = int(str(fit_id).strip())
+    return picks
+
+
+def _pick_item(item: str) -> tuple[str, str]:
+    code, sep, fit_id = item.rpartition("=")
+    if not sep or not code.strip():
+        raise DomainError(f"fit_picks: {item.strip()!r} is not 'sample code = fit id'.",
+                          field="fit_picks")
+    return code.strip(), fit_id.strip()
+
+
+def _absorbers(columns: list[str], frame_columns: list[str]) -> list[str]:
+    """Absorbers (``cd``, ``zn`` …) whose chosen fit supplies one of ``columns``."""
+    out = []
+    absorbers = [c[: -len("_fit_id")] for c in frame_columns if c.endswith("_fit_id")]
+    for column in columns:
+        if column in RATIO_COLUMNS:
+            found = _RATIO_ABSORBER
+        elif column in BASE_COLUMNS:
+            continue
+        else:
+            found = next((a for a in absorbers if column.startswith(f"{a}_")), "")
+        if found and found not in out:
+            out.append(found)
+    return out
+
+
+def _rule_text(fit_choice: str, as_of: Any, fit_picks: dict[str, int]) -> str:
+    if fit_choice == "earliest":
+        text = "each sample's earliest measurement and fit (undated records first)"
+    elif fit_choice == "as_of":
+        when = (f"{float(as_of):g} days after synthesis" if _is_number(as_of)
+                else f"{as_of}")
+        text = (f"each sample's latest measurement and fit not later than {when} "
+                "(undated records qualify)")
+    else:
+        text = ("each sample's latest measurement and fit (highest age after synthesis; "
+                "undated records count as earlier than dated ones)")
+    if fit_picks:
+        picked = ", ".join(f"{code}: fit {fit_id}" for code, fit_id in fit_picks.items())
+        text += f"; picked by hand: {picked}"
+    return text
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def fit_rule(frame: pd.DataFrame, *, x: str, y: str, fit_choice: str, as_of: Any = None,
+             fit_picks: dict[str, int] | None = None) -> dict[str, Any]:
+    """The fit-choice rule in words and what it did to the points of ``x`` against ``y``.
+
+    Returns ``{"fit_choice", "as_of", "fit_picks", "rule", "absorbers", "notes"}``: one note
+    per sample whose chosen fit (of an absorber supplying x or y) is dated after synthesis
+    (an aged sample), saying the fit id, its age (days) and whether the sample is used or
+    excluded for lack of a value; a note per hand-picked fit.
+    """
+    picks = fit_picks or {}
+    absorbers = _absorbers([x, y], list(frame.columns))
+    notes: list[str] = []
+    has_both = frame[x].notna() & frame[y].notna()
+    for absorber in absorbers:
+        fit_id, age = frame[f"{absorber}_fit_id"], frame[f"{absorber}_fit_age_days"]
+        aged = fit_id.notna() & age.notna() & (age > 0)
+        for i in frame.index[aged]:
+            code = str(frame.at[i, "sample_code"])
+            missing = "x" if frame[x].isna()[i] else "y"
+            fate = ("used" if has_both[i] else
+                    f"{missing} is missing with this fit, so the sample is excluded")
+            how = "picked by hand" if code in picks else "chosen by the rule"
+            notes.append(f"{code}: the {absorber.capitalize()} fit {int(fit_id[i])} "
+                         f"({how}) is {float(age[i]):.1f} days after synthesis — an aged "
+                         f"sample; {fate}.")
+    summary = sum(1 for n in notes if "excluded" in n)
+    if notes:
+        notes.insert(0, f"{len(notes)} sample(s) represented by an aged fit: "
+                        f"{summary} excluded, {len(notes) - summary} used.")
+    return {"fit_choice": fit_choice, "as_of": as_of, "fit_picks": picks,
+            "rule": _rule_text(fit_choice, as_of, picks), "absorbers": absorbers,
+            "notes": notes}
+
+
+def _censored(frame: pd.DataFrame, x: str, y: str) -> list | None:
+    """Per row, whether x or y is a censored printed bound (its ``<column>_censored`` is True)."""
+    flags = [frame[f"{name}_censored"].fillna(False) for name in (x, y)
+             if f"{name}_censored" in frame.columns]
+    if not flags:
+        return None
+    return (flags[0] | flags[-1]).tolist()
+
+
+def _check_columns(frame: pd.DataFrame, x: str, y: str, group: str | None) -> None:
+    for name in (x, y, group):
+        if name is not None and name not in frame.columns:
+            raise unknown_column_error(name, frame.columns)
+    for name in (x, y):
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            raise DomainError(f"{name}: column is not numeric; choose a numeric column for x "
+                              f"and y.", field=name)
+
+
+def correlation_of_columns(frame: pd.DataFrame, *, x: str, y: str, group: str | None = None,
+                           fit_choice: str = "latest", as_of: Any = None,
+                           fit_picks: dict[str, int] | None = None,
+                           include_censored: bool = False, error_correlation: float = 0.0,
+                           draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED
+                           ) -> dict[str, Any]:
+    """``correlate`` on columns ``x``, ``y`` (and ``group``) of a structure–property ``frame``
+    built with ``fit_choice``/``as_of``/``fit_picks`` (echoed in ``fit_rule``).
+
+    Errors come from ``error_column`` (``x_err_column``/``y_err_column`` in the answer). A
+    censored printed bound is not a point unless ``include_censored``. Raises DomainError for an
+    unknown or non-numeric column, ``draws`` outside 1…MAX_DRAWS, a negative ``seed`` or
+    ``error_correlation`` outside −1…1.
+    """
+    _check_columns(frame, x, y, group)
+    if not 1 <= draws <= MAX_DRAWS:
+        raise DomainError(f"draws: expected 1 to {MAX_DRAWS} resampling draws, got {draws}.",
+                          field="draws")
+    if seed < 0:
+        raise DomainError(f"seed: expected a whole number ≥ 0, got {seed}.", field="seed")
+    if not -1.0 <= error_correlation <= 1.0:
+        raise DomainError("error_correlation: the correlation of x and y errors must be "
+                          f"between -1 and 1, got {error_correlation}.",
+                          field="error_correlation")
+    x_err, y_err = error_column(x, frame.columns), error_column(y, frame.columns)
+    result = correlate(
+        frame[x].tolist(), frame[y].tolist(),
+        x_err=frame[x_err].tolist() if x_err else None,
+        y_err=frame[y_err].tolist() if y_err else None,
+        groups=frame[group].tolist() if group else None,
+        labels=frame["sample_code"].tolist(),
+        # A printed bound ("QY below 1 %") is not a point unless include_censored asked for it.
+        censored=None if include_censored else _censored(frame, x, y),
+        error_correlation=error_correlation, draws=draws, seed=seed)
+    rule = fit_rule(frame, x=x, y=y, fit_choice=fit_choice, as_of=as_of, fit_picks=fit_picks)
+    return {"x": x, "y": y, "group": group, "x_err_column": x_err, "y_err_column": y_err,
+            **result, "fit_rule": rule}
+
+
+def frame_correlation(*, x: str, y: str, group: str | None = None, fit_choice: str = "latest",
+                      as_of: Any = None, fit_picks: dict[str, int] | None = None,
+                      filters: dict | None = None, include_flagged: bool = False,
+                      include_censored: bool = False, error_correlation: float = 0.0,
+                      draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Build the frame (one query) and return ``correlation_of_columns`` on it; arguments as
+    ``structure_property_frame`` and ``correlation_of_columns``."""
+    frame = structure_property_frame(fit_choice=fit_choice, as_of=as_of, filters=filters,
+                                     include_flagged=include_flagged,
+                                     include_censored=include_censored, fit_picks=fit_picks)
+    return correlation_of_columns(frame, x=x, y=y, group=group, fit_choice=fit_choice,
+                                  as_of=as_of, fit_picks=fit_picks,
+                                  include_censored=include_censored,
+                                  error_correlation=error_correlation, draws=draws, seed=seed)
