@@ -85,6 +85,8 @@ QUANTILES_PCT = (2.5, 16.0, 50.0, 84.0, 97.5)
 NOISE_MODES = ("scaled", "measured", "none")
 #: Pure-noise realisations averaged to get the SSR the noise alone leaves.
 NOISE_DRAWS = 32
+#: |χ(R)| curves in the result end here (Å).
+PLOT_R_MAX_A = 8.0
 #: A window below this many points of χ(k) cannot constrain four parameters.
 MIN_FIT_POINTS = 20
 
@@ -617,6 +619,7 @@ def _result_json(res: ModelFreeResult) -> dict[str, Any]:
     median = np.array([stats[name]["quantiles"]["50"] for name in PARAMETERS])
     k = res.unknown_shell.k_inv_a
     weight = k**res.window.kweight
+    r_plot = res.reference_shell.r_a <= PLOT_R_MAX_A
     return {
         "engine": {"name": ENGINE_NAME, "version": ENGINE_VERSION},
         "software": software_versions(),
@@ -649,9 +652,9 @@ def _result_json(res: ModelFreeResult) -> dict[str, Any]:
             "reference_phase_rad": _floats(ref.phase_rad),
             "unknown_filtered_kw": _floats(res.unknown_shell.chi * weight),
             "model_median_kw": _floats(shell_model(ref, k, median) * weight),
-            "r_a": _floats(res.reference_shell.r_a),
-            "reference_chir_mag": _floats(res.reference_shell.chir_mag),
-            "unknown_chir_mag": _floats(res.unknown_shell.chir_mag),
+            "r_a": _floats(res.reference_shell.r_a[r_plot]),
+            "reference_chir_mag": _floats(res.reference_shell.chir_mag[r_plot]),
+            "unknown_chir_mag": _floats(res.unknown_shell.chir_mag[r_plot]),
         },
         "timing": {"seconds_per_repeat": res.seconds_per_repeat},
     }
