@@ -1,14 +1,15 @@
 """The correlation explorer's view model: x, y and group picked from the frame's columns.
 
-Reads ``analysis.selectors.structure_property_frame()`` (one row per sample) and, when
-available, ``analysis.engines.statistics.correlate``. The query string (``?x=&y=&group=``)
+Reads ``analysis.selectors.structure_property_frame()`` (one row per sample) built with the
+chosen fit rule (``fit_choice`` latest/earliest/as_of, ``as_of``, per-sample ``fit_picks``) and
+``analysis.selectors.correlation.correlation_of_columns`` on it: the unweighted statistics, the
+York/ODR lines on both axes' errors, the seeded resampled intervals, the warnings and the rule
+in words. The query string (``?x=&y=&group=&fit_choice=&as_of=&fit_picks=&draws=&seed=``)
 fully describes the view, so a URL reproduces it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -97,14 +98,6 @@ def column_label(column: str) -> str:
     return column.replace("_", " ")
 
 
-def _correlate_function():
-    try:
-        module = importlib.import_module("analysis.engines.statistics")
-    except ImportError:
-        return None
-    return getattr(module, "correlate", None)
-
-
 def _clean(value):
     """JSON/plot friendly: NaN/inf and pandas NA → None, numpy scalars → Python."""
     if value is None:
@@ -145,6 +138,14 @@ class Explore:
     errors: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # column → "QY (%)"
     band: dict | None = None  # the least-squares line with its confidence band, if any
+    fit_choice: str = "latest"
+    as_of: str = ""
+    fit_picks_text: str = ""
+    fit_rule: dict = field(default_factory=dict)  # rule in words + notes (aged fits …)
+    eiv_rows: list[tuple[str, dict]] = field(default_factory=list)  # York / ODR lines
+    resampled: dict | None = None  # intervals of r and slope, with draws and seed
+    warnings: list[dict] = field(default_factory=list)
+    eiv_note: str = ""
 
     @property
     def x_label(self) -> str:
@@ -182,16 +183,45 @@ def _pick(value: str, options: list[str], default: str) -> str:
     return value if value in options else default
 
 
+FIT_CHOICE_LABELS = (("latest", "each sample's latest fit"),
+                     ("earliest", "each sample's earliest fit"),
+                     ("as_of", "the latest fit as of a date or age"))
+
+
+def _frame_for(params, frame_fn) -> tuple:
+    """The frame under the requested fit rule, the rule's arguments, and any error message
+    (a bad rule falls back to each sample's latest fit, saying so)."""
+    from labdb.lib.errors import DomainError
+
+    choice = params.get("fit_choice", "") or "latest"
+    rule = {"fit_choice": choice, "as_of": (params.get("as_of") or "").strip() or None,
+            "fit_picks": {}}
+    try:
+        from analysis.selectors.correlation import parse_fit_picks
+
+        rule["fit_picks"] = parse_fit_picks(params.get("fit_picks", ""))
+        return frame_fn(**rule), rule, ""
+    except DomainError as exc:
+        fallback = {"fit_choice": "latest", "as_of": None, "fit_picks": {}}
+        return frame_fn(**fallback), fallback, (f"{exc.message} Showing each sample's "
+                                                "latest fit instead.")
+
+
 def explore(params) -> Explore:
     frame_fn = analysis_function("structure_property_frame")
     if frame_fn is None:
         return Explore(available=False)
-    frame = frame_fn()
+    frame, rule, rule_error = _frame_for(params, frame_fn)
     numeric = _numeric(frame)
     groups = _groups(frame, numeric)
     m = Explore(available=True, numeric_columns=numeric, group_columns=groups,
                 columns=list(frame.columns), csv=safe_csv(frame),
-                labels={c: column_label(c) for c in frame.columns})
+                labels={c: column_label(c) for c in frame.columns},
+                fit_choice=rule["fit_choice"], as_of=params.get("as_of", "") or "",
+                fit_picks_text=params.get("fit_picks", "") or "")
+    if rule_error:
+        m.errors.append(rule_error)
+    m.fit_rule = {**rule}
     m.x = _pick(params.get("x", ""), numeric, "core_ml" if "core_ml" in numeric else
                 (numeric[0] if numeric else ""))
     m.y = _pick(params.get("y", ""), numeric, "qy_pct" if "qy_pct" in numeric else
@@ -208,7 +238,7 @@ def explore(params) -> Explore:
     m.rows = [(_clean(pk), [_clean(v) for v in row])
               for pk, row in zip(ids, frame.itertuples(index=False, name=None))]
     if m.x and m.y:
-        _plot(m, frame)
+        _plot(m, frame, params)
     return m
 
 
@@ -222,7 +252,7 @@ def _err(frame, column: str):
     return frame[name] if name in frame.columns else None
 
 
-def _plot(m: Explore, frame) -> None:
+def _plot(m: Explore, frame, params) -> None:
     sub = frame[frame[m.x].notna() & frame[m.y].notna()]
     m.n_points = len(sub)
     keys = sub[m.group].fillna("(none)").astype(str) if m.group else None
@@ -241,7 +271,10 @@ def _plot(m: Explore, frame) -> None:
     m.band = regression_band(sub[m.x], sub[m.y])
     if m.band is not None:
         m.traces.extend(band_traces(m.band))
-    _stats(m, sub)
+    _stats(m, frame, params)
+    york = dict(m.eiv_rows).get("York (2004)")
+    if york is not None and m.band is not None:
+        m.traces.append(york_trace(m.band["x"], york["slope_value"], york["intercept_value"]))
 
 
 def regression_band(x, y, *, level: float = BAND_LEVEL, points: int = BAND_POINTS
@@ -292,30 +325,58 @@ def band_traces(band: dict) -> list[dict]:
     ]
 
 
-def _stats(m: Explore, sub) -> None:
-    correlate = _correlate_function()
-    if correlate is None:
-        m.stats_error = "Correlation statistics are not available yet on this server."
-        return
-    x_err, y_err = _err(sub, m.x), _err(sub, m.y)
+def york_trace(xs: list[float], slope: float, intercept: float) -> dict:
+    """Plotly trace of the York line over the x range of the data."""
+    return {"type": "scatter", "mode": "lines", "name": "York line (errors on both axes)",
+            "x": [xs[0], xs[-1]], "y": [intercept + slope * xs[0], intercept + slope * xs[-1]],
+            "hoverinfo": "skip", "line": {"width": 2, "color": "rgb(190, 80, 20)"}}
+
+
+def _int_param(params, name: str, default: int) -> int:
+    raw = (params.get(name) or "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
+def _stats(m: Explore, frame, params) -> None:
+    from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED
+    from analysis.selectors.correlation import correlation_of_columns
+    from labdb.lib.errors import DomainError
+
     try:
-        result = correlate(list(sub[m.x]), list(sub[m.y]),
-                           x_err=list(x_err) if x_err is not None else None,
-                           y_err=list(y_err) if y_err is not None else None,
-                           groups=list(sub[m.group]) if m.group else None)
-    except (ValueError, TypeError) as exc:
+        result = correlation_of_columns(
+            frame, x=m.x, y=m.y, group=m.group or None, fit_choice=m.fit_rule["fit_choice"],
+            as_of=m.fit_rule["as_of"], fit_picks=m.fit_rule["fit_picks"],
+            draws=_int_param(params, "draws", DEFAULT_DRAWS),
+            seed=_int_param(params, "seed", DEFAULT_SEED))
+    except (DomainError, ValueError, TypeError) as exc:
         m.stats_error = f"Correlation could not be computed: {exc}"
         return
-    if dataclasses.is_dataclass(result):
-        result = dataclasses.asdict(result)
-    if not isinstance(result, dict):
-        m.stats = {"result": _format(result)}
-        m.stat_rows = [("all samples", m.stats)]
-        return
-    m.stats = {k: _format(v) for k, v in result.items() if k not in ("groups", "points")}
+    m.stats = {k: _format(v) for k, v in result.items()
+               if k not in ("groups", "points", "york", "odr", "resampled", "warnings",
+                            "fit_rule")}
     m.stat_rows = [("all samples", m.stats)] + [
         (name, {k: _format(v) for k, v in values.items()})
         for name, values in (result.get("groups") or {}).items()]
+    m.fit_rule = result["fit_rule"]
+    m.eiv_rows = [(name, {**{k: _format(v) for k, v in fit.items()},
+                          "slope_value": fit["slope"], "intercept_value": fit["intercept"]})
+                  for name, fit in (("York (2004)", result["york"]),
+                                    ("ODR (scipy.odr)", result["odr"])) if fit]
+    m.resampled = _formatted_intervals(result["resampled"])
+    m.warnings = result["warnings"]
+    m.eiv_note = result["eiv_note"]
+
+
+def _formatted_intervals(resampled: dict | None) -> dict | None:
+    if resampled is None:
+        return None
+    names = {"within_errors": "each point within its errors",
+             "over_points": "over the points (bootstrap)", "both": "both"}
+    rows = [(label, {q: {k: _format(v) for k, v in resampled[key][q].items()}
+                     for q in ("r", "slope")}, resampled[key]["n_degenerate"])
+            for key, label in names.items()]
+    return {"draws": resampled["draws"], "seed": resampled["seed"],
+            "level_pct": round(100 * resampled["level"]), "rows": rows}
 
 
 def _format(value):

@@ -267,4 +267,5 @@ def explore(request):
         response = HttpResponse(model.csv, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="structure-property.csv"'
         return response
-    return render(request, "web/explore.html", {"m": model})
+    return render(request, "web/explore.html",
+                  {"m": model, "fit_choices": explore_view_model.FIT_CHOICE_LABELS})

@@ -388,7 +388,8 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
 
     ``{"kind", "message", "samples"}`` each, in this order: ``few_points`` (n < FEW_POINTS),
     ``relative_error_over_100_pct`` (|σ/value| > 1 on either axis, value ≠ 0; the message
-    names each point and its relative error), ``missing_errors`` (an axis with no error for some points).
+    names each point and its relative error), ``missing_errors`` (an axis with no error for
+    some points).
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = xs.size
