@@ -48,6 +48,13 @@ Columns, in this order (fixed even when the frame is empty):
 ``<a>_fit_age_days``            present)
 ``cd_s_cd_se_n_ratio``,         N(Cd–S)/N(Cd–Se) of the chosen Cd fit, error propagated as
 ``cd_s_cd_se_n_ratio_err``      r·sqrt((σa/a)² + (σb/b)²) (None when an error is missing)
+``computed_<name>``, ``_err``   results of calculator runs (analysis kinds ``bond_angle``,
+                                ``coordination_ratio``, ``stoichiometry_candidates``): every
+                                computed ReportedQuantity whose ``extra["frame_column"]`` is
+                                ``<name>`` (e.g. ``computed_cd_s_cd_angle_deg``), value and
+                                error of the one chosen per sample by ``fit_choice`` (ties: the
+                                latest recorded); a ``<name>`` ending in ``_formula`` is text
+                                (``text_value``) without ``_err``. Sorted, after the ratio.
 ==============================  =================================================================
 
 Which measurement represents a sample — ``fit_choice``
@@ -130,10 +137,17 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
 from characterization.enums import DataSource
-from characterization.models import PLMeasurement, TEMSizeMeasurement, XASFit, XASPath
+from characterization.models import (
+    PLMeasurement,
+    ReportedQuantity,
+    TEMSizeMeasurement,
+    XASFit,
+    XASPath,
+)
 from labdb.lib.errors import DomainError
 from synthesis.enums import FlagKind, FlagStatus, LayerRole, StepAction
 from synthesis.models import DataFlag, Qualifier, RecipeStep, Sample, SampleLayer
@@ -165,6 +179,8 @@ BASE_COLUMNS = [
 EXCLUDING_FLAG_KINDS = (FlagKind.WRONG, FlagKind.DUPLICATE)
 #: Qualifiers of a one-sided bound: the value is censored, not measured.
 CENSORING_QUALIFIERS = (Qualifier.LT, Qualifier.GT, Qualifier.LE, Qualifier.GE)
+#: Prefix of the calculator-run columns (``computed_<extra.frame_column>``).
+COMPUTED_PREFIX = "computed_"
 #: Per-path quantities, in column order.
 PATH_QUANTITIES = ("n", "n_err", "r_a", "r_err_a", "sigma2_a2", "sigma2_err_a2")
 ALWAYS_PATHS = ("cd_s", "cd_se")
@@ -181,7 +197,7 @@ _RAW = ("kind", "sample_id", "rec_id", "grp", "measured_at", "age_days", "source
         "t1", "t2", "t3", "t4", "pos", "f1", "f2", "f3", "f4", "f5", "f6", "syn_date")
 #: Branch codes: a small integer per row, not a letter, so that pandas groups 10⁶ rows on an
 #: int64 column instead of building a string column first.
-KIND_CODES = {"S": 1, "R": 2, "L": 3, "P": 4, "T": 5, "X": 6}
+KIND_CODES = {"S": 1, "R": 2, "L": 3, "P": 4, "T": 5, "X": 6, "Q": 7}
 _KIND_NAMES = {code: name for name, code in KIND_CODES.items()}
 _TYPES = {"kind": IntegerField, "sample_id": BigIntegerField, "rec_id": BigIntegerField,
           "grp": CharField, "measured_at": DateTimeField, "age_days": FloatField,
@@ -264,6 +280,10 @@ def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> Qu
         pl_qs = pl_qs.filter(~flagged(PLMeasurement))
         tem_qs = tem_qs.filter(~flagged(TEMSizeMeasurement))
         path_qs = path_qs.filter(~flagged(XASFit, "fit_id"))
+    computed_qs = ReportedQuantity.objects.filter(live, source=DataSource.COMPUTED,
+                                                  extra__has_key="frame_column")
+    if not include_flagged:
+        computed_qs = computed_qs.filter(~flagged(ReportedQuantity))
     pl = _branch(pl_qs, "P", **common, f1="peak_nm", f2="fwhm_mev", f3="qy_pct",
                  f4="qy_pct_max", f5="fwhm_mev_max", t1="qualifier", t2="fwhm_qualifier")
     tem = _branch(tem_qs, "T", **common, f1="length_nm", f2="width_nm", f3="diameter_nm")
@@ -274,7 +294,9 @@ def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> Qu
         t2="absorber", t3="scatterer", pos="position", f1="n", f2="n_err", f3="r_a",
         f4="r_err_a", f5="sigma2_a2", f6="sigma2_err_a2",
     )
-    return samples.union(recipes, layers, pl, tem, paths, all=True)
+    computed = _branch(computed_qs, "Q", **common, grp=KeyTextTransform("frame_column", "extra"),
+                       t1="text_value", f1="value", f2="err")
+    return samples.union(recipes, layers, pl, tem, paths, computed, all=True)
 
 
 def _fetch(qs: QuerySet) -> pd.DataFrame:
@@ -584,18 +606,39 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     path_frame, info_frame = _path_columns(paths, chosen_fits)
     frame = frame.join(path_frame).join(info_frame)
     frame = _ratio(frame)
-    frame = _finish(frame, path_frame.columns, info_frame.columns)
+    computed = _computed_columns(_with_age(kinds.get("Q", empty), syn), fit_choice,
+                                 as_of_value)
+    frame = frame.join(computed)
+    frame = _finish(frame, path_frame.columns, info_frame.columns, computed.columns)
     return apply_frame_filters(frame, row_filters)
 
 
+def _computed_columns(part: pd.DataFrame, fit_choice: str, as_of: Any) -> pd.DataFrame:
+    """``computed_<name>`` (+ ``_err``) per sample_id from the chosen calculator result of
+    each name (``grp`` = ``extra.frame_column``; f1 value, f2 err, t1 text)."""
+    chosen = _choose(part, ["sample_id", "grp"], fit_choice, as_of)
+    picked = part[part["rec_id"].isin(chosen)]
+    out = {}
+    for name in sorted(set(picked["grp"].dropna())):
+        rows = picked[picked["grp"] == name].drop_duplicates("sample_id").set_index("sample_id")
+        column = f"{COMPUTED_PREFIX}{name}"
+        if name.endswith("_formula"):
+            out[column] = rows["t1"]
+        else:
+            out[column], out[f"{column}_err"] = rows["f1"], rows["f2"]
+    return pd.DataFrame(out)
+
+
 def _finish(frame: pd.DataFrame, path_cols: Iterable[str],
-            info_cols: Iterable[str]) -> pd.DataFrame:
-    columns = [*BASE_COLUMNS, *path_cols, *info_cols, *RATIO_COLUMNS]
+            info_cols: Iterable[str], computed_cols: Iterable[str] = ()) -> pd.DataFrame:
+    columns = [*BASE_COLUMNS, *path_cols, *info_cols, *RATIO_COLUMNS, *computed_cols]
     frame = frame.reindex(columns=columns)
     for name in columns:
         if name in _INT_COLUMNS or name.endswith("_fit_id"):
             frame[name] = pd.to_numeric(frame[name]).astype("Int64")
-        elif name.endswith("_fit_citation") or name in ("sample_code", "architecture",
+        elif name.endswith("_fit_citation") or (
+                name.startswith(COMPUTED_PREFIX) and name.endswith("_formula")) or name in (
+                    "sample_code", "architecture",
                                                          "layer_stack", "material",
                                                          "morphology", "recipe",
                                                          "qy_pct_qualifier",
