@@ -6,4 +6,4 @@ class AnalysisConfig(AppConfig):
     verbose_name = "Analysis: fit runs, aging, structure–property"
 
     def ready(self) -> None:
-        from analysis import tasks  # noqa: F401  (registers the fit job and its sweep)
+        from analysis import kinds, tasks  # noqa: F401  (registers the kinds, jobs and sweeps)

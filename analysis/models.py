@@ -96,6 +96,9 @@ class AnalysisRun(LabRecord):
         default=dict, blank=True, help_text="analysis.kinds.base.PROVENANCE_KEYS."
     )
     stale_reason = models.TextField(blank=True)
+    # The samples of the inputs (a spectrum's, a fit's, a file's …), for "runs of sample X"
+    # on every database (SQLite has no JSON containment lookup).
+    input_samples = models.ManyToManyField(Sample, blank=True, related_name="analysis_runs")
     refit_of_run = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reruns"
     )
@@ -163,6 +166,8 @@ class AnalysisRun(LabRecord):
         help_text="Names of model.parameters in the order they were given (the variable order).",
     )
     history = _RUN_HISTORY
+    # Set by the request services: True when an identical earlier run was returned.
+    repeat: bool = False
 
     def ordered_model(self) -> dict:
         """``model`` with ``parameters`` in the order they were given, on every database."""

@@ -27,6 +27,14 @@ from analysis.services.fits import (
     recover_lost_runs,
     resend_queued_runs,
 )
+from analysis.services.runs import (
+    ANALYSIS_JOB,
+    execute_run,
+    fail_analysis_run,
+    record_run_dispatch,
+    recover_lost_analysis_runs,
+)
+from analysis.services.runs import RunBusy as AnalysisRunBusy
 from labdb.lib.jobs import job, register_sweep
 
 logger = logging.getLogger("analysis.jobs")
@@ -92,3 +100,40 @@ def run_fit(run_id: int) -> None:
 
 
 register_sweep("analysis.fit_runs", recover_lost_runs)
+
+
+@shared_task(
+    bind=True,
+    name="analysis.run_analysis_job",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=20,
+)
+def run_analysis_job(self, run_id: int) -> str:
+    """Run analysis run ``run_id`` of any kind but the EXAFS fit (idempotent)."""
+    try:
+        return execute_run(run_id)
+    except AnalysisRunBusy as busy:
+        raise self.retry(countdown=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S / 4, exc=busy)
+
+
+def _fail_analysis_escaped(run_id: int, *, exc: Exception) -> None:
+    fail_analysis_run(run_id, f"the analysis job failed unexpectedly: {type(exc).__name__}: {exc}")
+
+
+@job(
+    ANALYSIS_JOB,
+    celery_task="analysis.run_analysis_job",
+    on_error=_fail_analysis_escaped,
+    on_sent=record_run_dispatch,
+)
+def run_analysis(run_id: int) -> None:
+    """Run analysis run ``run_id`` in the embedded pool (or inline); a run another live
+    worker holds is left to it."""
+    try:
+        execute_run(run_id)
+    except AnalysisRunBusy as busy:
+        logger.info("analysis run %s: held by %s; leaving it there", run_id, busy)
+
+
+register_sweep("analysis.analysis_runs", recover_lost_analysis_runs)

@@ -1,7 +1,7 @@
 """Analysis API: fit runs (fit_views), fit results (result_views), structure–property /
 aging (property_views), processing previews (processing), FEFF calculations (feff)."""
 
-from analysis.api import feff, fit_views, processing, property_views, result_views
+from analysis.api import feff, fit_views, processing, property_views, result_views, run_views
 
 urlpatterns = [
     *fit_views.urlpatterns,
@@ -9,4 +9,5 @@ urlpatterns = [
     *property_views.urlpatterns,
     *processing.urlpatterns,
     *feff.urlpatterns,
+    *run_views.urlpatterns,
 ]

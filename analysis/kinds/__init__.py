@@ -5,3 +5,5 @@ See ``analysis/kinds/base.py`` for the contract and ``docs/analysis-kinds.md`` f
 
 from analysis.kinds import xanes_lcf, xanes_pca  # noqa: F401,E402
 from analysis.kinds import model_free  # noqa: F401,E402
+
+from analysis.kinds import exafs_fit  # noqa: F401

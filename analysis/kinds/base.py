@@ -83,6 +83,8 @@ class AnalysisKind:
     # ``kind`` and ``run`` (run is None on the start page) in their context.
     form_template: ClassVar[str] = ""
     result_template: ClassVar[str] = ""
+    # The background job that executes a run of this kind (``labdb.lib.jobs`` name).
+    job_name: ClassVar[str] = "analysis.run_analysis"
 
     def check(self, parameters: dict, inputs: Mapping[str, Any]) -> None:
         """Cross-checks of validated parameters against the resolved input rows (standards
@@ -110,6 +112,25 @@ class AnalysisKind:
     def summary(self, run: AnalysisRun) -> str:
         """One line for the run list ("3 standards, best: CdS 0.62 ± 0.03 + CdO …")."""
         return ""
+
+    # --- optional hooks (the defaults are the generic lifecycle's behaviour) ---------------
+
+    def submit(
+        self, *, rows: Mapping[str, Any], parameters: dict, actor: Any,
+        rerun_of: AnalysisRun | None, force: bool,
+    ) -> AnalysisRun | None:
+        """A kind with its own request path (the EXAFS fit) creates and queues the run here
+        and returns it; None (the default) lets the generic lifecycle create it."""
+        return None
+
+    def staleness(self, run: AnalysisRun) -> str | None:
+        """Why ``run`` is stale, for a kind that knows better than the generic input
+        fingerprints + engine version comparison; None (the default) uses the generic one."""
+        return None
+
+    def rerun_parameters(self, run: AnalysisRun) -> dict:
+        """The parameters a rerun of ``run`` is requested with (default: the stored ones)."""
+        return dict(run.parameters)
 
 
 _REGISTRY: dict[str, AnalysisKind] = {}
