@@ -505,7 +505,7 @@ def parse_feff_dat(text: str, *, file_id: str) -> FeffPathFile:
         dash = next(i for i, ln in enumerate(lines) if ln.startswith("-----"))
         nleg_s, deg_s, reff_s = lines[dash + 1].split()[:3]
         nleg = int(nleg_s)
-        geometry = []
+        geometry: list[dict[str, Any]] = []
         for ln in lines[dash + 3: dash + 3 + nleg]:
             w = ln.split()
             z = int(w[4])

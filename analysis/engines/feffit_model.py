@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from labdb.lib.errors import EngineError
 
@@ -49,7 +49,12 @@ def _fail(message: str, where: str) -> EngineError:
     return EngineError(message, field=where)
 
 
+@overload
+def _number(value: Any, where: str, *, allow_none: Literal[False] = False) -> float: ...
+@overload
+def _number(value: Any, where: str, *, allow_none: bool) -> float | None: ...
 def _number(value: Any, where: str, *, allow_none: bool = False) -> float | None:
+    """``value`` as a float (None only when ``allow_none``); EngineError naming ``where``."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -101,6 +106,12 @@ class ParameterSpec:
     expr: str | None = None
     min: float | None = None
     max: float | None = None
+
+    def definition(self) -> str:
+        """The expression of a 'def' parameter; ValueError for a 'guess' or 'set' one."""
+        if self.expr is None:
+            raise ValueError(f"parameter {self.name!r} is a {self.kind!r} parameter, not 'def'")
+        return self.expr
 
 
 @dataclass(frozen=True)
@@ -205,10 +216,11 @@ class FitModel:
         datasets = []
         for d in self.datasets:
             paths = []
-            for p in d.paths:
-                entry = {k: v for k, v in asdict(p).items() if v is not None}
-                if p.select is not None:
-                    entry["select"] = {**asdict(p.select), "scatterers": list(p.select.scatterers)}
+            for path in d.paths:
+                entry = {k: v for k, v in asdict(path).items() if v is not None}
+                if path.select is not None:
+                    entry["select"] = {**asdict(path.select),
+                                       "scatterers": list(path.select.scatterers)}
                 paths.append(entry)
             datasets.append({"id": d.id, "processing": d.processing,
                              "transform": d.transform.larch_kwargs(), "paths": paths,
@@ -324,13 +336,13 @@ def _parse_path(spec: Any, where: str, index: int) -> PathSpec:
             raise _fail(f"{where}: give 'n' (fitted coordination) or 'degen', not both",
                         f"{where}.degen")
         degen = _number(spec["degen"], f"{where}.degen")
-        if degen <= 0:  # type: ignore[operator]
+        if degen <= 0:
             raise _fail(f"{where}.degen must be positive", f"{where}.degen")
         kwargs["degen"] = degen
     if "n" in spec:
         n = spec["n"]
         if isinstance(n, (int, float)) and not isinstance(n, bool):
-            n = repr(float(_number(n, f"{where}.n")))  # type: ignore[arg-type]
+            n = repr(float(_number(n, f"{where}.n")))
         expression_names(n, f"{where}.n")
         kwargs["n"] = n.strip()
     for name in PATH_PARAMETERS:
@@ -375,7 +387,7 @@ def _parse_constants(spec: Any, where: str, parameter_names: set[str]) -> dict[s
 
 def _used_names(model: FitModel) -> set[str]:
     """Parameter names the paths use, directly or through 'def' parameters."""
-    defs = {p.name: p.expr for p in model.parameters if p.kind == "def"}
+    defs = {p.name: p.definition() for p in model.parameters if p.kind == "def"}
     todo = set()
     for ds in model.datasets:
         for path in ds.paths:
@@ -417,7 +429,7 @@ def _check_expressions(model: FitModel) -> None:
     defs = {p.name: p for p in model.parameters if p.kind == "def"}
     for p in model.parameters:
         if p.kind == "def":
-            unknown = expression_names(p.expr, f"parameters.{p.name}.expr") - names
+            unknown = expression_names(p.definition(), f"parameters.{p.name}.expr") - names
             if unknown:
                 raise _fail(f"parameter {p.name!r}: expression {p.expr!r} uses unknown name(s) "
                             f"{', '.join(sorted(unknown))}", f"parameters.{p.name}.expr")
@@ -431,7 +443,7 @@ def _check_expressions(model: FitModel) -> None:
             cycle = " → ".join(chain[chain.index(name):] + [name])
             raise _fail(f"circular parameter definitions: {cycle}", f"parameters.{name}.expr")
         state[name] = 1
-        for dep in sorted(expression_names(defs[name].expr, name) & set(defs)):
+        for dep in sorted(expression_names(defs[name].definition(), name) & set(defs)):
             visit(dep, chain + [name])
         state[name] = 2
 

@@ -615,9 +615,9 @@ def evaluate_with_errors(params: Any, model: FitModel, expr: float | str,
             namespace[p.name] = params[p.name].value
     pending = [p for p in model.parameters if p.kind == "def"]
     while pending:  # definitions in dependency order ('def's were checked for cycles)
-        ready = [p for p in pending if expression_names(p.expr, p.name) <= set(namespace)]
+        ready = [p for p in pending if expression_names(p.definition(), p.name) <= set(namespace)]
         for p in ready:
-            namespace[p.name] = eval(compile(p.expr, p.name, "eval"), {"__builtins__": {}},
+            namespace[p.name] = eval(compile(p.definition(), p.name, "eval"), {"__builtins__": {}},
                                      namespace)
         pending = [p for p in pending if p not in ready]
     result = eval(compile(str(expr), "expr", "eval"), {"__builtins__": {}}, namespace)

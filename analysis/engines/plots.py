@@ -158,7 +158,7 @@ are keyed by it, so every cached entry is recomputed once."""
 _DIGITS = 6
 
 
-def _rounded(values: Any, limit: int | None = None) -> list[float]:
+def _rounded(values: Any, limit: int | None = None) -> list[float | None]:
     """Floats at 6 significant digits (far below the line width of any plot), NaN as None."""
     array = np.asarray(values, dtype=float)[:limit]
     return [float(f"{v:.{_DIGITS}g}") if np.isfinite(v) else None for v in array]
