@@ -109,3 +109,18 @@ def link_history(data_file_id: int) -> QuerySet[DataFileLink]:
 def failed_parses(limit: int = 20) -> QuerySet[DataFile]:
     """The most recent files whose parse failed (for curators and the dashboard)."""
     return data_file_list().filter(parse_status="failed").order_by("-uploaded_at")[:limit]
+
+
+def simulated_xas_spectra(*, elements) -> QuerySet:
+    """Live SIMULATED XAS spectra (FDMNES, FEFF xmu.dat …; ``source="simulated"``) of the given
+    absorbers, with their sample and file: what a μ(E) plot offers as overlays. One query."""
+    from characterization.enums import DataSource
+    from characterization.models import XASSpectrum
+
+    return XASSpectrum.objects.filter(
+        source=DataSource.SIMULATED,
+        is_retired=False,
+        sample__is_retired=False,
+        data_file__isnull=False,
+        element__in=sorted(set(elements)),
+    ).select_related("sample", "data_file").order_by("element", "sample__code", "id")

@@ -111,6 +111,7 @@ class SamplePage:
     attachments: list = field(default_factory=list)
     unlinked_links: list = field(default_factory=list)  # DataFileLinks taken off, to relink
     manual: object = None  # web.measurement_forms.ManualSection (forms for the viewer)
+    simulated_overlays: list = field(default_factory=list)  # SIMULATED μ(E) to overlay
 
 
 def _for_sample(qs: QuerySet, sample: Sample) -> list:
@@ -166,7 +167,28 @@ def sample_page(*, sample_id: int, viewer=None, bound_form=None) -> SamplePage:
     )
     rows = [*page.tem, *page.pl, *page.absorption, *page.other["Reported quantities"]]
     page.manual = manual_section(sample, viewer, rows, bound=bound_form)
+    page.simulated_overlays = simulated_overlays({sp.element for sp in page.spectra})
     return page
+
+
+def simulated_overlays(elements: set[str]) -> list[dict]:
+    """The SIMULATED spectra a μ(E) plot of these absorbers may overlay (none without
+    absorbers, so a page without XAS spends no query): label, file, series URL."""
+    if not elements:
+        return []
+    from django.urls import reverse
+
+    out = []
+    for sp in char_selectors.simulated_xas_spectra(elements=elements)[:50]:
+        sim = sp.extra.get("simulation") or {}
+        kind = "convoluted" if sim.get("convoluted") else sim.get("calculation") or "raw"
+        out.append({
+            "id": sp.pk, "data_file_id": sp.data_file_id,
+            "label": f"SIMULATED · {sp.element} {sp.edge} · {sp.sample.code} · "
+                     f"{sim.get('simulation_code', '?')} {kind}",
+            "series_url": reverse("web:file-series", args=[sp.data_file_id]),
+        })
+    return out
 
 
 def data_file(*, file_id: int) -> DataFile:

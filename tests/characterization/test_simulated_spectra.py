@@ -105,3 +105,17 @@ def test_sample_page_labels_simulated_spectra(api, model_sample, client, member)
     assert '<span class="badge badge-warn"><span aria-hidden="true">≈</span> SIMULATED</span>' in (
         page)
     assert "FDMNES Revision 20th of January 2022 · convoluted" in page
+
+
+def test_xas_plot_offers_the_other_simulated_spectra_as_overlays(api, model_sample, client,
+                                                                  member):
+    raw, conv = _upload(api, model_sample, RAW), _upload(api, model_sample, CONV)
+    client.force_login(member)
+    page = client.get(f"/samples/{model_sample.pk}/").content.decode()
+    assert page.count("data-simulated-overlay ") == 2  # one select per XAS file's plot
+    option = (f'<option value="/files/{conv.pk}/series.json">SIMULATED · Mo K · '
+              "MODEL-Mo2C (FDMNES) · FDMNES convoluted</option>")
+    raw_option = (f'<option value="/files/{raw.pk}/series.json">SIMULATED · Mo K · '
+                  "MODEL-Mo2C (FDMNES) · FDMNES raw</option>")
+    assert (page.count(option), page.count(raw_option)) == (1, 1)  # never its own file
+    assert "js/simulated_overlay" in page
