@@ -27,6 +27,17 @@ def measurement_list(model, *, include_retired: bool = False) -> QuerySet:
     )
 
 
+def retired_manual_rows(sample, models_by_kind: dict) -> list[tuple[str, object]]:
+    """``(kind, row)`` for every retired hand-entered row of ``sample``, newest retirement
+    first; ``models_by_kind`` maps a manual kind to its model (one query per model)."""
+    rows = []
+    for model in dict.fromkeys(models_by_kind.values()):
+        retired = model.objects.filter(sample=sample, source="manual", is_retired=True)
+        rows += retired.select_related("owner")
+    return sorted(((row.extra.get("manual_kind", ""), row) for row in rows),
+                  key=lambda pair: (pair[1].retired_at or pair[1].updated_at), reverse=True)
+
+
 def lifetime_list(*, include_retired: bool = False) -> QuerySet[PLLifetimeMeasurement]:
     return measurement_list(
         PLLifetimeMeasurement, include_retired=include_retired

@@ -32,10 +32,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from characterization.enums import (
     DataSource,
@@ -76,6 +77,7 @@ from labdb.lib.errors import ConflictError, DomainError, ParseError
 from labdb.lib.records import (
     create_record,
     require_active,
+    restore_record,
     retire_record,
     save_unique,
     update_record,
@@ -159,10 +161,28 @@ def record_xas_fit(*, sample: Sample, data: dict, paths: Iterable[dict], actor=N
             "absorber: the absorbing element is required (e.g. 'Cd').", field="absorber"
         )
     fit = record_measurement(model=XASFit, sample=sample, data=data, actor=actor)
-    for index, path in enumerate(paths, start=1):
-        values = {k: v for k, v in path.items() if k in PATH_FIELDS}
-        save_unique(XASPath(fit=fit, position=index, **values), prefix=f"paths[{index}].")
+    rows = [
+        XASPath(fit=fit, position=index, **{k: v for k, v in path.items() if k in PATH_FIELDS})
+        for index, path in enumerate(paths, start=1)
+    ]
+    if not _bulk_paths(rows):
+        for row in rows:  # names the first bad path field, as a row-by-row save does
+            save_unique(row, prefix=f"paths[{row.position}].")
     return fit
+
+
+def _bulk_paths(rows: list[XASPath]) -> bool:
+    """Insert the path rows and their history in two queries when every row is valid (field
+    checks in Python; the uniqueness and check constraints by the database); False, with
+    nothing written, when any row fails — the caller then saves row by row for the message."""
+    try:
+        for row in rows:
+            row.full_clean(exclude=["fit"], validate_unique=False, validate_constraints=False)
+        with transaction.atomic():
+            bulk_create_with_history(rows, XASPath)
+    except (ValidationError, IntegrityError):
+        return False
+    return True
 
 
 # --- raw data files ------------------------------------------------------------------------
@@ -1643,6 +1663,14 @@ def update_manual_measurement(
 
 
 @transaction.atomic
+def restore_manual_measurement(*, measurement: models.Model, reason: str, actor) -> models.Model:
+    """Bring a retired manual measurement back (author or curator) with a reason; it shows on
+    the sample page and in the frame again. PermissionDenied for anyone else, DomainError
+    naming ``reason`` without one or ``is_retired`` when it is not retired."""
+    manual_kind_of(measurement)
+    return restore_record(measurement, reason=reason, actor=actor)
+
+
 def retire_manual_measurement(
     *, measurement: models.Model, reason: str, expected_version: int | None, actor
 ) -> models.Model:

@@ -145,6 +145,47 @@ def measurement_retire(request, kind: str, pk: int):
 
 @login_required
 @require_GET
+def retired_measurements(request, sample_id: int):
+    """The sample's retired hand-entered values, each with its reason and (for its author and
+    curators) a Restore form asking why."""
+    sample = pages.sample(sample_id=sample_id)
+    models_by_kind = {key: kind.model for key, kind in char_services.MANUAL_KINDS.items()}
+    rows = [
+        {"kind": kind, "label": char_services.MANUAL_KINDS[kind].label, "m": row,
+         "values": [(name.replace("_", " "), getattr(row, name, None))
+                    for name in char_services.MANUAL_KINDS[kind].fields
+                    if getattr(row, name, None) not in (None, "")],
+         "may_restore": can_edit(request.user, row)}
+        for kind, row in char_selectors.retired_manual_rows(sample, models_by_kind)
+        if kind in char_services.MANUAL_KINDS
+    ]
+    return render(request, "web/measurements/retired.html", {"sample": sample, "rows": rows})
+
+
+@login_required
+@require_POST
+def measurement_restore(request, kind: str, pk: int):
+    """Restore a retired manual measurement with a reason (author or curator)."""
+    if kind not in char_services.MANUAL_KINDS:
+        raise Http404(f"No manual measurement kind {kind!r}.")
+    measurement = get_object_or_404(
+        char_services.MANUAL_KINDS[kind].model.objects.all(),
+        pk=pk, source="manual", extra__manual_kind=kind, is_retired=True,
+    )
+    try:
+        char_services.restore_manual_measurement(
+            measurement=measurement, reason=request.POST.get("reason", ""), actor=request.user
+        )
+    except (LabdbError, PermissionDenied) as exc:
+        messages.error(request, getattr(exc, "message", None) or str(exc))
+        return redirect(reverse("web:retired-measurements", args=[measurement.sample_id]))
+    label = char_services.MANUAL_KINDS[kind].label
+    messages.success(request, f"Manual {label} restored: it is on the sample page again.")
+    return redirect(_sample_url(measurement.sample_id, f"m-{kind}-{measurement.pk}"))
+
+
+@login_required
+@require_GET
 def file_download(request, file_id: int):
     """The stored bytes unchanged (any logged-in member may download); 410 naming the file
     when its bytes are gone from the file storage."""

@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from web import account_views, feff_views, fit_builder, measurement_views, search_views, views
+from web import (
+    account_views,
+    analysis_run_views,
+    feff_views,
+    fit_builder,
+    measurement_views,
+    search_views,
+    views,
+)
 from web.records import flags as record_flags
 from web.records import views as record_views
 
@@ -23,6 +31,18 @@ urlpatterns = [
     path("fits/refit-stale/", views.refit_stale, name="refit-stale"),
     path("fit-runs/", views.fit_runs, name="fit-runs"),
     path("fit-runs/status.json", views.fit_runs_status, name="fit-runs-status"),
+    # --- analysis runs of every kind ---
+    path("analysis-runs/", analysis_run_views.analysis_runs, name="analysis-runs"),
+    path("analysis-runs/new/<slug:kind>/", analysis_run_views.analysis_run_new,
+         name="analysis-run-new"),
+    path("analysis-runs/new/<slug:kind>/start/", analysis_run_views.analysis_run_start,
+         name="analysis-run-start"),
+    path("analysis-runs/<int:run_id>/", analysis_run_views.analysis_run_detail,
+         name="analysis-run-detail"),
+    path("analysis-runs/<int:run_id>/status.json", analysis_run_views.analysis_run_status,
+         name="analysis-run-status"),
+    path("analysis-runs/<int:run_id>/rerun/", analysis_run_views.analysis_run_rerun,
+         name="analysis-run-rerun"),
     path("explore/", views.explore, name="explore"),
     path("fit-builder/", fit_builder.fit_builder, name="fit-builder"),
     path("fit-builder/structures.json", fit_builder.bundled_structures,
@@ -68,6 +88,10 @@ urlpatterns = [
          name="measurement-edit"),
     path("measurements/<slug:kind>/<int:pk>/retire/", measurement_views.measurement_retire,
          name="measurement-retire"),
+    path("measurements/<slug:kind>/<int:pk>/restore/", measurement_views.measurement_restore,
+         name="measurement-restore"),
+    path("samples/<int:sample_id>/retired-measurements/", measurement_views.retired_measurements,
+         name="retired-measurements"),
     path("files/<int:file_id>/download/", measurement_views.file_download,
          name="file-download"),
     path("samples/<int:sample_id>/files/<int:file_id>/unlink/", measurement_views.file_unlink,

@@ -171,6 +171,34 @@ def test_other_member_cannot_open_edit_and_author_retires(web, other_member, sam
     assert f'id="m-pl-{pl.pk}"' not in web.get(f"/samples/{sample.pk}/").content.decode()
 
 
+def test_retired_manual_value_listed_and_restored_by_its_author_only(web, other_member, sample):
+    _add(web, sample, "pl", {"pl-peak_nm": "512"})
+    pl = PLMeasurement.objects.get()
+    web.post(f"/measurements/pl/{pl.pk}/retire/", {"version": "1", "reason": "wrong vial"})
+    page = web.get(f"/samples/{sample.pk}/").content.decode()
+    assert f'href="/samples/{sample.pk}/retired-measurements/"' in page
+    listed = web.get(f"/samples/{sample.pk}/retired-measurements/").content.decode()
+    item = re.search(rf'<li class="card" id="retired-pl-{pl.pk}">(.*?)</li>', listed, re.S).group(1)
+    assert "peak nm <strong>512.0</strong>" in item and "“wrong vial”" in item
+    assert f'action="/measurements/pl/{pl.pk}/restore/"' in item
+    other = _login(other_member)
+    other_view = other.get(f"/samples/{sample.pk}/retired-measurements/").content.decode()
+    assert "Only its author or a curator can restore it." in other_view
+    refused = other.post(f"/measurements/pl/{pl.pk}/restore/", {"reason": "mine"}, follow=True)
+    assert "can restore it" in unescape(refused.content.decode())
+    assert PLMeasurement.objects.get().is_retired is True
+    no_reason = web.post(f"/measurements/pl/{pl.pk}/restore/", {"reason": " "}, follow=True)
+    assert "reason: say why this record is restored." in unescape(no_reason.content.decode())
+    restored = web.post(f"/measurements/pl/{pl.pk}/restore/", {"reason": "right vial after all"})
+    assert restored.status_code == 302
+    assert restored["Location"] == f"/samples/{sample.pk}/#m-pl-{pl.pk}"
+    pl.refresh_from_db()
+    assert (pl.is_retired, pl.version) == (False, 3)
+    assert pl.history.first().history_change_reason == "restored: right vial after all"
+    assert f'id="m-pl-{pl.pk}"' in web.get(f"/samples/{sample.pk}/").content.decode()
+    assert web.post(f"/measurements/pl/{pl.pk}/restore/", {"reason": "x"}).status_code == 404
+
+
 # --- files: attachments, downloads, refresh after upload ---------------------------------------
 
 def _upload(client, sample, name, content):
