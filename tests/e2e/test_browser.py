@@ -225,7 +225,8 @@ def test_correlation_explorer(member_page, app_server):
     page.get_by_label("y axis").select_option("qy_pct")
     page.get_by_label("Group (colour and marker)").select_option("architecture")
     page.get_by_role("button", name="Plot", exact=True).click()
-    assert page.url.endswith("/explore/?x=core_ml&y=qy_pct&group=architecture")
+    expect(page).to_have_url(re.compile(
+        r"/explore/\?x=core_ml&y=qy_pct&group=architecture&fit_choice=latest&"))
     points = page.locator("#explore-plot .scatterlayer .point")
     points.first.wait_for()
     assert points.count() >= 6  # the demo's six samples with a core ML and a QY; tests add more
@@ -237,6 +238,20 @@ def test_correlation_explorer(member_page, app_server):
         page.get_by_role("link", name="Download the table (CSV)").click()
     header = open(download.value.path(), encoding="utf-8").readline()
     assert header.startswith("sample_code,sample_id,architecture,core_ml")
+    # The fit choice is a control, and the rule is printed beside the result (issue #14.7):
+    # with each sample's latest fit the 6-month aged Cd fit of NPL-CdSe/CdZnS-4.5ML has no
+    # Cd–Se path, so that sample drops out; its earliest fit brings it back.
+    page.get_by_label("x axis").select_option("cd_s_cd_se_n_ratio")
+    page.get_by_label("Group (colour and marker)").select_option(label="no grouping")
+    page.get_by_role("button", name="Plot", exact=True).click()
+    rule = page.locator("[data-fit-rule]")
+    expect(rule).to_contain_text("NPL-CdSe/CdZnS-4.5ML: the Cd fit")
+    expect(rule).to_contain_text("so the sample is excluded")
+    expect(page.locator("table.eiv")).to_contain_text("York (2004)")
+    page.get_by_label("Which fit represents a sample").select_option("earliest")
+    page.get_by_role("button", name="Plot", exact=True).click()
+    expect(rule).to_contain_text("each sample's earliest measurement and fit")
+    expect(rule).not_to_contain_text("so the sample is excluded")
 
 
 FIT_FIRST = """
