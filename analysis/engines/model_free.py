@@ -419,8 +419,8 @@ def _one_fit(
         ssr,
         [bounds[name] for name in PARAMETERS],
         seed=rng,
-        popsize=15,
-        tol=1e-7,
+        popsize=8,
+        tol=1e-5,
         maxiter=2000,
         polish=True,
         updating="deferred",
@@ -587,8 +587,13 @@ def fit_model_free(
     )
 
 
+def quantile_key(pct: float) -> str:
+    """Key of the ``pct`` % quantile in results: 2.5 → "p2_5", 16 → "p16"."""
+    return "p" + f"{pct:g}".replace(".", "_")
+
+
 def distribution(values: np.ndarray) -> dict[str, Any]:
-    """Mean, SD (ddof = 1; 0 for one value), quantiles (keys "2.5" … "97.5", %) and a histogram
+    """Mean, SD (ddof = 1; 0 for one value), quantiles (keys "p2_5" … "p97_5") and a histogram
     (``edges``, ``counts``; √M bins, 10–50) of one parameter's M values."""
     v = np.asarray(values, dtype="float64")
     bins = int(min(50, max(10, round(math.sqrt(v.size)))))
@@ -602,7 +607,7 @@ def distribution(values: np.ndarray) -> dict[str, Any]:
     return {
         "mean": float(v.mean()),
         "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-        "quantiles": {f"{q:g}": float(np.percentile(v, q)) for q in QUANTILES_PCT},
+        "quantiles": {quantile_key(q): float(np.percentile(v, q)) for q in QUANTILES_PCT},
         "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
     }
 
@@ -616,7 +621,7 @@ def _result_json(res: ModelFreeResult) -> dict[str, Any]:
     stats = {name: distribution(res.samples[name]) for name in PARAMETERS}
     sigma2 = res.samples["delta_sigma2_a2"] + ref.sigma2_ref_a2
     r = res.samples["delta_r_a"] + ref.r_ref_a
-    median = np.array([stats[name]["quantiles"]["50"] for name in PARAMETERS])
+    median = np.array([stats[name]["quantiles"]["p50"] for name in PARAMETERS])
     k = res.unknown_shell.k_inv_a
     weight = k**res.window.kweight
     r_plot = res.reference_shell.r_a <= PLOT_R_MAX_A

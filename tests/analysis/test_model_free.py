@@ -9,9 +9,11 @@ The compare fit is the crystal structure's Cd–S shell recorded as a fit of the
 from __future__ import annotations
 
 import pytest
+from django.template.loader import render_to_string
 
 from analysis.engines import model_free as engine
 from analysis.engines.xas_processing import process_mu
+from analysis.kinds.model_free import KIND
 from analysis.models import AnalysisRun
 from analysis.services.fits import load_mu
 from characterization.models import ReportedQuantity, XASSpectrum
@@ -103,6 +105,15 @@ def test_model_free_run_api_stores_n_and_delta_r_beside_compare_fit(api, cds):
     assert (rows[0].value, rows[0].err) == (n["mean"], n["sd"])
     assert rows[0].extra["compare_fit"] == cds["fit"].pk
     assert rows[0].extra["quantiles"] == n["quantiles"]
+
+    html = render_to_string(KIND.result_template, {"run": run, "kind": KIND})
+    assert 'id="model-free-output"' in html  # json_script for model_free.js, no inline JS
+    assert "<script>" not in html
+    row_n = html.split('data-parameter="n"')[1].split("</tr>")[0]
+    assert f"{n['mean']:.3f} ± {n['sd']:.3f}" in row_n
+    assert "<td>4.000</td>" in row_n  # the compare fit's N beside
+    form = render_to_string(KIND.form_template, {"run": None, "kind": KIND})
+    assert 'data-role="compare_fit"' in form and "<script>" not in form
 
 
 def test_model_free_same_request_returns_the_stored_run(api, cds):

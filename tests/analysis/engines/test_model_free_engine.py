@@ -58,7 +58,8 @@ def test_model_free_repeat_scan_returns_bulk_coordination_within_width(scans):
     assert sum(n["histogram"]["counts"]) == 20
     assert len(out["samples"]["n"]) == 20
     q = n["quantiles"]
-    assert q["2.5"] <= q["16"] <= q["50"] <= q["84"] <= q["97.5"]
+    assert list(q) == ["p2_5", "p16", "p50", "p84", "p97_5"]
+    assert q["p2_5"] <= q["p16"] <= q["p50"] <= q["p84"] <= q["p97_5"]
     print(f"N = {n['mean']:.4f} ± {n['sd']:.4f}, ΔR = {dr['mean']:.5f} ± {dr['sd']:.5f} Å, "
           f"{out['timing']['seconds_per_repeat']:.3f} s per repeat")
 
