@@ -7,3 +7,4 @@ from analysis.kinds import xanes_lcf, xanes_pca  # noqa: F401,E402
 from analysis.kinds import model_free  # noqa: F401,E402
 
 from analysis.kinds import exafs_fit  # noqa: F401
+from analysis.kinds import calculators, wavelet  # noqa: F401,E402
