@@ -26,9 +26,9 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -39,13 +39,16 @@ from analysis.enums import RunStatus
 from analysis.models import FeffCalculation, FitDataset, FitRun
 from analysis.services import fit_versions
 from analysis.services.feff import DbFeffCache, feff_paths_for
+from analysis.services.processing import load_stored_mu
 from characterization.enums import DataSource
 from characterization.models import XASFit, XASSpectrum
-from characterization.parsers.registry import parse_file
-from characterization.services import record_xas_fit, xas_spectrum_series
+from characterization.services import record_xas_fit
 from labdb.lib import jobs
 from labdb.lib.errors import DomainError, EngineError, LabdbError, ParseError
 from labdb.lib.records import retire_record, with_owner
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "BROKER_UNAVAILABLE",
@@ -201,6 +204,8 @@ def _dataset_spectra(request: FitRequest, spectrum: XASSpectrum | None) -> list:
     """[(JSON path, spectrum)] in dataset order: each dataset's ``spectrum`` id, or the one
     ``spectrum`` of the request for a dataset naming none."""
     out = []
+    wanted = list(request.spectrum_ids.values())
+    found_by_id = XASSpectrum.objects.select_related("data_file").in_bulk(wanted) if wanted else {}
     for index, ds in enumerate(request.parsed.datasets):
         where = f"model.datasets[{index}].spectrum"
         sid = request.spectrum_ids.get(ds.id)
@@ -217,7 +222,7 @@ def _dataset_spectra(request: FitRequest, spectrum: XASSpectrum | None) -> list:
                 f"{where}: the dataset names spectrum {sid} but the request is for {spectrum.pk}.",
                 field=where,
             )
-        found = XASSpectrum.objects.select_related("data_file").filter(pk=sid).first()
+        found = found_by_id.get(sid)  # one query for every dataset's spectrum
         if found is None:
             raise DomainError(f"{where}: there is no XAS spectrum {sid}.", field=where)
         out.append((where, found))
@@ -522,6 +527,9 @@ def _worker_alive(worker: str) -> bool:
     return True
 
 
+CLAIM_FIELDS = ("status", "attempts", "started_at", "heartbeat_at", "worker", "progress_pct", "log")
+
+
 def _claim(run_id: int) -> FitRun | None:
     """Lock the run and mark it running; None when it needs no work (finished).
 
@@ -555,13 +563,22 @@ def _claim(run_id: int) -> FitRun | None:
         run.worker = _worker_name()
         run.progress_pct = 5
         run.log += f"[{timezone.now():%Y-%m-%d %H:%M:%S}] attempt {run.attempts} on {run.worker}\n"
-        run.save()
+        # one UPDATE, no history row: the run's history records its request and its outcome
+        FitRun.objects.filter(pk=run.pk).update(**{f: getattr(run, f) for f in CLAIM_FIELDS})
         return run
 
 
 @contextmanager
 def _heartbeat(run_id: int, every_s: float = 5.0):
-    """Refresh ``heartbeat_at`` from a background thread while the fit computes."""
+    """Refresh ``heartbeat_at`` from a background thread while the fit computes.
+
+    No thread when the run executes inside the requesting transaction (the ``inline`` runner):
+    the run is not visible to any other worker yet, and on SQLite the beat's UPDATE would wait
+    for that transaction's write lock, holding the fit up to ``every_s`` at the join.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
     stop = threading.Event()
 
     def beat():
@@ -583,52 +600,29 @@ def _heartbeat(run_id: int, every_s: float = 5.0):
         thread.join(timeout=every_s + 1)
 
 
-def _progress(run: FitRun, pct: int, message: str) -> None:
+def _progress(run: FitRun, pct: int, *messages: str) -> None:
+    """Progress and log lines of a running run, in one UPDATE."""
     run.progress_pct = pct
-    run.log += f"[{timezone.now():%H:%M:%S}] {message}\n"
+    run.log += "".join(f"[{timezone.now():%H:%M:%S}] {message}\n" for message in messages)
     FitRun.objects.filter(pk=run.pk).update(
         progress_pct=pct, log=run.log, heartbeat_at=timezone.now()
     )
 
 
-def load_mu(spectrum: XASSpectrum) -> tuple[list, list, dict]:
-    """Energy (eV) and μ(E) from the spectrum's raw file, parsed again from the stored bytes."""
-    data_file = spectrum.data_file
-    try:
-        with default_storage.open(data_file.file.name, "rb") as handle:
-            content = handle.read()
-    except FileNotFoundError:
-        raise DomainError(
-            f"spectrum: raw file {data_file.original_name} ({data_file.file.name}) is missing "
-            "from storage; restore it from a backup or re-upload it.",
-            field="spectrum",
-        ) from None
-    if hashlib.sha256(content).hexdigest() != data_file.sha256:
-        raise DomainError(
-            f"spectrum: the stored file {data_file.original_name} no longer matches its sha256.",
-            field="spectrum",
-        )
-    parsed = parse_file(content, filename=data_file.original_name)
-    mu = xas_spectrum_series(spectrum, parsed)  # its group/scan, declared μ columns applied
-    return (
-        mu.x,
-        mu.y,
-        {
-            "sha256": data_file.sha256,
-            "file": data_file.original_name,
-            "parser": parsed.parser_name,
-            "parser_version": parsed.parser_version,
-        },
-    )
+def load_mu(spectrum: XASSpectrum) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Energy (eV) and μ(E) from the spectrum's raw file (bytes read back and checked against
+    the sha256 each time; the parse shared by a request and its job, see
+    ``processing.load_stored_mu``)."""
+    return load_stored_mu(spectrum)
 
 
-def _run_datasets(run: FitRun, request: FitRequest) -> list[tuple[str, XASSpectrum]]:
-    """(dataset id, spectrum) of a run in model order (runs queued before FitDataset rows
-    existed fit their one spectrum)."""
+def _run_datasets(run: FitRun, request: FitRequest) -> list[tuple[str, XASSpectrum, int | None]]:
+    """(dataset id, spectrum, FitDataset row id) of a run in model order (runs queued before
+    FitDataset rows existed fit their one spectrum and have no row)."""
     rows = list(run.datasets.select_related("spectrum__data_file").order_by("position"))
     if rows:
-        return [(row.dataset_id, row.spectrum) for row in rows]
-    return [(request.parsed.datasets[0].id, run.spectrum)]
+        return [(row.dataset_id, row.spectrum, row.pk) for row in rows]
+    return [(request.parsed.datasets[0].id, run.spectrum, None)]
 
 
 def _engine_paths(request: FitRequest) -> tuple[dict, dict, dict]:
@@ -656,12 +650,15 @@ def _compute(run: FitRun) -> dict:
     from analysis.engines.xas_processing import process_mu
 
     request = _split_request(run.ordered_model())
-    data, raws = {}, []
-    for dataset_id, spectrum in _run_datasets(run, request):
+    data, raws, lines, rows = {}, [], [], {}
+    for dataset_id, spectrum, row_id in _run_datasets(run, request):
+        if row_id is not None:
+            rows[dataset_id] = row_id
         energy, mu, raw = load_mu(spectrum)
         data[dataset_id] = {"energy_ev": energy, "mu": mu}
         raws.append({"dataset": dataset_id, "spectrum": spectrum.pk, **raw})
-        _progress(run, 15, f"read {raw['file']} ({len(energy)} points)")
+        lines.append(f"read {raw['file']} ({len(energy)} points)")
+    _progress(run, 15, *lines)  # one write for all datasets
     path_files, feff_infos, model = _engine_paths(request)
     first_feff = next(iter(feff_infos.values()))
     _progress(
@@ -672,10 +669,9 @@ def _compute(run: FitRun) -> dict:
     )
     with _heartbeat(run.pk):
         result = run_fit(data, model, path_files)
-    _progress(
-        run,
-        90,
-        f"fit done: R-factor {result.statistics['rfactor']:.5f}, nfev {result.statistics['nfev']}",
+    # logged with the result, in the same write (_mark_succeeded): no separate 90 % update
+    fit_line = (
+        f"fit done: R-factor {result.statistics['rfactor']:.5f}, nfev {result.statistics['nfev']}"
     )
     primary_id = result.datasets[0]["id"]
     spectrum = result.spectra.get(primary_id)  # processed by run_fit: not processed twice
@@ -694,6 +690,8 @@ def _compute(run: FitRun) -> dict:
         "carried": request.carried,
         "s02_parameter": s02_parameter(request.parsed),
         "spectrum": spectrum,
+        "fit_line": fit_line,
+        "dataset_rows": rows,
     }
 
 
@@ -807,27 +805,40 @@ def _path_rows(result) -> list[dict]:
     return rows
 
 
-def _store_datasets(run: FitRun, fit: XASFit, result) -> None:
-    """Link every dataset row of the run to the stored fit, with its own statistics."""
-    by_id = {d["id"]: d["statistics"] for d in result.datasets}
-    for row in run.datasets.all():
-        st = by_id.get(row.dataset_id) or {}
-        row.fit = fit
-        row.chi_square, row.reduced_chi2 = st.get("chi_square"), st.get("chi2_reduced")
-        row.r_factor, row.n_idp = st.get("rfactor"), st.get("n_idp")
-        row.k_min, row.k_max = st.get("kmin"), st.get("kmax")
-        row.r_min_a, row.r_max_a = st.get("rmin"), st.get("rmax")
-        row.save()
+DATASET_RESULT_FIELDS = ("fit", "chi_square", "reduced_chi2", "r_factor", "n_idp", "k_min",
+                         "k_max", "r_min_a", "r_max_a")
 
 
-def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
-    """Write the result once: under the run's row lock, only if it has no result yet."""
+def _store_datasets(fit: XASFit, computed: dict) -> None:
+    """Link every dataset row of the run to the stored fit, with its own statistics (one
+    UPDATE for all rows; the row ids were read with the datasets in ``_compute``)."""
+    by_id = {d["id"]: d["statistics"] for d in computed["result"].datasets}
+    rows = []
+    for dataset_id, row_id in computed["dataset_rows"].items():
+        st = by_id.get(dataset_id) or {}
+        rows.append(FitDataset(
+            pk=row_id, fit=fit, chi_square=st.get("chi_square"),
+            reduced_chi2=st.get("chi2_reduced"), r_factor=st.get("rfactor"),
+            n_idp=st.get("n_idp"), k_min=st.get("kmin"), k_max=st.get("kmax"),
+            r_min_a=st.get("rmin"), r_max_a=st.get("rmax"),
+        ))
+    if rows:
+        FitDataset.objects.bulk_update(rows, DATASET_RESULT_FIELDS)
+
+
+def _store(run_id: int, computed: dict, elapsed_s: float) -> FitRun | None:
+    """Write the result once: under the run's row lock, only if it has no result yet. Returns
+    the stored run (None when it had a result already)."""
     with transaction.atomic():
-        run = FitRun.objects.select_for_update().select_related("spectrum").get(pk=run_id)
+        run = (
+            FitRun.objects.select_for_update(of=("self",))
+            .select_related("spectrum__sample")
+            .get(pk=run_id)
+        )
         if run.result_id is not None or run.reproduces_id is not None:
-            return
+            return None
         if _store_reproduction(run, computed, elapsed_s):
-            return
+            return run
         previous = fit_versions.previous_fit(run)
         fit = record_xas_fit(
             sample=run.spectrum.sample,
@@ -835,7 +846,7 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
             paths=_path_rows(computed["result"]),
             actor=run.owner,
         )
-        _store_datasets(run, fit, computed["result"])
+        _store_datasets(fit, computed)
         run.result = fit
         _mark_succeeded(run, computed, elapsed_s)
         run.log += f"[{timezone.now():%H:%M:%S}] stored fit {fit.pk}\n"
@@ -851,18 +862,19 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> None:
             retire_record(
                 old, reason=f"superseded by fit {fit.pk} (refit of a stale fit)", actor=run.owner
             )
+        return run
 
 
 def _mark_succeeded(run: FitRun, computed: dict, elapsed_s: float) -> None:
     """Status, timing, FEFF calculation and engine output of a finished run (saved by the
     caller)."""
+    run.log += f"[{timezone.now():%H:%M:%S}] {computed['fit_line']}\n"
     run.status = RunStatus.SUCCEEDED
     run.progress_pct = 100
     run.finished_at = timezone.now()
     run.elapsed_s = elapsed_s
-    run.feff = FeffCalculation.objects.filter(
-        cache_key=computed["feff"].get("cache_key") or ""
-    ).first()
+    key = computed["feff"].get("cache_key")
+    run.feff = FeffCalculation.objects.filter(cache_key=key).first() if key else None
     run.result_data = {
         "fit": computed["result"].to_json(),
         "spectrum": computed["spectrum"].to_json(with_arrays=True),
@@ -947,13 +959,14 @@ def execute_fit_run(run_id: int) -> str:
     except Exception as exc:
         _fail_unexpected(run_id, "the fit", exc)
         return RunStatus.FAILED
+    stored = None
     try:
-        _store(run_id, computed, time.perf_counter() - started)
+        stored = _store(run_id, computed, time.perf_counter() - started)
     except LabdbError as exc:  # the result could not be stored: nothing half-written
         _fail(run_id, f"the result could not be stored: {exc.message}")
     except Exception as exc:
         _fail_unexpected(run_id, "storing the result", exc)
-    final = FitRun.objects.get(pk=run_id)
+    final = stored or FitRun.objects.get(pk=run_id)
     if final.status == RunStatus.SUCCEEDED:
         logger.info(
             "fit run %s: succeeded in %.1f s (fit %s)",

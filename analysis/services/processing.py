@@ -11,8 +11,8 @@ Bounded work per request, because the builder sends one request per edit:
   autobk spline knot count grows with it), k-weight 0–4, FFT size fixed by larch's default;
 * at most ``MAX_CONCURRENT`` previews compute at once in one server process; a request that
   waits longer than ``WAIT_S`` seconds gets :class:`PreviewBusy` (HTTP 503, "try again");
-* the parsed μ(E) of the last ``CACHE_SIZE`` raw files is kept in memory by sha256, so an edit
-  does not re-read and re-parse the file;
+* the parsed μ(E) of the last ``CACHE_SIZE`` raw files is kept in memory
+  (:func:`load_stored_mu`, shared with the fit runs), so an edit does not re-parse the file;
 * each returned curve is thinned to at most ``MAX_PLOT_POINTS`` points (plots only).
 
 Units: energy in eV, k in Å⁻¹, R in Å.
@@ -20,19 +20,23 @@ Units: energy in eV, k in Å⁻¹, R in Å.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from django.core.files.storage import default_storage
 
 from analysis.engines import xas_processing
 from analysis.engines.xas_processing import process_mu
 from characterization.models import XASSpectrum
+from characterization.parsers.registry import parse_file
+from characterization.services import xas_spectrum_series
 from labdb.lib.errors import DomainError, EngineError
 
-__all__ = ["MAX_POINTS", "MAX_RBKG_A", "PreviewBusy", "preview_processing"]
+__all__ = ["MAX_POINTS", "MAX_RBKG_A", "PreviewBusy", "load_stored_mu", "preview_processing"]
 
 MAX_POINTS = 20_000
 MAX_RBKG_A = 3.0
@@ -52,7 +56,7 @@ AUTOBK_KEYS = tuple(k for k in xas_processing.AUTOBK_KEYS
 TRANSFORM_KEYS = ("kmin", "kmax", "dk", "dk2", "window", "kweight")
 
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
-_mu_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray, str]] = OrderedDict()
+_mu_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray, dict]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -60,11 +64,72 @@ class PreviewBusy(DomainError):
     """Too many previews are computing in this server process; the client should retry."""
 
 
-def _spectrum_mu(spectrum_id: int) -> tuple[XASSpectrum, np.ndarray, np.ndarray, str]:
-    """The spectrum, its energy (eV) and μ(E) from the stored raw file (cached by sha256,
-    group and declared columns)."""
-    from analysis.services.fits import load_mu
+def _cache_key(spectrum: XASSpectrum) -> str:
+    """One file can hold several spectra (Athena groups, SPEC scans, declared columns): the key
+    is the bytes, the name the parser detects the format by, and what this spectrum takes."""
+    data_file = spectrum.data_file
+    return json.dumps([data_file.sha256, data_file.original_name, spectrum.group_index,
+                       data_file.declared_xas], sort_keys=True, default=str)
 
+
+def _stored_bytes(spectrum: XASSpectrum) -> bytes:
+    """The raw file's bytes from storage, checked against its sha256; DomainError naming
+    ``spectrum`` when the file is gone or changed."""
+    data_file = spectrum.data_file
+    try:
+        with default_storage.open(data_file.file.name, "rb") as handle:
+            content = handle.read()
+    except FileNotFoundError:
+        raise DomainError(
+            f"spectrum: raw file {data_file.original_name} ({data_file.file.name}) is missing "
+            "from storage; restore it from a backup or re-upload it.",
+            field="spectrum",
+        ) from None
+    if hashlib.sha256(content).hexdigest() != data_file.sha256:
+        raise DomainError(
+            f"spectrum: the stored file {data_file.original_name} no longer matches its sha256.",
+            field="spectrum",
+        )
+    return content
+
+
+def _parsed_mu(spectrum: XASSpectrum, content: bytes) -> tuple[np.ndarray, np.ndarray, dict]:
+    data_file = spectrum.data_file
+    parsed = parse_file(content, filename=data_file.original_name)
+    series = xas_spectrum_series(spectrum, parsed)  # its group/scan, declared μ columns applied
+    raw = {"sha256": data_file.sha256, "file": data_file.original_name,
+           "parser": parsed.parser_name, "parser_version": parsed.parser_version}
+    return np.asarray(series.x), np.asarray(series.y), raw
+
+
+def load_stored_mu(spectrum: XASSpectrum) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Energy (eV), μ(E) and the raw-file facts (sha256, file, parser, parser_version) of a
+    spectrum's stored raw file.
+
+    The bytes are read back and checked against the sha256 at every call; the parse is kept
+    for the last ``CACHE_SIZE`` (sha256, name, group/scan, declared columns), so a fit request
+    and its job, or a preview and the next edit, parse the file once. Callers get their own
+    copies of the arrays (bit-identical to a fresh parse). Raises DomainError naming
+    ``spectrum`` for a file missing from storage, changed, or without μ.
+    """
+    content = _stored_bytes(spectrum)
+    key = _cache_key(spectrum)
+    with _cache_lock:
+        hit = _mu_cache.get(key)
+        if hit is not None:
+            _mu_cache.move_to_end(key)
+    if hit is None:
+        hit = _parsed_mu(spectrum, content)
+        with _cache_lock:
+            _mu_cache[key] = hit
+            while len(_mu_cache) > CACHE_SIZE:
+                _mu_cache.popitem(last=False)
+    energy, mu, raw = hit
+    return energy.copy(), mu.copy(), dict(raw)
+
+
+def _spectrum_mu(spectrum_id: int) -> tuple[XASSpectrum, np.ndarray, np.ndarray, str]:
+    """The spectrum, its energy (eV) and μ(E) from the stored raw file (parse cached)."""
     spectrum = XASSpectrum.objects.select_related("data_file").filter(pk=spectrum_id).first()
     if spectrum is None:
         raise DomainError(f"spectrum: there is no XAS spectrum {spectrum_id}.", field="spectrum")
@@ -75,29 +140,15 @@ def _spectrum_mu(spectrum_id: int) -> tuple[XASSpectrum, np.ndarray, np.ndarray,
             "(published spectra carry no data).",
             field="spectrum",
         )
-    # One file can hold several spectra (Athena groups, SPEC scans, declared columns): the
-    # key is the bytes and what this spectrum takes out of them.
-    key = json.dumps([data_file.sha256, spectrum.group_index, data_file.declared_xas],
-                     sort_keys=True, default=str)
-    with _cache_lock:
-        hit = _mu_cache.get(key)
-        if hit is not None:
-            _mu_cache.move_to_end(key)
-    if hit is None:
-        energy, mu, raw = load_mu(spectrum)
-        hit = (np.asarray(energy, dtype=float), np.asarray(mu, dtype=float), raw["file"])
-        with _cache_lock:
-            _mu_cache[key] = hit
-            while len(_mu_cache) > CACHE_SIZE:
-                _mu_cache.popitem(last=False)
-    energy, mu, name = hit
+    energy, mu, raw = load_stored_mu(spectrum)
+    energy, mu = np.asarray(energy, dtype=float), np.asarray(mu, dtype=float)
     if energy.size > MAX_POINTS:
         raise DomainError(
-            f"spectrum: {name} has {energy.size} energy points; the live preview handles at "
-            f"most {MAX_POINTS} (the fit itself is not limited).",
+            f"spectrum: {raw['file']} has {energy.size} energy points; the live preview handles "
+            f"at most {MAX_POINTS} (the fit itself is not limited).",
             field="spectrum",
         )
-    return spectrum, energy, mu, name
+    return spectrum, energy, mu, raw["file"]
 
 
 def _section(given: Any, allowed: tuple[str, ...], where: str) -> dict:
