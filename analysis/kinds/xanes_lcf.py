@@ -168,22 +168,11 @@ def normalization_of(parameters: dict) -> engine.Normalization:
 
 def record_quantity(run: AnalysisRun, sample: Any, *, quantity: str, value: float | None,
                     err: float | None, unit: str, extra: dict) -> Any:
-    """One computed ReportedQuantity of ``run`` (H1's ``record_run_quantity`` when present)."""
-    try:
-        from analysis.services.runs import record_run_quantity
-    except ImportError:
-        record_run_quantity = None
-    if record_run_quantity is not None:
-        return record_run_quantity(run, sample=sample, quantity=quantity, value=value,
-                                   err=err, unit=unit, **extra)
-    from characterization.models import ReportedQuantity
+    """One computed ReportedQuantity of ``run`` (``record_run_quantity`` of the lifecycle)."""
+    from analysis.services.runs import record_run_quantity
 
-    row = ReportedQuantity(sample=sample, quantity=quantity[:200], value=value, err=err,
-                           unit=unit, source=DataSource.COMPUTED, owner=run.requested_by,
-                           extra={"analysis_run": run.pk, **extra})
-    row.full_clean()
-    row.save()
-    return row
+    return record_run_quantity(run, sample=sample, quantity=quantity[:200], value=value,
+                               err=err, unit=unit, **extra)
 
 
 # ---------------------------------------------------------------- the kind

@@ -124,7 +124,8 @@ def test_lcf_all_combinations_ranked_and_a_simulated_standard_keeps_its_label(
     assert labels[2] == f"REF-Au_thiocyanide {spectra['Au_thiocyanide'].group_label} (SIMULATED)"
     simulated = ReportedQuantity.objects.filter(extra__analysis_run=run["id"],
                                                 extra__simulated=True)
-    assert [r.quantity.endswith("(SIMULATED)") for r in simulated] in ([True], [])
+    in_best = [c["label"] for c in run["output"]["best"]["components"] if c["simulated"]]
+    assert [r.quantity for r in simulated] == [f"XANES LCF fraction: {x}" for x in in_best]
 
 
 def test_pca_run_stores_the_variances_of_a_direct_pca_train(api, spectra, athena):
