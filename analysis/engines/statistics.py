@@ -237,6 +237,9 @@ def york_line(x: ArrayLike, y: ArrayLike, x_err: ArrayLike, y_err: ArrayLike, *,
     while True:
         iterations += 1
         b_new = _york_step(xs, ys, vx, vy, cov, b)[-1]
+        if not math.isfinite(b_new):
+            raise ValueError("York fit is undefined for these errors (a point's weight "
+                             "diverges, e.g. error correlation ±1)")
         converged = abs(b_new - b) <= _YORK_TOL * max(abs(b_new), 1.0)
         b = b_new
         if converged:
@@ -251,6 +254,9 @@ def york_line(x: ArrayLike, y: ArrayLike, x_err: ArrayLike, y_err: ArrayLike, *,
     slope_var = 1.0 / np.sum(weights * (adjusted - adj_bar) ** 2)
     intercept_var = 1.0 / np.sum(weights) + adj_bar ** 2 * slope_var
     chi2 = float(np.sum(weights * (ys - b * xs - a) ** 2))
+    if not (np.all(np.isfinite(weights) & (weights > 0)) and math.isfinite(slope_var * chi2)):
+        raise ValueError("York fit is undefined for these errors (a point's weight diverges, "
+                         "e.g. error correlation ±1)")
     scale = math.sqrt(chi2 / (xs.size - 2))
     return {"slope": b, "slope_err": math.sqrt(slope_var), "intercept": float(a),
             "intercept_err": math.sqrt(intercept_var),
@@ -262,13 +268,15 @@ def york_line(x: ArrayLike, y: ArrayLike, x_err: ArrayLike, y_err: ArrayLike, *,
 
 def _york_step(xs: np.ndarray, ys: np.ndarray, vx: np.ndarray, vy: np.ndarray,
                cov: np.ndarray, b: float) -> tuple[np.ndarray, float, float, np.ndarray, float]:
-    """One York iteration at slope b: weights W, weighted means, β and the next slope."""
-    weights = 1.0 / (vy + b * b * vx - 2.0 * b * cov)
-    x_bar = float(np.average(xs, weights=weights))
-    y_bar = float(np.average(ys, weights=weights))
-    u, v = xs - x_bar, ys - y_bar
-    beta = weights * (u * vy + b * v * vx - (b * u + v) * cov)
-    b_next = float(np.sum(weights * beta * v) / np.sum(weights * beta * u))
+    """One York iteration at slope b: weights W, weighted means, β and the next slope
+    (NaN/inf when a weight diverges; the caller rejects that)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = 1.0 / (vy + b * b * vx - 2.0 * b * cov)
+        x_bar = float(np.sum(weights * xs) / np.sum(weights))
+        y_bar = float(np.sum(weights * ys) / np.sum(weights))
+        u, v = xs - x_bar, ys - y_bar
+        beta = weights * (u * vy + b * v * vx - (b * u + v) * cov)
+        b_next = float(np.sum(weights * beta * v) / np.sum(weights * beta * u))
     return weights, x_bar, y_bar, beta, b_next
 
 
@@ -295,6 +303,8 @@ def odr_line(x: ArrayLike, y: ArrayLike, x_err: ArrayLike, y_err: ArrayLike) -> 
                      beta0=[start.slope, start.intercept]).run()
     if output.info > 3:  # ODRPACK: 1–3 converged; ≥ 4 problems (see Output.stopreason)
         raise ValueError(f"ODR failed: {'; '.join(output.stopreason)}")
+    if not np.all(np.isfinite(np.r_[output.beta, output.sd_beta, output.res_var])):
+        raise ValueError("ODR gave no finite line for these points")
     return {"slope": float(output.beta[0]), "slope_err": float(output.sd_beta[0]),
             "intercept": float(output.beta[1]), "intercept_err": float(output.sd_beta[1]),
             "reduced_chi2": float(output.res_var), "n": int(xs.size),
@@ -453,7 +463,8 @@ def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
             kwargs = {"error_correlation": error_correlation} if key == "york" else {}
             out[key] = fit(xs[mask], ys[mask], xe[mask], ye[mask], **kwargs)
         except ValueError as exc:
-            notes.append(f"{exc}.")
+            name, text = ("York" if key == "york" else "ODR"), str(exc)
+            notes.append(f"{text}." if text.startswith(name) else f"{name}: {text}.")
     if n >= MIN_POINTS and np.ptp(xs) > 0 and np.ptp(ys) > 0:
         out["resampled"] = resampled_intervals(xs, ys, xe, ye, draws=draws, seed=seed)
     else:

@@ -31,6 +31,8 @@ __all__ = ["MAX_DRAWS", "correlation_of_columns", "fit_rule", "frame_correlation
 
 #: Most resampling draws one request may ask for (2·10⁴ draws of 10³ points: ~0.5 s).
 MAX_DRAWS = 20000
+#: Largest database id (bigint); a larger "fit id" cannot exist.
+_MAX_ID = 2**63 - 1
 #: Frame columns that come from the Cd fit although they do not start with ``cd_``.
 _RATIO_ABSORBER = "cd"
 
@@ -57,7 +59,9 @@ def parse_fit_picks(value: Any) -> dict[str, int]:
                           field="fit_picks")
     picks = {}
     for code, fit_id in value.items():
-        if isinstance(fit_id, bool) or not str(fit_id).strip().isdigit():
+        text = str(fit_id).strip()
+        if isinstance(fit_id, bool) or not (text.isascii() and text.isdigit()) or \
+                int(text) > _MAX_ID:
             raise DomainError(f"fit_picks: the fit of {code!r} must be a fit id (a number), "
                               f"got {fit_id!r}.", field="fit_picks")
         picks[str(code).strip()] = int(str(fit_id).strip())

@@ -87,6 +87,9 @@ def test_york_with_correlated_errors_minimises_its_chi2():
     assert fit["chi2"] == pytest.approx(chi2, rel=1e-9)
     independent = york_line(x, y, sx, sy)
     assert independent["slope"] != pytest.approx(fit["slope"], abs=1e-3)  # r matters
+    # fully correlated errors along the line itself: every weight diverges
+    with pytest.raises(ValueError, match="York fit is undefined for these errors"):
+        york_line(x, 2 * x, [0.1] * 6, [0.2] * 6, error_correlation=1.0)
 
 
 def test_york_with_exact_y_is_the_x_error_only_line():
