@@ -78,11 +78,11 @@ def _direct_engine(cds):
                                  seed=7).to_json()
 
 
-def test_model_free_run_api_stores_n_and_delta_r_beside_compare_fit(api, cds):
+def test_model_free_run_api_stores_n_and_delta_r_beside_compare_fit(api, cds, member, client):
     response = _post(api, cds)
     assert response.status_code == 202, response.json()
     run = AnalysisRun.objects.get(pk=response.json()["id"])
-    assert (run.status, run.error) == ("succeeded", "")
+    assert (run.status, run.error, run.progress_pct) == ("succeeded", "", 100)
     out = run.output
     n, dr = out["parameters"]["n"], out["parameters"]["delta_r_a"]
     assert abs(n["mean"] - 4.0) < 2 * n["sd"]
@@ -107,11 +107,16 @@ def test_model_free_run_api_stores_n_and_delta_r_beside_compare_fit(api, cds):
     assert rows[0].extra["quantiles"] == n["quantiles"]
 
     html = render_to_string(KIND.result_template, {"run": run, "kind": KIND})
-    assert 'id="model-free-output"' in html  # json_script for model_free.js, no inline JS
+    assert 'id="model-free-parameters"' in html  # json_script for model_free.js, no inline JS
+    assert "samples" not in html  # the M-long sample lists stay out of the page
     assert "<script>" not in html
     row_n = html.split('data-parameter="n"')[1].split("</tr>")[0]
     assert f"{n['mean']:.3f} ± {n['sd']:.3f}" in row_n
     assert "<td>4.000</td>" in row_n  # the compare fit's N beside
+    client.force_login(member)
+    page = client.get(f"/analysis-runs/{run.pk}/")
+    assert page.status_code == 200
+    assert page.content.decode().count('id="model-free-result"') == 1
     form = render_to_string(KIND.form_template, {"run": None, "kind": KIND})
     assert 'data-role="compare_fit"' in form and "<script>" not in form
 

@@ -3,7 +3,7 @@
  * mean and ±SD marked and the compare fit's value; filtered χ(k) with the median model; |χ(R)|
  * with the R-window; the reference's amplitude and phase).
  *
- * Data come from the run's output via json_script (#model-free-output). No inline scripts (CSP).
+ * Data come from parts of the run's output via json_script (#model-free-parameters, …). No inline scripts (CSP).
  * SIMULATED spectra keep their label (it is part of the labels the server sends). */
 (function () {
   "use strict";
@@ -203,8 +203,17 @@
     });
   }
 
+  /* The run output's parts the page embeds (json_script), as one object. */
+  function readOutput() {
+    var parameters = readJSON("model-free-parameters");
+    if (!parameters) return null;
+    return {parameters: parameters, curves: readJSON("model-free-curves"),
+            window: readJSON("model-free-window"), reference_structure: readJSON("model-free-reference"),
+            spectra: readJSON("model-free-spectra"), compare_fit: readJSON("model-free-compare")};
+  }
+
   function init() {
-    var out = readJSON("model-free-output");
+    var out = readOutput();
     if (out) showResult(out);
     var form = document.getElementById("model-free-start");
     if (form) startForm(form);
