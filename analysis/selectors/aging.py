@@ -139,7 +139,7 @@ def _sem(sd: pd.Series, n: pd.Series) -> pd.Series:
 def _long(raw: pd.DataFrame) -> pd.DataFrame:
     """The generic rows turned into one row per (measurement, property)."""
     parts = []
-    specs = {
+    specs: dict[str, tuple[str, list[tuple[str, str, str | None]]]] = {
         "P": ("pl", [("qy_pct", "f1", None), ("pl_peak_nm", "f2", None),
                      ("fwhm_mev", "f3", None), ("fwhm_nm", "f4", None)]),
         "T": ("tem", [("tem_length_nm", "f1", "f2"), ("tem_width_nm", "f3", "f4"),
@@ -158,10 +158,10 @@ def _long(raw: pd.DataFrame) -> pd.DataFrame:
         edge = paths["grp"].astype(object)
         pair = edge.str.split(" ").str[0].str.lower() + "_" + \
             paths["t3"].astype(object).str.lower()
-        for quantity, value, err in (("n", "f1", "f2"), ("r_a", "f3", "f4"),
-                                     ("sigma2_a2", "f5", "f6")):
-            parts.append(_rows(paths, "xas_fit", pair + "_" + quantity, paths[value],
-                               paths[err], edge=edge))
+        for quantity, value_col, err_col in (("n", "f1", "f2"), ("r_a", "f3", "f4"),
+                                             ("sigma2_a2", "f5", "f6")):
+            parts.append(_rows(paths, "xas_fit", pair + "_" + quantity, paths[value_col],
+                               paths[err_col], edge=edge))
     series = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if series.empty:
         return pd.DataFrame(columns=AGING_SERIES_COLUMNS)
@@ -180,7 +180,9 @@ def _qy_value(part: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def _rows(part: pd.DataFrame, kind: str, prop, value, err, *, edge) -> pd.DataFrame:
-    delta = (part["measured_at"] - part["syn_date"]) / pd.Timedelta(days=1)
+    measured: pd.Series[pd.Timestamp] = part["measured_at"]
+    synthesized: pd.Series[pd.Timestamp] = part["syn_date"]
+    delta = (measured - synthesized) / pd.Timedelta(days=1)
     age = delta.where(part["measured_at"].notna() & part["syn_date"].notna(), part["age_days"])
     return pd.DataFrame({
         "sample_code": part["t2"], "sample_id": part["sample_id"], "property": prop,

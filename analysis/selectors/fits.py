@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
 from analysis.models import FitRun
 from characterization.models import XASFit
+from labdb.lib.errors import DomainError
+
+if TYPE_CHECKING:
+    from analysis.engines.plots import ImageFormat
 
 __all__ = ["compare_fits", "fit_plot", "fit_result_json", "fit_run_list"]
 
@@ -75,6 +80,15 @@ def fit_result_json(fit: XASFit) -> dict | None:
     return run.result_data or None
 
 
+def _image_format(fmt: str) -> ImageFormat:
+    """``fmt`` as an image format the plot engine draws; DomainError naming ``format``."""
+    if fmt == "png":
+        return "png"
+    if fmt == "svg":
+        return "svg"
+    raise DomainError(f"format: expected png or svg, got {fmt!r}.", field="format")
+
+
 def fit_plot(fit: XASFit, *, kind: str, fmt: str = "png") -> bytes:
     """normalized μ(E), k^w·χ(k) data vs model, or |χ(R)| data vs model of a computed fit.
 
@@ -85,8 +99,8 @@ def fit_plot(fit: XASFit, *, kind: str, fmt: str = "png") -> bytes:
     from analysis.engines import plots
     from analysis.engines.fitting import FitResult
     from analysis.engines.xas_processing import ProcessedSpectrum
-    from labdb.lib.errors import DomainError
 
+    image_format = _image_format(fmt)
     data = fit_result_json(fit)
     if not data:
         raise DomainError(
@@ -100,10 +114,12 @@ def fit_plot(fit: XASFit, *, kind: str, fmt: str = "png") -> bytes:
             for k in ("energy_ev", "mu", "norm", "k_inv_a", "chi", "r_a", "chir_mag")
         }
         spectrum = ProcessedSpectrum(**{**data["spectrum"], **arrays})
-        return plots.plot_normalized_mu(spectrum, fmt=fmt, title=f"normalized μ(E) — {fit}")
+        return plots.plot_normalized_mu(
+            spectrum, fmt=image_format, title=f"normalized μ(E) — {fit}"
+        )
     result = FitResult(**data["fit"])
     if kind == "chik":
-        return plots.plot_chik_fit(result, fmt=fmt)
+        return plots.plot_chik_fit(result, fmt=image_format)
     if kind == "chir":
-        return plots.plot_chir_fit(result, fmt=fmt)
+        return plots.plot_chir_fit(result, fmt=image_format)
     raise DomainError("kind: expected mu, chik or chir.", field="kind")
