@@ -43,9 +43,12 @@ serve:
 system-packages:
 	bash scripts/system_packages.sh
 
+## lint: ruff, the import contracts, mypy with django-stubs on analysis/ and the parsers
+## (configuration in pyproject.toml [tool.mypy]), migrations in step with the models
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy analysis characterization/parsers
 	$(PY) manage.py makemigrations --check --dry-run
 
 test-sqlite: $(STAMP)
