@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from characterization.enums import DataSource
 from characterization.models import XASFit, XASSpectrum
 
 MAX_SPECTRA = 8
@@ -52,8 +53,10 @@ def _spectrum_json(spectrum: XASSpectrum) -> dict:
         "sample": spectrum.sample.code,
         "sample_id": spectrum.sample_id,
         "file": spectrum.data_file.original_name,
-        "label": f"{spectrum.sample.code} · {spectrum.element} {spectrum.edge} · "
+        "label": ("SIMULATED · " if spectrum.source == DataSource.SIMULATED else "")
+                 + f"{spectrum.sample.code} · {spectrum.element} {spectrum.edge} · "
                  f"{spectrum.data_file.original_name}",
+        "simulated": spectrum.source == DataSource.SIMULATED,
     }
 
 

@@ -119,3 +119,12 @@ def test_xas_plot_offers_the_other_simulated_spectra_as_overlays(api, model_samp
                   "MODEL-Mo2C (FDMNES) · FDMNES raw</option>")
     assert (page.count(option), page.count(raw_option)) == (1, 1)  # never its own file
     assert "js/simulated_overlay" in page
+
+
+def test_fit_builder_lists_a_simulated_spectrum_as_simulated(api, model_sample, client, member):
+    data_file = _upload(api, model_sample, RAW)
+    spectrum = XASSpectrum.objects.get(data_file=data_file)
+    client.force_login(member)
+    page = client.get(f"/fit-builder/?spectra={spectrum.pk}").content.decode()
+    label = f"SIMULATED · MODEL-Mo2C (FDMNES) · Mo K · {RAW.name}"
+    assert f'<option value="{spectrum.pk}">{label}</option>' in page
