@@ -58,6 +58,16 @@ DEFAULT_DRAWS = 2000
 DEFAULT_SEED = 0
 #: Confidence level of the resampled intervals.
 INTERVAL_LEVEL = 0.95
+#: Values (draws × points) generated at a time by ``resampled_intervals``.
+RESAMPLE_CHUNK = 500_000
+#: ``errors_in_variables`` resamples at most this many values (draws × points): ~1 s. With more
+#: points the draws are reduced, and ``eiv_note`` says so.
+MAX_RESAMPLED_VALUES = 2_000_000
+#: ODRPACK's time grows fast with the points (10⁵ points: ~30 s); above this York alone (the
+#: same line for a straight-line model) is reported.
+ODR_MAX_POINTS = 2000
+#: The relative-error warning names at most this many points in its message (all in samples).
+WARN_NAMED = 10
 #: Below this many points a correlation is flagged as weak evidence.
 FEW_POINTS = 6
 #: Up to this many points the Spearman p-value is also computed exactly (all n! pairings).
@@ -377,18 +387,26 @@ def resampled_intervals(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None = No
     sx = _errors(np.asarray(x_err if x_err is not None else np.full(n, np.nan), dtype=float))
     sy = _errors(np.asarray(y_err if y_err is not None else np.full(n, np.nan), dtype=float))
     rng = np.random.default_rng(seed)
-    moved_x = xs + sx * rng.standard_normal((draws, n))
-    moved_y = ys + sy * rng.standard_normal((draws, n))
-    picks = rng.integers(0, n, size=(draws, n))
-    both_x = xs[picks] + sx[picks] * rng.standard_normal((draws, n))
-    both_y = ys[picks] + sy[picks] * rng.standard_normal((draws, n))
+    schemes = ("within_errors", "over_points", "both")
+    r = {k: np.empty(draws) for k in schemes}
+    slope = {k: np.empty(draws) for k in schemes}
+    # In chunks of ~RESAMPLE_CHUNK values: memory stays ~50 MB whatever draws × n is.
+    rows = max(1, RESAMPLE_CHUNK // n)
+    for start in range(0, draws, rows):
+        size = min(rows, draws - start)
+        z = rng.standard_normal((4, size, n))
+        picks = rng.integers(0, n, size=(size, n))
+        pairs = {"within_errors": (xs + sx * z[0], ys + sy * z[1]),
+                 "over_points": (xs[picks], ys[picks]),
+                 "both": (xs[picks] + sx[picks] * z[2], ys[picks] + sy[picks] * z[3])}
+        for scheme, (dx, dy) in pairs.items():
+            r[scheme][start:start + size], slope[scheme][start:start + size] = \
+                _r_and_slope(dx, dy)
     out: dict[str, Any] = {"draws": int(draws), "seed": int(seed), "level": level}
-    for scheme, (dx, dy) in {"within_errors": (moved_x, moved_y),
-                             "over_points": (xs[picks], ys[picks]),
-                             "both": (both_x, both_y)}.items():
-        r, slope = _r_and_slope(dx, dy)
-        out[scheme] = {"r": _interval(r, level), "slope": _interval(slope, level),
-                       "n_degenerate": int(np.count_nonzero(~np.isfinite(r)))}
+    for scheme in schemes:
+        out[scheme] = {"r": _interval(r[scheme], level),
+                       "slope": _interval(slope[scheme], level),
+                       "n_degenerate": int(np.count_nonzero(~np.isfinite(r[scheme])))}
     return out
 
 
@@ -421,8 +439,10 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
             parts.append(f"{names[i]}: {axis} = {values[i]:.4g} ± {abs(sig[i]):.4g} "
                          f"({100 * rel[i]:.0f} %)")
     if big:
+        more = f"; and {len(parts) - WARN_NAMED} more" if len(parts) > WARN_NAMED else ""
         out.append({"kind": "relative_error_over_100_pct", "samples": sorted(set(big)),
-                    "message": "relative error above 100 % — " + "; ".join(parts) + "."})
+                    "message": "relative error above 100 % — "
+                               + "; ".join(parts[:WARN_NAMED]) + more + "."})
     for axis, err in (("x", x_err), ("y", y_err)):
         sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
         lacking = [names[i] for i in np.flatnonzero(~np.isfinite(sig))]
@@ -459,6 +479,10 @@ def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
         notes.append(f"York: left out {len(left_out)} point(s) with neither an x nor a y "
                      f"error ({', '.join(left_out)}).")
     for key, fit, mask in (("york", york_line, usable), ("odr", odr_line, np.ones(n, bool))):
+        if key == "odr" and n > ODR_MAX_POINTS:
+            notes.append(f"ODR: not computed above {ODR_MAX_POINTS} points (York gives the "
+                         "same straight line).")
+            continue
         try:
             kwargs = {"error_correlation": error_correlation} if key == "york" else {}
             out[key] = fit(xs[mask], ys[mask], xe[mask], ye[mask], **kwargs)
@@ -466,7 +490,11 @@ def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
             name, text = ("York" if key == "york" else "ODR"), str(exc)
             notes.append(f"{text}." if text.startswith(name) else f"{name}: {text}.")
     if n >= MIN_POINTS and np.ptp(xs) > 0 and np.ptp(ys) > 0:
-        out["resampled"] = resampled_intervals(xs, ys, xe, ye, draws=draws, seed=seed)
+        used = min(draws, max(1, MAX_RESAMPLED_VALUES // n))
+        if used < draws:
+            notes.append(f"Resampling: {used} draws instead of {draws} for {n} points (at "
+                         f"most {MAX_RESAMPLED_VALUES:,} resampled values per request).")
+        out["resampled"] = resampled_intervals(xs, ys, xe, ye, draws=used, seed=seed)
     else:
         notes.append(f"Resampled intervals need at least {MIN_POINTS} points with varying x "
                      "and y.")

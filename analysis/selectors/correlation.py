@@ -29,7 +29,8 @@ from labdb.lib.errors import DomainError
 __all__ = ["MAX_DRAWS", "correlation_of_columns", "fit_rule", "frame_correlation",
            "parse_fit_picks"]
 
-#: Most resampling draws one request may ask for (2·10⁴ draws of 10³ points: ~0.5 s).
+#: Most resampling draws one request may ask for (the engine also caps draws × points at
+#: ``MAX_RESAMPLED_VALUES``, saying so in ``eiv_note``).
 MAX_DRAWS = 20000
 #: Largest database id (bigint); a larger "fit id" cannot exist.
 _MAX_ID = 2**63 - 1
