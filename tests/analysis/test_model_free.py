@@ -60,6 +60,7 @@ def _post(api, cds, **changes):
     inputs = {"reference": cds["reference"].pk, "unknown": cds["unknown"].pk,
               "compare_fit": cds["fit"].pk}
     inputs.update(changes.pop("inputs", {}))
+    inputs = {role: value for role, value in inputs.items() if value is not None}  # omitted
     return api.post("/api/analysis-runs/", {"kind": "model_free_exafs", "inputs": inputs,
                                             "parameters": {**PARAMETERS, **changes}},
                     format="json")
@@ -103,6 +104,8 @@ def test_model_free_run_api_stores_n_and_delta_r_beside_compare_fit(api, cds, me
     ]
     assert {r.sample_id for r in rows} == {cds["unknown"].sample_id}
     assert (rows[0].value, rows[0].err) == (n["mean"], n["sd"])
+    assert KIND.summary(run) == (f"Cd–S: N = {n['mean']:.2f} ± {n['sd']:.2f}, ΔR = "
+                                 f"{dr['mean']:.3f} ± {dr['sd']:.3f} Å (20 fits)")
     assert rows[0].extra["compare_fit"] == cds["fit"].pk
     assert rows[0].extra["quantiles"] == n["quantiles"]
 
@@ -150,3 +153,11 @@ def test_model_free_compare_fit_of_another_sample_is_400(api, cds, member):
     response = _post(api, cds, inputs={"compare_fit": other_fit.pk})
     assert response.status_code == 400
     assert "inputs.compare_fit" in str(response.json())
+
+
+def test_model_free_unknown_on_another_edge_is_400_naming_unknown(api, cds, member):
+    selenium = _spectrum("Se_ZnSe_rt_01.xdi", "ZnSe-Se", member)
+    response = _post(api, cds, inputs={"unknown": selenium.pk, "compare_fit": None})
+    assert response.status_code == 400
+    assert "inputs.unknown" in str(response.json())
+    assert "edge" in str(response.json())
