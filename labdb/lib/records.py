@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from labdb.lib.errors import ConflictError, DomainError, RetiredError
+
+RecordT = TypeVar("RecordT", bound=models.Model)
+"""The model class a write was given: each write returns an instance of that same class."""
 
 
 def validation_to_domain(exc: ValidationError, *, prefix: str = "") -> DomainError:
@@ -20,7 +24,7 @@ def validation_to_domain(exc: ValidationError, *, prefix: str = "") -> DomainErr
     return DomainError(" ".join(exc.messages), field=prefix.rstrip(".") or None)
 
 
-def save_validated(instance: models.Model, *, prefix: str = "") -> models.Model:
+def save_validated(instance: RecordT, *, prefix: str = "") -> RecordT:
     """``full_clean()`` then ``save()``; validation problems become DomainError."""
     try:
         instance.full_clean()
@@ -32,8 +36,8 @@ def save_validated(instance: models.Model, *, prefix: str = "") -> models.Model:
 
 @transaction.atomic
 def update_record(
-    instance: models.Model, *, changes: dict, expected_version: int | None, actor=None
-) -> models.Model:
+    instance: RecordT, *, changes: dict, expected_version: int | None, actor=None
+) -> RecordT:
     """Apply ``changes`` to a LabRecord if nobody changed it since ``expected_version``.
 
     Raises ConflictError (HTTP 409, with the current version) when the stored version differs,
@@ -62,7 +66,7 @@ def update_record(
 
 
 @transaction.atomic
-def retire_record(instance: models.Model, *, reason: str, actor=None) -> models.Model:
+def retire_record(instance: RecordT, *, reason: str, actor=None) -> RecordT:
     """Hide a record instead of deleting it; the act and its reason go into its history."""
     if not reason or not reason.strip():
         raise DomainError("reason: say why this record is retired.", field="reason")
@@ -122,7 +126,7 @@ def require_active(instance: models.Model) -> None:
 
 
 @transaction.atomic
-def restore_record(instance: models.Model, *, reason: str, actor) -> models.Model:
+def restore_record(instance: RecordT, *, reason: str, actor) -> RecordT:
     """Bring a retired record back (owner or curator); the act and its reason go into history.
 
     Raises PermissionDenied for anyone else, DomainError without a reason or when the record
@@ -156,7 +160,7 @@ def with_owner(data: dict, actor) -> dict:
     return data
 
 
-def save_unique(instance: models.Model, *, prefix: str = "") -> models.Model:
+def save_unique(instance: RecordT, *, prefix: str = "") -> RecordT:
     """``save_validated`` that turns a uniqueness race into a DomainError rather than a 500."""
     try:
         with transaction.atomic():
@@ -167,7 +171,7 @@ def save_unique(instance: models.Model, *, prefix: str = "") -> models.Model:
 
 
 @transaction.atomic
-def create_record(*, model: type[models.Model], data: dict, actor=None) -> models.Model:
+def create_record(*, model: type[RecordT], data: dict, actor=None) -> RecordT:
     """Create a simple record (chemical, lot, paper…) owned by ``actor``."""
     instance = model(**with_owner(data, actor))
     if actor is not None:
