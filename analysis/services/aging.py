@@ -77,7 +77,7 @@ def create_aging_study(*, sample: Sample, storage_condition: str, planned: Itera
     for due_on, label in sorted(items):
         entry = PlannedRemeasurement(study=study, due_on=due_on, label=label)
         if actor is not None:
-            entry._history_user = actor
+            entry._history_user = actor  # type: ignore[attr-defined]  # simple_history's hook
         save_validated(entry)
     return study
 
@@ -107,7 +107,7 @@ def mark_remeasured(*, planned: PlannedRemeasurement, done_on: dt.date, actor,
     if note:
         current.note = note
     if actor is not None:
-        current._history_user = actor
+        current._history_user = actor  # type: ignore[attr-defined]  # simple_history's hook
     return save_validated(current)
 
 
