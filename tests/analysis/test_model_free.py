@@ -161,3 +161,10 @@ def test_model_free_unknown_on_another_edge_is_400_naming_unknown(api, cds, memb
     assert response.status_code == 400
     assert "inputs.unknown" in str(response.json())
     assert "edge" in str(response.json())
+
+
+def test_model_free_negative_n_bound_is_400_naming_bounds(api, cds):
+    response = _post(api, cds, bounds={"n": [-1, 6]})
+    assert response.status_code == 400
+    assert "bounds" in response.json()["field"]
+    assert "negative" in str(response.json())
