@@ -269,12 +269,13 @@ def _plot(m: Explore, frame, params) -> None:
                                           "array": [_clean(v) or 0 for v in err]}
         m.traces.append(trace)
     m.band = regression_band(sub[m.x], sub[m.y])
-    if m.band is not None:
-        m.traces.extend(band_traces(m.band))
     _stats(m, frame, params)
     york = dict(m.eiv_rows).get("York (2004)")
-    if york is not None and m.band is not None:
-        m.traces.append(york_trace(m.band["x"], york["slope_value"], york["intercept_value"]))
+    if m.band is not None:
+        if york is not None:  # before the band: the least-squares line stays the last trace
+            m.traces.append(york_trace(m.band["x"], york["slope_value"],
+                                       york["intercept_value"]))
+        m.traces.extend(band_traces(m.band))
 
 
 def regression_band(x, y, *, level: float = BAND_LEVEL, points: int = BAND_POINTS

@@ -7,6 +7,8 @@ the answer on the demo — each checked against numbers computed independently h
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
 
 import numpy as np
@@ -326,6 +328,13 @@ def test_explorer_shows_the_fit_choice_rule_and_the_error_aware_fits(seed000, me
     assert "each sample&#x27;s latest measurement and fit" in page
     assert f"{CDZNS_45}: the Cd fit" in page and "so the sample is excluded" in page
     assert "York (2004)" in page and "relative error above 100 %" in page
+    traces = json.loads(re.search(r'<script id="explore-traces" type="application/json">(.*?)'
+                                  r"</script>", page, re.S).group(1))
+    york = next(t for t in traces if t["name"] == "York line (errors on both axes)")
+    _, x, y, sx, _ = _points()
+    a, b, _ = _york_objective_minimum(x, y, sx, np.zeros(len(x)))
+    assert (york["y"][1] - york["y"][0]) / (york["x"][1] - york["x"][0]) == pytest.approx(
+        b, abs=1e-6)
     earliest = client.get("/explore/", {"x": RATIO, "y": QY, "group": "",
                                         "fit_choice": "earliest"}).content.decode()
     assert "6 samples with both values" in earliest
