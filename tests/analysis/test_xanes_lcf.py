@@ -75,7 +75,7 @@ def _post(api, kind: str, inputs: dict, **parameters):
     return api.post("/api/analysis-runs/", body, format="json")
 
 
-def test_lcf_run_stores_the_fractions_of_a_direct_lincombo_fit(api, spectra, athena):
+def test_lcf_run_stores_the_fractions_of_a_direct_lincombo_fit(api, member, spectra, athena):
     from larch.math import lincombo_fit
 
     names = ("Au_foil", "Au3_Cl_aq", "Au_thiocyanide")
@@ -102,6 +102,22 @@ def test_lcf_run_stores_the_fractions_of_a_direct_lincombo_fit(api, spectra, ath
     # the plot arrays are in the run's output
     best = run["output"]["best"]
     assert (best["fit"], len(best["weighted_components"])) == (direct.yfit.tolist(), 3)
+    # the run page shows the weights and carries the plot's data (json_script, no inline JS)
+    page = _page(member, f"/analysis-runs/{run['id']}/")
+    assert ('id="xanes-lcf-plot"' in page, 'id="xanes-lcf-output"' in page,
+            f"{direct.weights[next(iter(direct.weights))]:.4f}" in page) == (True, True, True)
+    start = _page(member, "/analysis-runs/new/xanes_lcf/")
+    assert ('id="xanes-standards"' in start, "js/xanes_lcf." in start) == (True, True)
+
+
+def _page(user, url: str) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode()
 
 
 def test_lcf_all_combinations_ranked_and_a_simulated_standard_keeps_its_label(
@@ -128,7 +144,7 @@ def test_lcf_all_combinations_ranked_and_a_simulated_standard_keeps_its_label(
     assert [r.quantity for r in simulated] == [f"XANES LCF fraction: {x}" for x in in_best]
 
 
-def test_pca_run_stores_the_variances_of_a_direct_pca_train(api, spectra, athena):
+def test_pca_run_stores_the_variances_of_a_direct_pca_train(api, member, spectra, athena):
     from larch.math import pca_train
 
     response = _post(api, "xanes_pca", {"spectra": [spectra[n].pk for n in PCA_SET],
@@ -152,6 +168,8 @@ def test_pca_run_stores_the_variances_of_a_direct_pca_train(api, spectra, athena
     assert tt["label"] == f"REF-Au_cyanide {spectra['Au_cyanide'].group_label}"
     target_row = rows.get(quantity__startswith="XANES PCA target transform")
     assert (target_row.sample.code, target_row.value) == ("REF-Au_cyanide", tt["r_factor"])
+    page = _page(member, f"/analysis-runs/{run['id']}/")
+    assert ('id="xanes-pca-scree"' in page, f"{variances[0]:.5f}" in page) == (True, True)
 
 
 def _field(response) -> str:
