@@ -1,7 +1,10 @@
 """Structure–property and aging endpoints: thin adapters over the analysis selectors.
 
 ``GET /api/analysis/frame/``               the structure–property frame (json, csv or xlsx)
-``GET /api/analysis/correlation/``         correlation of two frame columns, overall and by group
+``GET /api/analysis/correlation/``         correlation of two frame columns, overall and by group,
+                                           with York/ODR lines on both axes' errors, seeded
+                                           resampled intervals, warnings and the fit rule
+                                           (``analysis.selectors.correlation``)
 ``GET /api/analysis/aging/``               a sample's aging series and the changes between points
 ``GET /api/analysis/plots/correlation.png|svg`` and ``/plots/aging.png|svg``  the figures
 
