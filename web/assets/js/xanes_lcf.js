@@ -86,8 +86,8 @@
 
   /* ---------------------------------------------------------------- start form */
 
-  function spectrumLabel(s) {
-    var sample = s.sample_code || ("sample " + s.sample);
+  function spectrumLabel(s, codes) {
+    var sample = codes[s.sample] || ("sample " + s.sample);
     var simulated = s.source === "simulated" ? " (SIMULATED)" : "";
     return "#" + s.id + " " + sample + " " + (s.group_label || "") + " — " + s.element + " " + s.edge + simulated;
   }
@@ -101,20 +101,24 @@
       });
   }
 
-  function fillChoices(root, spectra) {
+  /* Spectra with a parsed raw file (published spectra carry no μ(E)), labelled by sample code. */
+  function fillChoices(root, spectra, samples) {
+    var codes = {};
+    samples.forEach(function (x) { codes[x.id] = x.code; });
+    spectra = spectra.filter(function (s) { return s.data_file; });
     root.querySelectorAll("[data-role]").forEach(function (box) {
       var role = box.getAttribute("data-role");
       spectra.forEach(function (s) {
         if (box.tagName === "SELECT") {
           var opt = document.createElement("option");
-          opt.value = s.id; opt.textContent = spectrumLabel(s);
+          opt.value = s.id; opt.textContent = spectrumLabel(s, codes);
           box.appendChild(opt);
         } else {
           var label = document.createElement("label");
           var input = document.createElement("input");
           input.type = "checkbox"; input.value = s.id; input.name = role;
           label.appendChild(input);
-          label.appendChild(document.createTextNode(" " + spectrumLabel(s)));
+          label.appendChild(document.createTextNode(" " + spectrumLabel(s, codes)));
           box.appendChild(label);
         }
       });
@@ -164,9 +168,9 @@
 
   function startForm(root) {
     var error = document.getElementById("xanes-error");
-    loadSpectra("/api/xas-spectra/?page_size=500", []).then(function (spectra) {
-      fillChoices(root, spectra);
-    });
+    Promise.all([loadSpectra("/api/xas-spectra/?page_size=500", []),
+                 loadSpectra("/api/samples/?page_size=500", []).catch(function () { return []; })])
+      .then(function (both) { fillChoices(root, both[0], both[1]); });
     document.getElementById("xanes-submit").addEventListener("click", function () {
       var token = root.querySelector("input[name=csrfmiddlewaretoken]");
       error.hidden = true;
