@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 import analysis.selectors as analysis_selectors
 from analysis.models import AgingStudy, FitRun
 from characterization import selectors as char_selectors
+from characterization.enums import DataSource
 from characterization.models import (
     AbsorptionMeasurement,
     CompositionMeasurement,
@@ -112,6 +113,7 @@ class SamplePage:
     unlinked_links: list = field(default_factory=list)  # DataFileLinks taken off, to relink
     manual: object = None  # web.measurement_forms.ManualSection (forms for the viewer)
     simulated_overlays: list = field(default_factory=list)  # SIMULATED μ(E) to overlay
+    model_structure: bool = False  # a reference sample whose spectra are all SIMULATED
 
 
 def _for_sample(qs: QuerySet, sample: Sample) -> list:
@@ -168,6 +170,8 @@ def sample_page(*, sample_id: int, viewer=None, bound_form=None) -> SamplePage:
     rows = [*page.tem, *page.pl, *page.absorption, *page.other["Reported quantities"]]
     page.manual = manual_section(sample, viewer, rows, bound=bound_form)
     page.simulated_overlays = simulated_overlays({sp.element for sp in page.spectra})
+    page.model_structure = sample.is_reference and bool(page.spectra) and all(
+        sp.source == DataSource.SIMULATED for sp in page.spectra)
     return page
 
 

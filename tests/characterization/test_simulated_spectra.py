@@ -105,6 +105,9 @@ def test_sample_page_labels_simulated_spectra(api, model_sample, client, member)
     assert '<span class="badge badge-warn"><span aria-hidden="true">≈</span> SIMULATED</span>' in (
         page)
     assert "FDMNES Revision 20th of January 2022 · convoluted" in page
+    assert ('<span data-model-structure>model structure: every spectrum of it is <span class="'
+            'badge badge-warn"><span aria-hidden="true">≈</span> SIMULATED</span> (computed from '
+            "a structure, not measured)</span>") in page
 
 
 def test_xas_plot_offers_the_other_simulated_spectra_as_overlays(api, model_sample, client,
