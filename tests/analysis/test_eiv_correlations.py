@@ -339,3 +339,12 @@ def test_explorer_shows_the_fit_choice_rule_and_the_error_aware_fits(seed000, me
                                         "fit_choice": "earliest"}).content.decode()
     assert "6 samples with both values" in earliest
     assert "so the sample is excluded" not in earliest
+    fit_id = int(structure_property_frame(fit_choice="earliest").set_index("sample_code")
+                 .loc[CDZNS_45, "cd_fit_id"])
+    picked = client.get("/explore/", {"x": RATIO, "y": QY, "group": "",
+                                      "fit_picks": f"{CDZNS_45} = {fit_id}"}).content.decode()
+    assert "6 samples with both values" in picked
+    assert f"picked by hand: {CDZNS_45}: fit {fit_id}." in picked
+    bad = client.get("/explore/", {"x": RATIO, "y": QY, "fit_picks": "NO-SUCH = 3"})
+    assert ("✗ fit_picks: no sample with code &#x27;NO-SUCH&#x27;. Showing each sample&#x27;s "
+            "latest fit instead.") in bad.content.decode()
