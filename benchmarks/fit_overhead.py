@@ -191,8 +191,10 @@ class Stored:
         return out
 
 
-def labdb_fit(model: dict, spectra: list, user) -> tuple[float, object]:
-    """Seconds from request_fit_run to a stored result (embedded pool), and the run.
+def labdb_fit(model: dict, spectra: list, user) -> tuple[float, float, object]:
+    """Seconds from request_fit_run to a stored result (embedded pool), the process CPU
+    seconds spent meanwhile (every thread: the pool's fit, SQLite in-process, the poll), and
+    the run.
 
     The end is when the pool thread has finished the job (result committed, its connection
     closed): the pool's in-memory finished count, looked at every 2 ms — no database query
@@ -203,15 +205,15 @@ def labdb_fit(model: dict, spectra: list, user) -> tuple[float, object]:
     body = {**model, "datasets": [{**ds, "spectrum": s.pk}
                                   for ds, s in zip(model["datasets"], spectra, strict=True)]}
     finished = jobs.pool_stats()["finished"]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = request_fit_run(model=body, actor=user)
     done = run.status in ("succeeded", "failed") or wait_until(
         lambda: jobs.pool_stats()["finished"] > finished, timeout_s=600, every_s=0.002)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     run.refresh_from_db()
     if not done or run.status != "succeeded":
         raise SystemExit(f"labdb fit run {run.pk} {run.status}: {run.error}")
-    return elapsed, run
+    return elapsed, cpu, run
 
 
 def arrays_of(spectra: list) -> list[tuple]:
@@ -233,19 +235,21 @@ def measure(name: str, repeat: int, user, stored: Stored) -> dict:
     labdb_fit(model, stored.spectra(files), user)
     from labdb.lib import jobs
 
-    bare_s, labdb_s, inline_s, rfactors = [], [], [], set()
+    bare_s, labdb_s, inline_s, bare_cpu, labdb_cpu, rfactors = [], [], [], [], [], set()
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = bare_fit(model, arrays, bare_paths)
         bare_s.append(time.perf_counter() - t0)
-        seconds, run = labdb_fit(model, stored.spectra(files), user)
+        bare_cpu.append(time.process_time() - c0)
+        seconds, cpu, run = labdb_fit(model, stored.spectra(files), user)
         labdb_s.append(seconds)
+        labdb_cpu.append(cpu)
         rfactors.add((round(out.rfactor, 10), round(run.result.r_factor, 10)))
         spectra = stored.spectra(files)
         with jobs.inline():  # the same service in the calling thread: no pool hand-off
             inline_s.append(labdb_fit(model, spectra, user)[0])
     return {"name": name, "bare": bare_s, "labdb": labdb_s, "inline": inline_s,
-            "rfactors": sorted(rfactors)}
+            "bare_cpu": bare_cpu, "labdb_cpu": labdb_cpu, "rfactors": sorted(rfactors)}
 
 
 def profile(name: str, user, stored: Stored) -> None:
@@ -286,15 +290,19 @@ def main() -> None:
     print(f"\nlabdb fit overhead over bare xraylarch, medians of {args.repeat} fits each "
           f"(load average after the run: {load})")
     print(f"{'case':<12}{'bare s':>9}{'labdb s':>9}{'ratio':>7}{'overhead s':>11}"
-          f"{'inline s':>10}{'ratio':>7}   R-factor bare / labdb")
+          f"{'inline s':>10}{'ratio':>7}{'bare cpu':>10}{'labdb cpu':>10}{'ratio':>7}"
+          "   R-factor bare / labdb")
     for row in rows:
         bare, ours = statistics.median(row["bare"]), statistics.median(row["labdb"])
         inline = statistics.median(row["inline"])
+        cpu_bare, cpu_ours = statistics.median(row["bare_cpu"]), statistics.median(row["labdb_cpu"])
         same = ", ".join(f"{a:.10f} / {b:.10f}" for a, b in row["rfactors"])
         print(f"{row['name']:<12}{bare:>9.3f}{ours:>9.3f}{ours / bare:>7.3f}"
-              f"{ours - bare:>11.3f}{inline:>10.3f}{inline / bare:>7.3f}   {same}")
+              f"{ours - bare:>11.3f}{inline:>10.3f}{inline / bare:>7.3f}"
+              f"{cpu_bare:>10.3f}{cpu_ours:>10.3f}{cpu_ours / cpu_bare:>7.3f}   {same}")
     print("labdb: embedded pool (the job path); inline: the same service and job run in the "
-          "calling thread")
+          "calling thread; cpu: process CPU seconds of the bare fit and of the pool run (all "
+          "threads, SQLite in-process), less sensitive to other processes' load than wall time")
     from labdb.lib.jobs import shutdown_pool
 
     shutdown_pool()
