@@ -82,7 +82,18 @@ def _records(run: dict) -> list[ReportedQuantity]:
     return list(ReportedQuantity.objects.filter(extra__analysis_run=run["id"]).order_by("pk"))
 
 
-def test_bond_angle_run_reproduces_seed002_106_1_from_its_printed_distances(seed002, api):
+def _page(user, url: str) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode()
+
+
+def test_bond_angle_run_reproduces_seed002_106_1_from_its_printed_distances(
+        seed002, api, member):
     r_cds = _quantity("MSC-322", "Cd–S distance")
     r_cdcd = _quantity("MSC-322", "Cd–Cd distance")
     run = _run(api, "bond_angle", {"quantities": [r_cds.pk, r_cdcd.pk]},
@@ -105,6 +116,8 @@ def test_bond_angle_run_reproduces_seed002_106_1_from_its_printed_distances(seed
     msc = frame[frame["sample_code"] == "MSC-322"].iloc[0]
     assert (msc["computed_cd_s_cd_angle_deg"], msc["computed_cd_s_cd_angle_deg_err"]) == \
         (row.value, row.err)
+    page = _page(member, f"/analysis-runs/{run['id']}/")
+    assert ("106.10 ± 0.70°" in page, 'id="calc-shells"' in page) == (True, True)
 
 
 def test_bond_angle_monte_carlo_is_stated_and_close_to_linear(seed002, api):
@@ -139,7 +152,7 @@ def test_coordination_ratio_run_over_a_published_fit_equals_the_analytic_error(s
     assert msc["computed_cd_s_cd_o_n_ratio"] == ratio
 
 
-def test_stoichiometry_run_gives_seed002_candidates(seed002, api):
+def test_stoichiometry_run_gives_seed002_candidates(seed002, api, member):
     fit = _model_free_fit("MSC-322")  # N·S0²(Cd–S) 2.57 ± 0.27
     mass = _quantity("MSC-322", "mass (mass spectrometry")  # ~5160 Da
     run = _run(api, "stoichiometry_candidates", {"fits": [fit.pk], "quantities": [mass.pk]},
@@ -155,6 +168,26 @@ def test_stoichiometry_run_gives_seed002_candidates(seed002, api):
     frame = structure_property_frame()
     msc = frame[frame["sample_code"] == "MSC-322"].iloc[0]
     assert msc["computed_cd_s_stoichiometry_formula"] == "Cd39S24 / Cd38S28 / Cd40S21"
+    page = _page(member, f"/analysis-runs/{run['id']}/")
+    assert ('id="calc-candidates"' in page, '<strong id="calc-closest">Cd39S24</strong>' in page) \
+        == (True, True)
+
+
+def test_calculator_start_form_starts_a_run(seed002, member):
+    from django.test import Client
+
+    fit = _model_free_fit("MSC-311")
+    assert 'id="calc-form"' in _page(member, "/analysis-runs/new/coordination_ratio/")
+    client = Client()
+    client.force_login(member)
+    response = client.post("/analysis-runs/new/coordination_ratio/start/", {
+        "input_fits": str(fit.pk),
+        "parameters": json.dumps({"numerator": {"fit": fit.pk, "path": "Cd-S"},
+                                  "denominator": {"fit": fit.pk, "path": "Cd-Cd"}})})
+    run = AnalysisRun.objects.get(kind="coordination_ratio")
+    assert (response.status_code, response["Location"]) == (302, f"/analysis-runs/{run.pk}/")
+    assert (run.status, run.output["ratio"]) == ("succeeded", 2.62 / 5.57)
+    assert "0.4704 ±" in _page(member, f"/analysis-runs/{run.pk}/")
 
 
 def test_stoichiometry_with_no_consistent_formula_is_stored_failed(seed002, api):

@@ -33,7 +33,7 @@ def _post(api, spectrum_id: int, **parameters):
                           "parameters": parameters}, format="json")
 
 
-def test_wavelet_run_equals_direct_larch_cauchy_wavelet(api, cds):
+def test_wavelet_run_equals_direct_larch_cauchy_wavelet(api, member, cds):
     from larch import Group
     from larch.xafs import cauchy_wavelet
 
@@ -68,6 +68,35 @@ def test_wavelet_run_equals_direct_larch_cauchy_wavelet(api, cds):
          DataSource.COMPUTED)]
     # Cd–S and Cd–Cd without phase correction
     assert [round(r["r_a"], 2) for r in out["ridges"]] == [2.09, 3.85]
+    # the run page: the map and |χ(R)| plots get their data by json_script (no inline JS)
+    page = _page(member, f"/analysis-runs/{run['id']}/")
+    assert ('id="wavelet-map"' in page, 'id="wavelet-chir"' in page, "js/wavelet." in page,
+            'id="wavelet-magnitude"' in page, f"{out['ridges'][0]['r_a']:.3f}" in page) == \
+        (True, True, True, True, True)
+
+
+def _page(user, url: str) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode()
+
+
+def test_wavelet_start_form_starts_a_run(member, cds):
+    from django.test import Client
+
+    assert 'id="wavelet-form"' in _page(member, "/analysis-runs/new/xas_wavelet/")
+    client = Client()
+    client.force_login(member)
+    response = client.post("/analysis-runs/new/xas_wavelet/start/", {
+        "input_spectrum": str(cds.pk),
+        "parameters": '{"k_range_inv_a": [2, 14], "bands_a": [[1.5, 3.0]]}'})
+    run = AnalysisRun.objects.get(kind="xas_wavelet")
+    assert (response.status_code, response["Location"]) == (302, f"/analysis-runs/{run.pk}/")
+    assert run.status == "succeeded", run.error
 
 
 def test_wavelet_of_a_simulated_spectrum_is_labelled(api, cds):
