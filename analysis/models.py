@@ -214,7 +214,7 @@ class FitRun(AnalysisRun):
     """An analysis run of kind ``exafs_fit``: every fit code path, the admin and
     ``/api/fit-runs/`` read and write runs through this proxy."""
 
-    objects = FitRunManager()
+    objects = FitRunManager()  # type: ignore[misc]  # the proxy's manager narrows the rows
 
     class Meta:
         proxy = True

@@ -2,6 +2,9 @@
 
 ``analysis.run_fit`` is the fit job of ``labdb.lib.jobs`` (embedded pool, inline in tests); with
 a broker the same job is sent as the Celery task ``analysis.run_fit_job`` below.
+``analysis.run_analysis`` (Celery ``analysis.run_analysis_job``) runs every other kind of
+analysis run. Services submit jobs by these names; this module imports services, never the
+reverse.
 
 Workers import larch once per process (``worker_process_init``), never per request. Tasks are
 ``acks_late`` with ``reject_on_worker_lost``: a worker killed mid-fit puts the message back and
@@ -16,10 +19,11 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
-from analysis.services.fits import (
-    FIT_JOB,
+from analysis.services.fits import FIT_JOB, execute_fit_run
+from analysis.services.runs import (
+    ANALYSIS_JOB,
     RunBusy,
-    execute_fit_run,
+    execute_run,
     fail_run,
     reap_stale_runs,
     record_dispatch,
@@ -27,14 +31,6 @@ from analysis.services.fits import (
     recover_lost_runs,
     resend_queued_runs,
 )
-from analysis.services.runs import (
-    ANALYSIS_JOB,
-    execute_run,
-    fail_analysis_run,
-    record_run_dispatch,
-    recover_lost_analysis_runs,
-)
-from analysis.services.runs import RunBusy as AnalysisRunBusy
 from labdb.lib.jobs import job, register_sweep
 
 logger = logging.getLogger("analysis.jobs")
@@ -99,6 +95,7 @@ def run_fit(run_id: int) -> None:
         logger.info("fit run %s: held by %s; leaving it there", run_id, busy)
 
 
+# One sweep for runs of every kind (each is re-submitted to its kind's job).
 register_sweep("analysis.fit_runs", recover_lost_runs)
 
 
@@ -113,27 +110,26 @@ def run_analysis_job(self, run_id: int) -> str:
     """Run analysis run ``run_id`` of any kind but the EXAFS fit (idempotent)."""
     try:
         return execute_run(run_id)
-    except AnalysisRunBusy as busy:
+    except RunBusy as busy:
         raise self.retry(countdown=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S / 4, exc=busy)
 
 
 def _fail_analysis_escaped(run_id: int, *, exc: Exception) -> None:
-    fail_analysis_run(run_id, f"the analysis job failed unexpectedly: {type(exc).__name__}: {exc}")
+    fail_run(run_id, f"the analysis job failed unexpectedly: {type(exc).__name__}: {exc}")
 
 
 @job(
     ANALYSIS_JOB,
     celery_task="analysis.run_analysis_job",
     on_error=_fail_analysis_escaped,
-    on_sent=record_run_dispatch,
+    on_sent=record_dispatch,
+    on_not_sent=record_not_sent,
 )
 def run_analysis(run_id: int) -> None:
     """Run analysis run ``run_id`` in the embedded pool (or inline); a run another live
     worker holds is left to it."""
     try:
         execute_run(run_id)
-    except AnalysisRunBusy as busy:
+    except RunBusy as busy:
         logger.info("analysis run %s: held by %s; leaving it there", run_id, busy)
 
-
-register_sweep("analysis.analysis_runs", recover_lost_analysis_runs)

@@ -36,6 +36,17 @@ def _summary(run: AnalysisRun) -> str:
         return ""
 
 
+LIST_FIELDS: tuple[str, ...] = (
+    "id", "kind", "kind_label", "status", "progress_pct", "inputs", "spectrum",
+    "engine_name", "engine_version", "summary", "stale", "refit_of_run",
+    "requested_by", "queued_at", "started_at", "finished_at", "elapsed_s", "error",
+)
+DETAIL_FIELDS: tuple[str, ...] = (
+    *LIST_FIELDS, "parameters", "log", "output", "provenance", "records", "repeat", "fit",
+    "attempts", "worker",
+)
+
+
 class AnalysisRunSerializer(serializers.ModelSerializer):
     """A run in the list: kind, inputs, status, one-line summary, staleness."""
 
@@ -44,16 +55,14 @@ class AnalysisRunSerializer(serializers.ModelSerializer):
     stale = serializers.SerializerMethodField(
         help_text="Why the result no longer matches its inputs or engine ('' when current)."
     )
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = AnalysisRun
-        fields = (
-            "id", "kind", "kind_label", "status", "progress_pct", "inputs", "spectrum",
-            "engine_name", "engine_version", "summary", "stale", "refit_of_run",
-            "requested_by", "queued_at", "started_at", "finished_at", "elapsed_s", "error",
-        )
-        read_only_fields = fields
+        fields = LIST_FIELDS
+        read_only_fields = LIST_FIELDS
 
     def get_kind_label(self, run: AnalysisRun) -> str:
         return _kind_label(run)
@@ -76,19 +85,22 @@ class AnalysisRunDetailSerializer(AnalysisRunSerializer):
         help_text="True when this request returned an identical earlier run."
     )
     fit = serializers.SerializerMethodField(help_text="EXAFS fit: the XASFit id it stored.")
+    provenance = serializers.SerializerMethodField(
+        help_text="kind, engine, software, parameters, inputs (with sha256), who and when."
+    )
 
     class Meta(AnalysisRunSerializer.Meta):
-        fields = (
-            *AnalysisRunSerializer.Meta.fields, "parameters", "log", "output", "provenance",
-            "records", "repeat", "fit", "attempts", "worker",
-        )
-        read_only_fields = fields
+        fields = DETAIL_FIELDS
+        read_only_fields = DETAIL_FIELDS
 
     def get_records(self, run: AnalysisRun) -> list[dict]:
         return run_services.run_records(run)
 
     def get_repeat(self, run: AnalysisRun) -> bool:
         return bool(getattr(run, "repeat", False))
+
+    def get_provenance(self, run: AnalysisRun) -> dict:
+        return run_services.run_provenance(run)
 
     def get_fit(self, run: AnalysisRun) -> int | None:
         return run.result_id or run.reproduces_id
@@ -107,7 +119,7 @@ class AnalysisRunRequestSerializer(serializers.Serializer):
 
 def _int_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return None
     try:
         return int(raw)

@@ -62,13 +62,18 @@ class ExafsFitKind(AnalysisKind):
         self, *, rows: Mapping[str, Any], parameters: dict, actor: Any,
         rerun_of: AnalysisRun | None, force: bool,
     ) -> AnalysisRun:
+        from analysis.models import AnalysisRun
         from analysis.services.fits import request_fit_run
 
-        return request_fit_run(
+        # A run with an id up to the newest before the request existed already: a repeat.
+        newest = AnalysisRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        run = request_fit_run(
             spectrum=rows.get("spectrum"), model=parameters["model"], actor=actor,
             refit_of=rerun_of.result if rerun_of is not None else None,
             force=force or parameters.get("force", False),
         )
+        run.repeat = run.pk <= newest
+        return run
 
     def staleness(self, run: AnalysisRun) -> str | None:
         from analysis.services.fits import staleness_of

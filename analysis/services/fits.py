@@ -1,4 +1,8 @@
-"""XAS fit runs: request (queue after commit), execute exactly once, staleness, refits.
+"""XAS fit runs (kind ``exafs_fit``): the fit request, FEFF paths, computing and storing the
+XASFit, reproductions, staleness and refits. The run lifecycle they share with every kind
+(claim, heartbeat, failure, dispatch, reaper, sweeps) lives in ``analysis/services/runs.py``;
+jobs are submitted by name through ``labdb.lib.jobs`` (``analysis/tasks.py`` imports this
+module, never the reverse).
 
 A run request is ``{"feff": {...}, **fit model}`` where the fit model is the engine's JSON
 (docs/fit-model.md) with one dataset (the spectrum) and ``feff`` says where the FEFF paths come
@@ -15,21 +19,13 @@ task (worker killed mid-fit, ``acks_late``) never writes a second result.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import socket
-import threading
 import time
-import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from analysis.engines import feff as feff_engine
@@ -40,6 +36,22 @@ from analysis.models import FeffCalculation, FitDataset, FitRun
 from analysis.services import fit_versions
 from analysis.services.feff import DbFeffCache, feff_paths_for
 from analysis.services.processing import load_stored_mu
+from analysis.services.runs import (
+    BROKER_UNAVAILABLE,
+    MAX_ATTEMPTS,
+    RunBusy,
+    canonical_hash,
+    claim_run,
+    dispatch_pending,
+    fail_run,
+    fail_unexpected,
+    heartbeat,
+    reap_stale_runs,
+    record_dispatch,
+    record_not_sent,
+    recover_lost_runs,
+    resend_queued_runs,
+)
 from characterization.enums import DataSource
 from characterization.models import XASFit, XASSpectrum
 from characterization.services import record_xas_fit
@@ -71,16 +83,8 @@ __all__ = [
     "staleness_of",
 ]
 
-MAX_ATTEMPTS = 3
-BROKER_UNAVAILABLE = "queued (broker unavailable, will be re-sent)"
 logger = logging.getLogger("analysis.jobs")
 ENGINE_VERSION_KEYS = ("xraylarch", "lmfit", "numpy", "scipy", "asteval")
-
-
-def canonical_hash(data) -> str:
-    """sha256 of canonical JSON (sorted keys, no whitespace)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- request -------------------------------------------------------------------------------
@@ -422,72 +426,6 @@ def dispatch_fit_run(run_id: int) -> bool:
     return jobs.dispatch(FIT_JOB, run_id)
 
 
-def record_dispatch(task_id: str, run_id: int) -> None:
-    """The run was handed to a runner as ``task_id`` (Celery id, or ``pool:host:pid``)."""
-    runs = FitRun.objects.filter(pk=run_id)
-    if not task_id.startswith("pool:"):
-        runs = runs.filter(task_id="")  # a redelivery keeps the first Celery task id
-    runs.update(task_id=task_id)
-    logger.info("fit run %s: queued as %s", run_id, task_id)
-
-
-def record_not_sent(exc: Exception, run_id: int) -> None:
-    """The broker could not be reached: note it on the run (the sweep re-sends it)."""
-    logger.warning("fit run %s: %s; will be re-sent", run_id, exc)
-    FitRun.objects.filter(pk=run_id).update(
-        log=_log_line(FitRun.objects.get(pk=run_id).log, str(exc))
-    )
-
-
-def _log_line(log: str, message: str) -> str:
-    return log + f"[{timezone.now():%Y-%m-%d %H:%M:%S}] {message}\n"
-
-
-def dispatch_pending(run: FitRun) -> bool:
-    """True when ``run`` is queued but its message has not reached a broker yet."""
-    return run.status == RunStatus.QUEUED and not run.task_id and jobs.runner() == "celery"
-
-
-def resend_queued_runs(*, older_than_s: float | None = None, now=None) -> list[int]:
-    """Send again every run queued more than ``older_than_s`` seconds ago that has no task id.
-
-    Default age: ``settings.LABDB_JOB_RESEND_AFTER_S``. Returns the ids sent successfully.
-    Run by celery beat (``labdb.celery``); a run sent twice is still computed once (``_claim``).
-    """
-    age_s = settings.LABDB_JOB_RESEND_AFTER_S if older_than_s is None else older_than_s
-    limit = (now or timezone.now()) - timedelta(seconds=age_s)
-    pending = FitRun.objects.filter(status=RunStatus.QUEUED, task_id="", queued_at__lte=limit)
-    sent = [run_id for run_id in pending.values_list("pk", flat=True) if dispatch_fit_run(run_id)]
-    if sent:
-        logger.info("re-sent %d queued fit run(s): %s", len(sent), sent)
-    return sent
-
-
-def recover_lost_runs() -> dict[str, int]:
-    """Embedded pool sweep (at server start, then every ``LABDB_JOB_SWEEP_EVERY_S``): re-submit
-    runs a stopped server left behind — queued in a pool whose process is gone (or never
-    handed to one), or running on a worker process of this host that is gone — and reap runs
-    whose heartbeat stopped. A run re-submitted twice is still computed once (``_claim``).
-    """
-    counts = reap_stale_runs()
-    limit = timezone.now() - timedelta(seconds=settings.LABDB_JOB_RESEND_AFTER_S)
-    mine = jobs.pool_task_id()
-    lost = []
-    for run in FitRun.objects.filter(status=RunStatus.QUEUED).only("pk", "task_id", "queued_at"):
-        owner = run.task_id.removeprefix("pool:")
-        if run.task_id == mine or (run.task_id.startswith("pool:") and _worker_alive(owner)):
-            continue
-        if run.task_id or run.queued_at <= limit:
-            lost.append(run.pk)
-    running = FitRun.objects.filter(status=RunStatus.RUNNING).only("pk", "worker")
-    lost += [run.pk for run in running if run.worker and not _worker_alive(run.worker)]
-    for run_id in lost:
-        dispatch_fit_run(run_id)
-    if lost:
-        logger.info("re-submitted %d fit run(s) left by a stopped server: %s", len(lost), lost)
-    return {**counts, "resubmitted": len(lost)}
-
-
 def request_refit(*, fit: XASFit, actor=None) -> FitRun:
     """Re-run a computed fit with its stored model on its spectrum (forced: a new run)."""
     run = getattr(fit, "fit_run", None)
@@ -503,101 +441,6 @@ def request_refit(*, fit: XASFit, actor=None) -> FitRun:
 
 
 # --- execution -----------------------------------------------------------------------------
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-class RunBusy(Exception):
-    """Another live worker holds the run; the task should retry later."""
-
-
-def _worker_alive(worker: str) -> bool:
-    """False when ``worker`` ran on this host and its process is gone (killed mid-fit)."""
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another host: only the heartbeat can tell
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-CLAIM_FIELDS = ("status", "attempts", "started_at", "heartbeat_at", "worker", "progress_pct", "log")
-
-
-def _claim(run_id: int) -> FitRun | None:
-    """Lock the run and mark it running; None when it needs no work (finished).
-
-    Raises RunBusy when another worker that is still alive and beating holds the run.
-    """
-    with transaction.atomic():
-        run = FitRun.objects.select_for_update().get(pk=run_id)
-        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED) or run.result_id:
-            return None
-        fresh = timezone.now() - timedelta(seconds=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S)
-        if (
-            run.status == RunStatus.RUNNING
-            and run.heartbeat_at
-            and run.heartbeat_at > fresh
-            and run.worker != _worker_name()
-            and _worker_alive(run.worker)
-        ):
-            raise RunBusy(run.worker)
-        if run.attempts >= MAX_ATTEMPTS:
-            run.status = RunStatus.FAILED
-            run.error = f"gave up after {run.attempts} attempts (workers lost)"
-            run.finished_at = timezone.now()
-            run.save()
-            return None
-        if run.status == RunStatus.RUNNING:
-            run.log += f"[{timezone.now():%H:%M:%S}] worker {run.worker} lost; taking over\n"
-        run.status = RunStatus.RUNNING
-        run.attempts += 1
-        run.started_at = run.started_at or timezone.now()
-        run.heartbeat_at = timezone.now()
-        run.worker = _worker_name()
-        run.progress_pct = 5
-        run.log += f"[{timezone.now():%Y-%m-%d %H:%M:%S}] attempt {run.attempts} on {run.worker}\n"
-        # one UPDATE, no history row: the run's history records its request and its outcome
-        FitRun.objects.filter(pk=run.pk).update(**{f: getattr(run, f) for f in CLAIM_FIELDS})
-        return run
-
-
-@contextmanager
-def _heartbeat(run_id: int, every_s: float = 5.0):
-    """Refresh ``heartbeat_at`` from a background thread while the fit computes.
-
-    No thread when the run executes inside the requesting transaction (the ``inline`` runner):
-    the run is not visible to any other worker yet, and on SQLite the beat's UPDATE would wait
-    for that transaction's write lock, holding the fit up to ``every_s`` at the join.
-    """
-    if connection.in_atomic_block:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(every_s):
-            try:
-                FitRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-            except Exception:  # a missed beat is harmless; the next one may succeed
-                continue
-        connection.close()
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=every_s + 1)
 
 
 def _progress(run: FitRun, pct: int, *messages: str) -> None:
@@ -667,7 +510,7 @@ def _compute(run: FitRun) -> dict:
         f"FEFF paths: {len(path_files)} ({first_feff.get('source')}, "
         f"from cache: {first_feff.get('from_cache')})",
     )
-    with _heartbeat(run.pk):
+    with heartbeat(run.pk):
         result = run_fit(data, model, path_files)
     # logged with the result, in the same write (_mark_succeeded): no separate 90 % update
     fit_line = (
@@ -899,41 +742,6 @@ def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float) -> bool:
     return True
 
 
-def fail_run(run_id: int, message: str) -> None:
-    """Mark the run failed with ``message`` unless it already has a result."""
-    _fail(run_id, message)
-
-
-def _fail(run_id: int, message: str) -> None:
-    with transaction.atomic():
-        run = FitRun.objects.select_for_update().get(pk=run_id)
-        if run.result_id is not None or run.reproduces_id is not None:
-            return
-        run.status = RunStatus.FAILED
-        run.error = message
-        run.finished_at = timezone.now()
-        run.log += f"[{timezone.now():%H:%M:%S}] failed: {message}\n"
-        run.save()
-
-
-def _traceback_digest(exc: BaseException, frames: int = 4) -> str:
-    """The exception type and the last ``frames`` frames as ``file:line in function`` lines."""
-    stack = traceback.extract_tb(exc.__traceback__)[-frames:]
-    lines = [f"  {os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in stack]
-    return f"{type(exc).__name__} traceback (last {len(lines)} frames):\n" + "\n".join(lines)
-
-
-def _fail_unexpected(run_id: int, stage: str, exc: Exception) -> None:
-    """Store an unexpected worker error on the run (message + digest) and fail it once."""
-    message = f"{stage} failed unexpectedly: {type(exc).__name__}: {exc}"
-    logger.exception("fit run %s: %s", run_id, message)
-    with transaction.atomic():
-        FitRun.objects.select_for_update().filter(pk=run_id).update(
-            log=_log_line(FitRun.objects.get(pk=run_id).log, _traceback_digest(exc))
-        )
-    _fail(run_id, message)
-
-
 def execute_fit_run(run_id: int) -> str:
     """Do the work of one run (the Celery task body). Returns the final status.
 
@@ -942,7 +750,7 @@ def execute_fit_run(run_id: int) -> str:
     other error is stored on the run too (message, traceback digest in the log) and fails it
     at once — a run is never left "running" for the heartbeat reaper to guess at.
     """
-    run = _claim(run_id)
+    run = claim_run(run_id, model=FitRun)
     if run is None:
         return FitRun.objects.get(pk=run_id).status
     logger.info("fit run %s: started (attempt %s on %s)", run_id, run.attempts, run.worker)
@@ -953,19 +761,19 @@ def execute_fit_run(run_id: int) -> str:
         message = exc.message if isinstance(exc, LabdbError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, ParseError | EngineError | DomainError) and getattr(exc, "field", None):
             message = f"{message}" if exc.field in message else f"{exc.field}: {message}"
-        _fail(run_id, message)
+        fail_run(run_id, message)
         logger.warning("fit run %s: failed: %s", run_id, message)
         return RunStatus.FAILED
     except Exception as exc:
-        _fail_unexpected(run_id, "the fit", exc)
+        fail_unexpected(run_id, "the fit", exc)
         return RunStatus.FAILED
     stored = None
     try:
         stored = _store(run_id, computed, time.perf_counter() - started)
     except LabdbError as exc:  # the result could not be stored: nothing half-written
-        _fail(run_id, f"the result could not be stored: {exc.message}")
+        fail_run(run_id, f"the result could not be stored: {exc.message}")
     except Exception as exc:
-        _fail_unexpected(run_id, "storing the result", exc)
+        fail_unexpected(run_id, "storing the result", exc)
     final = stored or FitRun.objects.get(pk=run_id)
     if final.status == RunStatus.SUCCEEDED:
         logger.info(
@@ -980,43 +788,6 @@ def execute_fit_run(run_id: int) -> str:
 
 
 # --- watchdog, staleness, bulk refit -------------------------------------------------------
-
-
-def reap_stale_runs(*, now=None) -> dict[str, int]:
-    """Runs whose worker stopped beating: re-queue (attempts left) or mark failed.
-
-    Never leaves a run 'running' forever. Returns counts {"requeued": n, "failed": n}.
-    """
-    now = now or timezone.now()
-    limit = now - timedelta(seconds=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S)
-    counts = {"requeued": 0, "failed": 0}
-    stale_ids = list(
-        FitRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=limit).values_list(
-            "pk", flat=True
-        )
-    )
-    for run_id in stale_ids:
-        with transaction.atomic():
-            run = FitRun.objects.select_for_update().get(pk=run_id)
-            if run.status != RunStatus.RUNNING or run.heartbeat_at >= limit:
-                continue
-            if run.attempts >= MAX_ATTEMPTS:
-                run.status = RunStatus.FAILED
-                run.error = (
-                    f"the worker stopped responding {run.attempts} times (last "
-                    f"heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S}); giving up"
-                )
-                run.finished_at = now
-                counts["failed"] += 1
-            else:
-                run.status = RunStatus.QUEUED
-                run.log += f"[{now:%H:%M:%S}] worker {run.worker} lost; re-queued\n"
-                counts["requeued"] += 1
-                run.save()
-                jobs.submit(FIT_JOB, run.pk)
-                continue
-            run.save()
-    return counts
 
 
 def staleness_of(fit: XASFit) -> str:

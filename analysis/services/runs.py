@@ -49,19 +49,39 @@ from synthesis.models import Sample
 
 __all__ = [
     "ANALYSIS_JOB",
+    "BROKER_UNAVAILABLE",
     "MAX_ATTEMPTS",
     "RunBusy",
+    "build_provenance",
     "canonical_hash",
     "claim_run",
+    "dispatch_pending",
+    "dispatch_run",
     "execute_run",
     "fail_analysis_run",
+    "fail_run",
+    "fail_unexpected",
+    "has_result",
     "heartbeat",
-    "reap_stale_analysis_runs",
+    "input_fingerprint",
+    "input_fingerprint_of",
+    "job_of",
+    "log_line",
+    "reap_stale_runs",
+    "record_dispatch",
+    "record_not_sent",
+    "record_run_dispatch",
     "record_run_quantity",
+    "recover_lost_runs",
     "request_rerun",
     "request_run",
+    "resend_queued_runs",
+    "resolve_inputs",
+    "run_provenance",
     "run_records",
     "staleness_of_run",
+    "traceback_digest",
+    "validate_parameters",
     "worker_alive",
     "worker_name",
 ]
@@ -146,9 +166,10 @@ def _role_rows(role: InputRole, ids: list[int]) -> list[Any]:
         if row is None:
             raise DomainError(f"{where}: there is no {role.type} {ident}.", field=where)
         if getattr(row, "is_retired", False):
+            reason = getattr(row, "retired_reason", "")
             raise DomainError(
-                f"{where}: {record_label(row)} is retired ({row.retired_reason}); restore it "
-                "or choose another.",
+                f"{where}: {record_label(row)} is retired ({reason}); restore it or choose "
+                "another.",
                 field=where,
             )
     return [found[ident] for ident in ids]
@@ -300,7 +321,7 @@ def _with_generic_fields(
 ) -> AnalysisRun:
     """A run made by a kind's own request path, given the generic fields it lacks."""
     repeat = bool(getattr(run, "repeat", False))
-    changed = {"inputs": resolved.entries, "parameters": validated,
+    changed: dict[str, Any] = {"inputs": resolved.entries, "parameters": validated,
                "engine_name": kind.engine_name, "engine_version": kind.engine_version}
     if rerun_of is not None and run.refit_of_run_id is None:
         changed["refit_of_run"] = rerun_of
@@ -312,7 +333,18 @@ def _with_generic_fields(
     return run
 
 
-# --- claim, heartbeat, progress, failure ---------------------------------------------------
+# --- claim, heartbeat, progress, failure (every kind, the EXAFS fit included) --------------
+
+BROKER_UNAVAILABLE = "queued (broker unavailable, will be re-sent)"
+CLAIM_FIELDS = ("status", "attempts", "started_at", "heartbeat_at", "worker", "progress_pct", "log")
+
+
+def job_of(kind: str) -> str:
+    """The job name that executes runs of ``kind`` (``analysis.run_analysis`` by default)."""
+    try:
+        return get_kind(kind).job_name
+    except KeyError:
+        return ANALYSIS_JOB
 
 
 def worker_name() -> str:
@@ -338,21 +370,26 @@ class RunBusy(Exception):
     """Another live worker holds the run; the job should leave it or retry later."""
 
 
-def _log_line(log: str, message: str, now: datetime | None = None) -> str:
+def log_line(log: str, message: str, now: datetime | None = None) -> str:
+    """``log`` with one time-stamped line added."""
     return log + f"[{(now or timezone.now()):%Y-%m-%d %H:%M:%S}] {message}\n"
 
 
+def has_result(run: AnalysisRun) -> bool:
+    """True once the run stored its result (a fit, a reproduction, or an output)."""
+    return run.result_id is not None or run.reproduces_id is not None or run.output is not None
+
+
 def _finished(run: AnalysisRun) -> bool:
-    return (run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
-            or run.result_id is not None or run.output is not None)
+    return run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED) or has_result(run)
 
 
-def claim_run(run_id: int) -> AnalysisRun | None:
+def claim_run(run_id: int, *, model: type[AnalysisRun] = AnalysisRun) -> AnalysisRun | None:
     """Lock the run and mark it running; None when it needs no work (finished, or out of
     attempts — then it is stored failed). Raises RunBusy when another live, beating worker
-    holds it."""
+    holds it. ``model``: the class of the returned row (``FitRun`` for the fit path)."""
     with transaction.atomic():
-        run = AnalysisRun.objects.select_for_update().get(pk=run_id)
+        run = model._default_manager.select_for_update().get(pk=run_id)
         if _finished(run):
             return None
         now = timezone.now()
@@ -366,18 +403,28 @@ def claim_run(run_id: int) -> AnalysisRun | None:
             run.save()
             return None
         if run.status == RunStatus.RUNNING:
-            run.log = _log_line(run.log, f"worker {run.worker} lost; taking over", now)
+            run.log = log_line(run.log, f"worker {run.worker} lost; taking over", now)
         run.status, run.attempts = RunStatus.RUNNING, run.attempts + 1
         run.started_at = run.started_at or now
         run.heartbeat_at, run.worker, run.progress_pct = now, worker_name(), 5
-        run.log = _log_line(run.log, f"attempt {run.attempts} on {run.worker}", now)
-        run.save()
+        run.log = log_line(run.log, f"attempt {run.attempts} on {run.worker}", now)
+        # one UPDATE, no history row: the run's history records its request and its outcome
+        AnalysisRun.objects.filter(pk=run.pk).update(
+            **{name: getattr(run, name) for name in CLAIM_FIELDS})
         return run
 
 
 @contextmanager
 def heartbeat(run_id: int, every_s: float = 5.0) -> Iterator[None]:
-    """Refresh ``heartbeat_at`` from a background thread while the run computes."""
+    """Refresh ``heartbeat_at`` from a background thread while the run computes.
+
+    No thread when the run executes inside the requesting transaction (the ``inline`` runner):
+    the run is not visible to any other worker yet, and on SQLite the beat's UPDATE would wait
+    for that transaction's write lock.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
     stop = threading.Event()
 
     def beat() -> None:
@@ -409,7 +456,7 @@ class _Progress:
 
     def __call__(self, pct: int, message: str) -> None:
         self.pct = max(0, min(100, int(pct)))
-        self.log = _log_line(self.log, f"{self.pct:3d} % {message}")
+        self.log = log_line(self.log, f"{self.pct:3d} % {message}")
         now = time.monotonic()
         if now - self.last_write >= PROGRESS_EVERY_S or self.pct >= 100:
             self.flush()
@@ -421,30 +468,35 @@ class _Progress:
         )
 
 
-def fail_analysis_run(run_id: int, message: str) -> None:
+def fail_run(run_id: int, message: str) -> None:
     """Store the run failed with ``message`` (a chemist's sentence) unless it has a result."""
     with transaction.atomic():
         run = AnalysisRun.objects.select_for_update().get(pk=run_id)
-        if run.status == RunStatus.SUCCEEDED or run.result_id is not None:
+        if has_result(run):
             return
         run.status, run.error, run.finished_at = RunStatus.FAILED, message, timezone.now()
-        run.log = _log_line(run.log, f"failed: {message}")
+        run.log = log_line(run.log, f"failed: {message}")
         run.save()
 
 
-def _traceback_digest(exc: BaseException, frames: int = 4) -> str:
+fail_analysis_run = fail_run  # the name the analysis job's on_error hook uses
+
+
+def traceback_digest(exc: BaseException, frames: int = 4) -> str:
     """The exception type and the last ``frames`` frames as ``file:line in function``."""
     stack = traceback.extract_tb(exc.__traceback__)[-frames:]
     lines = [f"  {os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in stack]
     return f"{type(exc).__name__} traceback (last {len(lines)} frames):\n" + "\n".join(lines)
 
 
-def _fail_unexpected(run_id: int, stage: str, exc: Exception) -> None:
+def fail_unexpected(run_id: int, stage: str, exc: Exception) -> None:
+    """Store an unexpected worker error on the run (message + digest in the log), failed."""
     message = f"{stage} failed unexpectedly: {type(exc).__name__}: {exc}"
     logger.exception("analysis run %s: %s", run_id, message)
-    log = AnalysisRun.objects.get(pk=run_id).log
-    AnalysisRun.objects.filter(pk=run_id).update(log=_log_line(log, _traceback_digest(exc)))
-    fail_analysis_run(run_id, message)
+    with transaction.atomic():
+        log = AnalysisRun.objects.select_for_update().get(pk=run_id).log
+        AnalysisRun.objects.filter(pk=run_id).update(log=log_line(log, traceback_digest(exc)))
+    fail_run(run_id, message)
 
 
 # --- execution -----------------------------------------------------------------------------
@@ -517,7 +569,7 @@ def _store(run_id: int, kind: AnalysisKind, result: dict, rows: dict, elapsed_s:
         run.finished_at, run.elapsed_s, run.error = now, elapsed_s, ""
         run.result_data = {"records": [_record_ref(r) for r in records]}
         run.provenance = build_provenance(run, now)
-        run.log = _log_line(AnalysisRun.objects.get(pk=run_id).log,
+        run.log = log_line(AnalysisRun.objects.get(pk=run_id).log,
                             f"stored: {len(records)} record(s)", now)
         run.save()
 
@@ -554,72 +606,125 @@ def execute_run(run_id: int) -> str:
         progress.flush()
     except LabdbError as exc:
         progress.flush()
-        fail_analysis_run(run_id, exc.message)
+        fail_run(run_id, exc.message)
         return RunStatus.FAILED
     except Exception as exc:
         progress.flush()
-        _fail_unexpected(run_id, "the analysis", exc)
+        fail_unexpected(run_id, "the analysis", exc)
         return RunStatus.FAILED
     try:
         _store(run_id, kind, result, rows, time.perf_counter() - started)
     except LabdbError as exc:  # nothing half-written: the transaction rolled back
-        fail_analysis_run(run_id, f"the result could not be stored: {exc.message}")
+        fail_run(run_id, f"the result could not be stored: {exc.message}")
     except Exception as exc:
-        _fail_unexpected(run_id, "storing the result", exc)
+        fail_unexpected(run_id, "storing the result", exc)
     return AnalysisRun.objects.get(pk=run_id).status
 
 
-def reap_stale_analysis_runs(*, now: datetime | None = None) -> dict[str, int]:
-    """Runs (of every kind but ``exafs_fit``, reaped by the fit service) whose worker stopped
-    beating: re-queued while attempts are left, else failed. Returns the counts."""
+# --- dispatch, reaper, sweeps (every kind) -------------------------------------------------
+
+
+def dispatch_run(run_id: int) -> bool:
+    """Hand the run to its kind's job now; False when the broker cannot be reached (the run
+    stays queued with an empty ``task_id`` and ``resend_queued_runs`` sends it later)."""
+    kind = AnalysisRun.objects.values_list("kind", flat=True).get(pk=run_id)
+    return jobs.dispatch(job_of(kind), run_id)
+
+
+def record_dispatch(task_id: str, run_id: int) -> None:
+    """The run was handed to a runner as ``task_id`` (Celery id, or ``pool:host:pid``)."""
+    runs = AnalysisRun.objects.filter(pk=run_id)
+    if not task_id.startswith("pool:"):
+        runs = runs.filter(task_id="")  # a redelivery keeps the first Celery task id
+    runs.update(task_id=task_id)
+    logger.info("analysis run %s: queued as %s", run_id, task_id)
+
+
+record_run_dispatch = record_dispatch
+
+
+def record_not_sent(exc: Exception, run_id: int) -> None:
+    """The broker could not be reached: note it on the run (the sweep re-sends it)."""
+    logger.warning("analysis run %s: %s; will be re-sent", run_id, exc)
+    log = AnalysisRun.objects.get(pk=run_id).log
+    AnalysisRun.objects.filter(pk=run_id).update(log=log_line(log, str(exc)))
+
+
+def dispatch_pending(run: AnalysisRun) -> bool:
+    """True when ``run`` is queued but its message has not reached a broker yet."""
+    return run.status == RunStatus.QUEUED and not run.task_id and jobs.runner() == "celery"
+
+
+def _reap_one(run_id: int, now: datetime, limit: datetime, counts: dict[str, int]) -> None:
+    with transaction.atomic():
+        run = AnalysisRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at >= limit):
+            return
+        if run.attempts >= MAX_ATTEMPTS:
+            run.status, run.finished_at = RunStatus.FAILED, now
+            beat = f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S}" if run.heartbeat_at else "never"
+            run.error = (f"the worker stopped responding {run.attempts} times (last "
+                         f"heartbeat {beat}); giving up")
+            counts["failed"] += 1
+            run.save()
+            return
+        run.status = RunStatus.QUEUED
+        run.log += f"[{now:%H:%M:%S}] worker {run.worker} lost; re-queued\n"
+        run.save()
+        counts["requeued"] += 1
+        jobs.submit(job_of(run.kind), run.pk)
+
+
+def reap_stale_runs(*, now: datetime | None = None) -> dict[str, int]:
+    """Runs of any kind whose worker stopped beating: re-queued while attempts are left,
+    else failed. Never leaves a run 'running' forever. Returns {"requeued", "failed"}."""
     now = now or timezone.now()
     limit = now - timedelta(seconds=settings.LABDB_JOB_HEARTBEAT_TIMEOUT_S)
     counts = {"requeued": 0, "failed": 0}
-    stale = AnalysisRun.objects.exclude(kind=EXAFS_FIT_KIND).filter(
-        status=RunStatus.RUNNING, heartbeat_at__lt=limit)
+    stale = AnalysisRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=limit)
     for run_id in list(stale.values_list("pk", flat=True)):
-        with transaction.atomic():
-            run = AnalysisRun.objects.select_for_update().get(pk=run_id)
-            if run.status != RunStatus.RUNNING or (run.heartbeat_at and run.heartbeat_at >= limit):
-                continue
-            if run.attempts >= MAX_ATTEMPTS:
-                run.status, run.finished_at = RunStatus.FAILED, now
-                run.error = (f"the worker stopped responding {run.attempts} times; giving up")
-                counts["failed"] += 1
-                run.save()
-                continue
-            run.status = RunStatus.QUEUED
-            run.log = _log_line(run.log, f"worker {run.worker} lost; re-queued", now)
-            run.save()
-            counts["requeued"] += 1
-            jobs.submit(ANALYSIS_JOB, run.pk)
+        _reap_one(run_id, now, limit, counts)
     return counts
 
 
-def recover_lost_analysis_runs() -> dict[str, int]:
-    """Pool sweep: reap stale runs and re-submit queued ones no live pool holds."""
-    counts = reap_stale_analysis_runs()
+def resend_queued_runs(*, older_than_s: float | None = None,
+                       now: datetime | None = None) -> list[int]:
+    """Send again every run queued more than ``older_than_s`` seconds ago (default
+    ``settings.LABDB_JOB_RESEND_AFTER_S``) that has no task id; returns the ids sent.
+    Run by celery beat; a run sent twice is still computed once (``claim_run``)."""
+    age_s = settings.LABDB_JOB_RESEND_AFTER_S if older_than_s is None else older_than_s
+    limit = (now or timezone.now()) - timedelta(seconds=age_s)
+    pending = AnalysisRun.objects.filter(status=RunStatus.QUEUED, task_id="",
+                                         queued_at__lte=limit)
+    sent = [run_id for run_id in pending.values_list("pk", flat=True) if dispatch_run(run_id)]
+    if sent:
+        logger.info("re-sent %d queued analysis run(s): %s", len(sent), sent)
+    return sent
+
+
+def recover_lost_runs() -> dict[str, int]:
+    """Embedded pool sweep (at server start, then every ``LABDB_JOB_SWEEP_EVERY_S``): reap
+    runs whose heartbeat stopped, and re-submit runs a stopped server left behind — queued in
+    a pool whose process is gone (or never handed to one), or running on a worker process of
+    this host that is gone. A run re-submitted twice is still computed once."""
+    counts = reap_stale_runs()
     limit = timezone.now() - timedelta(seconds=settings.LABDB_JOB_RESEND_AFTER_S)
     mine = jobs.pool_task_id()
     lost = []
-    queued = AnalysisRun.objects.exclude(kind=EXAFS_FIT_KIND).filter(status=RunStatus.QUEUED)
+    queued = AnalysisRun.objects.filter(status=RunStatus.QUEUED)
     for run in queued.only("pk", "task_id", "queued_at"):
         owner = run.task_id.removeprefix("pool:")
         if run.task_id == mine or (run.task_id.startswith("pool:") and worker_alive(owner)):
             continue
         if run.task_id or run.queued_at <= limit:
             lost.append(run.pk)
+    running = AnalysisRun.objects.filter(status=RunStatus.RUNNING).only("pk", "worker")
+    lost += [run.pk for run in running if run.worker and not worker_alive(run.worker)]
     for run_id in lost:
-        jobs.dispatch(ANALYSIS_JOB, run_id)
+        dispatch_run(run_id)
+    if lost:
+        logger.info("re-submitted %d run(s) left by a stopped server: %s", len(lost), lost)
     return {**counts, "resubmitted": len(lost)}
-
-
-def record_run_dispatch(task_id: str, run_id: int) -> None:
-    """The run was handed to a runner as ``task_id`` (Celery id, or ``pool:host:pid``)."""
-    runs = AnalysisRun.objects.filter(pk=run_id)
-    if not task_id.startswith("pool:"):
-        runs = runs.filter(task_id="")
-    runs.update(task_id=task_id)
 
 
 # --- staleness, rerun, records -------------------------------------------------------------
@@ -685,6 +790,15 @@ def request_rerun(*, run: AnalysisRun, actor: Any) -> AnalysisRun:
     return request_run(kind=kind.name, inputs=_given_inputs(run, kind),
                        parameters=kind.rerun_parameters(run), actor=actor, rerun_of=run,
                        force=True)
+
+
+def run_provenance(run: AnalysisRun) -> dict:
+    """The run's provenance; an EXAFS fit run's is its stored fit's (raw files, model, FEFF,
+    engine versions, every parameter)."""
+    if run.provenance:
+        return run.provenance
+    fit = run.result if run.result_id else (run.reproduces if run.reproduces_id else None)
+    return dict(fit.provenance or {}) if fit is not None else {}
 
 
 def run_records(run: AnalysisRun) -> list[dict]:

@@ -10,6 +10,7 @@ permissions and the list's query count.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from html import unescape
 from typing import Any
 
 import numpy as np
@@ -307,6 +308,7 @@ def test_exafs_fit_through_the_analysis_run_api(api, member, foil):
     assert body["records"] == [{"type": "XASFit", "id": run.result_id,
                                 "label": f"XAS fit {run.result_id}"}]
     assert body["inputs"][0]["sha256"] == foil.data_file.sha256
+    assert body["provenance"] == run.result.provenance  # the stored fit's, with the model
     assert body["summary"] == f"fit {run.result_id}: R-factor {run.result.r_factor:.4f}"
     again = _post(api, "exafs_fit", {"spectrum": foil.pk}, {"model": fit_a_model()}).json()
     assert (again["id"], again["repeat"]) == (body["id"], True)
@@ -317,3 +319,43 @@ def test_exafs_fit_through_the_analysis_run_api(api, member, foil):
     assert (rerun["kind"], rerun["refit_of_run"], rerun["status"]) == (
         "exafs_fit", body["id"], "succeeded")
     assert FitRun.objects.get(pk=rerun["id"]).refit_of_id == run.result_id
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def web(client, member):
+    client.force_login(member)
+    return client
+
+
+def test_plain_start_form_runs_the_kind_and_the_run_page_shows_it(web, foil, edge_kind):
+    page = web.get("/analysis-runs/new/test_edge_step/").content.decode()
+    assert 'name="input_spectrum"' in page and "&quot;pre1_ev&quot;" in page  # the generated form
+    response = web.post("/analysis-runs/new/test_edge_step/start/",
+                        {"input_spectrum": str(foil.pk), "parameters": '{"norm2_ev": 500}'})
+    run = AnalysisRun.objects.get(kind="test_edge_step")
+    assert (response.status_code, response["Location"]) == (302, f"/analysis-runs/{run.pk}/")
+    html = web.get(f"/analysis-runs/{run.pk}/").content.decode()
+    assert f"edge step {run.output['edge_step']:.4f}" in html
+    assert '"engine": {\n    "name": "larch pre_edge"' in unescape(html)  # provenance, copyable
+    assert 'id="rerun-button"' in html
+    assert web.get(f"/analysis-runs/{run.pk}/status.json").json() == {
+        "id": run.pk, "status": "succeeded", "progress_pct": 100, "log": run.log, "error": "",
+        "finished": True}
+    rerun = web.post(f"/analysis-runs/{run.pk}/rerun/")
+    new = AnalysisRun.objects.get(refit_of_run=run)
+    assert rerun["Location"] == f"/analysis-runs/{new.pk}/"
+    listing = web.get("/analysis-runs/?kind=test_edge_step").content.decode()
+    assert listing.count('data-kind="test_edge_step"') == 2
+    assert "Edge step (test kind)" in listing
+
+
+def test_plain_start_form_shows_the_400_message(web, foil, edge_kind):
+    response = web.post("/analysis-runs/new/test_edge_step/start/",
+                        {"input_spectrum": str(foil.pk), "parameters": '{"pre1_ev": 5}'},
+                        follow=True)
+    assert "Ensure this value is less than or equal to 0." in response.content.decode()
+    assert AnalysisRun.objects.count() == 0
+    assert web.get("/analysis-runs/new/no_such_kind/").status_code == 404
