@@ -40,9 +40,11 @@ class FitDatasetSerializer(serializers.ModelSerializer):
 
 
 class FitRunSerializer(serializers.ModelSerializer):
+    result: serializers.PrimaryKeyRelatedField[XASFit]
     result = serializers.PrimaryKeyRelatedField(
         read_only=True, help_text="The XAS fit this run stored (null for a reproduction)."
     )
+    reproduction_of: serializers.PrimaryKeyRelatedField[XASFit]
     reproduction_of = serializers.PrimaryKeyRelatedField(
         source="reproduces",
         read_only=True,

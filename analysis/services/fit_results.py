@@ -298,7 +298,7 @@ def _columns(space: str, kweight: int) -> list[tuple[str, str]]:
 
 
 def transform_arrays(k_inv_a, chi_data, chi_model, transform: dict, *, kweight: int,
-                     space: str) -> dict[str, list[float]]:
+                     space: str) -> dict[str, list[float | None]]:
     """Data, model and residual χ of a fit in k, R or q space at ``kweight``.
 
     ``k_inv_a``, ``chi_data``, ``chi_model`` are the fit's unweighted χ(k) on larch's k grid
