@@ -3,8 +3,11 @@
 See ``analysis/kinds/base.py`` for the contract and ``docs/analysis-kinds.md`` for the recipe.
 """
 
-from analysis.kinds import xanes_lcf, xanes_pca  # noqa: F401,E402
-from analysis.kinds import model_free  # noqa: F401,E402
-
-from analysis.kinds import exafs_fit  # noqa: F401
-from analysis.kinds import calculators, wavelet  # noqa: F401,E402
+from analysis.kinds import (  # noqa: F401  (imported to register each kind)
+    calculators,
+    exafs_fit,
+    model_free,
+    wavelet,
+    xanes_lcf,
+    xanes_pca,
+)
