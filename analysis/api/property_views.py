@@ -16,10 +16,13 @@ Every other query parameter not listed for a view is a column filter (``qy_pct__
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, re_path
 from drf_spectacular.types import OpenApiTypes
@@ -32,10 +35,10 @@ from analysis.engines.property_plots import plot_aging_series, plot_correlation
 from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED
 from analysis.selectors.aging import aging_changes, aging_series
 from analysis.selectors.correlation import MAX_DRAWS, frame_correlation, parse_fit_picks
+from analysis.selectors.frame_cache import cached_structure_property_frame
 from analysis.selectors.structure_property import (
     BASE_COLUMNS,
     RATIO_COLUMNS,
-    structure_property_frame,
 )
 from labdb.lib.errors import DomainError
 from labdb.lib.exports import neutralise_frame, safe_csv
@@ -120,6 +123,48 @@ def _download(content: bytes, *, fmt: str, name: str) -> HttpResponse:
 
 # --- the frame -------------------------------------------------------------------------------
 
+#: Rows per chunk of a streamed export: the memory of one response is a chunk's text, not the
+#: whole lab's (10⁵ rows are ~100 MB of JSON).
+STREAM_CHUNK_ROWS = 2000
+
+
+def _stream_min_rows() -> int:
+    """Frames of at least this many rows are streamed (setting LABDB_FRAME_STREAM_MIN_ROWS,
+    default 1000); smaller ones go out in one piece, with a Content-Length."""
+    return int(getattr(settings, "LABDB_FRAME_STREAM_MIN_ROWS", 1000))
+
+
+def _list(request, name: str) -> list[str]:
+    """Comma-separated values of a query parameter (repeated parameters are joined)."""
+    raw = ",".join(request.query_params.getlist(name))
+    return [v.strip() for v in raw.split(",") if v.strip()]
+
+
+def _csv_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
+    for start in range(0, len(frame), STREAM_CHUNK_ROWS):
+        chunk = neutralise_frame(frame.iloc[start:start + STREAM_CHUNK_ROWS])
+        yield chunk.to_csv(index=False, header=start == 0).encode()
+
+
+def _json_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
+    # The same text as DRF's JSONRenderer (compact, unicode) for the same records().
+    yield b"["
+    for start in range(0, len(frame), STREAM_CHUNK_ROWS):
+        rows = records(frame.iloc[start:start + STREAM_CHUNK_ROWS])
+        text = ",".join(json.dumps(row, ensure_ascii=False, separators=(",", ":"),
+                                   allow_nan=False) for row in rows)
+        yield (("," if start else "") + text).encode()
+    yield b"]"
+
+
+def _streamed(frame: pd.DataFrame, fmt: str) -> StreamingHttpResponse:
+    """The frame as a streamed CSV download or JSON array, ``STREAM_CHUNK_ROWS`` at a time."""
+    if fmt == "csv":
+        response = StreamingHttpResponse(_csv_chunks(frame), content_type=_CONTENT_TYPES["csv"])
+        response["Content-Disposition"] = 'attachment; filename="structure_property.csv"'
+        return response
+    return StreamingHttpResponse(_json_chunks(frame), content_type="application/json")
+
 _FRAME_PARAMS = [
     OpenApiParameter("format", str, enum=list(FRAME_FORMATS), default="json",
                      description="json (list of row objects), csv or xlsx (downloads)."),
@@ -139,6 +184,10 @@ _FRAME_PARAMS = [
     OpenApiParameter("include_censored", bool, required=False, default=False,
                      description="Put a printed bound ('below 1 %') into qy_pct instead of "
                                  "leaving it empty (qy_pct_censored still says so)."),
+    OpenApiParameter("columns", str, required=False,
+                     description="Comma-separated frame columns to return (sample_code is "
+                                 "always included), e.g. columns=cd_s_n,qy_pct; all by "
+                                 "default. Frames of 1000 rows or more are streamed."),
     OpenApiParameter("<column>[__lookup]", str, required=False,
                      description="Any frame column as a filter; lookups exact, ne, gt, gte, lt, "
                                  "lte, in (comma-separated), isnull, contains, icontains. "
@@ -196,7 +245,11 @@ class StructurePropertyFrameView(APIView):
         if fmt not in FRAME_FORMATS:
             raise DomainError(f"format: use one of {', '.join(FRAME_FORMATS)}; got {fmt!r}.",
                               field="format")
-        frame = structure_property_frame(**_frame_args(request, ("format",)))
+        columns = _list(request, "columns")
+        frame = cached_structure_property_frame(**_frame_args(request, ("format", "columns")),
+                                                columns=columns)
+        if fmt in ("csv", "json") and len(frame) >= _stream_min_rows():
+            return _streamed(frame, fmt)
         if fmt == "csv":
             return _download(safe_csv(frame).encode(), fmt="csv",
                              name="structure_property")
@@ -225,7 +278,7 @@ _CORRELATION_PARAMS = [
     OpenApiParameter("error_correlation", float, required=False, default=0.0,
                      description="Correlation r (−1…1) between each point's x and y errors, "
                                  "for the York fit (0: independent errors)."),
-    *_FRAME_PARAMS[1:],
+    *[p for p in _FRAME_PARAMS[1:] if p.name != "columns"],
 ]
 _CORRELATION_OWN = ("x", "y", "group", "format", "draws", "seed", "error_correlation")
 
