@@ -176,9 +176,9 @@ def formula_mass_da(formula: str) -> float:
 def _counts(formula: str, cation: str, anion: str) -> tuple[int, int]:
     formula_mass_da(formula)  # readable, known elements
     counts = {e: int(n) if n else 1 for e, n in _FORMULA.findall(formula.strip())}
-    if set(counts) != {cation, anion}:
-        raise EngineError(f"formulas: {formula!r} is not a {cation}_x{anion}_y formula",
-                          field="formulas")
+    if set(counts) != {cation, anion} or min(counts.values()) < 1:
+        raise EngineError(f"formulas: {formula!r} is not a {cation}_x{anion}_y formula "
+                          "(x, y ≥ 1)", field="formulas")
     return counts[cation], counts[anion]
 
 

@@ -282,6 +282,15 @@ class BondAngleKind(_CalculatorKind):
     form_template = "analysis/kinds/calc_form.html"
     result_template = "analysis/kinds/calc_bond_angle.html"
 
+    def check(self, parameters: dict, inputs: Mapping[str, Any]) -> None:
+        super().check(parameters, inputs)
+        shells = self.resolved(parameters, inputs)
+        r1, r2 = shells["shell1"].value, shells["shell2"].value
+        if r2 >= 2 * r1:
+            raise ValidationError({"parameters.shell2": (
+                f"an A–A distance of {r2:g} Å needs an A–B distance above {r2 / 2:g} Å; "
+                f"shell1 is {r1:g} Å (no A–B–A triangle).")})
+
     def compute(self, loaded: dict, parameters: dict, progress: Progress) -> dict:
         s1, s2 = loaded["shell1"], loaded["shell2"]
         out = _engine_call(engine.bond_angle, s1["value"], s1["err"], s2["value"], s2["err"],

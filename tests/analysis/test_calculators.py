@@ -228,3 +228,19 @@ def test_calculator_over_wrong_paths_is_a_400_naming_the_field(
     assert body["field"] == field
     assert body["message"].startswith(starts.replace("{F}", str(fit.pk))), body["message"]
     assert not AnalysisRun.objects.filter(kind=kind).exists()
+
+
+def test_bond_angle_without_a_triangle_is_a_400_on_shell2(seed002, api):
+    r_cds = _quantity("MSC-322", "Cd–S distance")
+    far = ReportedQuantity.objects.create(
+        sample=r_cds.sample, quantity="Cd–Cd distance (entered for the test)", value=5.2,
+        err=0.01, unit="angstrom", source=DataSource.MEASURED, owner=seed002)
+    response = api.post(URL, {"kind": "bond_angle",
+                              "inputs": {"quantities": [r_cds.pk, far.pk]},
+                              "parameters": {"shell1": {"quantity": r_cds.pk, "pair": "Cd-S"},
+                                             "shell2": {"quantity": far.pk, "pair": "Cd-Cd"}}},
+                        format="json")
+    assert response.status_code == 400, response.content
+    assert (response.json()["field"], response.json()["message"]) == (
+        "parameters.shell2", "parameters.shell2: an A–A distance of 5.2 Å needs an A–B distance "
+        "above 2.6 Å; shell1 is 2.4881 Å (no A–B–A triangle).")

@@ -94,6 +94,7 @@ def test_stoichiometry_from_formula_list():
 @pytest.mark.parametrize(("kwargs", "field"), [
     ({"formulas": ["Cd39X24"]}, "formulas"),
     ({"formulas": ["CdSe4"]}, "formulas"),
+    ({"formulas": ["Cd0S4"]}, "formulas"),
     ({}, "mass_da"),
 ])
 def test_stoichiometry_rejects_bad_input(kwargs, field):
