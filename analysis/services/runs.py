@@ -256,6 +256,25 @@ def validate_parameters(kind: AnalysisKind, parameters: Any) -> dict:
     return _jsonable(schema.validated_data)
 
 
+def _repeat_or_key(
+    kind: AnalysisKind, inputs_hash: str, params_hash: str, force: bool
+) -> tuple[AnalysisRun | None, str]:
+    """(the identical earlier run, flagged ``repeat``, or None; the new run's idempotency
+    key). A failed run is no repeat; ``force`` always makes a new run."""
+    same = AnalysisRun.objects.filter(
+        kind=kind.name, input_sha256=inputs_hash, model_hash=params_hash,
+        engine_version=kind.engine_version,
+    )
+    if not force:
+        existing = same.exclude(status=RunStatus.FAILED).order_by("-queued_at").first()
+        if existing is not None:
+            existing.repeat = True
+            return existing, existing.idempotency_key
+    key = canonical_hash({"kind": kind.name, "inputs": inputs_hash, "parameters": params_hash,
+                          "engine": kind.engine_version, "seq": same.count()})
+    return None, key
+
+
 @transaction.atomic
 def request_run(
     *,
@@ -286,17 +305,9 @@ def request_run(
     inputs_hash = canonical_hash([[e["role"], e["type"], e["id"], input_fingerprint_of(e)]
                                   for e in resolved.entries])
     params_hash = canonical_hash(validated)
-    same = AnalysisRun.objects.filter(
-        kind=kind_obj.name, input_sha256=inputs_hash, model_hash=params_hash,
-        engine_version=kind_obj.engine_version,
-    )
-    if not force:
-        existing = same.exclude(status=RunStatus.FAILED).order_by("-queued_at").first()
-        if existing is not None:
-            existing.repeat = True
-            return existing
-    key = canonical_hash({"kind": kind_obj.name, "inputs": inputs_hash, "parameters": params_hash,
-                          "engine": kind_obj.engine_version, "seq": same.count()})
+    existing, key = _repeat_or_key(kind_obj, inputs_hash, params_hash, force)
+    if existing is not None:
+        return existing
     run = AnalysisRun.objects.create(
         **with_owner({}, actor), kind=kind_obj.name, inputs=resolved.entries,
         parameters=validated, engine_name=kind_obj.engine_name,
