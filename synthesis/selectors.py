@@ -242,3 +242,84 @@ def run_deviations(run: SynthesisRun) -> list[dict]:
                 }
             )
     return out
+
+
+# --- sample search: the list's ``?search=`` / ``q``, served by the search index -------------
+#
+# The index itself (an FTS5 trigram table on SQLite, a pg_trgm GIN expression index on
+# PostgreSQL) is created and kept by ``web/search.py`` (web/migrations/0001 and its post_migrate
+# hook); it indexes exactly ``SAMPLE_SEARCH_COLUMNS`` of live samples. These constants are the
+# contract between the two modules: web.search imports them.
+
+SEARCH_INDEX_TABLE = "web_search_index"  # SQLite FTS5 table; rowid = id * 8 + kind number
+SAMPLE_SEARCH_KIND_NUMBER = 1
+SAMPLE_SEARCH_COLUMNS = ("code", "name", "material")
+_MIN_INDEXED_TERM_CHARS = 3  # a trigram index cannot narrow a 1- or 2-character term
+
+
+def search_terms(query: str) -> list[str]:
+    """The terms of a list search: ``query`` split at whitespace and commas (as DRF's
+    SearchFilter splits), empty pieces dropped, duplicates (case-insensitive) removed."""
+    seen: set[str] = set()
+    terms: list[str] = []
+    for term in (query or "").replace(",", " ").split():
+        if term.lower() not in seen:
+            seen.add(term.lower())
+            terms.append(term)
+    return terms
+
+
+def _sample_search_text_sql(table: str) -> str:
+    # Verbatim the expression the PostgreSQL index is built on (web.search.search_text_sql),
+    # qualified so a join with another table's ``code``/``name`` cannot make it ambiguous.
+    return " || ' ' || ".join(f"coalesce({table}.{c}, '')" for c in SAMPLE_SEARCH_COLUMNS)
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _indexed_candidates(queryset: QuerySet[Sample], term: str, *, include_retired: bool
+                        ) -> QuerySet[Sample]:
+    """Restrict ``queryset`` to the index's candidates for one term of 3+ characters."""
+    table = Sample._meta.db_table
+    if connection.vendor == "postgresql":
+        # Served by the partial GIN index web_search_sample_trgm (WHERE NOT is_retired).
+        return queryset.extra(
+            where=[f"({_sample_search_text_sql(table)}) ILIKE %s"],
+            params=[f"%{_like_escape(term)}%"],
+        )
+    if connection.vendor == "sqlite":
+        phrase = '"' + term.replace('"', '""') + '"'  # an FTS5 trigram phrase: a substring
+        candidates = (f"{table}.id IN (SELECT rowid / 8 FROM {SEARCH_INDEX_TABLE} "
+                      f"WHERE {SEARCH_INDEX_TABLE} MATCH %s AND rowid %% 8 = "
+                      f"{SAMPLE_SEARCH_KIND_NUMBER})")
+        if include_retired:  # retired samples are not in the index: the check decides alone
+            candidates = f"({candidates} OR {table}.is_retired)"
+        return queryset.extra(where=[candidates], params=[phrase])
+    return queryset
+
+
+def search_samples(queryset: QuerySet[Sample], query: str, *, include_retired: bool = False
+                   ) -> QuerySet[Sample]:
+    """Samples of ``queryset`` whose code, name or material contains every term of ``query``.
+
+    A term is a case-insensitive substring (``CdSe-CdS`` finds ``S000123-CdSe-CdS``); terms are
+    separated by whitespace or commas and must all match, each in some field. Terms of three or
+    more characters are looked up in the search index (no table scan); shorter ones are checked
+    on the rows the longer ones leave (a scan only when every term is short). The index
+    supplies candidates, the ``icontains`` check decides, so both databases return the same
+    rows. An empty query returns ``queryset`` unchanged. Only live samples are in the index:
+    pass ``include_retired=True`` when ``queryset`` holds retired ones (they are then checked
+    without the index).
+    """
+    from django.db.models import Q
+
+    for term in search_terms(query):
+        if len(term) >= _MIN_INDEXED_TERM_CHARS:
+            queryset = _indexed_candidates(queryset, term, include_retired=include_retired)
+        match = Q()
+        for column in SAMPLE_SEARCH_COLUMNS:
+            match |= Q(**{f"{column}__icontains": term})
+        queryset = queryset.filter(match)
+    return queryset

@@ -29,11 +29,16 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from labdb.lib.errors import DomainError
+from synthesis.selectors import (
+    SAMPLE_SEARCH_COLUMNS,
+    SAMPLE_SEARCH_KIND_NUMBER,
+    SEARCH_INDEX_TABLE,
+)
 
 MAX_QUERY_CHARS = 200
 MIN_COVERAGE = 0.5  # share of the query's trigrams a field must contain to be a hit
 CANDIDATES = 300  # best by the index's own rank, per kind (PostgreSQL) or in all (SQLite)
-FTS_TABLE = "web_search_index"
+FTS_TABLE = SEARCH_INDEX_TABLE  # the sample list's search (synthesis.selectors) reads it too
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -50,7 +55,8 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("sample", "Samples", 1, "synthesis_sample", ("code", "name", "material")),
+    Kind("sample", "Samples", SAMPLE_SEARCH_KIND_NUMBER, "synthesis_sample",
+         SAMPLE_SEARCH_COLUMNS),
     Kind("run", "Synthesis runs", 2, "synthesis_synthesisrun", ("code", "operator_name")),
     Kind("recipe", "Recipes", 3, "synthesis_recipe", ("name", "product_description", "citation")),
     Kind("chemical", "Chemicals", 4, "synthesis_chemical", ("name", "formula", "cas", "supplier")),

@@ -10,7 +10,6 @@ import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 import analysis.services as analysis_services
 from labdb.lib.errors import LabdbError
+from labdb.lib.pagination import capped_page, parse_page_number
 from labdb.storage import StoredFileMissing, open_stored, stored_label
 from web import explore as explore_view_model
 from web import pages
@@ -48,8 +48,14 @@ def dashboard(request):
 @require_GET
 def sample_list(request):
     filterset = SampleListFilter(request.GET or None, queryset=pages.sample_queryset())
-    paginator = Paginator(filterset.qs, PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    try:
+        number = parse_page_number(request.GET.get("page"))
+    except ValueError:
+        number = 1  # as Paginator.get_page: a bad page number shows the first page
+    # A capped count: "10000+ samples" rather than counting a million on every page.
+    page = capped_page(filterset.qs, number=number, page_size=PAGE_SIZE)
+    if not page.rows and number > 1:  # past the end: the first page, as Paginator.get_page
+        page = capped_page(filterset.qs, number=1, page_size=PAGE_SIZE)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "web/sample_list.html", {

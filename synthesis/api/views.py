@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
 from labdb.lib.errors import DomainError
 from labdb.lib.filters import IdFilter
-from labdb.lib.viewsets import LabRecordViewSet
+from labdb.lib.pagination import CappedCountPagination
+from labdb.lib.viewsets import LabRecordViewSet, include_retired
 from synthesis import selectors, services
 from synthesis.api import serializers as s
 from synthesis.models import (
@@ -59,6 +62,19 @@ class SampleFilter(django_filters.FilterSet):
         )
 
 
+class SampleSearchFilter(SearchFilter):
+    """``?search=``: every term a substring of code, name or material, found through the
+    search index (selectors.search_samples) instead of a ``LIKE '%…%'`` scan."""
+
+    search_description = ("Terms (separated by spaces or commas) that must all occur, "
+                          "case-insensitively, in the code, name or material.")
+
+    def filter_queryset(self, request, queryset, view):
+        query = request.query_params.get(self.search_param, "")
+        return selectors.search_samples(queryset, query,
+                                        include_retired=include_retired(request))
+
+
 class SampleViewSet(LabRecordViewSet):
     """Samples with their layer stack and parents. ``/lineage/`` gives ancestors+descendants."""
     json_body_fields = ("layers", "parents")
@@ -66,9 +82,12 @@ class SampleViewSet(LabRecordViewSet):
     selector = staticmethod(selectors.sample_list)
     serializer_class = s.SampleSerializer
     filterset_class = SampleFilter
-    # Not notes: a free-text scan of every note made each page's COUNT(*) too slow at 100k
-    # samples (benchmarks/api_latency.py).
-    search_fields = ["code", "name", "material", "external_origin"]
+    filter_backends = [DjangoFilterBackend, SampleSearchFilter, OrderingFilter]
+    # The columns of the search index (not notes or external_origin: a free-text LIKE scan of
+    # them made each page's COUNT(*) too slow at 100k samples, benchmarks/api_latency.py).
+    search_fields = list(selectors.SAMPLE_SEARCH_COLUMNS)
+    # A broad search over a million samples must not be counted to the end (issue 16).
+    pagination_class = CappedCountPagination
     ordering_fields = ["code", "name", "synthesis_date", "created_at"]
     ordering = ["code"]
 
