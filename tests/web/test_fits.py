@@ -8,7 +8,8 @@ from tests.conftest import SHARED_DATA
 from tests.synthesis import builders
 
 pytestmark = pytest.mark.django_db
-SAMPLE_PAGE_QUERIES = 30  # whole sample page, run and unlinked links included; same at 1 and 3 fits
+SAMPLE_PAGE_QUERIES = 31  # whole sample page, run and unlinked links and the SIMULATED overlay list
+# (one query, only when the sample has XAS spectra) included; same at 1 and 3 fits
 
 
 @pytest.fixture
