@@ -576,6 +576,8 @@ def feff_paths_for(feff: dict, *, where: str = "model.feff") -> tuple[dict[str, 
         }
     spec = feff["structure"]
     absorber, edge = feff.get("absorber"), feff.get("edge", "K")
+    if not isinstance(absorber, str):  # the engine's own message for a missing absorber
+        raise EngineError(f"absorber {absorber!r} is not an element symbol", field="absorber")
     radius = float(feff.get("cluster_radius_a", 6.0))
     version = int(feff.get("feff_version", 6))
     cache = DbFeffCache(spec, spec.get("source", ""), absorber, edge, radius, version)

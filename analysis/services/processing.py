@@ -31,7 +31,7 @@ from django.core.files.storage import default_storage
 
 from analysis.engines import xas_processing
 from analysis.engines.xas_processing import process_mu
-from characterization.models import XASSpectrum
+from characterization.models import DataFile, XASSpectrum
 from characterization.parsers.registry import parse_file
 from characterization.services import xas_spectrum_series
 from labdb.lib.errors import DomainError, EngineError
@@ -64,18 +64,16 @@ class PreviewBusy(DomainError):
     """Too many previews are computing in this server process; the client should retry."""
 
 
-def _cache_key(spectrum: XASSpectrum) -> str:
+def _cache_key(spectrum: XASSpectrum, data_file: DataFile) -> str:
     """One file can hold several spectra (Athena groups, SPEC scans, declared columns): the key
     is the bytes, the name the parser detects the format by, and what this spectrum takes."""
-    data_file = spectrum.data_file
     return json.dumps([data_file.sha256, data_file.original_name, spectrum.group_index,
                        data_file.declared_xas], sort_keys=True, default=str)
 
 
-def _stored_bytes(spectrum: XASSpectrum) -> bytes:
+def _stored_bytes(data_file: DataFile) -> bytes:
     """The raw file's bytes from storage, checked against its sha256; DomainError naming
     ``spectrum`` when the file is gone or changed."""
-    data_file = spectrum.data_file
     try:
         with default_storage.open(data_file.file.name, "rb") as handle:
             content = handle.read()
@@ -93,8 +91,9 @@ def _stored_bytes(spectrum: XASSpectrum) -> bytes:
     return content
 
 
-def _parsed_mu(spectrum: XASSpectrum, content: bytes) -> tuple[np.ndarray, np.ndarray, dict]:
-    data_file = spectrum.data_file
+def _parsed_mu(
+    spectrum: XASSpectrum, data_file: DataFile, content: bytes
+) -> tuple[np.ndarray, np.ndarray, dict]:
     parsed = parse_file(content, filename=data_file.original_name)
     series = xas_spectrum_series(spectrum, parsed)  # its group/scan, declared μ columns applied
     raw = {"sha256": data_file.sha256, "file": data_file.original_name,
@@ -110,16 +109,23 @@ def load_stored_mu(spectrum: XASSpectrum) -> tuple[np.ndarray, np.ndarray, dict]
     for the last ``CACHE_SIZE`` (sha256, name, group/scan, declared columns), so a fit request
     and its job, or a preview and the next edit, parse the file once. Callers get their own
     copies of the arrays (bit-identical to a fresh parse). Raises DomainError naming
-    ``spectrum`` for a file missing from storage, changed, or without μ.
+    ``spectrum`` for a spectrum without a raw file, a file missing from storage, changed, or
+    without μ.
     """
-    content = _stored_bytes(spectrum)
-    key = _cache_key(spectrum)
+    data_file = spectrum.data_file
+    if data_file is None:
+        raise DomainError(
+            f"spectrum: {spectrum} has no raw data file (published spectra carry no data).",
+            field="spectrum",
+        )
+    content = _stored_bytes(data_file)
+    key = _cache_key(spectrum, data_file)
     with _cache_lock:
         hit = _mu_cache.get(key)
         if hit is not None:
             _mu_cache.move_to_end(key)
     if hit is None:
-        hit = _parsed_mu(spectrum, content)
+        hit = _parsed_mu(spectrum, data_file, content)
         with _cache_lock:
             _mu_cache[key] = hit
             while len(_mu_cache) > CACHE_SIZE:
