@@ -34,7 +34,12 @@ from rest_framework.views import APIView
 from analysis.engines.property_plots import plot_aging_series, plot_correlation
 from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED
 from analysis.selectors.aging import aging_changes, aging_series
-from analysis.selectors.correlation import MAX_DRAWS, frame_correlation, parse_fit_picks
+from analysis.selectors.correlation import (
+    MAX_DRAWS,
+    frame_correlation,
+    page_of_points,
+    parse_fit_picks,
+)
 from analysis.selectors.frame_cache import cached_structure_property_frame
 from analysis.selectors.structure_property import (
     BASE_COLUMNS,
@@ -262,6 +267,10 @@ class StructurePropertyFrameView(APIView):
 
 # --- correlation -----------------------------------------------------------------------------
 
+#: Points per page of ``?points=true`` (default and most).
+POINTS_PAGE = 5000
+MAX_POINTS_PAGE = 50000
+
 _CORRELATION_PARAMS = [
     OpenApiParameter("x", str, required=True, description="Frame column on the x axis, e.g. "
                      "cd_s_cd_se_n_ratio."),
@@ -278,9 +287,18 @@ _CORRELATION_PARAMS = [
     OpenApiParameter("error_correlation", float, required=False, default=0.0,
                      description="Correlation r (−1…1) between each point's x and y errors, "
                                  "for the York fit (0: independent errors)."),
+    OpenApiParameter("points", bool, required=False, default=False,
+                     description="Also return the points (x, y, errors, group, label), a page "
+                                 "of points_limit from points_offset in sample-code order, "
+                                 "with points_total."),
+    OpenApiParameter("points_offset", int, required=False, default=0,
+                     description="First point of the page (with points=true)."),
+    OpenApiParameter("points_limit", int, required=False, default=POINTS_PAGE,
+                     description=f"Points per page (1 to {MAX_POINTS_PAGE})."),
     *[p for p in _FRAME_PARAMS[1:] if p.name != "columns"],
 ]
-_CORRELATION_OWN = ("x", "y", "group", "format", "draws", "seed", "error_correlation")
+_CORRELATION_OWN = ("x", "y", "group", "format", "draws", "seed", "error_correlation",
+                    "points", "points_offset", "points_limit")
 
 
 def _correlation(request) -> dict[str, Any]:
@@ -313,7 +331,8 @@ class CorrelationView(APIView):
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
             '{"n", "pearson_r", "pearson_p", "spearman_r", "spearman_p", "slope", '
             '"slope_err", "intercept", "intercept_err", "note", "groups": {group: {...}}, '
-            '"points": [{"x", "y", "x_err", "y_err", "group", "label"}], "york": {"slope", '
+            '"points" (only with points=true; with "points_total", "points_offset", '
+            '"points_limit"): [{"x", "y", "x_err", "y_err", "group", "label"}], "york": {"slope", '
             '"slope_err", "intercept", "intercept_err", "slope_err_scaled", '
             '"intercept_err_scaled", "chi2", "reduced_chi2", "n", "iterations"} | null, '
             '"odr": {"slope", "slope_err", "intercept", "intercept_err", "reduced_chi2", "n", '
@@ -326,7 +345,20 @@ class CorrelationView(APIView):
                                              "lists the valid columns).")},
     )
     def get(self, request):
-        return Response(_correlation(request))
+        want_points = _bool(request, "points")
+        offset = _number(request, "points_offset", 0, int)
+        limit = _number(request, "points_limit", POINTS_PAGE, int)
+        if offset < 0:
+            raise DomainError(f"points_offset: expected a whole number ≥ 0, got {offset}.",
+                              field="points_offset")
+        if not 1 <= limit <= MAX_POINTS_PAGE:
+            raise DomainError(f"points_limit: expected 1 to {MAX_POINTS_PAGE} points per page, "
+                              f"got {limit}.", field="points_limit")
+        result = _correlation(request)
+        if not want_points:
+            # The statistics are the answer; 10⁵ points are megabytes nobody asked for.
+            return Response({k: v for k, v in result.items() if k != "points"})
+        return Response(page_of_points(result, offset=offset, limit=limit))
 
 
 class CorrelationPlotView(APIView):

@@ -1,6 +1,7 @@
 """Correlation of two structure–property frame columns, with the rule that chose each fit.
 
-``frame_correlation(x=, y=, ...)`` builds the frame (one SQL query) and answers "does y track
+``frame_correlation(x=, y=, ...)`` reads the frame cached per data version (only the columns it
+needs; one query when cached) and answers "does y track
 x?" with ``analysis.engines.statistics.correlate``: Pearson/Spearman and the unweighted line,
 the errors-in-variables fits (York 2004, scipy.odr) on both axes' errors (``error_column``), the
 seeded resampled intervals and the warnings — and ``fit_rule``, the representative-measurement
@@ -17,17 +18,17 @@ from typing import Any
 import pandas as pd
 
 from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED, correlate
+from analysis.selectors.frame_cache import cached_full_frame, select_columns
 from analysis.selectors.structure_property import (
     BASE_COLUMNS,
     RATIO_COLUMNS,
     error_column,
-    structure_property_frame,
     unknown_column_error,
 )
 from labdb.lib.errors import DomainError
 
-__all__ = ["MAX_DRAWS", "correlation_of_columns", "fit_rule", "frame_correlation",
-           "parse_fit_picks"]
+__all__ = ["MAX_DRAWS", "correlation_columns", "correlation_of_columns", "fit_rule",
+           "frame_correlation", "page_of_points", "parse_fit_picks"]
 
 #: Most resampling draws one request may ask for (the engine also caps draws × points at
 #: ``MAX_RESAMPLED_VALUES``, saying so in ``eiv_note``).
@@ -210,16 +211,47 @@ def correlation_of_columns(frame: pd.DataFrame, *, x: str, y: str, group: str | 
             **result, "fit_rule": rule}
 
 
+def correlation_columns(frame_columns: list[str], *, x: str, y: str,
+                        group: str | None) -> list[str]:
+    """The frame columns a correlation of ``x`` and ``y`` (by ``group``) reads: the two
+    columns, their error and ``_censored`` columns, the group, and the fit id and age of each
+    absorber supplying x or y (for ``fit_rule``), after ``sample_code``."""
+    names = ["sample_code", x, y]
+    for name in (x, y):
+        names += [c for c in (error_column(name, frame_columns), f"{name}_censored")
+                  if c in frame_columns]
+    if group:
+        names.append(group)
+    for absorber in _absorbers([x, y], frame_columns):
+        names += [f"{absorber}_fit_id", f"{absorber}_fit_age_days"]
+    return list(dict.fromkeys(names))
+
+
+def page_of_points(result: dict[str, Any], *, offset: int, limit: int) -> dict[str, Any]:
+    """``result`` with ``points`` cut to ``limit`` points from ``offset`` (in sample-code
+    order) and ``points_total``/``points_offset``/``points_limit`` saying which page it is."""
+    points = result["points"]
+    return {**result, "points": points[offset:offset + limit], "points_total": len(points),
+            "points_offset": offset, "points_limit": limit}
+
+
 def frame_correlation(*, x: str, y: str, group: str | None = None, fit_choice: str = "latest",
                       as_of: Any = None, fit_picks: dict[str, int] | None = None,
                       filters: dict | None = None, include_flagged: bool = False,
                       include_censored: bool = False, error_correlation: float = 0.0,
                       draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    """Build the frame (one query) and return ``correlation_of_columns`` on it; arguments as
-    ``structure_property_frame`` and ``correlation_of_columns``."""
-    frame = structure_property_frame(fit_choice=fit_choice, as_of=as_of, filters=filters,
-                                     include_flagged=include_flagged,
-                                     include_censored=include_censored, fit_picks=fit_picks)
+    """``correlation_of_columns`` on the frame for these arguments (as
+    ``structure_property_frame``), read from the frame cached per data version
+    (``analysis.selectors.frame_cache``; one query when cached) and narrowed to
+    ``correlation_columns`` before the row filters, so a request copies and reads only the
+    columns it needs. Same answer, errors and messages as on the full frame."""
+    full, row_filters = cached_full_frame(fit_choice=fit_choice, as_of=as_of, filters=filters,
+                                          include_flagged=include_flagged,
+                                          include_censored=include_censored,
+                                          fit_picks=fit_picks)
+    _check_columns(full, x, y, group)
+    frame = select_columns(full, correlation_columns(list(full.columns), x=x, y=y,
+                                                     group=group), row_filters)
     return correlation_of_columns(frame, x=x, y=y, group=group, fit_choice=fit_choice,
                                   as_of=as_of, fit_picks=fit_picks,
                                   include_censored=include_censored,

@@ -51,8 +51,8 @@ from characterization.models import (
 )
 from synthesis.models import DataFlag, Recipe, RecipeStep, Sample, SampleLayer, SynthesisRun
 
-__all__ = ["FRAME_INPUT_MODELS", "MAX_CACHED_FRAMES", "cached_structure_property_frame",
-           "clear_frame_cache", "data_version", "select_columns"]
+__all__ = ["FRAME_INPUT_MODELS", "MAX_CACHED_FRAMES", "cached_full_frame",
+           "cached_structure_property_frame", "clear_frame_cache", "data_version", "select_columns"]
 
 #: Models whose rows feed some frame column (see the structure_property module docstring).
 FRAME_INPUT_MODELS: tuple[type[Model], ...] = (
@@ -121,19 +121,45 @@ def _cached_build(key: tuple, version: tuple, build_args: dict) -> pd.DataFrame:
     return frame
 
 
-def select_columns(frame: pd.DataFrame, columns: Iterable[str] | None) -> pd.DataFrame:
-    """``frame`` reduced to ``columns`` (in that order; ``sample_code`` first if not named), or
-    all columns for None/empty. Raises DomainError naming an unknown column (field: the column)
-    and listing the valid ones."""
+def select_columns(frame: pd.DataFrame, columns: Iterable[str] | None,
+                   filters: dict | None = None) -> pd.DataFrame:
+    """Rows of ``frame`` matching ``filters`` (``apply_frame_filters``), reduced to ``columns``
+    (in that order; ``sample_code`` first if not named; all for None/empty). The columns are
+    narrowed *before* filtering, so that a filter copies only what is returned. Raises
+    DomainError naming an unknown column or filter column (field: the column) and listing the
+    valid ones."""
     wanted = [c for c in (columns or []) if c]
-    if not wanted:
-        return frame
-    for name in wanted:
+    filter_columns = [key.partition("__")[0] for key in (filters or {})]
+    for name in [*wanted, *filter_columns]:
         if name not in frame.columns:
             raise unknown_column_error(name, frame.columns)
+    if not wanted:
+        return apply_frame_filters(frame, filters) if filters else frame
     if "sample_code" not in wanted:
         wanted = ["sample_code", *wanted]
-    return frame[list(dict.fromkeys(wanted))]
+    wanted = list(dict.fromkeys(wanted))
+    if not filters:
+        return frame[wanted]
+    narrow = frame[list(dict.fromkeys([*wanted, *filter_columns]))]
+    return apply_frame_filters(narrow, filters)[wanted]
+
+
+def cached_full_frame(*, fit_choice: str = "latest", as_of: Any = None,
+                      filters: dict | None = None, include_flagged: bool = False,
+                      include_censored: bool = False, fit_picks: dict | None = None,
+                      using: str = "default") -> tuple[pd.DataFrame, dict]:
+    """The cached, unfiltered frame for these build arguments, and the row filters still to
+    apply (``filters`` without ``source``/``source__in``, which choose the build). One query
+    (the data version) when cached, two otherwise. The frame is the cached object: read it,
+    never modify it in place."""
+    sources, row_filters = _sources_from(filters or {})
+    version = data_version(using)
+    key = _build_key(using, fit_choice, as_of, sources, include_flagged, include_censored,
+                     fit_picks)
+    build_args = {"fit_choice": fit_choice, "as_of": as_of, "filters": {"source__in": sources},
+                  "include_flagged": include_flagged, "include_censored": include_censored,
+                  "fit_picks": fit_picks}
+    return _cached_build(key, version, build_args), row_filters
 
 
 def cached_structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
@@ -147,14 +173,7 @@ def cached_structure_property_frame(*, fit_choice: str = "latest", as_of: Any = 
     frame, two (version + the frame's one query) otherwise. ``columns`` narrows the answer
     (``select_columns``). Do not modify the returned frame in place: with no filters and no
     columns it is the cached object itself."""
-    sources, row_filters = _sources_from(filters or {})
-    version = data_version(using)
-    key = _build_key(using, fit_choice, as_of, sources, include_flagged, include_censored,
-                     fit_picks)
-    build_args = {"fit_choice": fit_choice, "as_of": as_of, "filters": {"source__in": sources},
-                  "include_flagged": include_flagged, "include_censored": include_censored,
-                  "fit_picks": fit_picks}
-    frame = _cached_build(key, version, build_args)
-    if row_filters:
-        frame = apply_frame_filters(frame, row_filters)
-    return select_columns(frame, columns)
+    frame, row_filters = cached_full_frame(
+        fit_choice=fit_choice, as_of=as_of, filters=filters, include_flagged=include_flagged,
+        include_censored=include_censored, fit_picks=fit_picks, using=using)
+    return select_columns(frame, columns, row_filters)

@@ -25,6 +25,7 @@ from analysis.engines.statistics import (
     york_line,
 )
 from analysis.selectors.correlation import parse_fit_picks
+from analysis.selectors.frame_cache import clear_frame_cache
 from analysis.selectors.structure_property import structure_property_frame
 from labdb.lib.errors import DomainError
 
@@ -291,10 +292,13 @@ def test_as_of_100_days_uses_the_2_5_month_fit(seed000, api):
 
 @pytest.mark.django_db
 def test_correlation_endpoint_is_one_query(seed000, api, django_assert_num_queries):
-    with django_assert_num_queries(1):
-        response = api.get(CORRELATION, {"x": RATIO, "y": QY, "fit_picks": "{}",
-                                         "draws": "500"})
+    clear_frame_cache()
+    params = {"x": RATIO, "y": QY, "fit_picks": "{}", "draws": "500"}
+    with django_assert_num_queries(2):  # the frame cache's data version, the frame's query
+        response = api.get(CORRELATION, params)
     assert response.status_code == 200
+    with django_assert_num_queries(1):  # cached frame: the data version only
+        assert api.get(CORRELATION, params).json() == response.json()
 
 
 @pytest.mark.django_db

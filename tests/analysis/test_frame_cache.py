@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
+from analysis.selectors.correlation import correlation_of_columns, frame_correlation
 from analysis.selectors.frame_cache import (
     cached_structure_property_frame,
     clear_frame_cache,
@@ -123,3 +126,59 @@ def test_frame_export_streams_large_frames_with_the_same_content(lab, api, setti
     else:
         assert content == buffered.content
         assert len(pd.read_csv(io.BytesIO(content))) == 3
+
+
+# --- correlation from the cached frame's narrow columns --------------------------------------
+
+CORRELATION = "/api/analysis/correlation/"
+PEAKS_NM = (505.0, 511.0, 509.0, 520.0, 531.0, 526.0, 540.0, 537.0)
+QYS_PCT = (12.0, 20.0, 18.0, 35.0, 47.0, 41.0, 70.0, 62.0)
+
+
+@pytest.fixture
+def series(db):
+    clear_frame_cache()
+    for i, (peak_nm, qy_pct) in enumerate(zip(PEAKS_NM, QYS_PCT, strict=True)):
+        sample = create_sample(data={"code": f"CS-{i}", "name": f"batch {i}", "material": "CdSe",
+                                     "morphology": "NPL" if i % 2 else "QD"})
+        record_measurement(model=PLMeasurement, sample=sample,
+                           data={"qy_pct": qy_pct, "peak_nm": peak_nm, "age_days": 1.0})
+
+
+def test_correlation_equals_scipy_without_points_by_default(series, api):
+    body = api.get(CORRELATION, {"x": "peak_nm", "y": "qy_pct", "group": "morphology"}).json()
+    x, y = np.array(PEAKS_NM), np.array(QYS_PCT)
+    line = stats.linregress(x, y)
+    assert "points" not in body
+    assert (body["n"], body["pearson_r"], body["pearson_p"]) == (8, *stats.pearsonr(x, y))
+    assert (body["spearman_r"], body["spearman_p"]) == tuple(stats.spearmanr(x, y))
+    assert (body["slope"], body["intercept"]) == (line.slope, line.intercept)
+    npl = np.arange(8) % 2 == 1
+    assert body["groups"]["NPL"]["pearson_r"] == stats.pearsonr(x[npl], y[npl]).statistic
+    assert body["groups"]["QD"]["spearman_r"] == stats.spearmanr(x[~npl], y[~npl]).statistic
+
+
+def test_correlation_narrow_equals_the_full_frame_answer(series):
+    full = structure_property_frame()
+    expected = correlation_of_columns(full, x="peak_nm", y="qy_pct", group="morphology")
+    assert frame_correlation(x="peak_nm", y="qy_pct", group="morphology") == expected
+
+
+def test_correlation_points_on_request_paginated(series, api, django_assert_num_queries):
+    api.get(CORRELATION, {"x": "peak_nm", "y": "qy_pct"})  # builds and caches the frame
+    with django_assert_num_queries(1):  # cached: the data version only
+        body = api.get(CORRELATION, {"x": "peak_nm", "y": "qy_pct", "points": "true",
+                                     "points_offset": "2", "points_limit": "3"}).json()
+    assert (body["points_total"], body["points_offset"], body["points_limit"]) == (8, 2, 3)
+    assert [(p["label"], p["x"], p["y"]) for p in body["points"]] == [
+        ("CS-2", 509.0, 18.0), ("CS-3", 520.0, 35.0), ("CS-4", 531.0, 47.0)]
+    bad = api.get(CORRELATION, {"x": "peak_nm", "y": "qy_pct", "points": "true",
+                                "points_limit": "0"})
+    assert (bad.status_code, bad.json()["message"]) == (
+        400, "points_limit: expected 1 to 50000 points per page, got 0.")
+
+
+def test_correlation_unknown_column_lists_the_full_frame(series, api):
+    message = api.get(CORRELATION, {"x": "peak_nm", "y": "quantum_yield"}).json()["message"]
+    assert message.startswith("unknown column 'quantum_yield'; valid columns: sample_code, ")
+    assert "cd_s_cd_se_n_ratio" in message

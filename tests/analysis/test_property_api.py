@@ -120,7 +120,7 @@ def test_frame_bad_format_and_fit_choice_are_400(api):
 def test_correlation_matches_scipy_on_the_demo(demo, api):
     response = api.get(CORRELATION, {"x": "cd_s_cd_se_n_ratio", "y": "qy_pct",
                                      "group": "architecture", "fit_choice": "earliest",
-                                     "morphology": "NPL"})
+                                     "morphology": "NPL", "points": "true"})
     assert response.status_code == 200
     body = response.json()
     frame = structure_property_frame(fit_choice="earliest", filters={"morphology": "NPL"})
