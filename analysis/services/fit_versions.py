@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from analysis.models import FitRun
+from analysis.models import AnalysisRun, FitRun
 from characterization.enums import DataSource
 from characterization.models import XASFit
 
@@ -53,20 +53,24 @@ def reproduced_fit(run: FitRun, versions: dict) -> XASFit | None:
         .order_by("queued_at", "pk")
     )
     for other in earlier:
+        if other.result is None:
+            continue
         if _engine((other.result.provenance or {}).get("versions")) == _engine(versions):
             return other.result
     return None
 
 
-def _spectra_of(run: FitRun) -> list[int]:
+def _spectra_of(run: AnalysisRun) -> list[int]:
     ids = list(run.datasets.order_by("position").values_list("spectrum_id", flat=True))
-    return ids or [run.spectrum_id]
+    return ids or ([run.spectrum_id] if run.spectrum_id is not None else [])
 
 
 def previous_fit(run: FitRun) -> XASFit | None:
     """The latest stored computed fit (retired ones included: history) of exactly the same
     spectra as ``run``, in dataset order; None for a first fit."""
     mine = _spectra_of(run)
+    if not mine:
+        return None
     candidates = (
         XASFit.objects.filter(
             source=DataSource.COMPUTED, spectrum_id=mine[0], fit_run__isnull=False

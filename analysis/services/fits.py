@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -459,19 +459,28 @@ def load_mu(spectrum: XASSpectrum) -> tuple[np.ndarray, np.ndarray, dict]:
     return load_stored_mu(spectrum)
 
 
+def _fit_spectrum(run: FitRun) -> XASSpectrum:
+    """The run's first spectrum: every exafs_fit run names one (only other kinds leave
+    ``AnalysisRun.spectrum`` empty)."""
+    if run.spectrum is None:
+        raise DomainError(f"fit run {run.pk} names no spectrum.", field="spectrum")
+    return run.spectrum
+
+
 def _run_datasets(run: FitRun, request: FitRequest) -> list[tuple[str, XASSpectrum, int | None]]:
     """(dataset id, spectrum, FitDataset row id) of a run in model order (runs queued before
     FitDataset rows existed fit their one spectrum and have no row)."""
     rows = list(run.datasets.select_related("spectrum__data_file").order_by("position"))
     if rows:
         return [(row.dataset_id, row.spectrum, row.pk) for row in rows]
-    return [(request.parsed.datasets[0].id, run.spectrum, None)]
+    return [(request.parsed.datasets[0].id, _fit_spectrum(run), None)]
 
 
 def _engine_paths(request: FitRequest) -> tuple[dict, dict, dict]:
     """(path files for run_fit, FEFF provenance, engine model). A dataset with its own FEFF
     calculation gets its path file ids prefixed ``<dataset id>:`` so the runs do not clash."""
-    files, infos = {}, {}
+    files: dict = {}
+    infos: dict = {}
     model = json.loads(json.dumps(request.engine_model))
     if request.feff is not None and _feff_given(request.feff):
         files, infos["model"] = feff_paths_for(request.feff)
@@ -517,10 +526,10 @@ def _compute(run: FitRun) -> dict:
         f"fit done: R-factor {result.statistics['rfactor']:.5f}, nfev {result.statistics['nfev']}"
     )
     primary_id = result.datasets[0]["id"]
-    spectrum = result.spectra.get(primary_id)  # processed by run_fit: not processed twice
-    if spectrum is None:
+    processed = result.spectra.get(primary_id)  # processed by run_fit: not processed twice
+    if processed is None:
         primary = data[primary_id]
-        spectrum = process_mu(
+        processed = process_mu(
             primary["energy_ev"], primary["mu"], **result.datasets[0]["processing"]
         )
     return {
@@ -532,7 +541,7 @@ def _compute(run: FitRun) -> dict:
         "feff_spec": request.feff,
         "carried": request.carried,
         "s02_parameter": s02_parameter(request.parsed),
-        "spectrum": spectrum,
+        "spectrum": processed,
         "fit_line": fit_line,
         "dataset_rows": rows,
     }
@@ -555,15 +564,16 @@ def _fit_record(run: FitRun, computed: dict) -> dict:
     dataset = result.datasets[0]
     transform = dataset["transform"]
     stats = result.statistics
-    e0 = next((p for p in result.paths if p.get("delta_e0_ev") is not None), {})
+    e0: dict = next((p for p in result.paths if p.get("delta_e0_ev") is not None), {})
     kweight = transform.get("kweight")
     s02, s02_err = _s02(computed)
     spectra = len(result.datasets)
+    spectrum = _fit_spectrum(run)
     return {
         "source": DataSource.COMPUTED,
-        "absorber": run.spectrum.element,
-        "edge_name": run.spectrum.edge,
-        "spectrum": run.spectrum,
+        "absorber": spectrum.element,
+        "edge_name": spectrum.edge,
+        "spectrum": spectrum,
         "label": f"fit run {run.pk}" + (f" ({spectra} spectra)" if spectra > 1 else ""),
         "software": f"labdb + xraylarch {result.versions.get('xraylarch')}",
         "k_min": transform.get("kmin"),
@@ -579,9 +589,9 @@ def _fit_record(run: FitRun, computed: dict) -> dict:
         "r_factor": stats.get("rfactor"),
         "reduced_chi2": stats.get("chi2_reduced"),
         "warnings": list(result.warnings),
-        "measured_at": run.spectrum.measured_at,
-        "age_days": run.spectrum.age_days,
-        "age_label": run.spectrum.age_label,
+        "measured_at": spectrum.measured_at,
+        "age_days": spectrum.age_days,
+        "age_label": spectrum.age_label,
         "owner": run.owner,
         "provenance": _provenance(run, computed),
     }
@@ -684,7 +694,7 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> FitRun | None:
             return run
         previous = fit_versions.previous_fit(run)
         fit = record_xas_fit(
-            sample=run.spectrum.sample,
+            sample=_fit_spectrum(run).sample,
             data=_fit_record(run, computed),
             paths=_path_rows(computed["result"]),
             actor=run.owner,
@@ -750,9 +760,10 @@ def execute_fit_run(run_id: int) -> str:
     other error is stored on the run too (message, traceback digest in the log) and fails it
     at once — a run is never left "running" for the heartbeat reaper to guess at.
     """
-    run = claim_run(run_id, model=FitRun)
-    if run is None:
+    claimed = claim_run(run_id, model=FitRun)
+    if claimed is None:
         return FitRun.objects.get(pk=run_id).status
+    run = cast(FitRun, claimed)
     logger.info("fit run %s: started (attempt %s on %s)", run_id, run.attempts, run.worker)
     started = time.perf_counter()
     try:
@@ -760,7 +771,8 @@ def execute_fit_run(run_id: int) -> str:
     except (LabdbError, KeyError, ValueError) as exc:
         message = exc.message if isinstance(exc, LabdbError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, ParseError | EngineError | DomainError) and getattr(exc, "field", None):
-            message = f"{message}" if exc.field in message else f"{exc.field}: {message}"
+            field = exc.field or ""
+            message = message if field in message else f"{field}: {message}"
         fail_run(run_id, message)
         logger.warning("fit run %s: failed: %s", run_id, message)
         return RunStatus.FAILED
