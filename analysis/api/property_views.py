@@ -31,7 +31,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis.engines.property_plots import plot_aging_series, plot_correlation
+from analysis.engines.property_plots import ImageFormat, plot_aging_series, plot_correlation
 from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED
 from analysis.selectors.aging import aging_changes, aging_series
 from analysis.selectors.correlation import (
@@ -370,7 +370,7 @@ class CorrelationPlotView(APIView):
         responses={(200, "image/png"): OpenApiTypes.BINARY,
                    (200, "image/svg+xml"): OpenApiTypes.STR},
     )
-    def get(self, request, fmt: str):
+    def get(self, request, fmt: ImageFormat):  # the URL pattern admits only png|svg
         result = _correlation(request)
         image = plot_correlation(result["points"], x_label=result["x"], y_label=result["y"],
                                  line=result, fmt=fmt)
@@ -426,7 +426,7 @@ class AgingPlotView(APIView):
         responses={(200, "image/png"): OpenApiTypes.BINARY,
                    (200, "image/svg+xml"): OpenApiTypes.STR},
     )
-    def get(self, request, fmt: str):
+    def get(self, request, fmt: ImageFormat):  # the URL pattern admits only png|svg
         sample, series, changes = _aging(request)
         image = plot_aging_series(records(series), records(changes), fmt=fmt,
                                   title=f"aging of {sample.code} (★ = change > 2σ)")
