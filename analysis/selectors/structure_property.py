@@ -116,7 +116,7 @@ import datetime as dt
 import itertools
 import operator
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -226,7 +226,7 @@ def _branch(qs: QuerySet, kind: str, **exprs: Any) -> QuerySet:
     UNION column) and bare on SQLite (where a CAST per row and column costs ~15 % of the query).
     """
     typed_nulls = connections[qs.db].vendor != "sqlite"
-    columns = {}
+    columns: dict[str, Any] = {}
     for name in _RAW:
         field = _TYPES[name]()
         if name == "kind":
@@ -410,7 +410,7 @@ def _with_age(part: pd.DataFrame, syn: pd.Series) -> pd.DataFrame:
     part["syn_date"] = syn.reindex(part["sample_id"].to_numpy()).array
     if part.empty:
         return part.assign(age=pd.Series([], dtype="float64"))
-    delta = (part["measured_at"] - part["syn_date"]) / pd.Timedelta(days=1)
+    delta = (part["measured_at"] - part["syn_date"]) / pd.Timedelta(days=1)  # type: ignore[operator]  # pandas-stubs: datetime Series / Timedelta is a float Series
     part["age"] = delta.where(part["measured_at"].notna() & part["syn_date"].notna(),
                               part["age_days"])
     return part
@@ -487,7 +487,7 @@ def _ratio(frame: pd.DataFrame) -> pd.DataFrame:
     sa, sb = frame["cd_s_n_err"].astype(float), frame["cd_se_n_err"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = a / b
-        err = ratio.abs() * np.sqrt((sa / a) ** 2 + (sb / b) ** 2)
+        err: pd.Series = ratio.abs() * np.sqrt((sa / a) ** 2 + (sb / b) ** 2)
     ratio = ratio.where(np.isfinite(ratio))
     err = err.where(np.isfinite(err))
     frame["cd_s_cd_se_n_ratio"] = ratio
@@ -566,7 +566,7 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     as_of_value = _parse_as_of(fit_choice, as_of)
     sources, row_filters = _sources_from(filters or {})
     raw = _fetch(_frame_queryset(sources, include_flagged))
-    kinds = {_KIND_NAMES[code]: part for code, part in raw.groupby("kind", sort=False)}
+    kinds = {_KIND_NAMES[cast(int, code)]: part for code, part in raw.groupby("kind", sort=False)}
     empty = raw.iloc[0:0]
     samples = kinds.get("S", empty).set_index("sample_id")
     syn = samples["syn_date"]
