@@ -299,7 +299,8 @@ SPECTACULAR_SETTINGS = {
     # measurements: one schema name, not one per field.
     "ENUM_NAME_OVERRIDES": {"QualifierEnum": "synthesis.models.Qualifier",
                             "FlagKindEnum": "synthesis.enums.FlagKind",
-                            "DataSourceEnum": "characterization.enums.DataSource"},
+                            "DataSourceEnum": "characterization.enums.DataSource",
+                            "RunStatusEnum": "analysis.enums.RunStatus"},
     # The JSON error answers (400/401/403/404/409/410/413/415/429/503) each operation can give.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "labdb.lib.api_schema.document_error_responses"],

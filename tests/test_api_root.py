@@ -11,6 +11,8 @@ OTHER_ENDPOINTS = {
     "analysis/aging": "/api/analysis/aging/",
     "analysis/correlation": "/api/analysis/correlation/",
     "analysis/frame": "/api/analysis/frame/",
+    "analysis-runs": "/api/analysis-runs/",
+    "analysis-runs/kinds": "/api/analysis-runs/kinds/",
     "auth/login": "/api/auth/login/",
     "auth/logout": "/api/auth/logout/",
     "feff-calculations": "/api/feff-calculations/",
