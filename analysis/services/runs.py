@@ -570,8 +570,8 @@ def _record_ref(record: Any) -> dict:
 def _store(run_id: int, kind: AnalysisKind, result: dict, rows: dict, elapsed_s: float) -> None:
     """Store the result exactly once: under the row lock, only if the run has none yet."""
     with transaction.atomic():
-        run = AnalysisRun.objects.select_for_update().select_related("requested_by").get(
-            pk=run_id)
+        locked = AnalysisRun.objects.select_for_update(of=("self",))
+        run = locked.select_related("requested_by").get(pk=run_id)
         if _finished(run):
             return
         records = kind.store(run, result, rows)
