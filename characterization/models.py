@@ -291,6 +291,10 @@ class PLMeasurement(Measurement, ScanOfFile):
     qy_pct_max = models.FloatField(
         null=True, blank=True, help_text="Upper end when a range is printed (88–90 %)."
     )
+    qy_pct_err = models.FloatField(
+        null=True, blank=True,
+        help_text="One standard uncertainty of qy_pct in percentage points (computed QYs).",
+    )
     qy_method = models.CharField(max_length=100, blank=True)
     reference_dye = models.CharField(max_length=100, blank=True)
     excitation_nm = models.FloatField(null=True, blank=True)
@@ -330,11 +334,31 @@ class PLMeasurement(Measurement, ScanOfFile):
 class AbsorptionMeasurement(Measurement, ScanOfFile):
     peak_1s_nm = models.FloatField(null=True, blank=True)
     peak_1s_ev = models.FloatField(null=True, blank=True)
+    hwhm_1s_mev = models.FloatField(
+        null=True, blank=True,
+        help_text="Half width at half maximum of the 1S peak on its low-energy side (meV).",
+    )
+    peak_to_valley = models.FloatField(
+        null=True, blank=True,
+        help_text="Absorbance at the 1S peak over the minimum on its high-energy side.",
+    )
     history = HistoricalRecords()
 
 
 class PLLifetimeMeasurement(Measurement):
     average_tau_ns = models.FloatField(null=True, blank=True)
+    average_tau_err_ns = models.FloatField(null=True, blank=True)
+    average_kind = models.CharField(
+        max_length=10, blank=True,
+        choices=[("amplitude", "amplitude-weighted Σaτ/Σa"),
+                 ("intensity", "intensity-weighted Σaτ²/Σaτ")],
+        help_text="Which mean average_tau_ns is; blank = as printed, not stated.",
+    )
+    amplitude_weighted_tau_ns = models.FloatField(null=True, blank=True)
+    amplitude_weighted_tau_err_ns = models.FloatField(null=True, blank=True)
+    intensity_weighted_tau_ns = models.FloatField(null=True, blank=True)
+    intensity_weighted_tau_err_ns = models.FloatField(null=True, blank=True)
+    reduced_chi_square = models.FloatField(null=True, blank=True)
     fit_model = models.CharField(max_length=100, blank=True, default="two-exponential")
     history = HistoricalRecords()
 

@@ -40,7 +40,16 @@ INPUT_TYPES = {
     "run": "analysis.AnalysisRun",
     "quantity": "characterization.ReportedQuantity",
     "sample": "synthesis.Sample",
+    # Measurements of the optical, TEM and composition analyses (each row has sample and
+    # data_file; multi-scan files have one row per scan):
+    "pl": "characterization.PLMeasurement",
+    "absorption": "characterization.AbsorptionMeasurement",
+    "lifetime": "characterization.PLLifetimeMeasurement",
+    "tem_size": "characterization.TEMSizeMeasurement",
+    "composition": "characterization.CompositionMeasurement",
 }
+# The types whose rows carry ``sample`` and ``data_file`` (resolved with one join).
+MEASUREMENT_INPUT_TYPES = frozenset(INPUT_TYPES) - {"file", "run", "sample"}
 
 Progress = Callable[[int, str], None]
 """``progress(pct, message)``: pct 0–100; the lifecycle stores it (throttled) and logs it."""

@@ -37,7 +37,14 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from analysis.enums import RunStatus
-from analysis.kinds.base import INPUT_TYPES, AnalysisKind, InputRole, all_kinds, get_kind
+from analysis.kinds.base import (
+    INPUT_TYPES,
+    MEASUREMENT_INPUT_TYPES,
+    AnalysisKind,
+    InputRole,
+    all_kinds,
+    get_kind,
+)
 from analysis.models import EXAFS_FIT_KIND, AnalysisRun
 from characterization.enums import DataSource
 from characterization.models import ReportedQuantity
@@ -158,7 +165,7 @@ def _role_rows(role: InputRole, ids: list[int]) -> list[Any]:
     where = f"inputs.{role.name}"
     model = _input_model(role.type)
     qs = model._default_manager.all()
-    if role.type in ("spectrum", "quantity", "fit"):
+    if role.type in MEASUREMENT_INPUT_TYPES:
         qs = qs.select_related("sample", "data_file")
     found = {row.pk: row for row in qs.filter(pk__in=ids)}
     for ident in ids:
@@ -749,7 +756,7 @@ def _input_changes(run: AnalysisRun) -> list[str]:
         by_type.setdefault(entry["type"], []).append(entry)
     for type_name, entries in by_type.items():
         qs = _input_model(type_name)._default_manager.all()
-        if type_name in ("spectrum", "fit", "quantity"):
+        if type_name in MEASUREMENT_INPUT_TYPES:
             qs = qs.select_related("data_file")
         current = {row.pk: row for row in qs.filter(pk__in=[e["id"] for e in entries])}
         for entry in entries:

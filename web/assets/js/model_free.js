@@ -16,10 +16,7 @@
     {key: "delta_e0_ev", title: "ΔE0 (eV)"}
   ];
 
-  function readJSON(id) {
-    var node = document.getElementById(id);
-    return node ? JSON.parse(node.textContent) : null;
-  }
+  var readJSON = window.labdbRuns.readJSON;
 
   function line(x, y, name, color, extra) {
     var trace = {x: x, y: y, name: name, type: "scatter", mode: "lines", line: {width: 1.4, color: color}};
@@ -109,15 +106,6 @@
 
   /* ---------------------------------------------------------------- start form */
 
-  function getAll(url, acc) {
-    return fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
-      .then(function (r) { return r.json(); })
-      .then(function (body) {
-        acc = acc.concat(body.results || body || []);
-        return body.next ? getAll(body.next, acc) : acc;
-      });
-  }
-
   function spectrumLabel(s) {
     var sample = s.sample_code || ("sample " + s.sample);
     var simulated = s.source === "simulated" ? " (SIMULATED)" : "";
@@ -165,41 +153,16 @@
     return {kind: root.getAttribute("data-kind"), inputs: inputs, parameters: parameters};
   }
 
-  function flatten(errors, prefix) {
-    if (typeof errors === "string") return [prefix + ": " + errors];
-    if (Array.isArray(errors)) return [].concat.apply([], errors.map(function (e) { return flatten(e, prefix); }));
-    return [].concat.apply([], Object.keys(errors || {}).map(function (k) {
-      return flatten(errors[k], prefix ? prefix + "." + k : k);
-    }));
-  }
-
   function startForm(root) {
     var error = document.getElementById("model-free-error");
-    getAll("/api/xas-spectra/?page_size=500", []).then(function (spectra) {
+    window.labdbRuns.getAll("/api/xas-spectra/?page_size=500", []).then(function (spectra) {
       root.querySelectorAll("select[data-type=spectrum]").forEach(function (box) { fill(box, spectra, spectrumLabel); });
     });
-    getAll("/api/xas-fits/?page_size=500", []).then(function (fits) {
+    window.labdbRuns.getAll("/api/xas-fits/?page_size=500", []).then(function (fits) {
       root.querySelectorAll("select[data-type=fit]").forEach(function (box) { fill(box, fits, fitLabel); });
     });
     document.getElementById("model-free-submit").addEventListener("click", function () {
-      var token = root.querySelector("input[name=csrfmiddlewaretoken]");
-      error.hidden = true;
-      fetch(root.getAttribute("data-api"), {
-        method: "POST", credentials: "same-origin", body: JSON.stringify(request(root)),
-        headers: {"Content-Type": "application/json", Accept: "application/json",
-                  "X-CSRFToken": token ? token.value : ""}
-      }).then(function (response) {
-        return response.json().then(function (body) {
-          if (!response.ok) {
-            var lines = body.message ? [body.message] : flatten(body.errors || body, "");
-            throw new Error(lines.join("\n"));
-          }
-          window.location.assign("/analysis-runs/" + body.id + "/");
-        });
-      }).catch(function (exc) {
-        error.textContent = exc.message;
-        error.hidden = false;
-      });
+      window.labdbRuns.postRun(root, request(root), error);
     });
   }
 

@@ -22,10 +22,7 @@
             legend: {orientation: "h", y: -0.25, yanchor: "top"}, font: {size: 11}};
   }
 
-  function readJSON(id) {
-    var node = document.getElementById(id);
-    return node ? JSON.parse(node.textContent) : null;
-  }
+  var readJSON = window.labdbRuns.readJSON;
 
   /* ---------------------------------------------------------------- results */
 
@@ -92,15 +89,6 @@
     return "#" + s.id + " " + sample + " " + (s.group_label || "") + " — " + s.element + " " + s.edge + simulated;
   }
 
-  function loadSpectra(url, acc) {
-    return fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
-      .then(function (r) { return r.json(); })
-      .then(function (body) {
-        acc = acc.concat(body.results || []);
-        return body.next ? loadSpectra(body.next, acc) : acc;
-      });
-  }
-
   /* Spectra with a parsed raw file (published spectra carry no μ(E)), labelled by sample code. */
   function fillChoices(root, spectra, samples) {
     var codes = {};
@@ -158,38 +146,13 @@
     return {kind: kind, inputs: inputs, parameters: parameters};
   }
 
-  function flatten(errors, prefix) {
-    if (typeof errors === "string") return [prefix + ": " + errors];
-    if (Array.isArray(errors)) return [].concat.apply([], errors.map(function (e) { return flatten(e, prefix); }));
-    return [].concat.apply([], Object.keys(errors || {}).map(function (k) {
-      return flatten(errors[k], prefix ? prefix + "." + k : k);
-    }));
-  }
-
   function startForm(root) {
     var error = document.getElementById("xanes-error");
-    Promise.all([loadSpectra("/api/xas-spectra/?page_size=500", []),
-                 loadSpectra("/api/samples/?page_size=500", []).catch(function () { return []; })])
+    Promise.all([window.labdbRuns.getAll("/api/xas-spectra/?page_size=500", []),
+                 window.labdbRuns.getAll("/api/samples/?page_size=500", []).catch(function () { return []; })])
       .then(function (both) { fillChoices(root, both[0], both[1]); });
     document.getElementById("xanes-submit").addEventListener("click", function () {
-      var token = root.querySelector("input[name=csrfmiddlewaretoken]");
-      error.hidden = true;
-      fetch(root.getAttribute("data-api"), {
-        method: "POST", credentials: "same-origin", body: JSON.stringify(request(root)),
-        headers: {"Content-Type": "application/json", Accept: "application/json",
-                  "X-CSRFToken": token ? token.value : ""}
-      }).then(function (response) {
-        return response.json().then(function (body) {
-          if (!response.ok) {
-            var lines = body.message ? [body.message] : flatten(body.errors || body, "");
-            throw new Error(lines.join("\n"));
-          }
-          window.location.assign("/analysis-runs/" + body.id + "/");
-        });
-      }).catch(function (exc) {
-        error.textContent = exc.message;
-        error.hidden = false;
-      });
+      window.labdbRuns.postRun(root, request(root), error);
     });
   }
 
