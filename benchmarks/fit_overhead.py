@@ -271,11 +271,70 @@ def profile(name: str, user, stored: Stored) -> None:
     print(text.getvalue())
 
 
+PHASES = (  # (module, function): the phases of one labdb fit, timed by --breakdown
+    ("analysis.services.fits", "request_fit_run"),
+    ("analysis.services.fits", "load_mu"),
+    ("analysis.services.fits", "_engine_paths"),
+    ("analysis.engines.fitting", "run_fit"),
+    ("analysis.engines.fitting", "_prepare_data"),
+    ("analysis.engines.fitting", "_collect"),
+    ("analysis.services.fits", "_store"),
+    ("characterization.services", "record_xas_fit"),
+    ("analysis.services.fit_versions", "previous_fit"),
+    ("analysis.services.fit_versions", "reproduced_fit"),
+    ("analysis.services.fits", "_progress"),
+    ("analysis.services.runs", "claim_run"),
+)
+
+
+def breakdown(name: str, repeat: int, user, stored: Stored) -> None:
+    """Wall seconds per phase of ``repeat`` inline labdb fits of ``name`` (median per phase),
+    each phase's function wrapped with a timer in this process only — no profiler overhead.
+    Nested phases are included in their callers (request_fit_run holds the inline job)."""
+    import importlib
+
+    from labdb.lib import jobs
+
+    spent: dict[str, list[float]] = {}
+
+    def timed(label, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent.setdefault(label, []).append(time.perf_counter() - t0)
+        return wrapper
+
+    for module_name, fn_name in PHASES:
+        module = importlib.import_module(module_name)
+        setattr(module, fn_name, timed(f"{module_name}.{fn_name}", getattr(module, fn_name)))
+    model, files, bare_paths = CASES[name]()
+    arrays = arrays_of(stored.spectra(files))
+    bare_fit(model, arrays, bare_paths)
+    bare = []
+    with jobs.inline():
+        labdb_fit(model, stored.spectra(files), user)  # warm-up
+        spent.clear()
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            bare_fit(model, arrays, bare_paths)
+            bare.append(time.perf_counter() - t0)
+            labdb_fit(model, stored.spectra(files), user)
+    print(f"\n{name}: bare fit median {statistics.median(bare):.4f} s; labdb phases, "
+          f"median seconds per fit over {repeat} inline fits (calls per fit):")
+    for label, values in spent.items():
+        calls = max(len(values) // repeat, 1)
+        per_fit = [sum(values[i * calls:(i + 1) * calls]) for i in range(repeat)]
+        print(f"  {label:<48}{statistics.median(per_fit):>9.4f}  ({calls})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed fits per case and side")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     parser.add_argument("--profile", default="", help="profile one labdb fit of this case")
+    parser.add_argument("--breakdown", default="", help="time the phases of this case's fits")
     args = parser.parse_args()
     scratch_setup("fit_overhead", extra_env={"LABDB_JOB_RUNNER": "pool"})
     from django.contrib.auth.models import User
@@ -284,6 +343,9 @@ def main() -> None:
     stored = Stored(user)
     if args.profile:
         profile(args.profile, user, stored)
+        return
+    if args.breakdown:
+        breakdown(args.breakdown, args.repeat, user, stored)
         return
     rows = [measure(name.strip(), args.repeat, user, stored) for name in args.cases.split(",")]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
