@@ -36,6 +36,8 @@ SIZES: dict[str, tuple[list[str], list[str]]] = {
     "fit_results": (["--requests", "10", "--cold", "3"], ["--requests", "50", "--cold", "10"]),
     "parse_overhead": (["--repeat", "5"], ["--repeat", "20"]),
     "load_test": (["--duration", "20", "--csv-mb", "5", "--xlsx-mb", "1"], []),
+    "scale_table": (["--sizes", "2000,5000", "--requests", "30", "--frame-requests", "5",
+                     "--repeat", "2"], []),
 }
 ORDER = list(SIZES)
 
