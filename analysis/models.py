@@ -293,3 +293,6 @@ class PlannedRemeasurement(models.Model):
 
     class Meta:
         ordering = ["due_on"]
+
+
+from analysis.models_qy import QYStandard  # noqa: E402, F401  (relative QY standards)
