@@ -8,9 +8,10 @@ include_flagged, include_censored). Row filters and ``columns`` are applied to t
 The data version — why history tables and not a counter bumped by the write services
 ---------------------------------------------------------------------------------------
 Every input table of the frame (samples, layers, runs, recipes, recipe steps, PL, TEM, XAS fits
-and paths, computed quantities, curator flags) is tracked by django-simple-history: every
-``save()``/``delete()`` — a service, the admin, a shell, a test factory, retire and restore
-(``labdb.lib.records``) — writes a history row, and the one bulk write on an input table
+and paths, reported and computed quantities, curator flags, PL lifetimes, absorption) is
+tracked by django-simple-history: every ``save()``/``delete()`` — a service, the admin, a
+shell, a test factory, retire and restore (``labdb.lib.records``) — writes a history row, and
+the one bulk write on an input table
 (``record_xas_fit``'s paths) uses ``bulk_create_with_history``. So the latest history row of each
 table (its id and date) changes with every write that can change a frame column, without a
 version bump in each write service that one forgotten service would make stale. The version is
@@ -43,6 +44,8 @@ from analysis.selectors.structure_property import (
     unknown_column_error,
 )
 from characterization.models import (
+    AbsorptionMeasurement,
+    PLLifetimeMeasurement,
     PLMeasurement,
     ReportedQuantity,
     TEMSizeMeasurement,
@@ -57,7 +60,7 @@ __all__ = ["FRAME_INPUT_MODELS", "MAX_CACHED_FRAMES", "cached_full_frame",
 #: Models whose rows feed some frame column (see the structure_property module docstring).
 FRAME_INPUT_MODELS: tuple[type[Model], ...] = (
     Sample, SampleLayer, SynthesisRun, Recipe, RecipeStep, PLMeasurement, TEMSizeMeasurement,
-    XASFit, XASPath, ReportedQuantity, DataFlag)
+    XASFit, XASPath, ReportedQuantity, DataFlag, PLLifetimeMeasurement, AbsorptionMeasurement)
 #: Frames kept per process (a 10⁵-sample frame is ~60 MB): the common argument sets of a
 #: session (latest / earliest / one as_of) fit, an old version is evicted first.
 MAX_CACHED_FRAMES = 4

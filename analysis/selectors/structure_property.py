@@ -1,9 +1,10 @@
 """The structure–property frame: one row per sample, structure and properties side by side.
 
 ``structure_property_frame(fit_choice=..., as_of=..., filters=...)`` returns a pandas DataFrame
-built from ONE SQL query (a UNION ALL over samples, layers, PL, TEM sizes and XAS fit paths;
-query count pinned in the tests). Rows are sorted by ``sample_code``; retired samples and
-retired measurements, stale computed fits and simulated data are left out.
+built from ONE SQL query (a UNION ALL over samples, layers, PL, TEM sizes, XAS fit paths, PL
+lifetimes, absorption and reported/computed quantities; query count pinned in the tests). Rows
+are sorted by ``sample_code``; retired samples and retired measurements, stale computed fits and
+simulated data are left out.
 
 Columns, in this order (fixed even when the frame is empty):
 
@@ -37,6 +38,22 @@ Columns, in this order (fixed even when the frame is empty):
 ``_max``, ``_qualifier``,       printed range enters ``fwhm_mev`` as its midpoint ± half-range
 ``_censored``                   (``fwhm_mev_err``), a bound is censored
 ``tem_id``, ``pl_id``           ids of the chosen TEM and PL measurements
+``qy_method``                   method of the chosen PL row's QY: its ``qy_method`` ("relative",
+                                "absolute" …), else "published" for a paper's QY whose method is
+                                not stated; None without a QY (rule below)
+``qy_pct_computed``, ``_err``,  the QY computed by labdb (relative-QY runs: a computed PL row
+``qy_computed_id``              with a QY), % ± 1σ in percentage points, and its id
+``lifetime_ns``, ``_err``,      mean PL lifetime (ns) ± 1σ of the chosen PL lifetime measurement,
+``lifetime_kind``,              which mean it is ("intensity" Σaτ²/Σaτ, "amplitude" Σaτ/Σa, None
+``lifetime_id``                 when not stated) and its id
+``abs_1s_nm``, ``abs_1s_ev``,   1S absorption peak (nm, eV), its low-energy HWHM (meV) and peak-
+``abs_1s_hwhm_mev``,            to-valley ratio of the chosen absorption measurement, its id
+``abs_peak_to_valley``,
+``abs_id``
+``sizing_diameter_nm``,         diameter (nm ± 1σ) from a published sizing curve, the
+``sizing_diameter_nm_err``,     correlation's name (``extra.correlation``) and the row's id;
+``sizing_correlation``,         beside ``diameter_nm``, which is always TEM
+``sizing_id``
 ``<a>_<s>_n``, ``_n_err``,      for EVERY fitted absorber–scatterer path ``a``–``s`` (lower case,
 ``_r_a``, ``_r_err_a``,         e.g. ``cd_s_n``, ``zn_s_sigma2_a2``), N, R (Å) and σ² (Å²) with
 ``_sigma2_a2``,                 their errors, from the chosen fit of absorber ``a``. ``cd_s`` and
@@ -93,6 +110,34 @@ the paper's "89 %" wins over its "88–90 %" of the same sample. The PL linewidt
 same rule in its own columns (``fwhm_mev`` … ``fwhm_mev_censored``, from the row's
 ``fwhm_mev_max`` and ``fwhm_qualifier``): seed 004's "102–139 meV" enters as 120.5 ± 18.5.
 
+Optical and sizing results: which row, and why
+----------------------------------------------
+All chosen by ``fit_choice``/``as_of`` like PL and TEM, among live (not retired), unflagged
+rows of the allowed sources.
+
+* **QY.** ``qy_pct`` … ``qy_pct_censored``, ``qy_method``, ``peak_nm``, ``fwhm_mev`` and
+  ``pl_id`` come from the PL rows *other than* labdb's computed QYs (a ``computed`` PL row with
+  a QY). Those are the QY columns ``qy_pct_computed`` ± ``_err`` instead: kept beside the
+  typed-in or published QY, never replacing it, so a sample measured on the integrating sphere
+  and recomputed against a dye shows both, and a correlation on ``qy_pct`` never mixes labdb's
+  numbers into the lab's without saying so. A computed PL row without a QY (a peak fit) is an
+  ordinary PL row. With ``source=computed`` only ``qy_pct_computed`` can be filled.
+* **Lifetime.** Rows with a mean: ``average_tau_ns`` ± ``average_tau_err_ns`` with its
+  ``average_kind``; a row without one but with an intensity-weighted (else amplitude-weighted)
+  mean stored enters with that mean and kind. Rows with components only (seed 004's Figure
+  2j) have no lifetime number: the frame does not derive one.
+* **1S absorption.** Rows with a 1S peak (nm or eV). A computed row with a HWHM (the
+  absorption decomposition) is preferred: when a sample has one (allowed by ``as_of``), the
+  rule chooses among those only; else among all rows with a peak. The missing one of nm/eV is
+  E = hc/λ, hc = 1239.841984 eV·nm (seed 004 prints eV, seed 002 nm).
+* **Sizing curve.** ``ReportedQuantity`` rows of quantity "diameter from sizing curve" in unit
+  "nm" (another unit is left out, never read as nm); a printed range enters as midpoint ±
+  half-range (the stored ``err`` wins when given), a bound is censored (None unless
+  ``include_censored``) like the QY.
+
+Computed rows of a run that has since become stale still enter (staleness is the run's, see
+``staleness_of_run``); a rerun's rows are recorded later and win a tie of age and time.
+
 Flagged records
 ---------------
 Measurements and fits with an open or acknowledged curator flag of kind ``wrong`` or
@@ -123,6 +168,7 @@ import pandas as pd
 from django.db import connections
 from django.db.models import (
     BigIntegerField,
+    Case,
     CharField,
     DateField,
     DateTimeField,
@@ -136,12 +182,15 @@ from django.db.models import (
     QuerySet,
     Sum,
     Value,
+    When,
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
 from characterization.enums import DataSource
 from characterization.models import (
+    AbsorptionMeasurement,
+    PLLifetimeMeasurement,
     PLMeasurement,
     ReportedQuantity,
     TEMSizeMeasurement,
@@ -154,6 +203,11 @@ from synthesis.models import DataFlag, Qualifier, RecipeStep, Sample, SampleLaye
 
 __all__ = [
     "BASE_COLUMNS",
+    "BOOLEAN_COLUMNS",
+    "INTEGER_COLUMNS",
+    "RESULT_COLUMNS",
+    "SIZING_QUANTITY",
+    "TEXT_COLUMNS",
     "FIT_CHOICES",
     "PATH_QUANTITIES",
     "RATIO_COLUMNS",
@@ -175,6 +229,20 @@ BASE_COLUMNS = [
     "qy_pct_err", "qy_pct_min", "qy_pct_max", "qy_pct_qualifier", "qy_pct_censored", "tem_id",
     "pl_id",
 ]
+#: Columns of the optical and sizing analyses (issue 15), after the PL columns: the QY's
+#: method, labdb's computed relative QY beside the typed-in one, the PL lifetime, the 1S
+#: absorption feature and the diameter from a sizing curve (beside the TEM ``diameter_nm``).
+RESULT_COLUMNS = [
+    "qy_method", "qy_pct_computed", "qy_pct_computed_err", "qy_computed_id", "lifetime_ns",
+    "lifetime_ns_err", "lifetime_kind", "lifetime_id", "abs_1s_nm", "abs_1s_ev",
+    "abs_1s_hwhm_mev", "abs_peak_to_valley", "abs_id", "sizing_diameter_nm",
+    "sizing_diameter_nm_err", "sizing_correlation", "sizing_id",
+]
+BASE_COLUMNS += RESULT_COLUMNS
+#: ReportedQuantity.quantity of a diameter read off a sizing curve (the sizing kind's rows).
+SIZING_QUANTITY = "diameter from sizing curve"
+#: h·c in eV·nm (CODATA; the parsers' ``spectra.HC_EV_NM``): E[eV] = HC_EV_NM / λ[nm].
+HC_EV_NM = 1239.841984
 #: Curator flag kinds that take a record out of analyses (unless include_flagged).
 EXCLUDING_FLAG_KINDS = (FlagKind.WRONG, FlagKind.DUPLICATE)
 #: Qualifiers of a one-sided bound: the value is censored, not measured.
@@ -188,7 +256,14 @@ ALWAYS_ABSORBERS = ("cd", "zn")
 FIT_INFO = ("fit_id", "fit_citation", "fit_age_days")
 RATIO_COLUMNS = ["cd_s_cd_se_n_ratio", "cd_s_cd_se_n_ratio_err"]
 
-_INT_COLUMNS = ("sample_id", "tem_id", "pl_id")
+#: Fixed columns by type (besides these, every fixed column is a float): for API schemas.
+INTEGER_COLUMNS = ("sample_id", "tem_id", "pl_id", "qy_computed_id", "lifetime_id", "abs_id",
+                   "sizing_id")
+TEXT_COLUMNS = ("sample_code", "architecture", "layer_stack", "material", "morphology",
+                "recipe", "qy_pct_qualifier", "fwhm_mev_qualifier", "qy_method",
+                "lifetime_kind", "sizing_correlation")
+BOOLEAN_COLUMNS = ("qy_pct_censored", "fwhm_mev_censored")
+_INT_COLUMNS = INTEGER_COLUMNS
 _ROLE_ORDER = (LayerRole.CORE, LayerRole.CROWN, LayerRole.SHELL)
 _DEFAULT_SOURCES = tuple(s for s in DataSource.values if s != DataSource.SIMULATED)
 
@@ -197,7 +272,9 @@ _RAW = ("kind", "sample_id", "rec_id", "grp", "measured_at", "age_days", "source
         "t1", "t2", "t3", "t4", "pos", "f1", "f2", "f3", "f4", "f5", "f6", "syn_date")
 #: Branch codes: a small integer per row, not a letter, so that pandas groups 10⁶ rows on an
 #: int64 column instead of building a string column first.
-KIND_CODES = {"S": 1, "R": 2, "L": 3, "P": 4, "T": 5, "X": 6, "Q": 7}
+KIND_CODES = {"S": 1, "R": 2, "L": 3, "P": 4, "T": 5, "X": 6, "Q": 7,
+              # computed QY (C), PL lifetime (F), absorption 1S (A), sizing-curve diameter (Z)
+              "C": 8, "F": 9, "A": 10, "Z": 11}
 _KIND_NAMES = {code: name for name, code in KIND_CODES.items()}
 _TYPES = {"kind": IntegerField, "sample_id": BigIntegerField, "rec_id": BigIntegerField,
           "grp": CharField, "measured_at": DateTimeField, "age_days": FloatField,
@@ -244,9 +321,10 @@ def _branch(qs: QuerySet, kind: str, **exprs: Any) -> QuerySet:
 
 
 def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> QuerySet:
-    """UNION ALL of samples (S), recipe step aggregates (R), layers (L), PL (P), TEM (T) and
-    XAS paths (X): one query. Flagged-as-wrong/duplicate records are left out unless
-    ``include_flagged``."""
+    """UNION ALL of samples (S), recipe step aggregates (R), layers (L), PL (P), TEM (T), XAS
+    paths (X), calculator results (Q), computed QYs (C), PL lifetimes (F), 1S absorption (A)
+    and sizing-curve diameters (Z): one query. Flagged-as-wrong/duplicate records are left out
+    unless ``include_flagged``."""
     sources = list(sources)
     samples = _branch(
         Sample.objects.filter(is_retired=False), "S", sample_id="id", t1="code", t2="material",
@@ -272,20 +350,50 @@ def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> Qu
     # ``source`` is filtered in SQL and not fetched: one string column less on 10⁶ rows.
     common = {"sample_id": "sample_id", "rec_id": "id", "measured_at": "measured_at",
               "age_days": "age_days"}
-    pl_qs = PLMeasurement.objects.filter(live)
+    # A QY computed by labdb (the relative-QY kind) is kept beside the typed-in/published QY
+    # (branch C), not among the PL rows that represent the sample (P).
+    computed_qy = Q(source=DataSource.COMPUTED, qy_pct__isnull=False)
+    pl_qs = PLMeasurement.objects.filter(live).exclude(computed_qy)
+    computed_qy_qs = PLMeasurement.objects.filter(live, computed_qy)
     tem_qs = TEMSizeMeasurement.objects.filter(live)
+    lifetime_qs = PLLifetimeMeasurement.objects.filter(
+        live, Q(average_tau_ns__isnull=False) | Q(intensity_weighted_tau_ns__isnull=False)
+        | Q(amplitude_weighted_tau_ns__isnull=False))
+    absorption_qs = AbsorptionMeasurement.objects.filter(
+        live, Q(peak_1s_nm__isnull=False) | Q(peak_1s_ev__isnull=False))
+    sizing_qs = ReportedQuantity.objects.filter(live, quantity=SIZING_QUANTITY, unit="nm")
     path_qs = XASPath.objects.filter(fit__is_retired=False, fit__is_stale=False,
                                      fit__sample__is_retired=False, fit__source__in=sources)
     if not include_flagged:
         pl_qs = pl_qs.filter(~flagged(PLMeasurement))
+        computed_qy_qs = computed_qy_qs.filter(~flagged(PLMeasurement))
         tem_qs = tem_qs.filter(~flagged(TEMSizeMeasurement))
+        lifetime_qs = lifetime_qs.filter(~flagged(PLLifetimeMeasurement))
+        absorption_qs = absorption_qs.filter(~flagged(AbsorptionMeasurement))
+        sizing_qs = sizing_qs.filter(~flagged(ReportedQuantity))
         path_qs = path_qs.filter(~flagged(XASFit, "fit_id"))
     computed_qs = ReportedQuantity.objects.filter(live, source=DataSource.COMPUTED,
                                                   extra__has_key="frame_column")
     if not include_flagged:
         computed_qs = computed_qs.filter(~flagged(ReportedQuantity))
+    # The QY's method as stored, else "published" for a paper's QY whose method is not stated:
+    # one text column computed in SQL instead of fetching the source too.
+    qy_method = Case(When(~Q(qy_method=""), then=F("qy_method")),
+                     When(source=DataSource.PUBLISHED, then=Value(DataSource.PUBLISHED)),
+                     default=Value(""), output_field=CharField())
     pl = _branch(pl_qs, "P", **common, f1="peak_nm", f2="fwhm_mev", f3="qy_pct",
-                 f4="qy_pct_max", f5="fwhm_mev_max", t1="qualifier", t2="fwhm_qualifier")
+                 f4="qy_pct_max", f5="fwhm_mev_max", t1="qualifier", t2="fwhm_qualifier",
+                 t3=qy_method)
+    computed_qy_rows = _branch(computed_qy_qs, "C", **common, f1="qy_pct", f2="qy_pct_err")
+    lifetimes = _branch(lifetime_qs, "F", **common, t1="average_kind", f1="average_tau_ns",
+                        f2="average_tau_err_ns", f3="intensity_weighted_tau_ns",
+                        f4="intensity_weighted_tau_err_ns", f5="amplitude_weighted_tau_ns",
+                        f6="amplitude_weighted_tau_err_ns")
+    absorption = _branch(absorption_qs, "A", **common, source="source", f1="peak_1s_nm",
+                         f2="peak_1s_ev", f3="hwhm_1s_mev", f4="peak_to_valley")
+    sizing = _branch(sizing_qs, "Z", **common, t1="qualifier",
+                     t2=KeyTextTransform("correlation", "extra"), f1="value", f2="err",
+                     f3="value_max")
     tem = _branch(tem_qs, "T", **common, f1="length_nm", f2="width_nm", f3="diameter_nm")
     paths = _branch(
         path_qs,
@@ -296,7 +404,8 @@ def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> Qu
     )
     computed = _branch(computed_qs, "Q", **common, grp=KeyTextTransform("frame_column", "extra"),
                        t1="text_value", f1="value", f2="err")
-    return samples.union(recipes, layers, pl, tem, paths, computed, all=True)
+    return samples.union(recipes, layers, pl, tem, paths, computed, computed_qy_rows, lifetimes,
+                         absorption, sizing, all=True)
 
 
 def _fetch(qs: QuerySet) -> pd.DataFrame:
@@ -349,13 +458,17 @@ def _parse_as_of(fit_choice: str, as_of: Any) -> Any:
 
 
 def _choose(meas: pd.DataFrame, keys: list[str], fit_choice: str, as_of: Any,
-            prefer: str | None = None) -> set:
+            prefer: str | None = None, tier: str | None = None) -> set:
     """Ids (``rec_id``) of the representative measurement per group ``keys``; ``prefer`` names
-    a column ranking ties of age and time (higher wins) before the id does."""
+    a column ranking ties of age and time (higher wins) before the id does; ``tier`` names a
+    column that restricts each group to its rows of the highest tier before the rule chooses
+    (after ``as_of`` has left out the later rows)."""
     if meas.empty:
         return set()
     extra = [prefer] if prefer else []
-    meas = meas[[*keys, "rec_id", "age", "age_days", "measured_at", "syn_date", *extra]]
+    tiers = [tier] if tier else []
+    meas = meas[[*keys, "rec_id", "age", "age_days", "measured_at", "syn_date", *extra,
+                 *tiers]]
     has_age = meas["age"].notna()
     if fit_choice == "as_of":
         if isinstance(as_of, float):
@@ -365,6 +478,9 @@ def _choose(meas: pd.DataFrame, keys: list[str], fit_choice: str, as_of: Any,
                 meas["syn_date"] + pd.to_timedelta(meas["age_days"], unit="D"))
             eligible = (when <= as_of) | (when.isna() & ~has_age)
         meas, has_age = meas[eligible], has_age[eligible]
+    if tier:
+        top = meas[tier] == meas.groupby(keys, sort=False)[tier].transform("max")
+        meas, has_age = meas[top], has_age[top]
     ordered = meas.assign(_has_age=has_age, _has_mt=meas["measured_at"].notna())
     by = [*keys, "_has_age", "age", "_has_mt", "measured_at", *extra, "rec_id"]
     if fit_choice == "earliest":
@@ -554,7 +670,8 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
                              filters: dict | None = None, include_flagged: bool = False,
                              include_censored: bool = False,
                              fit_picks: dict | None = None) -> pd.DataFrame:
-    """One row per sample: structure, synthesis conditions, TEM, PL and XAS paths.
+    """One row per sample: structure, synthesis conditions, TEM, PL, XAS paths, and the
+    optical and sizing results (lifetime, computed QY, 1S absorption, sizing-curve diameter).
 
     See the module docstring for the column list, ``fit_choice``/``as_of``, ``filters``, the
     printed-value rule (ranges → midpoint ± half-range, bounds censored unless
@@ -597,7 +714,12 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
             frame[name] = picked[f"f{i}"]
         if kind == "P":
             frame = frame.join(_pl_columns(picked, include_censored))
+            has_qy = picked["f3"].notna() | picked["f4"].notna()
+            method = picked["t3"].astype(object)
+            frame["qy_method"] = method.where(has_qy & method.notna() & (method != ""), None)
         frame[id_column] = picked["rec_id"]
+    frame = frame.join(_result_columns(kinds, empty, syn, fit_choice, as_of_value,
+                                       include_censored))
     paths = _with_age(kinds.get("X", empty), syn)
     fits = paths.drop_duplicates("rec_id")
     chosen_fits = _choose(fits, ["sample_id", "grp"], fit_choice, as_of_value)
@@ -611,6 +733,60 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     frame = frame.join(computed)
     frame = _finish(frame, path_frame.columns, info_frame.columns, computed.columns)
     return apply_frame_filters(frame, row_filters)
+
+
+def _picked(part: pd.DataFrame, syn: pd.Series, fit_choice: str, as_of: Any,
+            tier: pd.Series | None = None) -> pd.DataFrame:
+    """The representative row per sample of one branch (``fit_choice``; within the highest
+    ``tier`` of each sample when given), indexed by sample_id."""
+    part = _with_age(part, syn)
+    if tier is not None:
+        part = part.assign(_tier=tier.reindex(part.index).to_numpy())
+    chosen = _choose(part, ["sample_id"], fit_choice, as_of,
+                     tier="_tier" if tier is not None else None)
+    return part[part["rec_id"].isin(chosen)].drop_duplicates("sample_id").set_index("sample_id")
+
+
+def _result_columns(kinds: dict[str, pd.DataFrame], empty: pd.DataFrame, syn: pd.Series,
+                    fit_choice: str, as_of: Any, include_censored: bool) -> pd.DataFrame:
+    """RESULT_COLUMNS but ``qy_method`` per sample_id: computed QY (branch C: f1 qy_pct, f2
+    qy_pct_err), PL lifetime (F: f1/f2 average ± err, t1 its kind, f3/f4 intensity- and f5/f6
+    amplitude-weighted), 1S absorption (A: f1 nm, f2 eV, f3 HWHM meV, f4 peak-to-valley; a
+    computed row with a HWHM first) and sizing-curve diameter (Z: f1 value, f2 err, f3 upper
+    end, t1 qualifier, t2 ``extra.correlation``). See the module docstring."""
+    out = pd.DataFrame()
+
+    qy = _picked(kinds.get("C", empty), syn, fit_choice, as_of)
+    out["qy_pct_computed"], out["qy_pct_computed_err"] = qy["f1"], qy["f2"]
+    out["qy_computed_id"] = qy["rec_id"]
+
+    life = _picked(kinds.get("F", empty), syn, fit_choice, as_of)
+    average, intensity = life["f1"].notna(), life["f3"].notna()
+    out = out.join(pd.DataFrame({
+        "lifetime_ns": life["f1"].where(average, life["f3"].where(intensity, life["f5"])),
+        "lifetime_ns_err": life["f2"].where(average, life["f4"].where(intensity, life["f6"])),
+        "lifetime_kind": life["t1"].astype(object).where(
+            average, pd.Series(np.where(intensity, "intensity", "amplitude"), index=life.index,
+                               dtype=object)),
+        "lifetime_id": life["rec_id"]}), how="outer")
+
+    part = kinds.get("A", empty)
+    computed_hwhm = (part["source"] == DataSource.COMPUTED) & part["f3"].notna()
+    absorption = _picked(part, syn, fit_choice, as_of, tier=computed_hwhm.astype(int))
+    nm, ev = absorption["f1"], absorption["f2"]
+    out = out.join(pd.DataFrame({
+        "abs_1s_nm": nm.where(nm.notna(), HC_EV_NM / ev.where(ev > 0)),
+        "abs_1s_ev": ev.where(ev.notna(), HC_EV_NM / nm.where(nm > 0)),
+        "abs_1s_hwhm_mev": absorption["f3"], "abs_peak_to_valley": absorption["f4"],
+        "abs_id": absorption["rec_id"]}), how="outer")
+
+    size = _picked(kinds.get("Z", empty), syn, fit_choice, as_of)
+    printed = _printed_columns("d", size["f1"], size["f3"], size["t1"], include_censored)
+    out = out.join(pd.DataFrame({
+        "sizing_diameter_nm": printed["d"],
+        "sizing_diameter_nm_err": size["f2"].where(size["f2"].notna(), printed["d_err"]),
+        "sizing_correlation": size["t2"], "sizing_id": size["rec_id"]}), how="outer")
+    return out
 
 
 def _computed_columns(part: pd.DataFrame, fit_choice: str, as_of: Any) -> pd.DataFrame:
@@ -637,16 +813,12 @@ def _finish(frame: pd.DataFrame, path_cols: Iterable[str],
         if name in _INT_COLUMNS or name.endswith("_fit_id"):
             frame[name] = pd.to_numeric(frame[name]).astype("Int64")
         elif name.endswith("_fit_citation") or (
-                name.startswith(COMPUTED_PREFIX) and name.endswith("_formula")) or name in (
-                    "sample_code", "architecture",
-                                                         "layer_stack", "material",
-                                                         "morphology", "recipe",
-                                                         "qy_pct_qualifier",
-                                                         "fwhm_mev_qualifier"):
+                name.startswith(COMPUTED_PREFIX) and name.endswith("_formula")) or \
+                name in TEXT_COLUMNS:
             text = frame[name].astype(object)
             # A computed fit has no citation: "" is missing, like in every export of the frame.
             frame[name] = text.where(text.notna() & (text != ""), None)
-        elif name in ("qy_pct_censored", "fwhm_mev_censored"):
+        elif name in BOOLEAN_COLUMNS:
             frame[name] = frame[name].astype("boolean")
         else:
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
