@@ -75,7 +75,7 @@
     if (help) {
       var k = (file && file.key_numbers) || {};
       help.textContent = file ? "Columns: " + columns.join(", ") + ". The parser's size column: " +
-        (k.size_column || "none") + (k.size_unit ? " (" + k.size_unit + ")" : " (no unit in the header)") + "." : "";
+        (k.size_column || "none") + (k.size_unit ? ", unit " + k.size_unit : ", no unit in the header") + "." : "";
     }
   }
 
