@@ -307,6 +307,15 @@ def _child(phase: str, n: int, args: argparse.Namespace) -> dict:
     return json.loads(out.read_text())
 
 
+def _saved(phase: str, n: int) -> dict:
+    """The figures a child of an earlier run left (``--table-only``)."""
+    out = Path(tempfile.gettempdir()) / f"labdb-bench-scale-{phase}-{n}.json"
+    if not out.exists():  # that phase was not measured: its rows stay out of the table
+        print(f"note: no saved figures of the {phase} phase at {n} samples ({out})")
+        return {"db": "not measured", "load_start": "—", "load_end": "—", "rows": {}}
+    return json.loads(out.read_text())
+
+
 def growth(sizes: list[int], values: list[float]) -> float | None:
     """Least-squares slope of log(value) against log(size); None with fewer than two sizes."""
     if len(sizes) < 2:
@@ -329,9 +338,9 @@ def _fmt(ms: float) -> str:
 
 
 def table(sizes: list[int], results: dict[int, dict]) -> str:
-    lines = ["| read | samples | p50 | p95 | baseline p50 | baseline p95 | ratio p50 | "
+    lines = ["| read | samples | n | p50 | p95 | baseline p50 | baseline p95 | ratio p50 | "
              "ratio p95 | growth exp. (req / base) | target |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in ROWS:
         present = [n for n in sizes if row in results[n]]
         exp = growth(present, [results[n][row]["p50_ms"] for n in present])
@@ -340,7 +349,8 @@ def table(sizes: list[int], results: dict[int, dict]) -> str:
         for k, n in enumerate(present):
             m = results[n][row]
             lines.append(
-                f"| {row if k == 0 else ''} | {n:,} | {_fmt(m['p50_ms'])} | {_fmt(m['p95_ms'])} "
+                f"| {row if k == 0 else ''} | {n:,} | {m['n']} | {_fmt(m['p50_ms'])} "
+                f"| {_fmt(m['p95_ms'])} "
                 f"| {_fmt(m['base_p50_ms'])} | {_fmt(m['base_p95_ms'])} | {m['ratio_p50']:.2f}× "
                 f"| {m['ratio_p95']:.2f}× | {gtext if k == 0 else ''} | {_verdict(row, n, m)} |")
     return "\n".join(lines)
@@ -356,6 +366,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="full frame builds (and baselines)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the synthetic labs of an earlier run of the same sizes (SQLite)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="measure nothing: print the table from the figures the phases of "
+                        "earlier runs saved in /tmp (e.g. sizes measured in separate runs)")
     parser.add_argument("--phase", choices=("template", "api", "frame"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
@@ -380,20 +393,21 @@ def main() -> None:
     started = dt.datetime.now(dt.UTC)
     print(f"scale table, started {started:%Y-%m-%d %H:%M} UTC, commit {commit}; "
           f"{os.cpu_count()} CPUs, load average {_load()}", flush=True)
-    if not _on_postgres() and not (args.reuse and TEMPLATE.exists()):
+    if not (_on_postgres() or args.table_only or (args.reuse and TEMPLATE.exists())):
         t0 = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--phase", "template"], cwd=ROOT, check=True)
         print(f"migrated the template SQLite database in {time.perf_counter() - t0:.0f} s",
               flush=True)
-    if not _on_postgres():
+    if not _on_postgres() and not args.table_only:
         _prepare_all(sizes, args)
     results: dict[int, dict] = {}
     meta = []
     for n in sizes:
-        api = _child("api", n, args)
-        frame = _child("frame", n, args)
+        api, frame = (_saved(phase, n) if args.table_only else _child(phase, n, args)
+                      for phase in ("api", "frame"))
         results[n] = {**api["rows"], **frame["rows"]}
-        meta.append(f"{n:,} samples: {api['db']}; load average {api['load_start']} → "
+        db = api["db"] if api["rows"] else frame["db"]
+        meta.append(f"{n:,} samples: {db}; load average {api['load_start']} → "
                     f"{api['load_end']} (list…lineage), {frame['load_start']} → "
                     f"{frame['load_end']} (frame…build)")
     print(f"\n### Scale table — {started:%Y-%m-%d %H:%M} UTC, commit {commit}\n")
@@ -401,10 +415,9 @@ def main() -> None:
           f"load average at the end {_load()} (1, 5, 15 min).  ")
     for line in meta:
         print(f"{line}.  ")
-    print(f"Requests: Django test Client, logged in; {args.requests} timed per list/search/"
-          f"detail/lineage, {args.frame_requests} per frame/correlation (after the cold first "
-          f"one), {args.repeat} full builds; each alternated with its baseline. Times in ms "
-          "unless marked s.\n")
+    print("Requests: Django test Client, logged in; n = timed requests (full builds) per row, "
+          "each alternated with its baseline; frame and correlation rows after the cold first "
+          "request. Times in ms unless marked s.\n")
     print(table(sizes, results))
     cold = ", ".join(f"{row} {results[n][row]['cold_ms'] / 1000:.2f} s at {n:,}"
                      for n in sizes for row in ROWS if "cold_ms" in results[n].get(row, {}))
