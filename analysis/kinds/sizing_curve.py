@@ -320,8 +320,12 @@ class SizingCurveKind(AnalysisKind):
                 # everything is known now: the ranges and absorbances are a 400, not a failure
                 stored = absorption.peak_1s_nm if absorption is not None else None
                 engine.check_request(_request(parameters, source, stored, spectrum)[0])
-            elif absorbance_source(parameters) == "typed":
-                engine.check_absorbance(parameters["absorbance"], "parameters.absorbance")
+            else:  # the peak is found by the worker; the typed numbers are checked now
+                if absorbance_source(parameters) == "typed":
+                    engine.check_absorbance(parameters["absorbance"], "parameters.absorbance")
+                if parameters.get("mu_absorbance") is not None:
+                    engine.check_absorbance(parameters["mu_absorbance"],
+                                            "parameters.mu_absorbance")
         except LabdbError as exc:
             raise _as_validation(exc, "inputs.absorption") from exc
 

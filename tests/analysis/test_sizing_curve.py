@@ -213,3 +213,25 @@ def _page(user, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, url
     return response.content.decode()
+
+
+def test_kinds_endpoint_lists_the_correlations_and_roles(api):
+    kinds = {k["name"]: k for k in api.get("/api/analysis-runs/kinds/").json()}
+    sizing = kinds["sizing_curve"]
+    assert [(r["name"], r["type"], r["required"]) for r in sizing["inputs"]] == [
+        ("absorption", "absorption", False), ("sample", "sample", False)]
+    schema = sizing["parameters_schema"]["properties"]
+    assert set(schema["correlation"]["enum"]) == {
+        "yu2003_cdse", "yu2003_cdte", "yu2003_cds", "jasieniak2009_cdse", "moreels2009_pbs",
+        "moreels2007_pbse", "seed004_hgse"}
+    assert schema["path_length_cm"]["default"] == 1.0
+
+
+def test_typed_numbers_are_checked_at_request_when_the_peak_comes_from_the_file(api,
+                                                                               absorption):
+    saturated = _post(api, {"absorption": absorption.pk}, correlation="yu2003_cdse",
+                      peak_from="spectrum", absorbance=2.4)
+    negative_mu = _post(api, {"absorption": absorption.pk}, correlation="yu2003_cdse",
+                        peak_from="spectrum", mu_wavelength_nm=400.0, mu_absorbance=-0.1)
+    assert [(r.status_code, _field(r)) for r in (saturated, negative_mu)] == [
+        (400, "parameters.absorbance"), (400, "parameters.mu_absorbance")]
