@@ -43,7 +43,10 @@ from analysis.selectors.correlation import (
 from analysis.selectors.frame_cache import cached_structure_property_frame
 from analysis.selectors.structure_property import (
     BASE_COLUMNS,
+    BOOLEAN_COLUMNS,
+    INTEGER_COLUMNS,
     RATIO_COLUMNS,
+    TEXT_COLUMNS,
 )
 from labdb.lib.errors import DomainError
 from labdb.lib.exports import neutralise_frame, safe_csv
@@ -207,12 +210,11 @@ def _column_schema(name: str) -> dict:
         return {"type": "string"}
     if name == "sample_id":
         return {"type": "integer"}
-    if name in ("tem_id", "pl_id"):
+    if name in INTEGER_COLUMNS:
         return {"type": "integer", "nullable": True}
-    if name in ("qy_pct_censored", "fwhm_mev_censored"):
+    if name in BOOLEAN_COLUMNS:
         return {"type": "boolean", "nullable": True}
-    if name in ("architecture", "layer_stack", "material", "morphology", "recipe",
-                "qy_pct_qualifier", "fwhm_mev_qualifier"):
+    if name in TEXT_COLUMNS:
         return {"type": "string", "nullable": True}
     return {"type": "number", "nullable": True}
 
