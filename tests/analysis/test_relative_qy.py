@@ -265,18 +265,12 @@ def test_bad_input_is_a_400_naming_the_field(api, lab, bad_files, change, field,
     assert not PLMeasurement.objects.filter(source=DataSource.COMPUTED).exists()
 
 
-def test_qy_standards_list_view_serves_the_current_standards(member):
-    """The read-only list (analysis/api/qy_standards.py), called directly: its URL line is
-    not in the shared analysis/api/urls.py yet."""
-    from rest_framework.test import APIRequestFactory, force_authenticate
-
-    from analysis.api.qy_standards import QYStandardList
-
+def test_qy_standards_list_serves_the_current_standards(api, anon_api):
+    """GET /api/qy-standards/: members read the current standards; anonymous users do not."""
     QYStandard.objects.filter(name="cresyl violet in ethanol").update(is_retired=True)
-    request = APIRequestFactory().get("/api/qy-standards/")
-    force_authenticate(request, user=member)
-    response = QYStandardList.as_view()(request)
-    rows = {r["name"]: (r["qy"], r["qy_err"], r["doi"]) for r in response.data}
+    assert anon_api.get("/api/qy-standards/").status_code in (401, 403)
+    response = api.get("/api/qy-standards/")
+    rows = {r["name"]: (r["qy"], r["qy_err"], r["doi"]) for r in response.json()}
     assert (response.status_code, len(rows)) == (200, 8)
     assert rows["rhodamine 6G in ethanol"] == (
         0.95, 0.015, "10.1562/0031-8655(2002)075<0327:FQYATR>2.0.CO;2")
