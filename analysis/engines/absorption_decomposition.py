@@ -64,6 +64,8 @@ import numpy as np
 from scipy.optimize import nnls
 from scipy.signal import find_peaks, savgol_coeffs, savgol_filter
 
+from analysis.engines._json import json_float as _f
+from analysis.engines._json import json_floats as _floats
 from labdb.lib.errors import EngineError
 
 ENGINE_NAME = "labdb.absorption_decomposition"
@@ -98,18 +100,6 @@ class DecompositionOptions:
     smoothing_polyorder: int = 3
     max_absorbance: float = 4.0
     hwhm_baseline: str = "minimum"
-
-
-def _f(value: Any) -> float | None:
-    """A JSON-safe float (None for None/NaN/inf)."""
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
-def _floats(values: Any) -> list[float | None]:
-    return [_f(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def wavelength_to_energy(wavelength_nm: Any, absorbance: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from analysis.engines._json import json_float as _f
+from analysis.engines._json import json_floats as _floats
 from labdb.lib.errors import EngineError
 
 ENGINE_NAME = "labdb.particle_statistics"
@@ -71,18 +73,6 @@ class Dimension:
     field: str = "inputs.table"
     rows: Sequence[int] = ()
     column: str = ""
-
-
-def _f(value: Any) -> float | None:
-    """A JSON-safe float (None for NaN/±inf/None)."""
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
-def _floats(values: Any) -> list[float | None]:
-    return [_f(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def to_nm(values: Sequence[float] | np.ndarray, *, unit: str, nm_per_px: float | None = None,

@@ -48,6 +48,8 @@ from scipy.optimize import least_squares, nnls
 from scipy.signal import lfilter
 from uncertainties import correlated_values
 
+from analysis.engines._json import json_float as _f
+from analysis.engines._json import json_floats as _floats
 from labdb.lib.errors import EngineError
 
 ENGINE_NAME = "labdb.pl_decay"
@@ -93,18 +95,6 @@ class DecayOptions:
     fit_background: bool = True
     background_counts: float = 0.0
     initial_taus_ns: tuple[float, ...] | None = None
-
-
-def _f(value: Any) -> float | None:
-    """A JSON-safe float (None for NaN/inf/None)."""
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
-def _floats(values: Any) -> list[float | None]:
-    return [_f(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def check_histogram(decay: Decay, field: str) -> tuple[np.ndarray, np.ndarray, float]:

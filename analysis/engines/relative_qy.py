@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from uncertainties import ufloat
 
+from analysis.engines._json import json_float as _f
+from analysis.engines._json import json_floats as _floats
 from labdb.lib.errors import EngineError
 
 ENGINE_NAME = "labdb.relative_qy"
@@ -92,17 +94,6 @@ class Emission:
     intensity: np.ndarray
     range_nm: tuple[float, float]
     baseline: float = 0.0
-
-
-def _f(value: Any) -> float | None:
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
-def _floats(values: Any) -> list[float | None]:
-    return [_f(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def sorted_spectrum(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,

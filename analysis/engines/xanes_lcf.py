@@ -22,13 +22,14 @@ Every bad input raises :class:`labdb.lib.errors.EngineError` naming the field.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from analysis.engines._json import json_float as _f
+from analysis.engines._json import json_floats as _floats
 from labdb.lib.errors import EngineError
 
 from ._larch import larch, software_versions
@@ -73,18 +74,6 @@ class Normalization:
         """The keyword arguments of larch ``pre_edge``."""
         return {"pre1": self.pre1_ev, "pre2": self.pre2_ev, "norm1": self.norm1_ev,
                 "norm2": self.norm2_ev, "nnorm": self.nnorm, "nvict": self.nvict}
-
-
-def _f(value: Any) -> float | None:
-    """A JSON-safe float (None for NaN/inf/None)."""
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
-def _floats(values: Any) -> list[float | None]:
-    return [_f(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def normalize(spectrum: XanesInput, normalization: Normalization) -> Any:
