@@ -64,6 +64,32 @@ class ManageCommandFailed(subprocess.CalledProcessError):
         return f"{super().__str__()}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
 
 
+_ATTACH_SCRIPT = """
+import time
+from pathlib import Path
+from django.apps import apps
+from characterization.services import attach_data_file
+from synthesis import services
+sample = services.create_sample(data={"code": CODE, "name": CODE, "material": MATERIAL,
+                                      "morphology": MORPHOLOGY}, layers=[], parents=[])
+path = Path(PATH)
+data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name, sample=sample)
+for _ in range(600):
+    data_file.refresh_from_db()
+    if data_file.parse_status not in ("pending", "parsing"):
+        break
+    time.sleep(0.2)
+ids = []
+for _ in range(100 if MODEL else 0):
+    ids = list(apps.get_model(MODEL).objects.filter(data_file=data_file, sample=sample)
+               .order_by("pk").values_list("pk", flat=True))
+    if ids:
+        break
+    time.sleep(0.2)
+print(data_file.pk, data_file.parse_status, *ids)
+"""
+
+
 @dataclass(frozen=True)
 class AppServer:
     """The running ``make run`` server: its URL, its environment and its manage.py."""
@@ -82,6 +108,20 @@ class AppServer:
             raise ManageCommandFailed(result.returncode, result.args, result.stdout,
                                       result.stderr)
         return result
+
+    def attach_file(self, path: Path, *, code: str, material: str, morphology: str,
+                    rows: str = "") -> tuple[int, str, list[int]]:
+        """Store the real file ``path`` on a new sample ``code`` the way an upload does (the
+        parse job runs in the shell's background pool, waited for), in the server's database.
+
+        Returns (data file id, parse status, ids of the ``rows`` model's rows of that file on
+        that sample, e.g. ``rows="characterization.AbsorptionMeasurement"``)."""
+        given = {"PATH": str(path), "CODE": code, "MATERIAL": material,
+                 "MORPHOLOGY": morphology, "MODEL": rows}
+        prefix = "".join(f"{key} = {value!r}\n" for key, value in given.items())
+        out = self.manage("shell", "-c", prefix + _ATTACH_SCRIPT)
+        data_file, status, *ids = out.stdout.strip().splitlines()[-1].split()
+        return int(data_file), status, [int(i) for i in ids]
 
     def login(self, page, username: str = DEMO_USER, password: str = DEMO_PASSWORD) -> None:
         """Log ``page`` in through the real login form; returns on the dashboard."""

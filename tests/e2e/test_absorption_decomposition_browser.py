@@ -22,32 +22,15 @@ pytestmark = pytest.mark.browser
 CARY = SHARED_DATA / "instruments" / "cary_csv" / "CuPCtS_H2O_vis.csv"
 RUN_TIMEOUT_S = 180
 
-MAKE_ABSORPTION = """
-import time
-from pathlib import Path
-from characterization.models import AbsorptionMeasurement
-from characterization.services import attach_data_file
-from synthesis import services
-code = {code!r}
-path = Path({path!r})
-sample = services.create_sample(data={{"code": code, "name": code, "material": "CdSe",
-                                      "morphology": "QD"}}, layers=[], parents=[])
-data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name, sample=sample)
-row = None
-for _ in range(600):  # the parse job runs in this process's background pool
-    row = AbsorptionMeasurement.objects.filter(data_file=data_file, sample=sample).first()
-    if row is not None:
-        break
-    time.sleep(0.2)
-print(row.pk)
-"""
 
 
 @pytest.fixture(scope="module")
 def absorption_id(app_server) -> int:
     code = f"E2E-ABS-{uuid.uuid4().hex[:6]}"
-    out = app_server.manage("shell", "-c", MAKE_ABSORPTION.format(code=code, path=str(CARY)))
-    return int(out.stdout.split()[-1])
+    _file, _status, rows = app_server.attach_file(
+        CARY, code=code, material="CdSe", morphology="QD",
+        rows="characterization.AbsorptionMeasurement")
+    return rows[0]
 
 
 def test_decomposition_started_from_the_ui_shows_transitions_and_the_plot(

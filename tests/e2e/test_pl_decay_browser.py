@@ -20,31 +20,15 @@ pytestmark = pytest.mark.browser
 EDINST = SHARED_DATA / "lab_exports" / "edinst"
 RUN_TIMEOUT_S = 180
 
-MAKE_DECAY = """
-import time
-from pathlib import Path
-from characterization.services import attach_data_file
-from synthesis import services
-code = {code!r}
-path = Path({folder!r}) / "F980_IRF_multiple.txt"
-sample = services.create_sample(data={{"code": code, "name": code, "material": "HgSe",
-                                      "morphology": "QD"}}, layers=[], parents=[])
-data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name, sample=sample)
-for _ in range(600):  # the parse job runs in this process's background pool
-    data_file.refresh_from_db()
-    if data_file.parse_status not in ("pending", "parsing"):
-        break
-    time.sleep(0.2)
-print(data_file.pk)
-"""
 
 
 @pytest.fixture(scope="module")
 def decay_file(app_server):
     """The id of the stored F980 multi-decay file, linked to a new sample."""
     code = f"E2E-TCSPC-{uuid.uuid4().hex[:6]}"
-    out = app_server.manage("shell", "-c", MAKE_DECAY.format(code=code, folder=str(EDINST)))
-    return int(out.stdout.split()[-1])
+    file_id, _status, _ = app_server.attach_file(EDINST / "F980_IRF_multiple.txt", code=code,
+                                                 material="HgSe", morphology="QD")
+    return file_id
 
 
 def test_pl_decay_started_from_the_ui_shows_lifetimes_and_the_plot(member_page, app_server,

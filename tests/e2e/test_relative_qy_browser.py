@@ -20,42 +20,16 @@ pytestmark = pytest.mark.browser
 EDINST = SHARED_DATA / "lab_exports" / "edinst"
 RUN_TIMEOUT_S = 180
 
-MAKE_PL = """
-import time
-from pathlib import Path
-from characterization.models import DataFile, PLMeasurement
-from characterization.services import attach_data_file
-from synthesis import services
-code = {code!r}
-ids = []
-for suffix, name in (("", "Fluoracle.csv"), ("-ICG", "F980_EmScan.txt")):
-    path = Path({folder!r}) / name
-    sample = services.create_sample(data={{"code": code + suffix, "name": code + suffix,
-                                          "material": "HgCdSe", "morphology": "QD"}},
-                                    layers=[], parents=[])
-    data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name,
-                                    sample=sample)
-    for _ in range(600):  # the parse job runs in this process's background pool
-        data_file.refresh_from_db()
-        if data_file.parse_status not in ("pending", "parsing"):
-            break
-        time.sleep(0.2)
-    for _ in range(100):
-        row = PLMeasurement.objects.filter(data_file=data_file, sample=sample).first()
-        if row is not None:
-            break
-        time.sleep(0.2)
-    ids.append(row.pk)
-print(*ids)
-"""
 
 
 @pytest.fixture(scope="module")
 def pl_rows(app_server):
     """(sample PL id, reference PL id) on two new samples."""
     code = f"E2E-QY-{uuid.uuid4().hex[:6]}"
-    out = app_server.manage("shell", "-c", MAKE_PL.format(code=code, folder=str(EDINST)))
-    return tuple(int(v) for v in out.stdout.split()[-2:])
+    ids = [app_server.attach_file(EDINST / name, code=code + suffix, material="HgCdSe",
+                                  morphology="QD", rows="characterization.PLMeasurement")[2][0]
+           for suffix, name in (("", "Fluoracle.csv"), ("-ICG", "F980_EmScan.txt"))]
+    return ids[0], ids[1]
 
 
 def test_relative_qy_started_from_the_ui_shows_the_qy_and_the_plot(member_page, app_server,

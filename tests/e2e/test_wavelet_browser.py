@@ -18,36 +18,14 @@ pytestmark = pytest.mark.browser
 CDS = SHARED_DATA / "xas" / "xasdatalibrary" / "CdS_10K_01.xdi"
 RUN_TIMEOUT_S = 180
 
-MAKE_SPECTRUM = """
-import time
-from pathlib import Path
-from characterization.models import XASSpectrum
-from characterization.services import attach_data_file
-from synthesis import services
-path = Path({path!r})
-sample = services.create_sample(data={{"code": {code!r}, "name": {code!r}, "material": "CdS",
-                                      "morphology": "bulk"}}, layers=[], parents=[])
-data_file, _ = attach_data_file(content=path.read_bytes(), filename=path.name, sample=sample)
-for _ in range(600):  # the parse job runs in this process's background pool
-    data_file.refresh_from_db()
-    if data_file.parse_status not in ("pending", "parsing"):
-        break
-    time.sleep(0.2)
-row = None
-for _ in range(100):
-    row = XASSpectrum.objects.filter(data_file=data_file).first()
-    if row is not None:
-        break
-    time.sleep(0.2)
-print(row.pk)
-"""
 
 
 @pytest.fixture(scope="module")
 def cds_spectrum(app_server):
     code = f"E2E-WT-{uuid.uuid4().hex[:6]}"
-    out = app_server.manage("shell", "-c", MAKE_SPECTRUM.format(code=code, path=str(CDS)))
-    return int(out.stdout.split()[-1])
+    _file, _status, rows = app_server.attach_file(
+        CDS, code=code, material="CdS", morphology="bulk", rows="characterization.XASSpectrum")
+    return rows[0]
 
 
 def test_wavelet_started_from_the_ui_shows_map_chir_and_ridges(member_page, app_server,
