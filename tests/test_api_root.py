@@ -13,6 +13,7 @@ OTHER_ENDPOINTS = {
     "analysis/frame": "/api/analysis/frame/",
     "analysis-runs": "/api/analysis-runs/",
     "analysis-runs/kinds": "/api/analysis-runs/kinds/",
+    "qy-standards": "/api/qy-standards/",
     "auth/login": "/api/auth/login/",
     "auth/logout": "/api/auth/logout/",
     "feff-calculations": "/api/feff-calculations/",

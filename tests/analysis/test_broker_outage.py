@@ -143,7 +143,13 @@ def test_raw_file_missing_from_storage_fails_once_with_the_true_reason(worker_an
     done = _finished(run.pk, timeout=120)
     assert done is not None, worker_and_beat.read_text()[-3000:]
     assert (done.status, done.attempts, done.error) == ("failed", 1, reason)
-    assert f"fit run {done.pk}: failed: spectrum: raw file" in worker_and_beat.read_text()
+    # The worker logs the failure after committing it: give its log a moment to be written.
+    line = f"fit run {done.pk}: failed: spectrum: raw file"
+    for _ in range(100):
+        if line in worker_and_beat.read_text():
+            break
+        time.sleep(0.1)
+    assert line in worker_and_beat.read_text()
     # A new request for the same spectrum is refused at once with the same reason.
     response = api.post(
         "/api/fit-runs/", {"spectrum": spectrum.pk, "model": fit_a_model()}, format="json"

@@ -77,6 +77,8 @@ def test_sample_list_filters_and_sample_page(member_page, app_server):
     page.get_by_role("button", name="Apply filters").click()
     assert "architecture=core%2Fcrown%2Fshell" in page.url and "core_ml=4.5" in page.url
     rows = page.locator("table.samples tbody tr")
+    # The filtered page has loaded once the expected sample is listed (the URL changes first).
+    expect(rows.get_by_role("link", name="NPL-CdSe/CdS/CdZnS-4.5ML", exact=True)).to_be_visible()
     architectures = rows.locator("td:nth-child(5)").all_inner_texts()
     assert architectures and set(architectures) == {"core/crown/shell"}
     assert rows.get_by_role("link", name="NPL-CdSe/CdS/CdZnS-4.5ML", exact=True).count() == 1

@@ -83,11 +83,9 @@ def test_interdiffusion_started_from_the_ui_shows_d_and_the_plot(member_page, ap
     page.click("#interdiffusion-submit")
     page.wait_for_url(re.compile(r".*/analysis-runs/\d+/$"), timeout=30_000)
     result = page.locator("#interdiffusion-result")
-    for _ in range(RUN_TIMEOUT_S // 3):  # the run goes through the server's background pool
-        if result.count():
-            break
-        page.wait_for_timeout(3000)
-        page.reload()
+    # The run page follows the run and reloads itself when it finishes (analysis_runs.js);
+    # a reload here would race with that one.
+    expect(result).to_be_visible(timeout=RUN_TIMEOUT_S * 1000)
     expect(result).to_be_visible()
     expect(page.locator("#interdiffusion-numbers")).to_contain_text("cm² s⁻¹")
     expect(page.locator("#interdiffusion-points tbody tr")).to_have_count(6)
@@ -120,11 +118,9 @@ def test_effective_mass_overlap_started_from_the_ui_shows_the_wavefunctions(memb
     page.click("#effective-mass-submit")
     page.wait_for_url(re.compile(r".*/analysis-runs/\d+/$"), timeout=30_000)
     result = page.locator("#effective-mass-result")
-    for _ in range(RUN_TIMEOUT_S // 3):
-        if result.count():
-            break
-        page.wait_for_timeout(3000)
-        page.reload()
+    # The run page follows the run and reloads itself when it finishes (analysis_runs.js);
+    # a reload here would race with that one.
+    expect(result).to_be_visible(timeout=RUN_TIMEOUT_S * 1000)
     expect(result).to_be_visible()
     expect(result.locator("h3").first).to_contain_text(code)
     expect(page.locator("#effective-mass-plot .main-svg").first).to_be_visible(timeout=30_000)

@@ -38,11 +38,9 @@ def test_wavelet_started_from_the_ui_shows_map_chir_and_ridges(member_page, app_
     page.click("#wavelet-form button[type=submit]")
     page.wait_for_url("**/analysis-runs/*/", timeout=30_000)
     result = page.locator("#wavelet-result")
-    for _ in range(RUN_TIMEOUT_S // 3):  # the run goes through the server's background pool
-        if result.count():
-            break
-        page.wait_for_timeout(3000)
-        page.reload()
+    # The run page follows the run and reloads itself when it finishes (analysis_runs.js);
+    # a reload here would race with that one.
+    expect(result).to_be_visible(timeout=RUN_TIMEOUT_S * 1000)
     expect(result).to_be_visible()
     expect(page.locator("#wavelet-map .main-svg").first).to_be_visible(timeout=30_000)
     expect(page.locator("#wavelet-chir .main-svg").first).to_be_visible()
