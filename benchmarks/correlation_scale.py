@@ -11,7 +11,8 @@ and prints, in one run, with ``uptime`` beside the numbers (the machine is share
   no ``corr()``), for peak_nm–qy_pct and cd_s_cd_se_n_ratio–qy_pct by architecture;
 * ``GET /api/analysis/frame/?columns=peak_nm,qy_pct`` p50/p95 (target < 300 ms at 10⁵);
 * the full frame build against the raw SQL + pandas baseline (target ≤ 1.1×);
-* the streamed full CSV export: time and peak RSS growth (target < 50 MB).
+* the streamed full CSV and JSON exports: time and peak RSS growth (target < 50 MB;
+  resident memory sampled after every chunk).
 
     .venv/bin/python benchmarks/correlation_scale.py --samples 10000
 """
@@ -97,7 +98,30 @@ def _best_floor(x: str, repeat: int) -> float:
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's resident memory now (MB), from /proc/self/statm.
+
+    Not ``ru_maxrss``: that is the peak of the whole process so far, which the frame build
+    before the export has already set far higher, so its growth during an export reads 0.
+    """
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 1e6
+
+
+def _export(client, fmt: str) -> None:
+    """Time and peak RSS growth of the streamed full export (RSS sampled after every chunk)."""
+    import gc
+
+    gc.collect()
+    before = peak = _rss_mb()
+    t0 = time.perf_counter()
+    response = client.get(f"/api/analysis/frame/?format={fmt}")
+    size = 0
+    for chunk in response.streaming_content:
+        size += len(chunk)
+        peak = max(peak, _rss_mb())
+    print(f"full {fmt.upper()} export (cached frame, streamed={response.streaming}): "
+          f"{time.perf_counter() - t0:.2f} s, {size / 1e6:.1f} MB; peak RSS growth "
+          f"{peak - before:.0f} MB (target < 50 MB)", flush=True)
 
 
 def _client():
@@ -145,13 +169,8 @@ def main() -> None:
     base_s, _ = _best(baseline_frame, args.repeat)
     print(f"full frame build: {build_s:.2f} s ({frame.shape[0]} × {frame.shape[1]}); raw SQL "
           f"+ pandas {base_s:.2f} s; ratio {build_s / base_s:.2f}× (target ≤ 1.1×)", flush=True)
-    before = _rss_mb()
-    t0 = time.perf_counter()
-    response = client.get("/api/analysis/frame/?format=csv")
-    size = sum(len(chunk) for chunk in response.streaming_content)
-    print(f"full CSV export (cached frame, streamed={response.streaming}): "
-          f"{time.perf_counter() - t0:.2f} s, {size / 1e6:.1f} MB; peak RSS growth "
-          f"{_rss_mb() - before:.0f} MB (target < 50 MB)", flush=True)
+    for fmt in ("csv", "json"):
+        _export(client, fmt)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"uptime at the end: {load}", flush=True)
 

@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
@@ -123,6 +124,110 @@ def records(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _json_value(value: Any) -> str:
+    """One cell as ``records`` + ``json.dumps`` write it (the path for uncommon cell types)."""
+    if isinstance(value, pd.Timestamp):
+        value = value.isoformat()
+    elif hasattr(value, "item"):
+        value = value.item()
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _with_nulls(texts: list[str], missing: np.ndarray) -> list[str]:
+    for i in np.flatnonzero(missing).tolist():
+        texts[i] = "null"
+    return texts
+
+
+def _object_cells(values: np.ndarray) -> list[str]:
+    """Cells of an object array: strings escaped as ``json.dumps`` does (one C call each when
+    every present cell is a string), anything else through ``_json_value``."""
+    missing = pd.isna(values)
+    some_missing = bool(missing.any())
+    present = values[~missing].tolist() if some_missing else values.tolist()
+    encode = json.encoder.encode_basestring  # json.dumps' own escaper (ensure_ascii=False)
+    try:
+        texts = list(map(encode, present))
+    except TypeError:  # a cell that is not a string
+        texts = [encode(v) if type(v) is str else _json_value(v) for v in present]
+    if not some_missing:
+        return texts
+    out = np.full(len(values), "null", dtype=object)
+    out[~missing] = texts
+    return out.tolist()
+
+
+#: Nullable extension dtypes written from their values and mask.
+_MASKED = (pd.BooleanDtype, pd.Int64Dtype, pd.Int32Dtype)
+
+
+def _column_of(series: pd.Series) -> Any:
+    """What ``_json_cells`` reads of a column, sliceable without pandas overhead per chunk: the
+    numpy array (numbers, bools, objects), the masked array (Int64, boolean), else the
+    Series itself (timestamps, pandas' ``str``, categories: converted to objects per chunk)."""
+    dtype = series.dtype
+    if isinstance(dtype, _MASKED):
+        return series.array
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiubO":
+        return series.to_numpy()
+    return series
+
+
+def _json_cells(column: Any) -> list[str]:
+    """The JSON text of every cell of one ``_column_of`` column, exactly as ``json.dumps``
+    writes that cell of ``records()``: floats ``repr``-exact, NaN/NA/None → null, timestamps
+    ISO 8601, strings unescaped unicode; vectorised per dtype. Raises ValueError for ±inf,
+    like ``json.dumps(allow_nan=False)``."""
+    if isinstance(column, pd.Series):
+        return _object_cells(column.astype(object).to_numpy())
+    if isinstance(column.dtype, _MASKED):
+        if isinstance(column.dtype, pd.BooleanDtype):
+            texts = ["true" if v else "false"
+                     for v in column.to_numpy(dtype=bool, na_value=False).tolist()]
+        else:
+            texts = list(map(int.__repr__,
+                             column.to_numpy(dtype="int64", na_value=0).tolist()))
+        return _with_nulls(texts, column.isna())
+    kind = column.dtype.kind
+    if kind == "f":
+        if np.isinf(column).any():
+            raise ValueError("Out of range float values are not JSON compliant")
+        return _with_nulls(list(map(float.__repr__, column.tolist())), np.isnan(column))
+    if kind == "b":
+        return ["true" if v else "false" for v in column.tolist()]
+    if kind in "iu":
+        return list(map(int.__repr__, column.tolist()))
+    return _object_cells(column)
+
+
+def _row_template(frame: pd.DataFrame) -> str:
+    """``{"name":%s,…}`` for the frame's columns (a ``%`` in a name escaped)."""
+    encode = json.encoder.encode_basestring
+    return "{" + ",".join(encode(str(c)).replace("%", "%%") + ":%s"
+                          for c in frame.columns) + "}"
+
+
+def _rows_text(template: str, columns: list[Any], start: int, stop: int) -> str:
+    cells = [_json_cells(c.iloc[start:stop] if isinstance(c, pd.Series) else c[start:stop])
+             for c in columns]
+    if not cells:
+        return ",".join([template] * (stop - start))
+    return ",".join(map(template.__mod__, zip(*cells, strict=True)))
+
+
+def json_rows(frame: pd.DataFrame, *, chunk_rows: int | None = None) -> Iterator[str]:
+    """The rows of ``frame`` as JSON objects joined by commas (no brackets), ``chunk_rows`` at
+    a time (all at once for None; empty chunks never): the same text as
+    ``json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False)`` of each
+    ``records()`` row, built column by column instead of cell by cell (10⁵ rows × 3 columns
+    in tens of ms instead of seconds). Raises ValueError for ±inf."""
+    template = _row_template(frame)
+    columns = [_column_of(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    step = chunk_rows or max(len(frame), 1)
+    for start in range(0, len(frame), step):
+        yield _rows_text(template, columns, start, min(start + step, len(frame)))
+
+
 def _download(content: bytes, *, fmt: str, name: str) -> HttpResponse:
     response = HttpResponse(content, content_type=_CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
@@ -157,11 +262,8 @@ def _csv_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
 def _json_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
     # The same text as DRF's JSONRenderer (compact, unicode) for the same records().
     yield b"["
-    for start in range(0, len(frame), STREAM_CHUNK_ROWS):
-        rows = records(frame.iloc[start:start + STREAM_CHUNK_ROWS])
-        text = ",".join(json.dumps(row, ensure_ascii=False, separators=(",", ":"),
-                                   allow_nan=False) for row in rows)
-        yield (("," if start else "") + text).encode()
+    for i, text in enumerate(json_rows(frame, chunk_rows=STREAM_CHUNK_ROWS)):
+        yield (("," if i else "") + text).encode()
     yield b"]"
 
 

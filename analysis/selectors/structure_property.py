@@ -157,10 +157,12 @@ ones.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import itertools
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -408,6 +410,25 @@ def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> Qu
                          absorption, sizing, all=True)
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused (reference counting still frees memory).
+
+    Why: fetching 1.5·10⁶ rows creates 1.5·10⁶ tuples (and their cells), and every few
+    thousand new objects CPython's collector runs; its older generations rescan all the tuples
+    alive so far, again and again (10 % of the whole build on a 10⁵-sample lab, measured
+    alternately: benchmarks/README.md). The rows hold no reference cycles, so nothing is
+    left for it to find.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _fetch(qs: QuerySet) -> pd.DataFrame:
     """Run the compiled UNION on a cursor and hand the tuples straight to pandas.
 
@@ -415,10 +436,11 @@ def _fetch(qs: QuerySet) -> pd.DataFrame:
     more than the query on a 10⁶-row lab; pandas parses the timestamp columns vectorised instead.
     """
     sql, params = qs.query.get_compiler(using=qs.db).as_sql()
-    with connections[qs.db].cursor() as cursor:
+    with _no_cycle_collection(), connections[qs.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    raw = pd.DataFrame.from_records(rows, columns=list(_RAW), coerce_float=True)
+        raw = pd.DataFrame.from_records(rows, columns=list(_RAW), coerce_float=True)
+    del rows
     for name in ("measured_at", "syn_date"):
         raw[name] = pd.to_datetime(raw[name], utc=True, format="ISO8601")
     for name in ("age_days", *(f"f{i}" for i in range(1, 7))):

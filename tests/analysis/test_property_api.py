@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.db import transaction
 from scipy import stats
 
+from analysis.api.property_views import json_rows, records
 from analysis.demo import load_demo
 from analysis.selectors.frame_cache import clear_frame_cache
 from analysis.selectors.structure_property import structure_property_frame
@@ -72,6 +75,48 @@ def test_frame_export_parses_back_to_the_same_frame(demo, api, fmt):
     # xlsx keeps 15–16 significant digits (Excel's precision): compare to 1e-14 there.
     exact = {"check_exact": True} if fmt != "xlsx" else {"check_exact": False, "rtol": 1e-14}
     pd.testing.assert_frame_equal(_normal(got, expected), _normal(expected, expected), **exact)
+
+
+def test_frame_streamed_json_is_the_same_text_as_the_buffered_json(demo, api, settings):
+    # The streamed export is written column by column (json_rows); DRF renders the buffered
+    # one from records(): the bytes must be the same (floats repr-exact, NaN/NA → null, the
+    # Int64 ids, the boolean censoring flags, unicode text).
+    clear_frame_cache()
+    buffered = api.get(FRAME)
+    assert not buffered.streaming
+    settings.LABDB_FRAME_STREAM_MIN_ROWS = 2
+    streamed = api.get(FRAME)
+    assert streamed.streaming
+    assert b"".join(streamed.streaming_content) == buffered.content
+
+
+def _awkward_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "sample_code": pd.Series(['a"b\\', "ü€ 100 %s", None], dtype=object),
+        "text": pd.Series(["x", None, "z\n"], dtype="str"),
+        "qy_pct": [0.1, np.nan, -0.0], "tiny": [1e16, 1.2345678901234567e-300, 5e-324],
+        "pl_id": pd.Series([1, None, 3], dtype="Int64"),
+        "qy_pct_censored": pd.Series([True, None, False], dtype="boolean"),
+        "n": np.array([1, 2, 2 ** 62]), "flag": [True, False, True],
+        "measured_at": pd.to_datetime(["2024-01-01T00:00:00Z", None, "2024-02-01T01:02:03.5Z"],
+                                      format="ISO8601"),
+        "mixed": pd.Series([1, 2.5, np.nan], dtype=object),
+        "masked": pd.Series([1.5, None, 2.0], dtype="Float64"), "100%": [1.0, 2.0, 3.0]})
+
+
+def test_frame_json_rows_are_the_text_of_json_dumps_of_records():
+    frame = _awkward_frame()
+    expected = ",".join(json.dumps(row, ensure_ascii=False, separators=(",", ":"),
+                                   allow_nan=False) for row in records(frame))
+    assert list(json_rows(frame)) == [expected]
+    assert ",".join(json_rows(frame, chunk_rows=2)) == expected
+    assert list(json_rows(frame.iloc[0:0])) == []
+    assert list(json_rows(frame[[]])) == ["{},{},{}"]
+
+
+def test_frame_json_rows_refuse_infinity_like_json_dumps():
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        list(json_rows(pd.DataFrame({"qy_pct": [1.0, np.inf]})))
 
 
 def test_frame_json_is_one_query_and_filters_from_query_params(demo, api,
