@@ -81,6 +81,7 @@ from labdb.lib.records import (
     retire_record,
     save_unique,
     update_record,
+    validation_to_domain,
     with_owner,
 )
 from labdb.storage import read_stored, stored_label
@@ -250,14 +251,46 @@ def attach_data_file(
         **with_owner({}, actor),
     )
     data_file.file.save(name, ContentFile(content), save=False)
-    save_unique(data_file)
+    _save_new(data_file, loaded=_NEW_FILE_CHECKED)
+    link = None
     if sample is not None:
-        _new_link(data_file, sample, actor, reason or "uploaded for this sample", groups)
+        link = _new_link(
+            data_file, sample, actor, reason or "uploaded for this sample", groups, new_file=True
+        )
     if jobs.submit(PARSE_JOB, data_file.pk):  # inline runner (tests): parsed already
         data_file.refresh_from_db()
         if groups:
             _checked_groups(data_file, groups)  # now that the project's groups are known
+    # What ``selectors.data_file_list`` would prefetch, known without reading it back: the
+    # one link just written, no run links (``attach_run_file`` adds its own afterwards).
+    data_file.active_links = [link] if link is not None else []
+    data_file.active_run_links = []
     return data_file, True
+
+
+# Fields of a new upload's row whose database checks ``full_clean`` would only repeat: its
+# foreign keys point to rows this request has just read (the sample, the logged-in user), and
+# its sha256 was looked up under lock a moment before (a concurrent twin still fails on the
+# unique index, as a DomainError). The database enforces all of them regardless.
+_NEW_FILE_CHECKED = ("sample", "uploaded_by", "owner", "sha256")
+# A new file's first link: its file is the uncommitted row above (no other link to it can
+# exist) and its sample and user were read by this request.
+_NEW_LINK_CHECKED = ("data_file", "sample", "linked_by")
+
+
+def _save_new(instance, *, loaded: tuple[str, ...]):
+    """``save_unique`` for a new row, with ``full_clean`` skipping the ``loaded`` fields
+    (and the constraints on them): checks that would each re-query a row this request holds.
+    Every other field is validated as usual; a race on a unique index is a DomainError."""
+    try:
+        with transaction.atomic():
+            instance.full_clean(exclude=loaded)
+            instance.save()
+    except ValidationError as exc:
+        raise validation_to_domain(exc) from None
+    except IntegrityError as exc:
+        raise DomainError(f"{type(instance).__name__}: {exc}") from None
+    return instance
 
 
 # --- the parse job: off the request, in a budgeted child process ---------------------------
@@ -697,7 +730,9 @@ def _tem_image_row(parsed: ParsedFile) -> tuple:
 UNLINKED_PREFIX = "file unlinked from this sample"
 
 
-def _new_link(data_file, sample, actor, reason: str, groups) -> DataFileLink:
+def _new_link(data_file, sample, actor, reason: str, groups, *, new_file=False) -> DataFileLink:
+    """A new active link; ``new_file``: the file row was created in this transaction (its
+    link's foreign keys and uniqueness need no re-query, see ``_NEW_LINK_CHECKED``)."""
     link = DataFileLink(
         data_file=data_file,
         sample=sample,
@@ -706,6 +741,8 @@ def _new_link(data_file, sample, actor, reason: str, groups) -> DataFileLink:
         reason=(reason or "")[:300],
         groups=_checked_groups(data_file, groups),
     )
+    if new_file:
+        return _save_new(link, loaded=_NEW_LINK_CHECKED)
     return save_unique(link)
 
 
@@ -903,6 +940,8 @@ def attach_run_file(
     link = link_data_file_to_run(data_file=data_file, run=run, actor=actor,
                                  reason=reason or ("uploaded for this run" if created else
                                                    "uploaded again (identical content)"))
+    if created:
+        data_file.active_run_links = [link]  # the new file's only run link (see above)
     return data_file, link, created
 
 

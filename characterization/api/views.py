@@ -153,7 +153,10 @@ class DataFileViewSet(LabRecordViewSet):
                 actor=request.user,
                 groups=_group_numbers(shape.validated_data.get("groups")),
             )
-        body = dict(self._fresh(data_file), duplicate=not created)
+        # A new file is answered from the rows just written (its links are known: see
+        # attach_data_file); a duplicate is read back, since its links existed before.
+        answer = s.DataFileSerializer(data_file).data if created else self._fresh(data_file)
+        body = dict(answer, duplicate=not created)
         body["message"] = upload_message(data_file, created, sample, run=run)
         # Stored; the parse runs as a job: 202 with the URL to poll until parse_status is
         # ok, failed or skipped (a duplicate links the stored file at once: 200).

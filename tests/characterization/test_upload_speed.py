@@ -31,11 +31,13 @@ pytestmark = pytest.mark.django_db
 
 XDI = SHARED_DATA / "instruments" / "xdi" / "cu_metal_rt.xdi"
 
-# The request path of one new upload (SQLite, measured 2026-12-01): the sample; the sha256
-# lookup; the file row validated (full_clean: its foreign keys and unique sha256) and inserted
-# with its history row; the sample link validated and inserted with its history row; the
-# answer's select with its prefetched sample and run links; savepoints around each write.
-NEW_UPLOAD_QUERIES = 26
+# The request path of one new upload (SQLite, measured 2026-12-02): the sample; the sha256
+# lookup; the file row validated (full_clean: its size constraint; its foreign keys point to
+# rows the request has read and its sha256 was just looked up, so they are not re-queried)
+# and inserted with its history row; the sample link inserted with its history row;
+# savepoints around each write. The answer is serialized from the rows just written (no
+# read-back; 26 queries before).
+NEW_UPLOAD_QUERIES = 15
 # Identical content: the sample, the sha256 lookup, the new link (validated, inserted, history)
 # and the answer's select; no file row, nothing stored again.
 DUPLICATE_UPLOAD_QUERIES = 18
@@ -88,6 +90,38 @@ def test_a_duplicate_upload_request_costs_a_fixed_number_of_queries(pool_runner,
     assert again.status_code == 200, again.content
     assert again.json()["duplicate"] is True
     assert len(ctx) == DUPLICATE_UPLOAD_QUERIES, _queries(ctx)
+
+
+_ANSWER_ONLY = ("duplicate", "message", "status", "poll")
+
+
+def test_a_new_upload_answer_equals_the_file_read_back(pool_runner, member):
+    """The 202 answer is built from the rows just written; it must say what a read says."""
+    sample = builders.sample("NPL-UPQ-6", actor=member)
+    client = _client(member)
+    response = _upload(client, XDI.name, XDI.read_bytes(), sample)
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    read_back = client.get(f"/api/files/{answer['id']}/").json()
+    assert {k: v for k, v in answer.items() if k not in _ANSWER_ONLY} == read_back
+    assert [link["sample_code"] for link in answer["samples"]] == ["NPL-UPQ-6"]
+    assert (answer["status"], answer["duplicate"], answer["runs"]) == ("pending", False, [])
+
+
+def test_a_new_upload_without_sample_answers_no_links(pool_runner, member):
+    client = _client(member)
+    response = _upload_bare(client, "bare.xdi", XDI.read_bytes())
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    read_back = client.get(f"/api/files/{answer['id']}/").json()
+    assert {k: v for k, v in answer.items() if k not in _ANSWER_ONLY} == read_back
+    assert (answer["sample"], answer["samples"]) == (None, [])
+
+
+def _upload_bare(client, name: str, content: bytes):
+    return client.post(
+        "/api/files/", {"file": SimpleUploadedFile(name, content)}, format="multipart"
+    )
 
 
 def _stored_state(data_file: DataFile) -> tuple[str, bytes, int]:
