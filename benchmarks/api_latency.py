@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import percentile, scratch_setup  # noqa: E402
 
-TARGET_P95_MS = 100.0
+TARGET_P95_MS = 100.0  # issue 16 item 5: at 100 000 samples (and fewer)
+TARGET_P95_MS_1M = 150.0  # ... and at 1 000 000
 CORE_ML = (3.5, 4.5, 5.5)
 DERIVATIONS = (
     # (process, layer role, layer material, suffix of the overall material)
@@ -242,6 +243,23 @@ def measure(client, url: str, n: int, warmup: int = 5) -> dict:
     }
 
 
+def _profile(client, url: str, top: int = 30) -> None:
+    """cProfile one GET of ``url``; print the functions with the most cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    client.get(url, HTTP_ACCEPT="application/json")
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    print("\n".join("    " + line for line in out.getvalue().splitlines() if line.strip()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100_000)
@@ -264,15 +282,29 @@ def main() -> None:
         help="reuse the scratch lab of the previous run when it has the same "
         "sizes (SQLite only; skips the generation)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile one more request per endpoint and print its top functions",
+    )
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="write (or find, with --reuse) the synthetic lab and stop before the requests",
+    )
     args = parser.parse_args()
 
-    marker = Path(tempfile.gettempdir()) / "labdb-bench-api_latency" / "lab.json"
+    # One scratch lab per size and database, so a 100k or PostgreSQL run never wipes a
+    # reusable SQLite 1M lab (scratch_setup empties the directory of a fresh run).
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "pgsql"))
+    name = f"api_latency_{args.samples}" + ("_pg" if on_postgres else "")
+    marker = Path(tempfile.gettempdir()) / f"labdb-bench-{name}" / "lab.json"
     wanted = {"samples": args.samples, "runs": args.runs}
     reuse = False
     if args.reuse and marker.exists():
         saved = json.loads(marker.read_text())
         reuse = {k: saved.get(k) for k in wanted} == wanted
-    scratch = scratch_setup("api_latency", fresh=not reuse)
+    scratch = scratch_setup(name, fresh=not reuse)
     print(scratch.describe())
     from django.contrib.auth.models import User
     from django.db import connection
@@ -295,6 +327,8 @@ def main() -> None:
         if scratch.engine == "sqlite":
             marker.write_text(json.dumps({**wanted, "lab": lab}))
     print("  " + ", ".join(f"{v:,} {k}" for k, v in lab["counts"].items()))
+    if args.build_only:
+        return
     deep_id, n_anc = lab["deep_id"], lab["deep_ancestors"]
     gc.collect()  # the generator's garbage, not the requests', should pay for this
 
@@ -305,6 +339,7 @@ def main() -> None:
 
     rare = Sample.objects.get(pk=deep_id).code.split("-")[0]  # e.g. S048021: one sample
     endpoints = [
+        ("list", "/api/samples/?page_size=50"),
         ("list core_ml=4.5 + search", f"/api/samples/?page_size=50&core_ml=4.5&search={q}"),
         ("list search", f"/api/samples/?page_size=50&search={q}"),
         # A selective term: no early exit for the page query, a full scan for both queries.
@@ -346,11 +381,14 @@ def main() -> None:
             f"{len(m['queries']):>8}{sql_ms:>8.1f}  {what}"
         )
         results.append((label, url, p95, m))
+        if args.profile:
+            _profile(client, url)
 
     print(f"load average after the requests: {_load()}")
-    missed = [r for r in results if r[2] >= TARGET_P95_MS]
+    target = TARGET_P95_MS_1M if args.samples > 100_000 else TARGET_P95_MS
+    missed = [r for r in results if r[2] >= target]
     print(
-        f"target p95 < {TARGET_P95_MS:.0f} ms ({connection.vendor}): "
+        f"target p95 < {target:.0f} ms ({connection.vendor}): "
         + (
             "met by every endpoint"
             if not missed

@@ -356,3 +356,93 @@ def test_lineage_endpoint_query_count(api, django_assert_num_queries):
     api.get("/api/samples/")  # warm the session/auth
     with django_assert_num_queries(5):  # object lookup + 4 for the lineage
         assert api.get(f"/api/samples/{crown.pk}/lineage/").status_code == 200
+
+
+# --- sample list and search at scale (issue 16 item 5): same answers, pinned query counts ---
+
+def _search_lab(member):
+    """Cores of 3.5 and 4.5 ML, shelled and crowned children, and a sample without a core."""
+    rows = [
+        ("S000001-CdSe", "CdSe NPL, batch 1", "CdSe", 4.5),
+        ("S000002-CdSe-CdS", "CdSe/CdS NPL, batch 1", "CdSe/CdS", 4.5),
+        ("S000003-CdSe-CdS-CdZnS", "CdSe/CdS/CdZnS NPL, batch 1", "CdSe/CdS/CdZnS", 4.5),
+        ("S000004-CdSe", "CdSe NPL, batch 4", "CdSe", 3.5),
+        ("S000005-CdSe-CdS", "CdSe/CdS NPL, batch 4", "CdSe/CdS", 3.5),
+        ("S000006-CdSe-CdS", "CdSe/CdS NPL, batch 6", "CdSe/CdS", None),
+        ("MSC-311", "magic-size cluster 311", "CdS", None),
+    ]
+    return {code: builders.sample(code, actor=member, name=name, material=material,
+                                  core_ml=core_ml)
+            for code, name, material, core_ml in rows}
+
+
+def _oracle(lab, query, core_ml=None):
+    """Python's answer, ordered by code: every term in code, name or material; the core."""
+    from synthesis.selectors import SAMPLE_SEARCH_COLUMNS, search_terms
+
+    def core(sample):
+        return [la.thickness_ml for la in sample.layers.all() if la.role == "core"]
+
+    return sorted(
+        s.code for s in lab.values()
+        if all(any(t.lower() in getattr(s, c).lower() for c in SAMPLE_SEARCH_COLUMNS)
+               for t in search_terms(query))
+        and (core_ml is None or core_ml in core(s)))
+
+
+@pytest.mark.parametrize("query, core_ml, expected", [
+    ("CdSe-CdS", 4.5, ["S000002-CdSe-CdS", "S000003-CdSe-CdS-CdZnS"]),
+    ("CdSe-CdS", 3.5, ["S000005-CdSe-CdS"]),
+    ("CdSe-CdS", None, ["S000002-CdSe-CdS", "S000003-CdSe-CdS-CdZnS", "S000005-CdSe-CdS",
+                        "S000006-CdSe-CdS"]),
+    ("batch", 4.5, ["S000001-CdSe", "S000002-CdSe-CdS", "S000003-CdSe-CdS-CdZnS"]),
+    ("cluster", 4.5, []),
+    ("", 3.5, ["S000004-CdSe", "S000005-CdSe-CdS"]),
+])
+def test_sample_list_core_ml_and_search_equal_oracle(api, member, query, core_ml, expected):
+    lab = _search_lab(member)
+    url = f"/api/samples/?page_size=2&search={query}"
+    if core_ml is not None:
+        url += f"&core_ml={core_ml}"
+    codes, count = [], None
+    while url:
+        body = api.get(url).json()
+        codes += [r["code"] for r in body["results"]]
+        count, url = body["count"], body["next"]
+    assert codes == expected
+    assert codes == _oracle(lab, query, core_ml)
+    assert count == len(expected)
+
+
+def test_sample_list_rows_equal_full_serializer_output(api, member):
+    """The list reads a lean queryset (no owner/run joins, unread columns deferred): every row
+    must still equal what the serializer gives for the fully loaded sample."""
+    from synthesis import selectors
+    from synthesis.api.serializers import SampleSerializer
+
+    lab = _search_lab(member)
+    child = builders.sample("S000007-CdSe-CdS", actor=member, notes="washed twice",
+                            parents=[{"parent": lab["S000001-CdSe"], "process": "crown_growth"},
+                                     {"parent": lab["S000004-CdSe"], "process": "shell_growth"}])
+    full = SampleSerializer(selectors.sample_list().order_by("code"), many=True).data
+    listed = api.get("/api/samples/?page_size=50").json()["results"]
+    assert listed == [dict(row) for row in full]
+    assert api.get(f"/api/samples/{child.pk}/").json() == dict(
+        SampleSerializer(selectors.sample_list().get(pk=child.pk)).data)
+
+
+def test_sample_list_and_search_query_counts_pinned(api, member, django_assert_num_queries):
+    _search_lab(member)
+    api.get("/api/samples/")  # warm the auth caches
+    # The page (page_size + 1 rows: the page ends the matches, no count), layers, parent links.
+    with django_assert_num_queries(3):
+        assert api.get("/api/samples/?page_size=50").status_code == 200
+    # A page that does not end the matches: + one capped COUNT. A search term of 3+ characters:
+    # + one density probe (is the term common enough to skip the trigram index?).
+    probe = 1
+    with django_assert_num_queries(4 + probe):
+        body = api.get("/api/samples/?page_size=2&search=CdSe-CdS").json()
+    assert (body["count"], len(body["results"])) == (4, 2)
+    with django_assert_num_queries(4 + probe):
+        body = api.get("/api/samples/?page_size=1&core_ml=4.5&search=CdSe-CdS").json()
+    assert (body["count"], len(body["results"])) == (2, 1)
