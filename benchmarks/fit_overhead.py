@@ -280,8 +280,7 @@ PHASES = (  # (module, function): the phases of one labdb fit, timed by --breakd
     ("analysis.engines.fitting", "_collect"),
     ("analysis.services.fits", "_store"),
     ("characterization.services", "record_xas_fit"),
-    ("analysis.services.fit_versions", "previous_fit"),
-    ("analysis.services.fit_versions", "reproduced_fit"),
+    ("analysis.services.fit_versions", "earlier_fits"),
     ("analysis.services.fits", "_progress"),
     ("analysis.services.runs", "claim_run"),
 )

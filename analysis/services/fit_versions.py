@@ -8,56 +8,40 @@
   of the latest stored fit of those spectra: ``previous_version``, ``fit_version`` = previous
   + 1, and the changes in words ("parameter sig2: guess 0.003 → 0.005").
 
-Pure comparison helpers plus ``reproduced_fit`` / ``previous_fit`` lookups, used by
-``analysis.services.fits._store`` under the run's row lock.
+Pure comparison helpers plus the ``earlier_fits`` lookup (reproduced and previous fit, one
+query), used by ``analysis.services.fits._store`` under the run's row lock.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
-from analysis.models import AnalysisRun, FitRun
+from django.db.models import Q
+
+from analysis.models import EXAFS_FIT_KIND, AnalysisRun, FitRun
 from characterization.enums import DataSource
 from characterization.models import XASFit
 
 __all__ = [
     "ENGINE_VERSION_KEYS",
+    "EarlierFits",
     "compare_numbers",
+    "earlier_fits",
     "model_changes",
-    "previous_fit",
-    "reproduced_fit",
     "version_info",
 ]
 
 ENGINE_VERSION_KEYS = ("xraylarch", "lmfit", "numpy", "scipy", "asteval")
 MAX_CHANGES = 40
 STATISTICS_COMPARED = ("chi_square", "chi2_reduced", "rfactor")
+#: Large run fields the version and reproduction lookups never read (plot arrays, log, the
+#: output of other kinds): deferred, so that a spectrum with many earlier fits costs little.
+HEAVY_RUN_FIELDS = ("result_data", "log", "output")
 
 
 def _engine(versions: dict | None) -> dict:
     return {k: (versions or {}).get(k) for k in ENGINE_VERSION_KEYS}
-
-
-def reproduced_fit(run: FitRun, versions: dict) -> XASFit | None:
-    """The earliest stored, not retired fit computed from the same model hash and raw files
-    (``input_sha256``) with the same engine versions; None when this run is a new fit."""
-    earlier = (
-        FitRun.objects.filter(
-            input_sha256=run.input_sha256,
-            model_hash=run.model_hash,
-            result__isnull=False,
-            result__is_retired=False,
-        )
-        .exclude(pk=run.pk)
-        .select_related("result")
-        .order_by("queued_at", "pk")
-    )
-    for other in earlier:
-        if other.result is None:
-            continue
-        if _engine((other.result.provenance or {}).get("versions")) == _engine(versions):
-            return other.result
-    return None
 
 
 def _spectra_of(run: AnalysisRun) -> list[int]:
@@ -65,24 +49,77 @@ def _spectra_of(run: AnalysisRun) -> list[int]:
     return ids or ([run.spectrum_id] if run.spectrum_id is not None else [])
 
 
-def previous_fit(run: FitRun) -> XASFit | None:
-    """The latest stored computed fit (retired ones included: history) of exactly the same
-    spectra as ``run``, in dataset order; None for a first fit."""
-    mine = _spectra_of(run)
-    if not mine:
-        return None
-    candidates = (
-        XASFit.objects.filter(
-            source=DataSource.COMPUTED, spectrum_id=mine[0], fit_run__isnull=False
-        )
+@dataclass(frozen=True)
+class EarlierFits:
+    """What a new result of a run is, against the stored fits: a reproduction of
+    ``reproduced`` (None: a new fit), else a new version of ``previous`` (None: a first fit)."""
+
+    reproduced: XASFit | None
+    previous: XASFit | None
+
+
+def earlier_fits(run: FitRun, *, versions: dict, spectra: list[int] | None = None) -> EarlierFits:
+    """The stored fits a new result of ``run`` relates to, read in one query:
+
+    * ``reproduced``: the earliest stored, not retired fit computed from the same model hash
+      and raw files (``input_sha256``) with the same engine versions;
+    * ``previous`` (looked for only when nothing is reproduced): the latest stored computed
+      fit (retired ones included: history) of exactly the same spectra as ``run``, in dataset
+      order.
+
+    ``versions``: the engine versions of the new result; ``spectra``: the run's spectrum ids in
+    dataset order when the caller has them (else read from its dataset rows).
+    """
+    mine = list(spectra) if spectra else _spectra_of(run)
+    same_inputs = Q(
+        fit_run__kind=EXAFS_FIT_KIND,
+        fit_run__input_sha256=run.input_sha256,
+        fit_run__model_hash=run.model_hash,
+        is_retired=False,
+    )
+    same_spectrum = (
+        Q(source=DataSource.COMPUTED, spectrum_id=mine[0], fit_run__isnull=False)
+        if mine
+        else Q(pk__in=[])
+    )
+    fits = list(
+        XASFit.objects.filter(same_inputs | same_spectrum)
         .exclude(fit_run=run)
         .select_related("fit_run")
-        .order_by("-created_at", "-pk")
+        # the plot arrays and log of earlier runs are not compared: not read
+        .defer(*(f"fit_run__{name}" for name in HEAVY_RUN_FIELDS))
     )
-    for fit in candidates:
-        if _spectra_of(fit.fit_run) == mine:
-            return fit
-    return None
+    reproduced = _reproduced(run, versions, fits)
+    return EarlierFits(reproduced, None if reproduced is not None else _previous(mine, fits))
+
+
+def _reproduced(run: FitRun, versions: dict, fits: list[XASFit]) -> XASFit | None:
+    other_runs = sorted(
+        (
+            fit
+            for fit in fits
+            if fit.fit_run.kind == EXAFS_FIT_KIND
+            and fit.fit_run.input_sha256 == run.input_sha256
+            and fit.fit_run.model_hash == run.model_hash
+            and not fit.is_retired
+        ),
+        key=lambda fit: (fit.fit_run.queued_at, fit.fit_run.pk),
+    )
+    wanted = _engine(versions)
+    return next(
+        (f for f in other_runs if _engine((f.provenance or {}).get("versions")) == wanted), None
+    )
+
+
+def _previous(mine: list[int], fits: list[XASFit]) -> XASFit | None:
+    if not mine:
+        return None
+    candidates = sorted(
+        (f for f in fits if f.source == DataSource.COMPUTED and f.spectrum_id == mine[0]),
+        key=lambda fit: (fit.created_at, fit.pk),
+        reverse=True,
+    )
+    return next((f for f in candidates if _spectra_of(f.fit_run) == mine), None)
 
 
 def _short(value) -> str:

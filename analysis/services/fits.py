@@ -380,11 +380,13 @@ def request_fit_run(
     input_sha = shas[0] if len(shas) == 1 else canonical_hash(shas)
     model_hash = canonical_hash(model)
     same = FitRun.objects.filter(input_sha256=input_sha, model_hash=model_hash)
+    # one narrow read gives both the identical run to return and the sequence number
+    earlier = list(same.order_by("-queued_at").values_list("pk", "status"))
     if not force:
-        existing = same.exclude(status=RunStatus.FAILED).order_by("-queued_at").first()
+        existing = next((pk for pk, status in earlier if status != RunStatus.FAILED), None)
         if existing is not None:
-            return existing
-    sequence = same.count()
+            return FitRun.objects.get(pk=existing)
+    sequence = len(earlier)
     key = canonical_hash({"input_sha256": input_sha, "model_hash": model_hash, "seq": sequence})
     run = FitRun.objects.create(
         **with_owner({}, actor),
@@ -497,6 +499,20 @@ def _engine_paths(request: FitRequest) -> tuple[dict, dict, dict]:
     return files, infos, model
 
 
+def _computes_feff(request: FitRequest) -> bool:
+    """True when a FEFF source of the request is a structure or a stored calculation (work or
+    a lookup before the fit), False when every dataset's paths are given as files."""
+    specs = [request.feff, *request.dataset_feff.values()]
+    return any(  # the order of feff_paths_for: calculation, then path files, then structure
+        isinstance(spec, dict)
+        and (
+            spec.get("calculation") is not None
+            or (not spec.get("path_files") and bool(spec.get("structure")))
+        )
+        for spec in specs
+    )
+
+
 def _compute(run: FitRun) -> dict:
     from analysis.engines.fitting import run_fit
     from analysis.engines.xas_processing import process_mu
@@ -510,17 +526,23 @@ def _compute(run: FitRun) -> dict:
         data[dataset_id] = {"energy_ev": energy, "mu": mu}
         raws.append({"dataset": dataset_id, "spectrum": spectrum.pk, **raw})
         lines.append(f"read {raw['file']} ({len(energy)} points)")
-    _progress(run, 15, *lines)  # one write for all datasets
+    if _computes_feff(request):  # FEFF may take a while: say the data are read first
+        _progress(run, 15, *lines)  # one write for all datasets
+        lines = []
     path_files, feff_infos, model = _engine_paths(request)
     first_feff = next(iter(feff_infos.values()))
     _progress(
         run,
         35,
+        *lines,
         f"FEFF paths: {len(path_files)} ({first_feff.get('source')}, "
         f"from cache: {first_feff.get('from_cache')})",
     )
+    # The request's parsed model is the engine's when no dataset has its own FEFF (whose path
+    # file ids _engine_paths prefixes): not parsed a third time.
+    engine_model = model if request.dataset_feff else request.parsed
     with heartbeat(run.pk):
-        result = run_fit(data, model, path_files)
+        result = run_fit(data, engine_model, path_files)
     # logged with the result, in the same write (_mark_succeeded): no separate 90 % update
     fit_line = (
         f"fit done: R-factor {result.statistics['rfactor']:.5f}, nfev {result.statistics['nfev']}"
@@ -675,7 +697,12 @@ def _store_datasets(fit: XASFit, computed: dict) -> None:
             n_idp=st.get("n_idp"), k_min=st.get("kmin"), k_max=st.get("kmax"),
             r_min_a=st.get("rmin"), r_max_a=st.get("rmax"),
         ))
-    if rows:
+    if len(rows) == 1:  # one plain UPDATE: bulk_update's CASE … WHEN costs more to build
+        row = rows[0]
+        FitDataset.objects.filter(pk=row.pk).update(
+            **{name: getattr(row, name) for name in DATASET_RESULT_FIELDS}
+        )
+    elif rows:
         FitDataset.objects.bulk_update(rows, DATASET_RESULT_FIELDS)
 
 
@@ -685,14 +712,20 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> FitRun | None:
     with transaction.atomic():
         run = (
             FitRun.objects.select_for_update(of=("self",))
-            .select_related("spectrum__sample")
+            .select_related("spectrum__sample", "owner")  # the owner: the fit's and its actor
             .get(pk=run_id)
         )
         if run.result_id is not None or run.reproduces_id is not None:
             return None
-        if _store_reproduction(run, computed, elapsed_s):
+        earlier = fit_versions.earlier_fits(
+            run,
+            versions=computed["result"].versions,
+            spectra=[raw["spectrum"] for raw in computed["raws"]],
+        )
+        if earlier.reproduced is not None:
+            _store_reproduction(run, computed, elapsed_s, earlier.reproduced)
             return run
-        previous = fit_versions.previous_fit(run)
+        previous = earlier.previous
         fit = record_xas_fit(
             sample=_fit_spectrum(run).sample,
             data=_fit_record(run, computed),
@@ -734,13 +767,10 @@ def _mark_succeeded(run: FitRun, computed: dict, elapsed_s: float) -> None:
     }
 
 
-def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float) -> bool:
-    """Record ``run`` as a reproduction of a stored fit with the same model hash, raw files and
-    engine versions (no new fit row); False when there is none (a new fit or version)."""
+def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float, fit: XASFit) -> None:
+    """Record ``run`` as a reproduction of ``fit``, a stored fit with the same model hash, raw
+    files and engine versions (no new fit row), with whether every number agreed."""
     result = computed["result"]
-    fit = fit_versions.reproduced_fit(run, result.versions)
-    if fit is None:
-        return False
     differences = fit_versions.compare_numbers(fit, result)
     run.reproduces = fit
     run.reproduced_exactly = not differences
@@ -749,7 +779,6 @@ def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float) -> bool:
     agreed = "every number agreed exactly" if not differences else "; ".join(differences[:5])
     run.log += f"[{timezone.now():%H:%M:%S}] reproduction of fit {fit.pk}: {agreed}\n"
     run.save()
-    return True
 
 
 def execute_fit_run(run_id: int) -> str:

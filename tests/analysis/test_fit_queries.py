@@ -57,12 +57,14 @@ def _queries_of_run(settings, model: dict) -> tuple[FitRun, list[str]]:
 
 #: Queries of ``execute_fit_run`` for a fit of one spectrum whose FEFF paths are given as files,
 #: whatever the number of paths (in the test transaction every atomic block is a SAVEPOINT /
-#: RELEASE pair, counted here): claim 5 (savepoint, SELECT … FOR UPDATE, UPDATE, release);
-#: datasets 1; progress 2 (read, FEFF paths); store 25 — the run under lock, the reproduction
-#: and previous-version lookups, the XASFit row (validation, INSERT, history), the path rows
-#: (one INSERT and one history INSERT for all), the dataset rows (one UPDATE), the run UPDATE
-#: and its history row; the final status read is the stored run itself.
-EXECUTE_QUERIES = 35
+#: RELEASE pair, counted here): claim 4 (savepoint, SELECT … FOR UPDATE, UPDATE, release);
+#: datasets 1; progress 1 (data read and FEFF paths in one write: no FEFF run in between);
+#: store 26 — the run under lock (with its owner), one lookup of the reproduced and previous
+#: fits, the XASFit row (validation, INSERT, history), the path rows (one INSERT and one history
+#: INSERT for all), the dataset row (one UPDATE), the run UPDATE and its history row; the final
+#: status read is the stored run itself. (35 before: a second progress write, a second
+#: earlier-fit lookup and a re-read of the run's spectra.)
+EXECUTE_QUERIES = 32
 
 
 def _breakdown(sql: list[str]) -> str:
