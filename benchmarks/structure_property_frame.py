@@ -5,7 +5,7 @@ Builds a scratch database with ``--samples`` samples (default 100 000) and ten m
 sample (4 PL, 3 TEM, 3 XAS fits with 5 paths between them: 1 000 000 measurements and 500 000
 paths at full size) with raw ``executemany`` inserts, then prints
 
-* the frame build time (``structure_property_frame()``, one UNION query + pandas) against a
+* the frame build time (``structure_property_frame()``, eleven narrow queries + pandas) against a
   hand-written baseline (six raw SQL queries + pandas, same "latest" choice) on the same data,
   naive and fair (``baseline_frame(fair=True)``: the same rows and input columns as the frame),
   timed alternately; target ≤ 1.1× (issue 16);
@@ -465,6 +465,9 @@ def main() -> None:
           f"input columns) {fair_s:.2f} s, ratio {frame_s / fair_s:.2f}× (target ≤ 1.1×); "
           f"median of the paired ratios {_paired(times, 'naive'):.2f}× / "
           f"{_paired(times, 'fair'):.2f}×", flush=True)
+    for name in ("frame", "naive", "fair"):
+        print(f"  {name} per round: " + ", ".join(f"{t:.2f}" for t in times[name]) + " s; "
+              f"median {statistics.median(times[name]):.2f} s", flush=True)
     if args.requests:
         p50, p95 = _endpoint_p95(args.requests)
         print(f"GET /api/analysis/correlation/: p50 {p50:.2f} s, p95 {p95:.2f} s over "

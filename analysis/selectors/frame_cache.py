@@ -153,8 +153,8 @@ def cached_full_frame(*, fit_choice: str = "latest", as_of: Any = None,
                       using: str = "default") -> tuple[pd.DataFrame, dict]:
     """The cached, unfiltered frame for these build arguments, and the row filters still to
     apply (``filters`` without ``source``/``source__in``, which choose the build). One query
-    (the data version) when cached, two otherwise. The frame is the cached object: read it,
-    never modify it in place."""
+    (the data version) when cached, twelve otherwise (the frame's eleven). The frame is the
+    cached object: read it, never modify it in place."""
     sources, row_filters = _sources_from(filters or {})
     version = data_version(using)
     key = _build_key(using, fit_choice, as_of, sources, include_flagged, include_censored,
@@ -173,7 +173,7 @@ def cached_structure_property_frame(*, fit_choice: str = "latest", as_of: Any = 
                                     using: str = "default") -> pd.DataFrame:
     """``structure_property_frame`` with the same arguments (and errors), served from the
     per-process cache when the data version is unchanged: one query (the version) for a cached
-    frame, two (version + the frame's one query) otherwise. ``columns`` narrows the answer
+    frame, twelve (version + the frame's eleven) otherwise. ``columns`` narrows the answer
     (``select_columns``). Do not modify the returned frame in place: with no filters and no
     columns it is the cached object itself."""
     frame, row_filters = cached_full_frame(

@@ -1,10 +1,10 @@
 """The structure–property frame: one row per sample, structure and properties side by side.
 
 ``structure_property_frame(fit_choice=..., as_of=..., filters=...)`` returns a pandas DataFrame
-built from ONE SQL query (a UNION ALL over samples, layers, PL, TEM sizes, XAS fit paths, PL
-lifetimes, absorption and reported/computed quantities; query count pinned in the tests). Rows
-are sorted by ``sample_code``; retired samples and retired measurements, stale computed fits and
-simulated data are left out.
+built from ELEVEN narrow SQL queries read in one transaction (one per branch: samples, recipe
+steps, layers, PL, TEM sizes, XAS fit paths, PL lifetimes, absorption and reported/computed
+quantities; query count pinned in the tests). Rows are sorted by ``sample_code``; retired
+samples and retired measurements, stale computed fits and simulated data are left out.
 
 Columns, in this order (fixed even when the frame is empty):
 
@@ -163,11 +163,11 @@ import gc
 import itertools
 import operator
 from collections.abc import Iterable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -177,6 +177,7 @@ from django.db.models import (
     Exists,
     F,
     FloatField,
+    Func,
     IntegerField,
     Max,
     OuterRef,
@@ -277,7 +278,7 @@ _RAW = ("kind", "sample_id", "rec_id", "grp", "measured_at", "age_days", "source
 KIND_CODES = {"S": 1, "R": 2, "L": 3, "P": 4, "T": 5, "X": 6, "Q": 7,
               # computed QY (C), PL lifetime (F), absorption 1S (A), sizing-curve diameter (Z)
               "C": 8, "F": 9, "A": 10, "Z": 11}
-_KIND_NAMES = {code: name for name, code in KIND_CODES.items()}
+_FLOATS = tuple(f"f{i}" for i in range(1, 7))
 _TYPES = {"kind": IntegerField, "sample_id": BigIntegerField, "rec_id": BigIntegerField,
           "grp": CharField, "measured_at": DateTimeField, "age_days": FloatField,
           "source": CharField, "t1": CharField, "t2": CharField, "t3": CharField,
@@ -322,29 +323,49 @@ def _branch(qs: QuerySet, kind: str, **exprs: Any) -> QuerySet:
     return qs.order_by().annotate(**columns).values_list(*columns)
 
 
-def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> QuerySet:
-    """UNION ALL of samples (S), recipe step aggregates (R), layers (L), PL (P), TEM (T), XAS
-    paths (X), calculator results (Q), computed QYs (C), PL lifetimes (F), 1S absorption (A)
-    and sizing-curve diameters (Z): one query. Flagged-as-wrong/duplicate records are left out
-    unless ``include_flagged``."""
+def _narrow(qs: QuerySet, **exprs: Any) -> tuple[QuerySet, list[str]]:
+    """``qs`` reduced to the generic columns it fills (in ``_RAW`` order) and their names.
+
+    Names get a prefix in SQL so they never clash with fields; each column keeps its own type.
+    """
+    names = [name for name in _RAW if name in exprs]
+    text_dates = connections[qs.db].vendor == "sqlite"
+    columns = {}
+    for name in names:
+        expr = F(exprs[name]) if isinstance(exprs[name], str) else exprs[name]
+        if text_dates and name in ("measured_at", "syn_date"):
+            # SQLite's no-op unary plus: the value as stored (ISO text), but no longer a bare
+            # column, so the sqlite3 module does not run Django's per-value datetime converter
+            # (10⁶ Python calls on a 10⁵-sample lab); pandas parses the text vectorised.
+            expr = Func(expr, template="+%(expressions)s", output_field=CharField())
+        columns[f"u_{name}"] = expr
+    return qs.order_by().annotate(**columns).values_list(*columns), names
+
+
+def _frame_queries(sources: Iterable[str], include_flagged: bool = False
+                   ) -> dict[str, tuple[QuerySet, list[str]]]:
+    """One narrow query per branch, by branch code: samples (S), recipe step aggregates (R),
+    layers (L), PL (P), TEM (T), XAS paths (X), calculator results (Q), computed QYs (C), PL
+    lifetimes (F), 1S absorption (A) and sizing-curve diameters (Z). Flagged-as-wrong/duplicate
+    records are left out unless ``include_flagged``. Run them with ``_fetch`` (one snapshot)."""
     sources = list(sources)
-    samples = _branch(
-        Sample.objects.filter(is_retired=False), "S", sample_id="id", t1="code", t2="material",
+    samples = _narrow(
+        Sample.objects.filter(is_retired=False), sample_id="id", t1="code", t2="material",
         t3="morphology", t4="produced_by__recipe__name", rec_id="produced_by__recipe_id",
         syn_date="synthesis_date",
     )
     # One row per recipe with its step aggregates, joined to the samples in pandas: cheaper
     # than four correlated subqueries per sample on a 10⁵-sample lab.
-    recipes = _branch(
+    recipes = _narrow(
         RecipeStep.objects.values("recipe_id").annotate(
             a_set=Max(Coalesce("setpoint_max_c", "setpoint_c")),
             a_rate=Max("injection_rate_ml_per_h"),
             a_rate2=Max("injection_rate_after_switch_ml_per_h"),
             a_hold=Sum("duration_s", filter=Q(action=StepAction.HOLD))),
-        "R", rec_id="recipe_id", f1="a_set", f2="a_rate", f3="a_rate2", f4="a_hold",
+        rec_id="recipe_id", f1="a_set", f2="a_rate", f3="a_rate2", f4="a_hold",
     )
-    layers = _branch(
-        SampleLayer.objects.filter(sample__is_retired=False), "L", sample_id="sample_id",
+    layers = _narrow(
+        SampleLayer.objects.filter(sample__is_retired=False), sample_id="sample_id",
         rec_id="id", pos="position", t1="material", t2="role", t3="composition_formula",
         f1="thickness_ml", f2="thickness_nm",
     )
@@ -383,31 +404,30 @@ def _frame_queryset(sources: Iterable[str], include_flagged: bool = False) -> Qu
     qy_method = Case(When(~Q(qy_method=""), then=F("qy_method")),
                      When(source=DataSource.PUBLISHED, then=Value(DataSource.PUBLISHED)),
                      default=Value(""), output_field=CharField())
-    pl = _branch(pl_qs, "P", **common, f1="peak_nm", f2="fwhm_mev", f3="qy_pct",
+    pl = _narrow(pl_qs, **common, f1="peak_nm", f2="fwhm_mev", f3="qy_pct",
                  f4="qy_pct_max", f5="fwhm_mev_max", t1="qualifier", t2="fwhm_qualifier",
                  t3=qy_method)
-    computed_qy_rows = _branch(computed_qy_qs, "C", **common, f1="qy_pct", f2="qy_pct_err")
-    lifetimes = _branch(lifetime_qs, "F", **common, t1="average_kind", f1="average_tau_ns",
+    computed_qy_rows = _narrow(computed_qy_qs, **common, f1="qy_pct", f2="qy_pct_err")
+    lifetimes = _narrow(lifetime_qs, **common, t1="average_kind", f1="average_tau_ns",
                         f2="average_tau_err_ns", f3="intensity_weighted_tau_ns",
                         f4="intensity_weighted_tau_err_ns", f5="amplitude_weighted_tau_ns",
                         f6="amplitude_weighted_tau_err_ns")
-    absorption = _branch(absorption_qs, "A", **common, source="source", f1="peak_1s_nm",
+    absorption = _narrow(absorption_qs, **common, source="source", f1="peak_1s_nm",
                          f2="peak_1s_ev", f3="hwhm_1s_mev", f4="peak_to_valley")
-    sizing = _branch(sizing_qs, "Z", **common, t1="qualifier",
+    sizing = _narrow(sizing_qs, **common, t1="qualifier",
                      t2=KeyTextTransform("correlation", "extra"), f1="value", f2="err",
                      f3="value_max")
-    tem = _branch(tem_qs, "T", **common, f1="length_nm", f2="width_nm", f3="diameter_nm")
-    paths = _branch(
-        path_qs,
-        "X", sample_id="fit__sample_id", rec_id="fit_id", grp="fit__absorber",
+    tem = _narrow(tem_qs, **common, f1="length_nm", f2="width_nm", f3="diameter_nm")
+    paths = _narrow(
+        path_qs, sample_id="fit__sample_id", rec_id="fit_id", grp="fit__absorber",
         measured_at="fit__measured_at", age_days="fit__age_days", t1="fit__citation",
         t2="absorber", t3="scatterer", pos="position", f1="n", f2="n_err", f3="r_a",
         f4="r_err_a", f5="sigma2_a2", f6="sigma2_err_a2",
     )
-    computed = _branch(computed_qs, "Q", **common, grp=KeyTextTransform("frame_column", "extra"),
+    computed = _narrow(computed_qs, **common, grp=KeyTextTransform("frame_column", "extra"),
                        t1="text_value", f1="value", f2="err")
-    return samples.union(recipes, layers, pl, tem, paths, computed, computed_qy_rows, lifetimes,
-                         absorption, sizing, all=True)
+    return {"S": samples, "R": recipes, "L": layers, "P": pl, "T": tem, "X": paths,
+            "Q": computed, "C": computed_qy_rows, "F": lifetimes, "A": absorption, "Z": sizing}
 
 
 @contextlib.contextmanager
@@ -429,23 +449,66 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _fetch(qs: QuerySet) -> pd.DataFrame:
-    """Run the compiled UNION on a cursor and hand the tuples straight to pandas.
+@contextlib.contextmanager
+def _snapshot(using: str) -> Iterator[None]:
+    """One transaction around the frame's queries, so that all of them read one state.
 
-    Why not iterate the queryset: Django's per-row converters (datetime parsing on SQLite) cost
-    more than the query on a 10⁶-row lab; pandas parses the timestamp columns vectorised instead.
+    SQLite: a DEFERRED read transaction (one snapshot from its first read under WAL, the shared
+    lock under a rollback journal); not ``transaction.atomic``, which opens SQLite transactions
+    with the settings' ``BEGIN IMMEDIATE`` and would hold the write lock for the whole build.
+    PostgreSQL: ``atomic`` at REPEATABLE READ. Inside a caller's transaction (a test, a
+    service) the caller's holds, at its isolation level (PostgreSQL's default READ COMMITTED
+    gives each query its own snapshot: the level can only be set before a transaction's first
+    query).
     """
+    connection = connections[using]
+    if connection.in_atomic_block:
+        yield
+    elif connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                cursor.execute("COMMIT")  # read only: nothing to keep or undo
+    else:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+
+
+def _read(cursor: Any, qs: QuerySet, columns: list[str]) -> pd.DataFrame:
+    """One branch's rows as a DataFrame of its own columns (timestamps parsed vectorised,
+    ``age_days`` and ``f*`` float64)."""
     sql, params = qs.query.get_compiler(using=qs.db).as_sql()
-    with _no_cycle_collection(), connections[qs.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-        raw = pd.DataFrame.from_records(rows, columns=list(_RAW), coerce_float=True)
+    cursor.execute(sql, params)
+    rows = cursor.fetchall()
+    part = pd.DataFrame.from_records(rows, columns=columns, coerce_float=True)
     del rows
-    for name in ("measured_at", "syn_date"):
-        raw[name] = pd.to_datetime(raw[name], utc=True, format="ISO8601")
-    for name in ("age_days", *(f"f{i}" for i in range(1, 7))):
-        raw[name] = pd.to_numeric(raw[name], errors="coerce").astype("float64")
-    return raw
+    for name in columns:
+        if name in ("measured_at", "syn_date"):
+            # Microseconds, the unit the timestamps of the one-UNION fetch always parsed to
+            # (an all-NULL column alone would parse to seconds).
+            part[name] = pd.to_datetime(part[name], utc=True, format="ISO8601").dt.as_unit("us")
+        elif name == "age_days" or name in _FLOATS:
+            part[name] = pd.to_numeric(part[name], errors="coerce").astype("float64")
+    return part
+
+
+def _fetch(branches: dict[str, tuple[QuerySet, list[str]]],
+           using: str = "default") -> dict[str, pd.DataFrame]:
+    """Run every branch's narrow query on a bare cursor, in one transaction (``_snapshot``),
+    and hand the tuples straight to pandas: a DataFrame per branch code.
+
+    Why one query per branch and not one UNION: a UNION pads every branch to the 19 columns of
+    the widest (a third of its 2.9·10⁷ cells on a 10⁵-sample lab were NULL padding), and
+    fetching and building the frame from those cells was three quarters of the build.
+    Why not iterate the querysets: Django's per-row converters (datetime parsing on SQLite)
+    cost more than the query on a 10⁶-row lab; pandas parses the timestamp columns vectorised.
+    """
+    with _snapshot(using), _no_cycle_collection(), connections[using].cursor() as cursor:
+        return {kind: _read(cursor, qs, columns) for kind, (qs, columns) in branches.items()}
 
 
 # --- choosing the representative measurement ------------------------------------------------
@@ -698,25 +761,23 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     See the module docstring for the column list, ``fit_choice``/``as_of``, ``filters``, the
     printed-value rule (ranges → midpoint ± half-range, bounds censored unless
     ``include_censored``, specific values preferred) and ``include_flagged`` (records flagged
-    wrong/duplicate are left out by default). Exactly one SQL query. Raises DomainError for an
-    unknown fit_choice, a bad as_of, or an unknown filter column/lookup (the message lists the
-    valid columns).
+    wrong/duplicate are left out by default). Eleven SQL queries in one transaction. Raises
+    DomainError for an unknown fit_choice, a bad as_of, or an unknown filter column/lookup (the
+    message lists the valid columns).
     """
     as_of_value = _parse_as_of(fit_choice, as_of)
     sources, row_filters = _sources_from(filters or {})
-    raw = _fetch(_frame_queryset(sources, include_flagged))
-    kinds = {_KIND_NAMES[cast(int, code)]: part for code, part in raw.groupby("kind", sort=False)}
-    empty = raw.iloc[0:0]
-    samples = kinds.get("S", empty).set_index("sample_id")
+    kinds = _fetch(_frame_queries(sources, include_flagged))
+    samples = kinds["S"].set_index("sample_id")
     syn = samples["syn_date"]
 
     frame = pd.DataFrame(index=samples.index)
     frame["sample_code"] = samples["t1"]
     frame["sample_id"] = samples.index
-    frame = frame.join(_layer_columns(kinds.get("L", empty)))
+    frame = frame.join(_layer_columns(kinds["L"]))
     frame["material"], frame["morphology"] = samples["t2"], samples["t3"]
     frame["recipe"] = samples["t4"]
-    steps = kinds.get("R", empty).set_index("rec_id")
+    steps = kinds["R"].set_index("rec_id")
     recipe_ids = samples["rec_id"].to_numpy()
     frame["max_setpoint_c"] = steps["f1"].reindex(recipe_ids).to_numpy()
     frame["max_injection_rate_ml_per_h"] = steps[["f2", "f3"]].max(axis=1, skipna=True) \
@@ -724,7 +785,7 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     frame["total_hold_s"] = steps["f4"].reindex(recipe_ids).to_numpy()
     for kind, id_column, names in (("T", "tem_id", ("length_nm", "width_nm", "diameter_nm")),
                                    ("P", "pl_id", ("peak_nm",))):
-        part = _with_age(kinds.get(kind, empty), syn)
+        part = _with_age(kinds[kind], syn)
         prefer = None
         if kind == "P":
             part = part.assign(_precision=_precision(part["t1"]))
@@ -740,9 +801,9 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
             method = picked["t3"].astype(object)
             frame["qy_method"] = method.where(has_qy & method.notna() & (method != ""), None)
         frame[id_column] = picked["rec_id"]
-    frame = frame.join(_result_columns(kinds, empty, syn, fit_choice, as_of_value,
+    frame = frame.join(_result_columns(kinds, syn, fit_choice, as_of_value,
                                        include_censored))
-    paths = _with_age(kinds.get("X", empty), syn)
+    paths = _with_age(kinds["X"], syn)
     fits = paths.drop_duplicates("rec_id")
     chosen_fits = _choose(fits, ["sample_id", "grp"], fit_choice, as_of_value)
     if fit_picks:
@@ -750,7 +811,7 @@ def structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,
     path_frame, info_frame = _path_columns(paths, chosen_fits)
     frame = frame.join(path_frame).join(info_frame)
     frame = _ratio(frame)
-    computed = _computed_columns(_with_age(kinds.get("Q", empty), syn), fit_choice,
+    computed = _computed_columns(_with_age(kinds["Q"], syn), fit_choice,
                                  as_of_value)
     frame = frame.join(computed)
     frame = _finish(frame, path_frame.columns, info_frame.columns, computed.columns)
@@ -769,7 +830,7 @@ def _picked(part: pd.DataFrame, syn: pd.Series, fit_choice: str, as_of: Any,
     return part[part["rec_id"].isin(chosen)].drop_duplicates("sample_id").set_index("sample_id")
 
 
-def _result_columns(kinds: dict[str, pd.DataFrame], empty: pd.DataFrame, syn: pd.Series,
+def _result_columns(kinds: dict[str, pd.DataFrame], syn: pd.Series,
                     fit_choice: str, as_of: Any, include_censored: bool) -> pd.DataFrame:
     """RESULT_COLUMNS but ``qy_method`` per sample_id: computed QY (branch C: f1 qy_pct, f2
     qy_pct_err), PL lifetime (F: f1/f2 average ± err, t1 its kind, f3/f4 intensity- and f5/f6
@@ -778,11 +839,11 @@ def _result_columns(kinds: dict[str, pd.DataFrame], empty: pd.DataFrame, syn: pd
     end, t1 qualifier, t2 ``extra.correlation``). See the module docstring."""
     out = pd.DataFrame()
 
-    qy = _picked(kinds.get("C", empty), syn, fit_choice, as_of)
+    qy = _picked(kinds["C"], syn, fit_choice, as_of)
     out["qy_pct_computed"], out["qy_pct_computed_err"] = qy["f1"], qy["f2"]
     out["qy_computed_id"] = qy["rec_id"]
 
-    life = _picked(kinds.get("F", empty), syn, fit_choice, as_of)
+    life = _picked(kinds["F"], syn, fit_choice, as_of)
     average, intensity = life["f1"].notna(), life["f3"].notna()
     out = out.join(pd.DataFrame({
         "lifetime_ns": life["f1"].where(average, life["f3"].where(intensity, life["f5"])),
@@ -792,7 +853,7 @@ def _result_columns(kinds: dict[str, pd.DataFrame], empty: pd.DataFrame, syn: pd
                                dtype=object)),
         "lifetime_id": life["rec_id"]}), how="outer")
 
-    part = kinds.get("A", empty)
+    part = kinds["A"]
     computed_hwhm = (part["source"] == DataSource.COMPUTED) & part["f3"].notna()
     absorption = _picked(part, syn, fit_choice, as_of, tier=computed_hwhm.astype(int))
     nm, ev = absorption["f1"], absorption["f2"]
@@ -802,7 +863,7 @@ def _result_columns(kinds: dict[str, pd.DataFrame], empty: pd.DataFrame, syn: pd
         "abs_1s_hwhm_mev": absorption["f3"], "abs_peak_to_valley": absorption["f4"],
         "abs_id": absorption["rec_id"]}), how="outer")
 
-    size = _picked(kinds.get("Z", empty), syn, fit_choice, as_of)
+    size = _picked(kinds["Z"], syn, fit_choice, as_of)
     printed = _printed_columns("d", size["f1"], size["f3"], size["t1"], include_censored)
     out = out.join(pd.DataFrame({
         "sizing_diameter_nm": printed["d"],

@@ -77,7 +77,8 @@ def test_frame_cache_retired_measurement_leaves_the_frame(lab, api):
 
 
 def test_frame_cache_cached_request_is_one_query(lab, api, django_assert_num_queries):
-    with django_assert_num_queries(2):  # the data version, then the frame's one query
+    # The data version, then the frame's eleven narrow queries (one per branch).
+    with django_assert_num_queries(12):
         first = api.get(FRAME, {"columns": "qy_pct,peak_nm"})
     with django_assert_num_queries(1):  # the data version only
         second = api.get(FRAME, {"columns": "qy_pct,peak_nm", "qy_pct__gte": "20"})
@@ -182,3 +183,27 @@ def test_correlation_unknown_column_lists_the_full_frame(series, api):
     message = api.get(CORRELATION, {"x": "peak_nm", "y": "quantum_yield"}).json()["message"]
     assert message.startswith("unknown column 'quantum_yield'; valid columns: sample_code, ")
     assert "cd_s_cd_se_n_ratio" in message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_frame_queries_share_one_transaction_of_their_own():
+    # Outside any caller's transaction (autocommit), the frame's eleven queries are wrapped in
+    # one transaction so that they read one state: a DEFERRED one on SQLite (not the settings'
+    # BEGIN IMMEDIATE, a write lock for the whole build), REPEATABLE READ (which can only be
+    # set as a transaction's first statement) on PostgreSQL.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sample = _sample("TX-1")
+    _pl(sample, 42.0)
+    assert not connection.in_atomic_block
+    with CaptureQueriesContext(connection) as queries:
+        frame = structure_property_frame()
+    sqls = [q["sql"] for q in queries.captured_queries]
+    # (Django logs PostgreSQL's implicit BEGIN; the level is set right after it.)
+    opening = ["BEGIN DEFERRED"] if connection.vendor == "sqlite" else \
+        ["BEGIN", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"]
+    selects = [sql for sql in sqls if sql.startswith("SELECT")]
+    assert (sqls[:len(opening)], len(selects)) == (opening, 11)
+    assert frame["qy_pct"].tolist() == [42.0]
+    assert not connection.in_atomic_block

@@ -119,12 +119,12 @@ def test_frame_json_rows_refuse_infinity_like_json_dumps():
         list(json_rows(pd.DataFrame({"qy_pct": [1.0, np.inf]})))
 
 
-def test_frame_json_is_one_query_and_filters_from_query_params(demo, api,
-                                                                django_assert_num_queries):
+def test_frame_json_is_twelve_queries_and_filters_from_query_params(
+        demo, api, django_assert_num_queries):
     clear_frame_cache()
-    # The frame's one query, after the data-version query of the frame cache (a cached frame
-    # is that one query only: tests/analysis/test_frame_cache.py).
-    with django_assert_num_queries(2):
+    # The data-version query of the frame cache, then the frame's eleven narrow queries (one per
+    # branch; a cached frame is the version query only: tests/analysis/test_frame_cache.py).
+    with django_assert_num_queries(12):
         response = api.get(FRAME, {"architecture": "core/shell", "qy_pct__gte": "80"})
     assert response.status_code == 200
     rows = response.json()
