@@ -81,7 +81,6 @@ from labdb.lib.records import (
     retire_record,
     save_unique,
     update_record,
-    validation_to_domain,
     with_owner,
 )
 from labdb.storage import read_stored, stored_label
@@ -251,7 +250,7 @@ def attach_data_file(
         **with_owner({}, actor),
     )
     data_file.file.save(name, ContentFile(content), save=False)
-    _save_new(data_file, loaded=_NEW_FILE_CHECKED)
+    save_unique(data_file, exclude=_NEW_FILE_CHECKED)
     link = None
     if sample is not None:
         link = _new_link(
@@ -276,21 +275,6 @@ _NEW_FILE_CHECKED = ("sample", "uploaded_by", "owner", "sha256")
 # A new file's first link: its file is the uncommitted row above (no other link to it can
 # exist) and its sample and user were read by this request.
 _NEW_LINK_CHECKED = ("data_file", "sample", "linked_by")
-
-
-def _save_new(instance, *, loaded: tuple[str, ...]):
-    """``save_unique`` for a new row, with ``full_clean`` skipping the ``loaded`` fields
-    (and the constraints on them): checks that would each re-query a row this request holds.
-    Every other field is validated as usual; a race on a unique index is a DomainError."""
-    try:
-        with transaction.atomic():
-            instance.full_clean(exclude=loaded)
-            instance.save()
-    except ValidationError as exc:
-        raise validation_to_domain(exc) from None
-    except IntegrityError as exc:
-        raise DomainError(f"{type(instance).__name__}: {exc}") from None
-    return instance
 
 
 # --- the parse job: off the request, in a budgeted child process ---------------------------
@@ -742,7 +726,7 @@ def _new_link(data_file, sample, actor, reason: str, groups, *, new_file=False) 
         groups=_checked_groups(data_file, groups),
     )
     if new_file:
-        return _save_new(link, loaded=_NEW_LINK_CHECKED)
+        return save_unique(link, exclude=_NEW_LINK_CHECKED)
     return save_unique(link)
 
 

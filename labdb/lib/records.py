@@ -24,10 +24,13 @@ def validation_to_domain(exc: ValidationError, *, prefix: str = "") -> DomainErr
     return DomainError(" ".join(exc.messages), field=prefix.rstrip(".") or None)
 
 
-def save_validated(instance: RecordT, *, prefix: str = "") -> RecordT:
-    """``full_clean()`` then ``save()``; validation problems become DomainError."""
+def save_validated(instance: RecordT, *, prefix: str = "",
+                   exclude: tuple[str, ...] = ()) -> RecordT:
+    """``full_clean()`` then ``save()``; validation problems become DomainError. ``exclude``:
+    fields (and the constraints on them) whose checks the caller has already made, e.g. the
+    foreign keys of rows it has just read; the database still enforces them."""
     try:
-        instance.full_clean()
+        instance.full_clean(exclude=list(exclude) or None)
     except ValidationError as exc:
         raise validation_to_domain(exc, prefix=prefix) from None
     instance.save()
@@ -160,11 +163,12 @@ def with_owner(data: dict, actor) -> dict:
     return data
 
 
-def save_unique(instance: RecordT, *, prefix: str = "") -> RecordT:
+def save_unique(instance: RecordT, *, prefix: str = "",
+                exclude: tuple[str, ...] = ()) -> RecordT:
     """``save_validated`` that turns a uniqueness race into a DomainError rather than a 500."""
     try:
         with transaction.atomic():
-            return save_validated(instance, prefix=prefix)
+            return save_validated(instance, prefix=prefix, exclude=exclude)
     except IntegrityError as exc:
         name = prefix.rstrip(".") or type(instance).__name__
         raise DomainError(f"{name}: {exc}", field=prefix.rstrip(".") or None) from None
