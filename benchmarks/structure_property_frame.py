@@ -172,7 +172,9 @@ def _generate(n_samples: int) -> None:
                 m, a = when(i, k)
                 pl.append({"id": len(pl) + 1, "sample_id": i + 1, "measured_at": m,
                            "age_days": a, "source": "measured", "qy_pct": float(qy[len(pl)]),
-                           "peak_nm": 510.0 + k, "fwhm_mev": 40.0 + k})
+                           # varies between samples, so that peak_nm~qy_pct is a real
+                           # correlation (with 510 + k the latest peak was one constant)
+                           "peak_nm": 510.0 + k + 0.5 * (i % 41), "fwhm_mev": 40.0 + k})
             for k in range(TEM_PER_SAMPLE):
                 m, a = when(i, k)
                 tem.append({"id": len(tem) + 1, "sample_id": i + 1, "measured_at": m,

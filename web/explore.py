@@ -360,7 +360,7 @@ def _stats(m: Explore, frame, params) -> None:
             frame, x=m.x, y=m.y, group=m.group or None, fit_choice=m.fit_rule["fit_choice"],
             as_of=m.fit_rule["as_of"], fit_picks=m.fit_rule["fit_picks"],
             draws=_int_param(params, "draws", DEFAULT_DRAWS),
-            seed=_int_param(params, "seed", DEFAULT_SEED))
+            seed=_int_param(params, "seed", DEFAULT_SEED), points=None)
     except (DomainError, ValueError, TypeError) as exc:
         m.stats_error = f"Correlation could not be computed: {exc}"
         return

@@ -40,6 +40,7 @@ from analysis.selectors.correlation import (
     frame_correlation,
     page_of_points,
     parse_fit_picks,
+    points_page,
 )
 from analysis.selectors.frame_cache import cached_structure_property_frame
 from analysis.selectors.structure_property import (
@@ -405,14 +406,14 @@ _CORRELATION_OWN = ("x", "y", "group", "format", "draws", "seed", "error_correla
                     "points", "points_offset", "points_limit")
 
 
-def _correlation(request) -> dict[str, Any]:
+def _correlation(request, points: slice | None = slice(None)) -> dict[str, Any]:
     x, y = _required(request, "x"), _required(request, "y")
     group = (request.query_params.get("group") or "").strip() or None
     return frame_correlation(
         x=x, y=y, group=group, **_frame_args(request, _CORRELATION_OWN),
         draws=_number(request, "draws", DEFAULT_DRAWS, int),
         seed=_number(request, "seed", DEFAULT_SEED, int),
-        error_correlation=_number(request, "error_correlation", 0.0))
+        error_correlation=_number(request, "error_correlation", 0.0), points=points)
 
 
 class CorrelationView(APIView):
@@ -458,11 +459,12 @@ class CorrelationView(APIView):
         if not 1 <= limit <= MAX_POINTS_PAGE:
             raise DomainError(f"points_limit: expected 1 to {MAX_POINTS_PAGE} points per page, "
                               f"got {limit}.", field="points_limit")
-        result = _correlation(request)
         if not want_points:
             # The statistics are the answer; 10⁵ points are megabytes nobody asked for.
+            result = _correlation(request, points=None)
             return Response({k: v for k, v in result.items() if k != "points"})
-        return Response(page_of_points(result, offset=offset, limit=limit))
+        result = _correlation(request, points=page_of_points(offset, limit))
+        return Response(points_page(result, offset=offset, limit=limit))
 
 
 class CorrelationPlotView(APIView):

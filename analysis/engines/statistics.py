@@ -66,7 +66,7 @@ MAX_RESAMPLED_VALUES = 2_000_000
 #: ODRPACK's time grows fast with the points (10⁵ points: ~30 s); above this York alone (the
 #: same line for a straight-line model) is reported.
 ODR_MAX_POINTS = 2000
-#: The relative-error warning names at most this many points in its message (all in samples).
+#: A warning or note names at most this many points in its message (all of them in ``samples``).
 WARN_NAMED = 10
 #: Below this many points a correlation is flagged as weak evidence.
 FEW_POINTS = 6
@@ -89,12 +89,58 @@ def _num(value: Any) -> float | None:
 
 
 def _as_array(values: Sequence | None, n: int, name: str) -> np.ndarray:
+    """``values`` as floats, NaN where a value is missing, not a number or not finite (as
+    ``_num``). One numpy conversion; value by value only for what numpy cannot read (text that
+    is not a number, ``pd.NA``)."""
     if values is None:
         return np.full(n, np.nan)
-    arr = np.array([np.nan if _num(v) is None else float(v) for v in values], dtype=float)
-    if arr.size != n:
+    try:
+        arr = np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        arr = np.array([np.nan if _num(v) is None else float(v) for v in values], dtype=float)
+    if arr.ndim != 1 or arr.size != n:
         raise ValueError(f"{name} has {arr.size} values but x has {n}")
+    arr[~np.isfinite(arr)] = np.nan
     return arr
+
+
+def _flags(values: Sequence | None, n: int) -> np.ndarray:
+    """Per point, whether its ``censored`` value is True or 1 (anything else: not censored)."""
+    if values is None:
+        return np.zeros(n, dtype=bool)
+    arr = np.asarray(values)
+    if arr.dtype == bool:
+        return arr.copy()
+    if arr.dtype.kind in "iuf":
+        return arr == 1
+    return np.fromiter((c is True or c == 1 for c in values), dtype=bool, count=len(values))
+
+
+def _group_names(groups: Sequence | None, n: int) -> np.ndarray:
+    """``_group_name`` of every group value (object array; None where there is no group),
+    computed once per distinct value."""
+    if groups is None:
+        return np.full(n, None, dtype=object)
+    values = list(groups)
+    try:
+        names = {value: _group_name(value) for value in set(values)}
+        out = [names[value] for value in values]
+    except TypeError:  # an unhashable group value
+        out = [_group_name(value) for value in values]
+    arr = np.empty(len(out), dtype=object)
+    arr[:] = out
+    return arr
+
+
+def _points(idx: np.ndarray, xs: np.ndarray, ys: np.ndarray, xe: np.ndarray, ye: np.ndarray,
+            group_names: np.ndarray, labels: Sequence | None) -> list[dict[str, Any]]:
+    """The point dicts of rows ``idx`` (finite x and y; a NaN error becomes None)."""
+    label_list = [None] * idx.size if labels is None else [labels[i] for i in idx.tolist()]
+    return [{"x": x, "y": y, "x_err": None if x_err != x_err else x_err,
+             "y_err": None if y_err != y_err else y_err, "group": group, "label": label}
+            for x, y, x_err, y_err, group, label in zip(
+                xs[idx].tolist(), ys[idx].tolist(), xe[idx].tolist(), ye[idx].tolist(),
+                group_names[idx].tolist(), label_list)]
 
 
 def _statistics(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -141,7 +187,7 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
               y_err: Sequence | None = None, groups: Sequence | None = None, *,
               labels: Sequence | None = None, censored: Sequence | None = None,
               error_correlation: float = 0.0, draws: int = DEFAULT_DRAWS,
-              seed: int = DEFAULT_SEED) -> dict[str, Any]:
+              seed: int = DEFAULT_SEED, points: slice | None = slice(None)) -> dict[str, Any]:
     """Correlation of ``y`` with ``x``, overall and per group.
 
     Args:
@@ -155,6 +201,8 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
             out and is counted in ``n_censored``.
         error_correlation, draws, seed: for the York fit and the resampled intervals (see
             ``errors_in_variables``); overall only, not per group.
+        points: which of the used points (in input order) to return in ``points``: all by
+            default, a slice for a page, None for none (``n`` still counts them all).
 
     Returns ``{"n", "pearson_r", "pearson_p", "spearman_r", "spearman_p", "spearman_p_exact",
     "slope", "slope_err", "intercept", "intercept_err", "note", "n_censored",
@@ -163,32 +211,29 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
     Numbers are floats or None, never NaN.
     Raises ValueError when the sequences have different lengths.
     """
-    xs = _as_array(x, len(x), "x")
-    ys = _as_array(y, len(x), "y")
-    xe = _as_array(x_err, len(x), "x_err")
-    ye = _as_array(y_err, len(x), "y_err")
-    group_list = list(groups) if groups is not None else [None] * len(x)
-    label_list = list(labels) if labels is not None else [None] * len(x)
-    censored_list = list(censored) if censored is not None else [False] * len(x)
-    if len(group_list) != len(x) or len(label_list) != len(x) or len(censored_list) != len(x):
+    n = len(x)
+    xs, ys = _as_array(x, n, "x"), _as_array(y, n, "y")
+    xe, ye = _as_array(x_err, n, "x_err"), _as_array(y_err, n, "y_err")
+    label_list = list(labels) if labels is not None else None
+    if any(v is not None and len(v) != n for v in (groups, label_list, censored)):
         raise ValueError("groups, labels and censored need one value per point")
-    is_censored = np.array([c is True or c == 1 for c in censored_list], dtype=bool)
+    is_censored = _flags(censored, n)
+    group_names = _group_names(groups, n)
     ok = np.isfinite(xs) & np.isfinite(ys) & ~is_censored
+    used = np.flatnonzero(ok)
     result = _statistics(xs[ok], ys[ok])
     result["n_censored"] = int(is_censored.sum())
-    points = [{"x": float(xs[i]), "y": float(ys[i]), "x_err": _num(xe[i]), "y_err": _num(ye[i]),
-               "group": _group_name(group_list[i]), "label": label_list[i]}
-              for i in np.flatnonzero(ok)]
     per_group: dict[str, Any] = {}
     if groups is not None:
-        names = sorted({p["group"] for p in points if p["group"] is not None})
-        for name in names:
-            mask = ok & np.array([_group_name(g) == name for g in group_list])
-            per_group[name] = _statistics(xs[mask], ys[mask])
+        for name in sorted({g for g in group_names[used].tolist() if g is not None}):
+            per_group[name] = _statistics(xs[ok & (group_names == name)],
+                                          ys[ok & (group_names == name)])
     result["groups"] = per_group
-    result["points"] = points
+    result["points"] = ([] if points is None else
+                        _points(used[points], xs, ys, xe, ye, group_names, label_list))
     result.update(errors_in_variables(xs[ok], ys[ok], xe[ok], ye[ok],
-                                      labels=[label_list[i] for i in np.flatnonzero(ok)],
+                                      labels=None if label_list is None else
+                                      [label_list[i] for i in used.tolist()],
                                       error_correlation=error_correlation, draws=draws,
                                       seed=seed))
     return result
@@ -332,10 +377,21 @@ def _scipy_odr() -> Any:
     return odr
 
 
-def _names(labels: Sequence | None, n: int) -> list[str]:
-    """A name per point: its label, else "point i" (1-based)."""
-    given = list(labels) if labels is not None else [None] * n
-    return [str(v) if v is not None else f"point {i + 1}" for i, v in enumerate(given)]
+def _names(labels: Sequence | None, idx: np.ndarray) -> list[str]:
+    """The names of points ``idx``: each one's label, else "point i" (1-based)."""
+    if labels is None:
+        return [f"point {i + 1}" for i in idx.tolist()]
+    picked = [labels[i] for i in idx.tolist()]
+    if all(type(v) is str for v in picked):
+        return picked
+    return [str(v) if v is not None else f"point {i + 1}"
+            for i, v in zip(idx.tolist(), picked)]
+
+
+def _named(names: list[str]) -> str:
+    """``names`` joined for a message: the first WARN_NAMED, then how many more."""
+    more = f", and {len(names) - WARN_NAMED} more" if len(names) > WARN_NAMED else ""
+    return ", ".join(names[:WARN_NAMED]) + more
 
 
 def _r_and_slope(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -421,7 +477,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = xs.size
-    names = _names(labels, n)
+    labels = list(labels) if labels is not None else None
     out: list[dict[str, Any]] = []
     if n < FEW_POINTS:
         out.append({"kind": "few_points", "samples": [], "message": (
@@ -434,9 +490,10 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.abs(sig) / np.abs(values)
         # A value of exactly 0 has no relative error (it would be ∞ for any σ): not flagged.
-        for i in np.flatnonzero(np.isfinite(rel) & (rel > 1)):
-            big.append(names[i])
-            parts.append(f"{names[i]}: {axis} = {values[i]:.4g} ± {abs(sig[i]):.4g} "
+        flagged = np.flatnonzero(np.isfinite(rel) & (rel > 1))
+        for i, name in zip(flagged.tolist(), _names(labels, flagged)):
+            big.append(name)
+            parts.append(f"{name}: {axis} = {values[i]:.4g} ± {abs(sig[i]):.4g} "
                          f"({100 * rel[i]:.0f} %)")
     if big:
         more = f"; and {len(parts) - WARN_NAMED} more" if len(parts) > WARN_NAMED else ""
@@ -445,7 +502,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
                                + "; ".join(parts[:WARN_NAMED]) + more + "."})
     for axis, err in (("x", x_err), ("y", y_err)):
         sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
-        lacking = [names[i] for i in np.flatnonzero(~np.isfinite(sig))]
+        lacking = _names(labels, np.flatnonzero(~np.isfinite(sig)))
         if lacking:
             out_of = "all" if len(lacking) == n else f"{len(lacking)} of {n}"
             out.append({"kind": "missing_errors", "samples": lacking, "message": (
@@ -463,21 +520,22 @@ def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
     Returns ``{"york", "odr", "resampled", "warnings", "eiv_note"}``: ``york`` and ``odr`` are
     the dicts of ``york_line`` / ``odr_line`` or None (``eiv_note`` says why), ``resampled``
     the dict of ``resampled_intervals`` or None, ``warnings`` the list of ``error_warnings``.
-    Points with neither error are left out of the York fit (named in ``eiv_note``).
+    Points with neither error are left out of the York fit (``eiv_note`` counts them and names
+    the first WARN_NAMED).
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = xs.size
     xe = np.full(n, np.nan) if x_err is None else np.asarray(x_err, dtype=float)
     ye = np.full(n, np.nan) if y_err is None else np.asarray(y_err, dtype=float)
-    names = _names(labels, n)
+    labels = list(labels) if labels is not None else None
     notes: list[str] = []
     out: dict[str, Any] = {"york": None, "odr": None, "resampled": None,
-                           "warnings": error_warnings(xs, ys, xe, ye, names)}
+                           "warnings": error_warnings(xs, ys, xe, ye, labels)}
     usable = (_errors(xe) > 0) | (_errors(ye) > 0)
     if not usable.all():
-        left_out = [names[i] for i in np.flatnonzero(~usable)]
+        left_out = _names(labels, np.flatnonzero(~usable))
         notes.append(f"York: left out {len(left_out)} point(s) with neither an x nor a y "
-                     f"error ({', '.join(left_out)}).")
+                     f"error ({_named(left_out)}).")
     for key, fit, mask in (("york", york_line, usable), ("odr", odr_line, np.ones(n, bool))):
         if key == "odr" and n > ODR_MAX_POINTS:
             notes.append(f"ODR: not computed above {ODR_MAX_POINTS} points (York gives the "

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED, correlate
-from analysis.selectors.frame_cache import cached_full_frame, select_columns
+from analysis.selectors.frame_cache import cached_answer, select_columns, versioned_full_frame
 from analysis.selectors.structure_property import (
     BASE_COLUMNS,
     RATIO_COLUMNS,
@@ -28,7 +29,8 @@ from analysis.selectors.structure_property import (
 from labdb.lib.errors import DomainError
 
 __all__ = ["MAX_DRAWS", "correlation_columns", "correlation_of_columns", "fit_rule",
-           "frame_correlation", "page_of_points", "parse_fit_picks"]
+           "frame_correlation", "page_of_points", "parse_fit_picks",
+           "points_page"]
 
 #: Most resampling draws one request may ask for (the engine also caps draws × points at
 #: ``MAX_RESAMPLED_VALUES``, saying so in ``eiv_note``).
@@ -132,21 +134,21 @@ def fit_rule(frame: pd.DataFrame, *, x: str, y: str, fit_choice: str, as_of: Any
     absorbers = _absorbers([x, y], list(frame.columns))
     notes: list[str] = []
     # Plain arrays, read once: per-row pandas access costs seconds on a 10⁴-sample lab.
-    x_missing, y_missing = frame[x].isna().to_numpy(), frame[y].isna().to_numpy()
-    codes = frame["sample_code"].to_numpy()
+    x_missing, y_missing = frame[x].isna().tolist(), frame[y].isna().tolist()
+    codes = frame["sample_code"].tolist()
     for absorber in absorbers:
         fit_id, age = frame[f"{absorber}_fit_id"], frame[f"{absorber}_fit_age_days"]
-        aged = (fit_id.notna() & age.notna() & (age > 0)).to_numpy()
-        ids, ages = fit_id.to_numpy(), age.to_numpy()
-        for i in aged.nonzero()[0]:
+        aged = (fit_id.notna() & age.notna() & (age > 0)).to_numpy().nonzero()[0]
+        ids, ages = fit_id.to_numpy()[aged].tolist(), age.to_numpy()[aged].tolist()
+        name = absorber.capitalize()
+        for i, fit, days in zip(aged.tolist(), ids, ages):
             code = str(codes[i])
-            missing = "x" if x_missing[i] else "y"
             fate = ("used" if not (x_missing[i] or y_missing[i]) else
-                    f"{missing} is missing with this fit, so the sample is excluded")
+                    f"{'x' if x_missing[i] else 'y'} is missing with this fit, so the sample "
+                    "is excluded")
             how = "picked by hand" if code in picks else "chosen by the rule"
-            notes.append(f"{code}: the {absorber.capitalize()} fit {int(ids[i])} "
-                         f"({how}) is {float(ages[i]):.1f} days after synthesis — an aged "
-                         f"sample; {fate}.")
+            notes.append(f"{code}: the {name} fit {int(fit)} ({how}) is {float(days):.1f} "
+                         f"days after synthesis — an aged sample; {fate}.")
     summary = sum(1 for n in notes if "excluded" in n)
     if notes:
         notes.insert(0, f"{len(notes)} sample(s) represented by an aged fit: "
@@ -156,13 +158,18 @@ def fit_rule(frame: pd.DataFrame, *, x: str, y: str, fit_choice: str, as_of: Any
             "notes": notes}
 
 
-def _censored(frame: pd.DataFrame, x: str, y: str) -> list | None:
+def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric frame column as floats, NaN where it is missing (nullable dtypes too)."""
+    return frame[column].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _censored(frame: pd.DataFrame, x: str, y: str) -> np.ndarray | None:
     """Per row, whether x or y is a censored printed bound (its ``<column>_censored`` is True)."""
     flags = [frame[f"{name}_censored"].fillna(False) for name in (x, y)
              if f"{name}_censored" in frame.columns]
     if not flags:
         return None
-    return (flags[0] | flags[-1]).tolist()
+    return (flags[0] | flags[-1]).to_numpy(dtype=bool)
 
 
 def _check_columns(frame: pd.DataFrame, x: str, y: str, group: str | None) -> None:
@@ -179,10 +186,11 @@ def correlation_of_columns(frame: pd.DataFrame, *, x: str, y: str, group: str | 
                            fit_choice: str = "latest", as_of: Any = None,
                            fit_picks: dict[str, int] | None = None,
                            include_censored: bool = False, error_correlation: float = 0.0,
-                           draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED
-                           ) -> dict[str, Any]:
+                           draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED,
+                           points: slice | None = slice(None)) -> dict[str, Any]:
     """``correlate`` on columns ``x``, ``y`` (and ``group``) of a structure–property ``frame``
-    built with ``fit_choice``/``as_of``/``fit_picks`` (echoed in ``fit_rule``).
+    built with ``fit_choice``/``as_of``/``fit_picks`` (echoed in ``fit_rule``); ``points``
+    (all, a slice of the used points in frame order, or None) as in ``correlate``.
 
     Errors come from ``error_column`` (``x_err_column``/``y_err_column`` in the answer). A
     censored printed bound is not a point unless ``include_censored``. Raises DomainError for an
@@ -201,14 +209,14 @@ def correlation_of_columns(frame: pd.DataFrame, *, x: str, y: str, group: str | 
                           field="error_correlation")
     x_err, y_err = error_column(x, frame.columns), error_column(y, frame.columns)
     result = correlate(
-        frame[x].tolist(), frame[y].tolist(),
-        x_err=frame[x_err].tolist() if x_err else None,
-        y_err=frame[y_err].tolist() if y_err else None,
+        _floats(frame, x), _floats(frame, y),
+        x_err=_floats(frame, x_err) if x_err else None,
+        y_err=_floats(frame, y_err) if y_err else None,
         groups=frame[group].tolist() if group else None,
         labels=frame["sample_code"].tolist(),
         # A printed bound ("QY below 1 %") is not a point unless include_censored asked for it.
         censored=None if include_censored else _censored(frame, x, y),
-        error_correlation=error_correlation, draws=draws, seed=seed)
+        error_correlation=error_correlation, draws=draws, seed=seed, points=points)
     rule = fit_rule(frame, x=x, y=y, fit_choice=fit_choice, as_of=as_of, fit_picks=fit_picks)
     return {"x": x, "y": y, "group": group, "x_err_column": x_err, "y_err_column": y_err,
             **result, "fit_rule": rule}
@@ -230,32 +238,51 @@ def correlation_columns(frame_columns: list[str], *, x: str, y: str,
     return list(dict.fromkeys(names))
 
 
-def page_of_points(result: dict[str, Any], *, offset: int, limit: int) -> dict[str, Any]:
-    """``result`` with ``points`` cut to ``limit`` points from ``offset`` (in sample-code
-    order) and ``points_total``/``points_offset``/``points_limit`` saying which page it is."""
-    points = result["points"]
-    return {**result, "points": points[offset:offset + limit], "points_total": len(points),
-            "points_offset": offset, "points_limit": limit}
+def page_of_points(offset: int, limit: int) -> slice:
+    """The ``points`` argument of ``frame_correlation`` for ``limit`` points from ``offset``
+    (in sample-code order)."""
+    return slice(offset, offset + limit)
+
+
+def points_page(result: dict[str, Any], *, offset: int, limit: int) -> dict[str, Any]:
+    """``result`` (computed with ``points=page_of_points(offset, limit)``) with
+    ``points_total`` (every used point: ``n``), ``points_offset`` and ``points_limit`` saying
+    which page ``points`` is."""
+    return {**result, "points_total": result["n"], "points_offset": offset,
+            "points_limit": limit}
 
 
 def frame_correlation(*, x: str, y: str, group: str | None = None, fit_choice: str = "latest",
                       as_of: Any = None, fit_picks: dict[str, int] | None = None,
                       filters: dict | None = None, include_flagged: bool = False,
                       include_censored: bool = False, error_correlation: float = 0.0,
-                      draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+                      draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED,
+                      points: slice | None = slice(None)) -> dict[str, Any]:
     """``correlation_of_columns`` on the frame for these arguments (as
     ``structure_property_frame``), read from the frame cached per data version
     (``analysis.selectors.frame_cache``; one query when cached) and narrowed to
     ``correlation_columns`` before the row filters, so a request copies and reads only the
-    columns it needs. Same answer, errors and messages as on the full frame."""
-    full, row_filters = cached_full_frame(fit_choice=fit_choice, as_of=as_of, filters=filters,
-                                          include_flagged=include_flagged,
-                                          include_censored=include_censored,
-                                          fit_picks=fit_picks)
+    columns it needs. Same answer, errors and messages as on the full frame.
+
+    The answer itself is kept per frame and question (``cached_answer``: the statistics are
+    seeded, so the same question on the same data version has the same answer); a write to any
+    input of the frame changes the version and the next request computes afresh. The answer is
+    shared: read it, never modify it."""
+    full, row_filters, identity = versioned_full_frame(
+        fit_choice=fit_choice, as_of=as_of, filters=filters, include_flagged=include_flagged,
+        include_censored=include_censored, fit_picks=fit_picks)
     _check_columns(full, x, y, group)
-    frame = select_columns(full, correlation_columns(list(full.columns), x=x, y=y,
-                                                     group=group), row_filters)
-    return correlation_of_columns(frame, x=x, y=y, group=group, fit_choice=fit_choice,
-                                  as_of=as_of, fit_picks=fit_picks,
-                                  include_censored=include_censored,
-                                  error_correlation=error_correlation, draws=draws, seed=seed)
+    question = (x, y, group, repr(sorted(row_filters.items())), include_censored,
+                float(error_correlation), int(draws), int(seed),
+                None if points is None else (points.start, points.stop, points.step))
+
+    def compute() -> dict[str, Any]:
+        frame = select_columns(full, correlation_columns(list(full.columns), x=x, y=y,
+                                                         group=group), row_filters)
+        return correlation_of_columns(frame, x=x, y=y, group=group, fit_choice=fit_choice,
+                                      as_of=as_of, fit_picks=fit_picks,
+                                      include_censored=include_censored,
+                                      error_correlation=error_correlation, draws=draws,
+                                      seed=seed, points=points)
+
+    return cached_answer(identity, question, compute)

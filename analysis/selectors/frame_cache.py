@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import pandas as pd
 from django.db import connections
@@ -54,8 +54,10 @@ from characterization.models import (
 )
 from synthesis.models import DataFlag, Recipe, RecipeStep, Sample, SampleLayer, SynthesisRun
 
-__all__ = ["FRAME_INPUT_MODELS", "MAX_CACHED_FRAMES", "cached_full_frame",
-           "cached_structure_property_frame", "clear_frame_cache", "data_version", "select_columns"]
+__all__ = ["FRAME_INPUT_MODELS", "MAX_CACHED_ANSWERS", "MAX_CACHED_FRAMES", "cached_answer",
+           "cached_full_frame",
+           "cached_structure_property_frame", "clear_frame_cache", "data_version", "select_columns",
+           "versioned_full_frame"]
 
 #: Models whose rows feed some frame column (see the structure_property module docstring).
 FRAME_INPUT_MODELS: tuple[type[Model], ...] = (
@@ -64,9 +66,15 @@ FRAME_INPUT_MODELS: tuple[type[Model], ...] = (
 #: Frames kept per process (a 10⁵-sample frame is ~60 MB): the common argument sets of a
 #: session (latest / earliest / one as_of) fit, an old version is evicted first.
 MAX_CACHED_FRAMES = 4
+#: Answers computed from a cached frame (``cached_answer``; a correlation of a 10⁵-sample lab
+#: with its notes is a few MB) kept per process.
+MAX_CACHED_ANSWERS = 8
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _frames: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_answers: OrderedDict[tuple, Any] = OrderedDict()
 
 
 def _version_sql(quote: Any) -> str:
@@ -93,9 +101,34 @@ def data_version(using: str = "default") -> tuple:
 
 
 def clear_frame_cache() -> None:
-    """Forget every cached frame (the next request of each kind rebuilds)."""
+    """Forget every cached frame and answer (the next request of each kind rebuilds)."""
     with _lock:
         _frames.clear()
+        _answers.clear()
+
+
+def cached_answer(frame_identity: tuple, question: tuple, compute: Callable[[], T]) -> T:
+    """``compute()`` once per frame (``frame_identity`` from ``versioned_full_frame``) and
+    ``question`` (hashable: every argument the answer depends on besides the frame), then the
+    same object from memory until the data version changes. ``compute`` must be deterministic
+    (seeded) and its answer is shared: read it, never modify it. Answers of another data version
+    of the same build are dropped when a new one is stored; at most MAX_CACHED_ANSWERS are kept.
+    """
+    key = (*frame_identity, question)
+    with _lock:
+        if key in _answers:
+            _answers.move_to_end(key)
+            return _answers[key]
+    answer = compute()
+    build = frame_identity[:-1]
+    with _lock:
+        for old in [k for k in _answers if k[:len(build)] == build
+                    and k[len(build)] != frame_identity[-1]]:
+            del _answers[old]
+        _answers[key] = answer
+        while len(_answers) > MAX_CACHED_ANSWERS:
+            _answers.popitem(last=False)
+    return answer
 
 
 def _build_key(using: str, fit_choice: str, as_of: Any, sources: list[str],
@@ -155,6 +188,19 @@ def cached_full_frame(*, fit_choice: str = "latest", as_of: Any = None,
     apply (``filters`` without ``source``/``source__in``, which choose the build). One query
     (the data version) when cached, twelve otherwise (the frame's eleven). The frame is the
     cached object: read it, never modify it in place."""
+    frame, row_filters, _ = versioned_full_frame(
+        fit_choice=fit_choice, as_of=as_of, filters=filters, include_flagged=include_flagged,
+        include_censored=include_censored, fit_picks=fit_picks, using=using)
+    return frame, row_filters
+
+
+def versioned_full_frame(*, fit_choice: str = "latest", as_of: Any = None,
+                         filters: dict | None = None, include_flagged: bool = False,
+                         include_censored: bool = False, fit_picks: dict | None = None,
+                         using: str = "default") -> tuple[pd.DataFrame, dict, tuple]:
+    """``cached_full_frame`` and the frame's identity: a tuple of the build arguments and the
+    data version it was built for, equal for two calls exactly when they read the same frame
+    (for caches of answers computed from it)."""
     sources, row_filters = _sources_from(filters or {})
     version = data_version(using)
     key = _build_key(using, fit_choice, as_of, sources, include_flagged, include_censored,
@@ -162,7 +208,7 @@ def cached_full_frame(*, fit_choice: str = "latest", as_of: Any = None,
     build_args = {"fit_choice": fit_choice, "as_of": as_of, "filters": {"source__in": sources},
                   "include_flagged": include_flagged, "include_censored": include_censored,
                   "fit_picks": fit_picks}
-    return _cached_build(key, version, build_args), row_filters
+    return _cached_build(key, version, build_args), row_filters, (*key, version)
 
 
 def cached_structure_property_frame(*, fit_choice: str = "latest", as_of: Any = None,

@@ -185,6 +185,37 @@ def test_correlate_keeps_its_unweighted_numbers_and_adds_the_eiv_block():
     assert (out["warnings"], out["eiv_note"]) == ([], "")
 
 
+def test_a_page_of_points_is_the_same_slice_of_all_points_and_none_keeps_the_numbers():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(5, 1, 40), rng.normal(2, 1, 40)
+    x[[4, 9]] = np.nan  # dropped pairwise: the page counts only used points
+    groups = [["NPL", "QD", None][i % 3] for i in range(40)]
+    labels = [f"S{i}" for i in range(40)]
+    full = correlate(x.tolist(), y.tolist(), groups=groups, labels=labels, draws=50)
+    page = correlate(x, y, groups=np.array(groups, dtype=object), labels=labels, draws=50,
+                     points=slice(30, 40))
+    none = correlate(x, y, groups=groups, labels=labels, draws=50, points=None)
+    assert page["points"] == full["points"][30:40]
+    assert [p["label"] for p in page["points"]][:2] == ["S32", "S33"]
+    assert none["points"] == [] and full["n"] == len(full["points"]) == 38
+    strip = {k: v for k, v in full.items() if k != "points"}
+    assert {k: v for k, v in page.items() if k != "points"} == strip
+    assert {k: v for k, v in none.items() if k != "points"} == strip
+
+
+def test_the_york_note_counts_every_left_out_point_and_names_the_first_ten():
+    n = 25
+    out = correlate(list(range(n)), [2.0 * i + (i % 3) for i in range(n)],
+                    x_err=[0.1] * 3 + [None] * (n - 3), labels=[f"S{i}" for i in range(n)],
+                    draws=10)
+    named = ", ".join(f"S{i}" for i in range(3, 13))
+    assert out["eiv_note"].startswith(
+        f"York: left out 22 point(s) with neither an x nor a y error ({named}, and 12 more).")
+    missing = [w for w in out["warnings"] if w["kind"] == "missing_errors"]
+    assert missing[0]["samples"] == [f"S{i}" for i in range(3, n)]  # all of them, as data
+    assert out["york"]["n"] == 3
+
+
 def test_parse_fit_picks_json_and_lines():
     assert parse_fit_picks('{"A/B-1": 11}') == {"A/B-1": 11}
     assert parse_fit_picks("A/B-1 = 11\nC-2=4; D = 5") == {"A/B-1": 11, "C-2": 4, "D": 5}

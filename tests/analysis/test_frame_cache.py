@@ -179,6 +179,34 @@ def test_correlation_points_on_request_paginated(series, api, django_assert_num_
         400, "points_limit: expected 1 to 50000 points per page, got 0.")
 
 
+def test_correlation_answer_is_kept_per_data_version_and_question(series, api):
+    """The same question on the same data is answered from memory (the same object); another
+    seed is another question; a new measurement changes the version and the next answer."""
+    first = frame_correlation(x="peak_nm", y="qy_pct", group="morphology")
+    assert frame_correlation(x="peak_nm", y="qy_pct", group="morphology") is first
+    reseeded = frame_correlation(x="peak_nm", y="qy_pct", group="morphology", seed=7)
+    assert reseeded is not first and reseeded["resampled"]["seed"] == 7
+    assert (reseeded["pearson_r"], reseeded["n"]) == (first["pearson_r"], 8)
+    record_measurement(model=PLMeasurement, sample=Sample.objects.get(code="CS-0"),
+                       data={"qy_pct": 99.0, "peak_nm": 600.0, "age_days": 5.0})
+    after = frame_correlation(x="peak_nm", y="qy_pct", group="morphology")
+    x, y = np.array([600.0, *PEAKS_NM[1:]]), np.array([99.0, *QYS_PCT[1:]])
+    assert after["pearson_r"] == stats.pearsonr(x, y).statistic != first["pearson_r"]
+    assert api.get(CORRELATION, {"x": "peak_nm", "y": "qy_pct", "group": "morphology"}
+                   ).json()["pearson_r"] == after["pearson_r"]
+
+
+def test_a_page_of_points_from_the_api_is_that_slice_of_every_point(series, api):
+    every = api.get(CORRELATION, {"x": "peak_nm", "y": "qy_pct", "points": "true"}).json()
+    page = api.get(CORRELATION, {"x": "peak_nm", "y": "qy_pct", "points": "true",
+                                 "points_offset": "5", "points_limit": "10"}).json()
+    assert page["points"] == every["points"][5:15] and len(page["points"]) == 3
+    assert page["points_total"] == every["points_total"] == len(every["points"]) == 8
+    strip = {"points", "points_offset", "points_limit"}
+    assert {k: v for k, v in page.items() if k not in strip} == \
+        {k: v for k, v in every.items() if k not in strip}
+
+
 def test_correlation_unknown_column_lists_the_full_frame(series, api):
     message = api.get(CORRELATION, {"x": "peak_nm", "y": "quantum_yield"}).json()["message"]
     assert message.startswith("unknown column 'quantum_yield'; valid columns: sample_code, ")
