@@ -318,7 +318,37 @@ def _ensure_postgresql(cursor, tables: set[str]) -> list[str]:
                        f"USING gin (({search_text_sql(kind)}) gin_trgm_ops) "
                        "WHERE NOT is_retired")
         created.append(kind.key)
+    if "synthesis_sample" in tables:
+        _ensure_upper_statistics(cursor)
     return created
+
+
+def _upper_statistics() -> list[tuple[str, str]]:
+    """(name, column) of the planner statistics on ``UPPER(column::text)`` of the sample
+    list's search columns (PostgreSQL)."""
+    return [(f"web_search_sample_upper_{column}", column) for column in SAMPLE_SEARCH_COLUMNS]
+
+
+def _ensure_upper_statistics(cursor) -> None:
+    """Extended statistics on ``UPPER(column::text)`` of each sample search column (PostgreSQL
+    14+), analysed at once when new; idempotent.
+
+    Why: Django's ``icontains`` on PostgreSQL is ``UPPER(column::text) LIKE UPPER(%s)``, and
+    without statistics on that expression the planner guesses a handful of matching rows for any
+    term. For a common term (a quarter of the samples) it then sorts every match for one page
+    instead of walking the ``code`` index and stopping after the page (page SQL at 10⁵ samples:
+    76 ms with the guess, 0.1 ms with the statistics). The statistics cost nothing on writes;
+    ANALYZE (autovacuum) keeps them current.
+    """
+    cursor.execute("SELECT stxname FROM pg_statistic_ext WHERE stxname LIKE %s",
+                   ["web_search_sample_upper_%"])
+    present = {name for (name,) in cursor.fetchall()}
+    missing = [(name, column) for name, column in _upper_statistics() if name not in present]
+    for name, column in missing:
+        cursor.execute(f"CREATE STATISTICS IF NOT EXISTS {name} ON (upper({column}::text)) "
+                       "FROM synthesis_sample")
+    if missing:
+        cursor.execute("ANALYZE synthesis_sample")
 
 
 def ensure_search_index(conn=None) -> list[str]:
@@ -326,7 +356,8 @@ def ensure_search_index(conn=None) -> list[str]:
 
     SQLite: the FTS5 table and each kind's three triggers (a kind whose triggers were missing is
     refilled from its table). PostgreSQL: one partial GIN trigram index per table (the pg_trgm
-    extension itself is created by the migration). Returns the kinds (re)built or checked.
+    extension itself is created by the migration) and the planner statistics of
+    ``_ensure_upper_statistics``. Returns the kinds (re)built or checked.
     """
     conn = conn or connection
     tables = set(conn.introspection.table_names())
@@ -348,5 +379,8 @@ def drop_search_index(conn=None) -> None:
                     cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
             elif conn.vendor == "postgresql":
                 cursor.execute(f"DROP INDEX IF EXISTS web_search_{kind.key}_trgm")
+        if conn.vendor == "postgresql":
+            for name, _column in _upper_statistics():
+                cursor.execute(f"DROP STATISTICS IF EXISTS {name}")
         if conn.vendor == "sqlite":
             cursor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
