@@ -2,7 +2,7 @@
 over the same files, in one run: files/s of the request alone and of request-to-parsed.
 
 Run:  .venv/bin/python benchmarks/ingest_files.py [--files 1000] [--memory-files 120]
-      [--runner pool|inline] [--profile]
+      [--runner pool|inline] [--profile [--profile-out FILE]] [--hold-jobs]
 A script, not a test: it prints figures and asserts nothing about speed. It uses its own
 scratch database and media directory (see benchmarks/_common.py).
 
@@ -30,7 +30,10 @@ Both are printed as ratios against the bare parser (issue 16 target: request ≥
 Throughput is timed without tracemalloc (it slows allocation several-fold); the tracemalloc peak
 comes from a second pass over ``--memory-files`` files (all real files first, the largest among
 them) in a fresh process with its own scratch database. ``--profile`` runs cProfile over the
-request pass and prints the 25 costliest functions (cumulative) of the requests.
+request pass and prints the 25 costliest functions of the requests (cumulative and own time;
+``--profile-out`` also writes the pstats file). ``--hold-jobs`` (pool) keeps the pool's threads
+busy until the last request has answered, so the requests run without the parse jobs competing
+for the CPUs and the GIL: the request's own cost, for profiling, not the headline figure.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import os
 import pstats
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections import defaultdict
@@ -109,6 +113,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the requests; print the top 25"
+    )
+    parser.add_argument(
+        "--profile-out", help="with --profile: also write the pstats file here (for pstats)"
+    )
+    parser.add_argument(
+        "--hold-jobs",
+        action="store_true",
+        help="pool runner: keep the pool's threads busy until the last request has answered, so "
+        "the parse jobs do not compete with the requests (they run after; for profiling)",
     )
     parser.add_argument("--memory-pass", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,6 +214,7 @@ def ingest(args, *, name: str, trace: bool) -> None:
     print(f"POST /api/files/ (runner {jobs.runner()}, attached to {args.samples} samples in "
           "turn):")
 
+    release = hold_pool(args)
     rss_before = peak_rss_mb()
     if trace:
         tracemalloc.start()
@@ -232,6 +246,7 @@ def ingest(args, *, name: str, trace: bool) -> None:
         per_format[Path(fname).suffix.lower() or "(none)"][0] += 1
         per_format[Path(fname).suffix.lower() or "(none)"][1] += elapsed
     requests_done = time.perf_counter() - start
+    release.set()
     jobs.wait_idle(3600)
     parsed_wall = time.perf_counter() - start
     traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if tracemalloc.is_tracing() else None
@@ -243,9 +258,44 @@ def ingest(args, *, name: str, trace: bool) -> None:
               f"{traced_peak:.1f} MB (Python allocations during these uploads)"
               if traced_peak is not None else "in the memory pass (tracing would slow this)"))
     if profiler:
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
         print("\ncProfile of the requests only (cumulative):\n" + out.getvalue())
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        print("\ncProfile of the requests only (own time):\n" + out.getvalue())
+
+
+HOLD_JOB = "benchmarks.hold_pool_thread"
+
+
+def hold_pool(args) -> threading.Event:
+    """With ``--hold-jobs``: one blocking job per pool thread, released by the returned event
+    (set it after the requests); without it, an event that releases nothing."""
+    from django.conf import settings
+
+    from labdb.lib import jobs
+
+    release = threading.Event()
+    if not (args.hold_jobs and jobs.runner() == "pool"):
+        return release
+    started = threading.Semaphore(0)
+
+    def hold(_index: int) -> None:
+        started.release()
+        release.wait()
+
+    jobs.job(HOLD_JOB)(hold)
+    workers = max(1, settings.LABDB_JOB_WORKERS)
+    for index in range(workers):
+        jobs.dispatch(HOLD_JOB, index)
+    for _ in range(workers):
+        started.acquire()
+    print(f"--hold-jobs: the {workers} pool thread(s) are held until the last request has "
+          "answered; the parse jobs run after")
+    return release
 
 
 def report(args, uploads, ids, per_format, statuses, rejected, request_s, requests_done,

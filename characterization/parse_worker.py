@@ -26,7 +26,7 @@ from multiprocessing import context, forkserver, popen_forkserver, process, redu
 from characterization.parsers._limits import Limits
 from characterization.parsers.base import ParsedFile
 from characterization.parsers.registry import parse_file
-from characterization.previews import render_preview_png
+from characterization.previews import render_preview_png, series_to_json
 from labdb.lib.errors import ParseError
 
 __all__ = ["BudgetExceeded", "ParseBudget", "ParseOutcome", "parse_in_budget", "warm_up"]
@@ -36,10 +36,14 @@ _MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ParseBudget:
-    """OS limits for one parse: address space in MB, CPU seconds (wall clock: twice that)."""
+    """OS limits for one parse: address space in MB, CPU seconds (wall clock: twice that), and
+    the niceness the child adds to its own (``os.nice``; 0 keeps the server's priority)."""
 
     memory_mb: int = 2048
     timeout_s: int = 120
+    # Parse children are batch work: at a lower CPU priority they yield the cores to the
+    # server's requests (an upload answers before the previews of earlier uploads are drawn).
+    nice: int = 10
 
     @property
     def wall_s(self) -> float:
@@ -48,13 +52,16 @@ class ParseBudget:
 
 @dataclass
 class ParseOutcome:
-    """What the child sends back: the parse and its preview PNG (None when not asked)."""
+    """What the child sends back: the parse, its preview PNG and its decimated series
+    (``previews.series_to_json``; both None when not asked)."""
 
     parsed: ParsedFile
     preview_png: bytes | None
     child_s: float
     vm_start_mb: float = 0.0  # the child's address space before parsing (Linux VmSize)
     vm_peak_mb: float = 0.0  # its peak while parsing (VmPeak): what RLIMIT_AS limits
+    series_json: dict | None = None
+    child_nice: int = 0  # the niceness the child parsed at (the caller's + ``budget.nice``)
 
 
 class BudgetExceeded(ParseError):
@@ -158,17 +165,24 @@ def _limit(kind: int, soft: int) -> None:
 
 def _child(conn, content: bytes, filename: str, limits: Limits, budget: ParseBudget,
            preview: bool) -> None:
-    """Child body: limits first, then parse (and preview); one message back on ``conn``."""
+    """Child body: limits and priority first, then parse (and preview and series); one
+    message back on ``conn``."""
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_CPU, budget.timeout_s)
     _limit(resource.RLIMIT_AS, budget.memory_mb * _MB)
+    niceness = os.nice(budget.nice)  # returns the new niceness (0: unchanged)
     started, vm_start_mb = time.perf_counter(), _vm_mb("VmSize")
     try:
         parsed = parse_file(content, filename=filename, limits=limits)
         del content
         png = render_preview_png(parsed) if preview else None
+        # Decimated here, not in the server: the job thread would hold the server's GIL
+        # for it while requests wait.
+        series = series_to_json(parsed) if preview else None
         elapsed_s = time.perf_counter() - started
-        message = ("ok", ParseOutcome(parsed, png, elapsed_s, vm_start_mb, _vm_mb("VmPeak")))
+        message = ("ok", ParseOutcome(
+            parsed, png, elapsed_s, vm_start_mb, _vm_mb("VmPeak"), series_json=series,
+            child_nice=niceness))
     except MemoryError:
         message = ("memory", None)
     except ParseError as exc:
@@ -211,7 +225,8 @@ def parse_in_budget(
     budget: ParseBudget,
     preview: bool = True,
 ) -> ParseOutcome:
-    """Parse ``content`` in a budgeted child process; the parse and its preview PNG.
+    """Parse ``content`` in a budgeted child process; the parse and (``preview``) its preview
+    PNG and decimated series JSON. The child runs ``budget.nice`` steps below the caller.
 
     Raises ParseError for a file the parser refuses (as ``parse_file`` does), BudgetExceeded
     ("the parser exceeded its memory budget (2048 MB)" / "…its time budget (120 s)") when the

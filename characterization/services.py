@@ -268,10 +268,12 @@ def attach_data_file(
 
 
 # Fields of a new upload's row whose database checks ``full_clean`` would only repeat: its
-# foreign keys point to rows this request has just read (the sample, the logged-in user), and
-# its sha256 was looked up under lock a moment before (a concurrent twin still fails on the
-# unique index, as a DomainError). The database enforces all of them regardless.
-_NEW_FILE_CHECKED = ("sample", "uploaded_by", "owner", "sha256")
+# foreign keys point to rows this request has just read (the sample, the logged-in user), its
+# sha256 was looked up under lock a moment before (a concurrent twin still fails on the
+# unique index, as a DomainError), and its size was checked positive by ``_check_size`` (the
+# size constraint's check is a query and two savepoints of its own). The database enforces
+# all of them regardless.
+_NEW_FILE_CHECKED = ("sample", "uploaded_by", "owner", "sha256", "size_bytes")
 # A new file's first link: its file is the uncommitted row above (no other link to it can
 # exist) and its sample and user were read by this request.
 _NEW_LINK_CHECKED = ("data_file", "sample", "linked_by")
@@ -414,9 +416,12 @@ def _store_as_attachment(data_file: DataFile, content: bytes, content_type: str)
     _replace_preview(data_file, png)
 
 
-def _apply_parse_result(data_file: DataFile, parsed: ParsedFile) -> None:
+def _apply_parse_result(
+    data_file: DataFile, parsed: ParsedFile, *, series: dict | None = None
+) -> None:
     """Copy the parse onto the record; a changed parser version is appended to
-    ``parser_history`` (and so also lands in the record's history)."""
+    ``parser_history`` (and so also lands in the record's history). ``series``: the
+    ``series_to_json`` of ``parsed`` when the parse child computed it already."""
     before = (data_file.parser_name, data_file.parser_version)
     if before[1] and before != (parsed.parser_name, parsed.parser_version):
         data_file.parser_history = [
@@ -440,7 +445,7 @@ def _apply_parse_result(data_file: DataFile, parsed: ParsedFile) -> None:
     if parsed.format == "athena_prj":
         data_file.metadata = {**parsed.metadata, "groups": athena_groups(parsed)}
     data_file.key_numbers = parsed.key_numbers
-    data_file.series = series_to_json(parsed)
+    data_file.series = series if series is not None else series_to_json(parsed)
     data_file.parse_status = ParseStatus.OK
     data_file.parse_error = ""
     data_file.parse_detail = ""
@@ -497,7 +502,7 @@ def _write_parse(data_file: DataFile, outcome) -> None:
         if isinstance(outcome, ParseError):
             raise outcome
         with transaction.atomic():
-            _apply_parse_result(data_file, outcome.parsed)
+            _apply_parse_result(data_file, outcome.parsed, series=outcome.series_json)
             _replace_derived_measurements(data_file, outcome.parsed)
             png = outcome.preview_png
     except ParseError as exc:

@@ -23,6 +23,10 @@ from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from characterization.models import DataFile, XASSpectrum
+from characterization.parse_worker import ParseBudget, parse_in_budget
+from characterization.parsers.registry import parse_file
+from characterization.previews import series_to_json
+from characterization.services import parser_limits
 from labdb.lib import jobs
 from tests.conftest import SHARED_DATA, _client
 from tests.synthesis import builders
@@ -32,12 +36,13 @@ pytestmark = pytest.mark.django_db
 XDI = SHARED_DATA / "instruments" / "xdi" / "cu_metal_rt.xdi"
 
 # The request path of one new upload (SQLite, measured 2026-12-02): the sample; the sha256
-# lookup; the file row validated (full_clean: its size constraint; its foreign keys point to
-# rows the request has read and its sha256 was just looked up, so they are not re-queried)
-# and inserted with its history row; the sample link inserted with its history row;
-# savepoints around each write. The answer is serialized from the rows just written (no
-# read-back; 26 queries before).
-NEW_UPLOAD_QUERIES = 15
+# lookup; the file row validated (full_clean without queries: its foreign keys point to rows
+# the request has read, its sha256 was just looked up and its size checked positive, so none
+# is re-queried) and inserted with its history row; the sample link inserted with its history
+# row; savepoints around each write. The answer is serialized from the rows just written (no
+# read-back). 26 queries before 75632ce, 15 before the size check was dropped (its query and
+# two savepoints).
+NEW_UPLOAD_QUERIES = 12
 # Identical content: the sample, the sha256 lookup, the new link (validated, inserted, history)
 # and the answer's select; no file row, nothing stored again.
 DUPLICATE_UPLOAD_QUERIES = 18
@@ -180,3 +185,30 @@ def test_an_attachment_thumbnail_is_drawn_once_and_reused_by_every_view(member):
     with Image.open(io.BytesIO(_stored_state(data_file)[1])) as thumb:
         assert max(thumb.size) == 360  # the thumbnail, not the 1200-pixel photo
     _views_serve_the_stored_png(member, data_file)
+
+
+def test_the_parse_child_runs_at_a_lower_priority_and_sends_the_stored_series():
+    """The budgeted child (what a parse job runs) lowers its own CPU priority by
+    ``budget.nice`` so that requests keep the cores, and decimates the series itself (the
+    server stores them as sent, without decimating them again)."""
+    content, limits = XDI.read_bytes(), parser_limits()
+    outcome = parse_in_budget(
+        content, filename=XDI.name, limits=limits, budget=ParseBudget(nice=7)
+    )
+    assert outcome.child_nice == min(19, os.nice(0) + 7)
+    assert outcome.series_json == series_to_json(parse_file(content, filename=XDI.name,
+                                                            limits=limits))
+    assert outcome.preview_png.startswith(b"\x89PNG")
+    unasked = parse_in_budget(
+        content, filename=XDI.name, limits=limits, budget=ParseBudget(), preview=False
+    )
+    assert (unasked.preview_png, unasked.series_json) == (None, None)
+
+
+def test_a_parsed_upload_stores_the_series_the_child_decimated(member):
+    sample = builders.sample("NPL-UPQ-7", actor=member)
+    response = _upload(_client(member), XDI.name, XDI.read_bytes(), sample)
+    data_file = DataFile.objects.get(pk=response.json()["id"])
+    assert data_file.parse_status == "ok"
+    parsed = parse_file(XDI.read_bytes(), filename=XDI.name, limits=parser_limits())
+    assert data_file.series == series_to_json(parsed)
