@@ -133,9 +133,9 @@ def _group_names(groups: Sequence | None, n: int) -> np.ndarray:
 
 
 def _points(idx: np.ndarray, xs: np.ndarray, ys: np.ndarray, xe: np.ndarray, ye: np.ndarray,
-            group_names: np.ndarray, labels: Sequence | None) -> list[dict[str, Any]]:
+            group_names: np.ndarray, labels: np.ndarray | None) -> list[dict[str, Any]]:
     """The point dicts of rows ``idx`` (finite x and y; a NaN error becomes None)."""
-    label_list = [None] * idx.size if labels is None else [labels[i] for i in idx.tolist()]
+    label_list = [None] * idx.size if labels is None else labels[idx].tolist()
     return [{"x": x, "y": y, "x_err": None if x_err != x_err else x_err,
              "y_err": None if y_err != y_err else y_err, "group": group, "label": label}
             for x, y, x_err, y_err, group, label in zip(
@@ -214,11 +214,11 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
     n = len(x)
     xs, ys = _as_array(x, n, "x"), _as_array(y, n, "y")
     xe, ye = _as_array(x_err, n, "x_err"), _as_array(y_err, n, "y_err")
-    label_list = list(labels) if labels is not None else None
-    if any(v is not None and len(v) != n for v in (groups, label_list, censored)):
+    if any(v is not None and len(v) != n for v in (groups, labels, censored)):
         raise ValueError("groups, labels and censored need one value per point")
     is_censored = _flags(censored, n)
     group_names = _group_names(groups, n)
+    label_arr = None if labels is None else np.fromiter(labels, dtype=object, count=n)
     ok = np.isfinite(xs) & np.isfinite(ys) & ~is_censored
     used = np.flatnonzero(ok)
     result = _statistics(xs[ok], ys[ok])
@@ -230,10 +230,9 @@ def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
                                           ys[ok & (group_names == name)])
     result["groups"] = per_group
     result["points"] = ([] if points is None else
-                        _points(used[points], xs, ys, xe, ye, group_names, label_list))
+                        _points(used[points], xs, ys, xe, ye, group_names, label_arr))
     result.update(errors_in_variables(xs[ok], ys[ok], xe[ok], ye[ok],
-                                      labels=None if label_list is None else
-                                      [label_list[i] for i in used.tolist()],
+                                      labels=None if label_arr is None else label_arr[used],
                                       error_correlation=error_correlation, draws=draws,
                                       seed=seed))
     return result
@@ -377,15 +376,19 @@ def _scipy_odr() -> Any:
     return odr
 
 
-def _names(labels: Sequence | None, idx: np.ndarray) -> list[str]:
-    """The names of points ``idx``: each one's label, else "point i" (1-based)."""
+def _name_array(labels: Sequence | None, n: int) -> np.ndarray:
+    """Every point's name as an object array: its label (as text), else "point i" (1-based).
+
+    Built once per call of ``error_warnings``/``errors_in_variables``: 10⁵ points are then
+    named by indexing, not by a Python loop per warning (a string label is used as it is).
+    """
     if labels is None:
-        return [f"point {i + 1}" for i in idx.tolist()]
-    picked = [labels[i] for i in idx.tolist()]
-    if all(type(v) is str for v in picked):
-        return picked
-    return [str(v) if v is not None else f"point {i + 1}"
-            for i, v in zip(idx.tolist(), picked)]
+        return np.array([f"point {i + 1}" for i in range(n)], dtype=object)
+    names = np.fromiter(labels, dtype=object, count=n)
+    if not set(map(type, names.tolist())) <= {str}:
+        names[:] = [str(v) if v is not None else f"point {i + 1}"
+                    for i, v in enumerate(names.tolist())]
+    return names
 
 
 def _named(names: list[str]) -> str:
@@ -477,7 +480,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = xs.size
-    labels = list(labels) if labels is not None else None
+    names = _name_array(labels, n)
     out: list[dict[str, Any]] = []
     if n < FEW_POINTS:
         out.append({"kind": "few_points", "samples": [], "message": (
@@ -491,7 +494,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
             rel = np.abs(sig) / np.abs(values)
         # A value of exactly 0 has no relative error (it would be ∞ for any σ): not flagged.
         flagged = np.flatnonzero(np.isfinite(rel) & (rel > 1))
-        for i, name in zip(flagged.tolist(), _names(labels, flagged)):
+        for i, name in zip(flagged.tolist(), names[flagged].tolist()):
             big.append(name)
             parts.append(f"{name}: {axis} = {values[i]:.4g} ± {abs(sig[i]):.4g} "
                          f"({100 * rel[i]:.0f} %)")
@@ -502,7 +505,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
                                + "; ".join(parts[:WARN_NAMED]) + more + "."})
     for axis, err in (("x", x_err), ("y", y_err)):
         sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
-        lacking = _names(labels, np.flatnonzero(~np.isfinite(sig)))
+        lacking = names[~np.isfinite(sig)].tolist()
         if lacking:
             out_of = "all" if len(lacking) == n else f"{len(lacking)} of {n}"
             out.append({"kind": "missing_errors", "samples": lacking, "message": (
@@ -527,13 +530,13 @@ def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
     n = xs.size
     xe = np.full(n, np.nan) if x_err is None else np.asarray(x_err, dtype=float)
     ye = np.full(n, np.nan) if y_err is None else np.asarray(y_err, dtype=float)
-    labels = list(labels) if labels is not None else None
+    names = _name_array(labels, n)
     notes: list[str] = []
     out: dict[str, Any] = {"york": None, "odr": None, "resampled": None,
-                           "warnings": error_warnings(xs, ys, xe, ye, labels)}
+                           "warnings": error_warnings(xs, ys, xe, ye, names)}
     usable = (_errors(xe) > 0) | (_errors(ye) > 0)
     if not usable.all():
-        left_out = _names(labels, np.flatnonzero(~usable))
+        left_out = names[~usable].tolist()
         notes.append(f"York: left out {len(left_out)} point(s) with neither an x nor a y "
                      f"error ({_named(left_out)}).")
     for key, fit, mask in (("york", york_line, usable), ("odr", odr_line, np.ones(n, bool))):
