@@ -563,13 +563,20 @@ def _derive_rows(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) ->
         "sample": link.sample,
         "data_file": data_file,
         "source": derived_source(parsed),
-        "owner": data_file.owner,
+        "owner_id": data_file.owner_id,  # the id is enough: no query for the user row
         "measured_at": _measured_at(parsed),
     }
     return [
-        save_unique(model(**{**common, **values}))
+        save_unique(model(**{**common, **values}), exclude=_DERIVED_ROW_CHECKED)
         for model, values in _rows_of(data_file, parsed, link)
     ]
+
+
+# Foreign keys of a derived row whose existence ``full_clean`` would re-query, one query each:
+# the file is the row this transaction holds (locked by the parse, or read by the caller), the
+# sample was read with its link, the owner is the file's own (PROTECT). The database enforces
+# them regardless; every value the parse yields is still validated.
+_DERIVED_ROW_CHECKED = ("data_file", "sample", "owner")
 
 
 def _rows_of(data_file: DataFile, parsed: ParsedFile, link: DataFileLink) -> list[tuple]:

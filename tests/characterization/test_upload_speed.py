@@ -22,6 +22,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
+from characterization import services
 from characterization.models import DataFile, XASSpectrum
 from characterization.parse_worker import ParseBudget, parse_in_budget
 from characterization.parsers.registry import parse_file
@@ -43,6 +44,12 @@ XDI = SHARED_DATA / "instruments" / "xdi" / "cu_metal_rt.xdi"
 # read-back). 26 queries before 75632ce, 15 before the size check was dropped (its query and
 # two savepoints).
 NEW_UPLOAD_QUERIES = 12
+# The parse job of that upload (one XDI file, one linked sample): claim, read, lock and re-read
+# the row; the six derived tables emptied of earlier parses' rows; the active links; one XAS
+# spectrum validated and inserted with its history row (its file, sample and owner are not
+# re-queried); the file row updated with its history row; savepoints. 25 before the derived
+# row's foreign keys and owner stopped being read.
+PARSE_JOB_QUERIES = 21
 # Identical content: the sample, the sha256 lookup, the new link (validated, inserted, history)
 # and the answer's select; no file row, nothing stored again.
 DUPLICATE_UPLOAD_QUERIES = 18
@@ -83,6 +90,18 @@ def test_one_upload_request_costs_a_fixed_number_of_queries(pool_runner, member)
     assert (stored.parse_status, bool(stored.preview), stored.series) == ("pending", False, {})
     assert XASSpectrum.objects.filter(data_file=stored).count() == 0
     assert stored.file.read() == XDI.read_bytes()
+
+
+def test_the_parse_job_of_an_upload_costs_a_fixed_number_of_queries(pool_runner, member):
+    sample = builders.sample("NPL-UPQ-8", actor=member)
+    response = _upload(_client(member), XDI.name, XDI.read_bytes(), sample)
+    assert response.status_code == 202, response.content
+    file_id = response.json()["id"]
+    with CaptureQueriesContext(connection) as ctx:
+        assert services.parse_pending_file(file_id) == "ok"
+    assert len(ctx) == PARSE_JOB_QUERIES, _queries(ctx)
+    spectrum = XASSpectrum.objects.get(data_file_id=file_id)
+    assert (spectrum.sample_id, spectrum.owner_id) == (sample.pk, member.pk)
 
 
 def test_a_duplicate_upload_request_costs_a_fixed_number_of_queries(pool_runner, member):
