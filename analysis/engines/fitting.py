@@ -443,8 +443,9 @@ def _collect(out: Any, model: FitModel, plans: list[_PathPlan], infos: list[dict
                 "chir_re_data": np.asarray(ds.data.chir_re),
                 "chir_re_model": np.asarray(ds.model.chir_re)}})
 
+    residuals = _fit_residuals(out, params)
     for d, ds in enumerate(out.datasets):
-        dataset_results[d]["statistics"] = _dataset_statistics(ds, params, out)
+        dataset_results[d]["statistics"] = _dataset_statistics(ds, out, *residuals[d])
     statistics = {
         "rfactor": _f(out.rfactor), "chi_square": _f(out.chi_square),
         "chi2_reduced": _f(out.chi2_reduced), "n_independent": _f(out.n_independent),
@@ -511,11 +512,43 @@ def fit_warnings(parameters: dict[str, dict[str, Any]], statistics: dict[str, An
     return out
 
 
-def _dataset_statistics(ds: Any, params: Any, out: Any) -> dict[str, Any]:
+def _fit_residuals(out: Any, params: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(residual, transformed data) of each dataset at the best fit, for its statistics.
+
+    The residual is the dataset's share of the one lmfit evaluated at the best-fit values
+    (``fit_details.residual``: larch's ``_feffit_resid`` concatenates the datasets' residuals in
+    order; the same numbers, bit for bit, as evaluating the dataset again), so the statistics
+    do not evaluate every path once more; evaluated again only when the lengths do not add up.
+    """
+    data = [_data_residual(ds, params) for ds in out.datasets]
+    total = getattr(getattr(out, "fit_details", None), "residual", None)
+    total = None if total is None else np.asarray(total)
+    if total is None or total.size != sum(d.size for d in data):
+        return [(np.asarray(ds._residual(params)), d) for ds, d in zip(out.datasets, data,
+                                                                       strict=True)]
+    bounds = np.cumsum([0, *(d.size for d in data)])
+    return [(total[lo:hi], d) for lo, hi, d in zip(bounds[:-1], bounds[1:], data, strict=True)]
+
+
+def _data_residual(ds: Any, params: Any) -> np.ndarray:
+    """The dataset's transformed data (larch ``_residual(data_only=True)``) without evaluating
+    its paths: with ``data_only`` larch still sums every path's χ(k), then ignores it, so the
+    paths are taken away for the call (with no paths ``ff2chi`` returns at once and leaves the
+    model untouched). The same numbers as the call with the paths."""
+    paths = ds.paths
+    ds.paths = {}
+    try:
+        return np.asarray(ds._residual(params, data_only=True))
+    finally:
+        ds.paths = paths
+
+
+def _dataset_statistics(ds: Any, out: Any, resid: np.ndarray,
+                        data: np.ndarray) -> dict[str, Any]:
     """χ², χ²ᵥ and R-factor of one dataset, scaled like larch's totals: χ² to this dataset's
-    N_idp; χ²ᵥ with the varied parameters shared out by N_idp (N_var·N_idp,i/ΣN_idp)."""
-    resid = np.asarray(ds._residual(params))
-    data = np.asarray(ds._residual(params, data_only=True))
+    N_idp; χ²ᵥ with the varied parameters shared out by N_idp (N_var·N_idp,i/ΣN_idp).
+    ``resid`` and ``data``: the dataset's residual and transformed data at the best fit
+    (:func:`_fit_residuals`)."""
     n_idp = float(ds.n_idp)
     chi_square = float((resid ** 2).sum()) * n_idp / len(resid)
     nvar_share = out.nvarys * n_idp / float(out.n_independent)

@@ -85,6 +85,12 @@ __all__ = [
 
 logger = logging.getLogger("analysis.jobs")
 ENGINE_VERSION_KEYS = ("xraylarch", "lmfit", "numpy", "scipy", "asteval")
+#: Raw-file fields a fit never reads (the parse's series, metadata and history, JSON of ~10 kB
+#: for one XDI file): deferred when a request or its job reads the spectra, read only if used.
+UNREAD_DATA_FILE_FIELDS = tuple(
+    f"data_file__{name}"
+    for name in ("series", "metadata", "key_numbers", "parser_history", "parse_detail")
+)
 
 
 # --- request -------------------------------------------------------------------------------
@@ -209,7 +215,13 @@ def _dataset_spectra(request: FitRequest, spectrum: XASSpectrum | None) -> list:
     ``spectrum`` of the request for a dataset naming none."""
     out = []
     wanted = list(request.spectrum_ids.values())
-    found_by_id = XASSpectrum.objects.select_related("data_file").in_bulk(wanted) if wanted else {}
+    found_by_id = (
+        XASSpectrum.objects.select_related("data_file")
+        .defer(*UNREAD_DATA_FILE_FIELDS)
+        .in_bulk(wanted)
+        if wanted
+        else {}
+    )
     for index, ds in enumerate(request.parsed.datasets):
         where = f"model.datasets[{index}].spectrum"
         sid = request.spectrum_ids.get(ds.id)
@@ -410,7 +422,8 @@ def request_fit_run(
         for index, (ds, (_, one)) in enumerate(zip(request.parsed.datasets, spectra, strict=True))
     )
     if jobs.submit(FIT_JOB, run.pk):  # the inline runner (tests) has run it already
-        run.refresh_from_db()
+        # read back without the plot arrays (~100 kB of JSON), loaded only if asked for
+        run = FitRun.objects.defer(*fit_versions.HEAVY_RUN_FIELDS).get(pk=run.pk)
     return run
 
 
@@ -472,7 +485,11 @@ def _fit_spectrum(run: FitRun) -> XASSpectrum:
 def _run_datasets(run: FitRun, request: FitRequest) -> list[tuple[str, XASSpectrum, int | None]]:
     """(dataset id, spectrum, FitDataset row id) of a run in model order (runs queued before
     FitDataset rows existed fit their one spectrum and have no row)."""
-    rows = list(run.datasets.select_related("spectrum__data_file").order_by("position"))
+    rows = list(
+        run.datasets.select_related("spectrum__data_file")
+        .defer(*(f"spectrum__{name}" for name in UNREAD_DATA_FILE_FIELDS))
+        .order_by("position")
+    )
     if rows:
         return [(row.dataset_id, row.spectrum, row.pk) for row in rows]
     return [(request.parsed.datasets[0].id, _fit_spectrum(run), None)]
@@ -713,6 +730,7 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> FitRun | None:
         run = (
             FitRun.objects.select_for_update(of=("self",))
             .select_related("spectrum__sample", "owner")  # the owner: the fit's and its actor
+            .defer("result_data", "output")  # empty until this write; output is other kinds'
             .get(pk=run_id)
         )
         if run.result_id is not None or run.reproduces_id is not None:
@@ -742,7 +760,7 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> FitRun | None:
             run.version_changes = fit_versions.version_changes(
                 previous, run, computed["result"].versions, computed["raws"]
             )
-        run.save()
+        run.save(update_fields=SUCCEEDED_FIELDS + NEW_FIT_FIELDS)
         old = run.refit_of
         if old is not None and old.is_stale and not old.is_retired:
             retire_record(
@@ -751,9 +769,17 @@ def _store(run_id: int, computed: dict, elapsed_s: float) -> FitRun | None:
         return run
 
 
+#: The run fields a stored result changes (the UPDATE writes only these; the history row is
+#: the whole run as always): ``_mark_succeeded``'s, and a new fit's or a reproduction's.
+SUCCEEDED_FIELDS = ("kind", "updated_at", "log", "status", "progress_pct", "finished_at",
+                    "elapsed_s", "feff", "result_data")
+NEW_FIT_FIELDS = ("result", "previous_version", "fit_version", "version_changes")
+REPRODUCTION_FIELDS = ("reproduces", "reproduced_exactly", "reproduction_differences")
+
+
 def _mark_succeeded(run: FitRun, computed: dict, elapsed_s: float) -> None:
     """Status, timing, FEFF calculation and engine output of a finished run (saved by the
-    caller)."""
+    caller, with ``SUCCEEDED_FIELDS``)."""
     run.log += f"[{timezone.now():%H:%M:%S}] {computed['fit_line']}\n"
     run.status = RunStatus.SUCCEEDED
     run.progress_pct = 100
@@ -778,7 +804,7 @@ def _store_reproduction(run: FitRun, computed: dict, elapsed_s: float, fit: XASF
     _mark_succeeded(run, computed, elapsed_s)
     agreed = "every number agreed exactly" if not differences else "; ".join(differences[:5])
     run.log += f"[{timezone.now():%H:%M:%S}] reproduction of fit {fit.pk}: {agreed}\n"
-    run.save()
+    run.save(update_fields=SUCCEEDED_FIELDS + REPRODUCTION_FIELDS)
 
 
 def execute_fit_run(run_id: int) -> str:

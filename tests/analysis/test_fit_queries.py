@@ -105,3 +105,21 @@ def test_a_bad_path_row_is_named_and_nothing_is_written():
                          paths=[good, {**good, "r_a": 3.61}])
     assert list(fit.paths.order_by("position").values_list("position", "r_a")) == [
         (1, 2.54), (2, 3.61)]
+
+
+#: Queries of ``request_fit_run`` for a fit of one spectrum (pool runner: the job is handed off
+#: after commit, so none of its queries are here): the given spectrum's raw file 1, the
+#: identical-run lookup 1, the run INSERT and its history row 2, the dataset rows in one
+#: INSERT 1 — inside the service's atomic block (SAVEPOINT / RELEASE in the test transaction).
+#: The raw file is read back and parsed once (for the k-range check; the job reuses the parse).
+REQUEST_QUERIES = 7
+
+
+def test_queries_of_a_fit_request(settings):
+    spectrum = spectrum_of(XAS / "larch_examples" / "cu_metal_rt.xdi")
+    settings.LABDB_JOB_RUNNER = "pool"
+    with CaptureQueriesContext(connection) as queries:
+        run = services.request_fit_run(spectrum=spectrum, model=_three_path_model())
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert run.status == "queued"
+    assert len(sql) == REQUEST_QUERIES, _breakdown(sql)

@@ -330,3 +330,17 @@ def test_carried_s02_fit_equals_bare_larch_and_n_is_shown_as_n(s02_carried):
     assert same(row.n, out.params["n1"].value) and same(row.n_err, out.params["n1"].stderr)
     assert same(row.n_s02, amp["value"] * out.params["n1"].value)
     assert 11 < row.n < 13  # fcc copper: 12 neighbours
+
+
+def test_cu_per_dataset_statistics_equal_larch_residuals_of_each_dataset(cu_two):
+    """Each dataset's χ² and R-factor equal the ones computed from that dataset's residual
+    and transformed data as larch evaluates them on the bare fit (the service takes the
+    residual from the fit's last evaluation instead of evaluating the paths again)."""
+    _cold, _warm, run, out = cu_two
+    rows = list(FitDataset.objects.filter(fit=run.result).order_by("position"))
+    for row, ds in zip(rows, out.datasets, strict=True):
+        resid = np.asarray(ds._residual(out.params))
+        data = np.asarray(ds._residual(out.params, data_only=True))
+        chi_square = float((resid**2).sum()) * float(ds.n_idp) / len(resid)
+        assert row.chi_square == chi_square
+        assert row.r_factor == float((resid**2).sum() / (data**2).sum())
