@@ -45,6 +45,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+#: A column of per-point values: a list or a 1-D numpy array (``len`` and indexing work on both).
+Values = Sequence | np.ndarray
+
 __all__ = ["DEFAULT_DRAWS", "DEFAULT_SEED", "EXACT_MAX_POINTS", "FEW_POINTS", "MIN_POINTS",
            "correlate", "error_warnings", "errors_in_variables", "odr_line",
            "resampled_intervals", "york_line"]
@@ -88,7 +91,7 @@ def _num(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def _as_array(values: Sequence | None, n: int, name: str) -> np.ndarray:
+def _as_array(values: Values | None, n: int, name: str) -> np.ndarray:
     """``values`` as floats, NaN where a value is missing, not a number or not finite (as
     ``_num``). One numpy conversion; value by value only for what numpy cannot read (text that
     is not a number, ``pd.NA``)."""
@@ -104,7 +107,7 @@ def _as_array(values: Sequence | None, n: int, name: str) -> np.ndarray:
     return arr
 
 
-def _flags(values: Sequence | None, n: int) -> np.ndarray:
+def _flags(values: Values | None, n: int) -> np.ndarray:
     """Per point, whether its ``censored`` value is True or 1 (anything else: not censored)."""
     if values is None:
         return np.zeros(n, dtype=bool)
@@ -116,7 +119,7 @@ def _flags(values: Sequence | None, n: int) -> np.ndarray:
     return np.fromiter((c is True or c == 1 for c in values), dtype=bool, count=len(values))
 
 
-def _group_names(groups: Sequence | None, n: int) -> np.ndarray:
+def _group_names(groups: Values | None, n: int) -> np.ndarray:
     """``_group_name`` of every group value (object array; None where there is no group),
     computed once per distinct value."""
     if groups is None:
@@ -183,9 +186,9 @@ def _spearman_exact_p(x: np.ndarray, y: np.ndarray) -> float | None:
     return _num(np.mean(np.abs(rho) >= observed - 1e-12))
 
 
-def correlate(x: Sequence, y: Sequence, x_err: Sequence | None = None,
-              y_err: Sequence | None = None, groups: Sequence | None = None, *,
-              labels: Sequence | None = None, censored: Sequence | None = None,
+def correlate(x: Values, y: Values, x_err: Values | None = None,
+              y_err: Values | None = None, groups: Values | None = None, *,
+              labels: Values | None = None, censored: Values | None = None,
               error_correlation: float = 0.0, draws: int = DEFAULT_DRAWS,
               seed: int = DEFAULT_SEED, points: slice | None = slice(None)) -> dict[str, Any]:
     """Correlation of ``y`` with ``x``, overall and per group.
@@ -376,7 +379,7 @@ def _scipy_odr() -> Any:
     return odr
 
 
-def _name_array(labels: Sequence | None, n: int) -> np.ndarray:
+def _name_array(labels: Values | None, n: int) -> np.ndarray:
     """Every point's name as an object array: its label (as text), else "point i" (1-based).
 
     Built once per call of ``error_warnings``/``errors_in_variables``: 10⁵ points are then
@@ -470,7 +473,7 @@ def resampled_intervals(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None = No
 
 
 def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: ArrayLike | None,
-                   labels: Sequence | None = None) -> list[dict[str, Any]]:
+                   labels: Values | None = None) -> list[dict[str, Any]]:
     """What a reader must know before trusting a correlation of these points.
 
     ``{"kind", "message", "samples"}`` each, in this order: ``few_points`` (n < FEW_POINTS),
@@ -515,7 +518,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
 
 
 def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
-                        y_err: ArrayLike | None, *, labels: Sequence | None = None,
+                        y_err: ArrayLike | None, *, labels: Values | None = None,
                         error_correlation: float = 0.0, draws: int = DEFAULT_DRAWS,
                         seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """The fits and intervals that use the error bars, for finite paired points.
