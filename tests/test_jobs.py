@@ -46,8 +46,22 @@ def _wait_for_gate(_n: int) -> None:
     _gate.wait(timeout=60)
 
 
+raw_connections: list[tuple[int, object]] = []
+
+
+@jobs.job("tests.note_connection")
+def _note_connection(leave_open: int) -> None:
+    """Notes the thread's DB-API connection; ``leave_open`` leaves autocommit off, as a job
+    that died inside a transaction would (the pool must not hand that connection on)."""
+    Sample.objects.exists()
+    raw_connections.append((leave_open, connection.connection))
+    if leave_open:
+        connection.set_autocommit(False)
+
+
 @pytest.fixture(autouse=True)
 def _clean():
+    raw_connections.clear()
     seen.clear()
     errors.clear()
     yield
@@ -125,6 +139,26 @@ def test_pool_is_bounded_by_labdb_job_workers(pool, settings):
     _gate.set()
     assert jobs.wait_idle(60)
     assert [n for n, _, _ in seen] == [9]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pool_thread_keeps_its_connection_between_jobs_until_unusable_or_shutdown(
+        pool, settings):
+    """No connect and close per job (issue 16 item 4): the worker reuses its connection; one a
+    job left inside a transaction is closed and the next job gets a new one; the pool's
+    shutdown closes what its stopped workers kept."""
+    settings.LABDB_JOB_WORKERS = 1
+    jobs.shutdown_pool()
+    for leave_open in (0, 0, 1, 0):
+        jobs.dispatch("tests.note_connection", leave_open)
+        assert jobs.wait_idle(60)
+    first, second, third, fourth = (raw for _, raw in raw_connections)
+    assert first is second is third  # reused by the next jobs
+    assert fourth is not third  # the one left in a transaction was not handed on
+    (kept,) = [c for conns in jobs._kept.values() for c in conns]
+    assert kept.connection is fourth
+    jobs.shutdown_pool()
+    assert kept.connection is None and jobs._kept == {}
 
 
 @pytest.mark.slow

@@ -697,30 +697,18 @@ def _path_rows(result) -> list[dict]:
     return rows
 
 
-DATASET_RESULT_FIELDS = ("fit", "chi_square", "reduced_chi2", "r_factor", "n_idp", "k_min",
-                         "k_max", "r_min_a", "r_max_a")
-
-
 def _store_datasets(fit: XASFit, computed: dict) -> None:
-    """Link every dataset row of the run to the stored fit, with its own statistics (one
-    UPDATE for all rows; the row ids were read with the datasets in ``_compute``)."""
+    """Link every dataset row of the run to the stored fit, with its own statistics: one plain
+    UPDATE per dataset (the row ids were read with the datasets in ``_compute``). Not
+    ``bulk_update``: building its CASE … WHEN expressions cost 3 ms a row, ten plain UPDATEs."""
     by_id = {d["id"]: d["statistics"] for d in computed["result"].datasets}
-    rows = []
     for dataset_id, row_id in computed["dataset_rows"].items():
         st = by_id.get(dataset_id) or {}
-        rows.append(FitDataset(
-            pk=row_id, fit=fit, chi_square=st.get("chi_square"),
-            reduced_chi2=st.get("chi2_reduced"), r_factor=st.get("rfactor"),
-            n_idp=st.get("n_idp"), k_min=st.get("kmin"), k_max=st.get("kmax"),
-            r_min_a=st.get("rmin"), r_max_a=st.get("rmax"),
-        ))
-    if len(rows) == 1:  # one plain UPDATE: bulk_update's CASE … WHEN costs more to build
-        row = rows[0]
-        FitDataset.objects.filter(pk=row.pk).update(
-            **{name: getattr(row, name) for name in DATASET_RESULT_FIELDS}
+        FitDataset.objects.filter(pk=row_id).update(
+            fit=fit, chi_square=st.get("chi_square"), reduced_chi2=st.get("chi2_reduced"),
+            r_factor=st.get("rfactor"), n_idp=st.get("n_idp"), k_min=st.get("kmin"),
+            k_max=st.get("kmax"), r_min_a=st.get("rmin"), r_max_a=st.get("rmax"),
         )
-    elif rows:
-        FitDataset.objects.bulk_update(rows, DATASET_RESULT_FIELDS)
 
 
 def _store(run_id: int, computed: dict, elapsed_s: float) -> FitRun | None:

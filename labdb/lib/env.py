@@ -96,10 +96,14 @@ def parse_database_url(url: str, *, var: str = "DATABASE_URL") -> dict:
 
 
 def sqlite_database(path: str) -> dict:
-    """SQLite tuned for a small multi-user web app: WAL, busy timeout, IMMEDIATE writes."""
+    """SQLite tuned for a small multi-user web app: WAL, busy timeout, IMMEDIATE writes, and a
+    connection kept by each long-lived thread (the embedded job pool's workers) for
+    ``LABDB_DB_CONN_MAX_AGE_S`` seconds instead of one opened and closed per job."""
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": path,
+        "CONN_MAX_AGE": env_int("LABDB_DB_CONN_MAX_AGE_S", 60),
+        "CONN_HEALTH_CHECKS": env_bool("LABDB_DB_CONN_HEALTH_CHECKS", True),
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,

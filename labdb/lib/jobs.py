@@ -12,9 +12,11 @@ Runner (``settings.LABDB_JOB_RUNNER``, read at each submit):
 
 * ``pool`` (default without ``CELERY_BROKER_URL``): the embedded background pool, a bounded
   ThreadPoolExecutor inside the server process, started lazily with ``LABDB_JOB_WORKERS``
-  threads. A job is queued after the submitting transaction commits; each job uses its own
-  database connection, closed after it; an exception is logged and handed to the job's
-  ``on_error`` (which marks the run or file failed). The pool also runs the registered sweeps
+  threads. A job is queued after the submitting transaction commits; each worker thread keeps
+  its own database connection from one job to the next, as Django keeps a request thread's:
+  closed after a job when it is older than ``CONN_MAX_AGE`` or unusable (an error, a
+  transaction left open), and at ``shutdown_pool``; an exception is logged and handed to the
+  job's ``on_error`` (which marks the run or file failed). The pool also runs the registered sweeps
   at start and every ``LABDB_JOB_SWEEP_EVERY_S`` seconds: work queued when the previous server
   stopped (queued fit runs, pending files) is found again and re-submitted.
 * ``celery`` (default with ``CELERY_BROKER_URL``): after commit, the job's Celery task (same
@@ -227,16 +229,35 @@ def run_job(name: str, *args: int) -> None:
 _lock = threading.Lock()
 _state: dict = {"executor": None, "pid": None, "sweeper": None, "stop": None}
 _counts = {"submitted": 0, "finished": 0}
+_kept: dict[threading.Thread, list] = {}  # a worker -> its open connections (closed after it)
 
 
 def _run_in_pool(name: str, args: tuple) -> None:
-    close_old_connections()
+    close_old_connections()  # one past CONN_MAX_AGE, or broken since the last job: reopened
     try:
         run_job(name, *args)
     finally:
+        close_old_connections()  # this thread's connections: kept only when still usable
+        kept = [c for c in connections.all(initialized_only=True) if c.connection is not None]
         with _lock:
+            _kept[threading.current_thread()] = kept
             _counts["finished"] += 1
-        connections.close_all()  # this thread's connections only
+
+
+def _close_kept() -> None:
+    """Close the connections that worker threads which have stopped kept between jobs; from
+    this thread, so Django's thread-sharing check is lifted for the close."""
+    with _lock:
+        stopped = [thread for thread in _kept if not thread.is_alive()]
+        kept = [c for thread in stopped for c in _kept.pop(thread)]
+    for conn in kept:
+        conn.inc_thread_sharing()
+        try:
+            conn.close()
+        except Exception:  # a connection the server already dropped: nothing left to close
+            logger.debug("closing a kept job connection failed", exc_info=True)
+        finally:
+            conn.dec_thread_sharing()
 
 
 def _pool(*, count: bool = False) -> ThreadPoolExecutor:
@@ -304,6 +325,7 @@ def shutdown_pool(wait: bool = True, *, cancel_queued: bool = False) -> None:
         stop.set()
     if executor is not None:
         executor.shutdown(wait=wait, cancel_futures=cancel_queued)
+    _close_kept()  # after shutdown(wait=True) every worker has stopped
     with _lock:
         _counts["submitted"] = _counts["finished"] = 0
 

@@ -24,17 +24,46 @@ def validation_to_domain(exc: ValidationError, *, prefix: str = "") -> DomainErr
     return DomainError(" ".join(exc.messages), field=prefix.rstrip(".") or None)
 
 
-def save_validated(instance: RecordT, *, prefix: str = "",
-                   exclude: tuple[str, ...] = ()) -> RecordT:
+def save_validated(instance: RecordT, *, prefix: str = "", exclude: tuple[str, ...] = (),
+                   given: tuple[str, ...] = ()) -> RecordT:
     """``full_clean()`` then ``save()``; validation problems become DomainError. ``exclude``:
-    fields (and the constraints on them) whose checks the caller has already made, e.g. the
-    foreign keys of rows it has just read; the database still enforces them."""
+    fields (and the constraints on them) whose checks the caller has already made; ``given``:
+    foreign keys set to rows the caller has read, whose existence is not queried again (their
+    unique and check constraints still are; the database enforces the key itself)."""
     try:
-        instance.full_clean(exclude=list(exclude) or None)
+        _full_clean(instance, list(exclude), given)
     except ValidationError as exc:
         raise validation_to_domain(exc, prefix=prefix) from None
     instance.save()
     return instance
+
+
+def _full_clean(instance: models.Model, exclude: list[str], given: tuple[str, ...]) -> None:
+    """Django's ``full_clean`` in its order, with the fields of ``given`` left out of the field
+    checks only (a foreign key's check is a query for the row)."""
+    if not given:
+        instance.full_clean(exclude=exclude or None)
+        return
+    errors: dict = {}
+    try:
+        instance.clean_fields(exclude=[*exclude, *given])
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    try:
+        instance.clean()
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    skip = {*exclude, *errors}  # as full_clean: no constraint over a field that failed
+    try:
+        instance.validate_unique(exclude=skip)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    try:
+        instance.validate_constraints(exclude={*skip, *errors})
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -163,21 +192,38 @@ def with_owner(data: dict, actor) -> dict:
     return data
 
 
-def save_unique(instance: RecordT, *, prefix: str = "",
-                exclude: tuple[str, ...] = ()) -> RecordT:
+def save_unique(instance: RecordT, *, prefix: str = "", exclude: tuple[str, ...] = (),
+                given: tuple[str, ...] = ()) -> RecordT:
     """``save_validated`` that turns a uniqueness race into a DomainError rather than a 500."""
     try:
         with transaction.atomic():
-            return save_validated(instance, prefix=prefix, exclude=exclude)
+            return save_validated(instance, prefix=prefix, exclude=exclude, given=given)
     except IntegrityError as exc:
         name = prefix.rstrip(".") or type(instance).__name__
         raise DomainError(f"{name}: {exc}", field=prefix.rstrip(".") or None) from None
 
 
+def given_rows(model: type[models.Model], data: dict) -> tuple[str, ...]:
+    """The foreign keys of ``data`` given as saved rows (instances the caller has read): their
+    existence is not queried again by validation; the database's foreign key still enforces
+    it (at commit: a row deleted meanwhile fails the whole transaction, nothing is written).
+    Records are retired, never deleted, so a row once read stays."""
+    return tuple(
+        field.name
+        for field in model._meta.concrete_fields
+        if field.many_to_one
+        and isinstance(data.get(field.name), models.Model)
+        and data[field.name].pk is not None
+        and not data[field.name]._state.adding
+    )
+
+
 @transaction.atomic
 def create_record(*, model: type[RecordT], data: dict, actor=None) -> RecordT:
-    """Create a simple record (chemical, lot, paper…) owned by ``actor``."""
-    instance = model(**with_owner(data, actor))
+    """Create a simple record (chemical, lot, paper…) owned by ``actor``. DomainError naming
+    the first invalid field; a foreign key given as a saved row is not looked up again."""
+    data = with_owner(data, actor)
+    instance = model(**data)
     if actor is not None:
         instance._history_user = actor
-    return save_unique(instance)
+    return save_unique(instance, given=given_rows(model, data))

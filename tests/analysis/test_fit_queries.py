@@ -59,12 +59,14 @@ def _queries_of_run(settings, model: dict) -> tuple[FitRun, list[str]]:
 #: whatever the number of paths (in the test transaction every atomic block is a SAVEPOINT /
 #: RELEASE pair, counted here): claim 4 (savepoint, SELECT … FOR UPDATE, UPDATE, release);
 #: datasets 1; progress 1 (data read and FEFF paths in one write: no FEFF run in between);
-#: store 26 — the run under lock (with its owner), one lookup of the reproduced and previous
-#: fits, the XASFit row (validation, INSERT, history), the path rows (one INSERT and one history
-#: INSERT for all), the dataset row (one UPDATE), the run UPDATE and its history row; the final
-#: status read is the stored run itself. (35 before: a second progress write, a second
-#: earlier-fit lookup and a re-read of the run's spectra.)
-EXECUTE_QUERIES = 32
+#: store 24 — the run under lock (with its owner), one lookup of the reproduced and previous
+#: fits, the XASFit row (its check constraint, INSERT, history: its sample and spectrum are the
+#: rows just read, not looked up again by validation), the path rows (one INSERT and one
+#: history INSERT for all), the dataset row (one UPDATE), the run UPDATE and its history row;
+#: the final status read is the stored run itself. (35, then 32 before: a second progress
+#: write, a second earlier-fit lookup, a re-read of the run's spectra, then the existence
+#: checks of the fit's sample and spectrum.)
+EXECUTE_QUERIES = 30
 
 
 def _breakdown(sql: list[str]) -> str:
