@@ -30,40 +30,15 @@ def save_validated(instance: RecordT, *, prefix: str = "", exclude: tuple[str, .
     fields (and the constraints on them) whose checks the caller has already made; ``given``:
     foreign keys set to rows the caller has read, whose existence is not queried again (their
     unique and check constraints still are; the database enforces the key itself)."""
-    try:
-        _full_clean(instance, list(exclude), given)
+    try:  # full_clean, with the keys of ``given`` left out of the field checks only
+        instance.full_clean(exclude=[*exclude, *given], validate_unique=False,
+                            validate_constraints=False)
+        instance.validate_unique(exclude=list(exclude))
+        instance.validate_constraints(exclude=set(exclude))
     except ValidationError as exc:
         raise validation_to_domain(exc, prefix=prefix) from None
     instance.save()
     return instance
-
-
-def _full_clean(instance: models.Model, exclude: list[str], given: tuple[str, ...]) -> None:
-    """Django's ``full_clean`` in its order, with the fields of ``given`` left out of the field
-    checks only (a foreign key's check is a query for the row)."""
-    if not given:
-        instance.full_clean(exclude=exclude or None)
-        return
-    errors: dict = {}
-    try:
-        instance.clean_fields(exclude=[*exclude, *given])
-    except ValidationError as exc:
-        errors = exc.update_error_dict(errors)
-    try:
-        instance.clean()
-    except ValidationError as exc:
-        errors = exc.update_error_dict(errors)
-    skip = {*exclude, *errors}  # as full_clean: no constraint over a field that failed
-    try:
-        instance.validate_unique(exclude=skip)
-    except ValidationError as exc:
-        errors = exc.update_error_dict(errors)
-    try:
-        instance.validate_constraints(exclude={*skip, *errors})
-    except ValidationError as exc:
-        errors = exc.update_error_dict(errors)
-    if errors:
-        raise ValidationError(errors)
 
 
 @transaction.atomic
