@@ -16,6 +16,7 @@ and prints, in one run, with ``uptime`` beside the numbers (the machine is share
   resident memory sampled after every chunk).
 
     .venv/bin/python benchmarks/correlation_scale.py --samples 10000
+    .venv/bin/python benchmarks/correlation_scale.py --samples 100000 --reuse --parts correlations
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="builds/floors to time (best of)")
     parser.add_argument("--sqlite", default="/tmp/labdb_bench.sqlite3")
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--parts", default="correlations,frame,build,export",
+                        help="what to time, comma-separated (default: all four)")
     return parser.parse_args()
 
 
@@ -166,17 +169,23 @@ def main() -> None:
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"database: {vendor}; samples: {args.samples}; uptime: {load}", flush=True)
     client = _client()
-    _correlations(client, args)
-    narrow = "/api/analysis/frame/?columns=peak_nm,qy_pct"
-    p50, p95, size = _timed_gets(client, narrow, args.requests)
-    print(f"frame ?columns=peak_nm,qy_pct: p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms "
-          f"({size / 1e6:.1f} MB; target p95 < 300 ms at 10⁵ samples)", flush=True)
-    build_s, frame = _best(structure_property_frame, args.repeat)
-    base_s, _ = _best(baseline_frame, args.repeat)
-    print(f"full frame build: {build_s:.2f} s ({frame.shape[0]} × {frame.shape[1]}); raw SQL "
-          f"+ pandas {base_s:.2f} s; ratio {build_s / base_s:.2f}× (target ≤ 1.1×)", flush=True)
-    for fmt in ("csv", "json"):
-        _export(client, fmt)
+    parts = set(args.parts.split(","))
+    if "correlations" in parts:
+        _correlations(client, args)
+    if "frame" in parts:
+        narrow = "/api/analysis/frame/?columns=peak_nm,qy_pct"
+        p50, p95, size = _timed_gets(client, narrow, args.requests)
+        print(f"frame ?columns=peak_nm,qy_pct: p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms "
+              f"({size / 1e6:.1f} MB; target p95 < 300 ms at 10⁵ samples)", flush=True)
+    if "build" in parts:
+        build_s, frame = _best(structure_property_frame, args.repeat)
+        base_s, _ = _best(baseline_frame, args.repeat)
+        print(f"full frame build: {build_s:.2f} s ({frame.shape[0]} × {frame.shape[1]}); raw "
+              f"SQL + pandas {base_s:.2f} s; ratio {build_s / base_s:.2f}× (target ≤ 1.1×)",
+              flush=True)
+    if "export" in parts:
+        for fmt in ("csv", "json"):
+            _export(client, fmt)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"uptime at the end: {load}", flush=True)
 

@@ -388,8 +388,9 @@ def _formatted_intervals(resampled: dict | None) -> dict | None:
     rows = [(label, {q: {k: _format(v) for k, v in resampled[key][q].items()}
                      for q in ("r", "slope")}, resampled[key]["n_degenerate"])
             for key, label in names.items()]
-    return {"draws": resampled["draws"], "seed": resampled["seed"],
-            "level_pct": round(100 * resampled["level"]), "rows": rows}
+    return {"method": resampled["method"], "draws": resampled["draws"],
+            "seed": resampled["seed"], "level_pct": round(100 * resampled["level"]),
+            "rows": rows}
 
 
 def _format(value):
