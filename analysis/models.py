@@ -9,6 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from analysis.enums import FeffSource, RunStatus, StructureSource
 from characterization.models import XASFit, XASSpectrum
+from labdb.lib.json_encoding import ArrayJSONEncoder
 from labdb.lib.models import LabRecord
 from synthesis.models import Sample
 
@@ -90,7 +91,8 @@ class AnalysisRun(LabRecord):
     engine_name = models.CharField(max_length=100, blank=True)
     engine_version = models.CharField(max_length=40, blank=True)
     output = models.JSONField(
-        null=True, blank=True, help_text="The engine's JSON result (numbers and plot arrays)."
+        null=True, blank=True, encoder=ArrayJSONEncoder,
+        help_text="The engine's JSON result (numbers and plot arrays).",
     )
     provenance = models.JSONField(
         default=dict, blank=True, help_text="analysis.kinds.base.PROVENANCE_KEYS."
@@ -137,7 +139,8 @@ class AnalysisRun(LabRecord):
         XASFit, null=True, blank=True, on_delete=models.PROTECT, related_name="fit_run"
     )
     result_data = models.JSONField(
-        default=dict, blank=True, help_text="Engine output with plot arrays (fit and μ(E))."
+        default=dict, blank=True, encoder=ArrayJSONEncoder,
+        help_text="Engine output with plot arrays (fit and μ(E)).",
     )
     elapsed_s = models.FloatField(null=True, blank=True)
     # Reproduction: same model hash, raw files and engine versions as a stored fit — the run

@@ -14,7 +14,7 @@ call until the run reads "succeeded" (polled every 20 ms: a tighter poll takes t
 fit thread). Included: the request checks (raw file read back from storage, sha256, parse, k
 range), the job (parse again, processing, fit, provenance, XASFit and path rows, plot arrays).
 "inline" runs the same service and job in the calling thread (no pool hand-off). The end
-of a pool run is the pool's own finished count (polled every 2 ms in memory, no query).
+of a pool run is the pool's own finished count (a condition the job thread notifies: no poll).
 bare: the same larch calls on μ(E) arrays already in memory (pre_edge, autobk, xftf, feffpath,
 feffit_transform, feffit_dataset, feffit) — reading the file is not counted for bare larch, so
 the ratio errs on labdb's side. The target (≤ 1.10) is judged on this ratio.
@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, scratch_setup, synthetic_xdi, wait_until  # noqa: E402
+from _common import SHARED_DATA, scratch_setup, synthetic_xdi  # noqa: E402
 
 XAS = SHARED_DATA / "xas"
 EX = XAS / "larch_examples"
@@ -220,8 +220,10 @@ def labdb_fit(model: dict, spectra: list, user) -> tuple[float, float, object]:
     the run.
 
     The end is when the pool thread has finished the job (result committed, its connection
-    closed): the pool's in-memory finished count, looked at every 2 ms — no database query
-    in the loop to take the GIL from the fit thread. The run's status is checked after."""
+    closed): ``jobs.wait_finished`` blocks on the pool's condition, notified as the job ends —
+    no polling loop (until 2026-12-03 the count was polled every 2 ms, and the waking thread
+    took the GIL from the fit thread: +37 ms on a 0.4 s 3-path fit, measured against the
+    inline run). The run's status is checked after."""
     from analysis.services.fits import request_fit_run
     from labdb.lib import jobs
 
@@ -230,8 +232,8 @@ def labdb_fit(model: dict, spectra: list, user) -> tuple[float, float, object]:
     finished = jobs.pool_stats()["finished"]
     start, cpu = time.perf_counter(), time.process_time()
     run = request_fit_run(model=body, actor=user)
-    done = run.status in ("succeeded", "failed") or wait_until(
-        lambda: jobs.pool_stats()["finished"] > finished, timeout_s=600, every_s=0.002)
+    done = run.status in ("succeeded", "failed") or jobs.wait_finished(finished + 1,
+                                                                        timeout_s=600)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     run.refresh_from_db()
     if not done or run.status != "succeeded":

@@ -227,6 +227,9 @@ def run_job(name: str, *args: int) -> None:
 # --- the embedded pool ---------------------------------------------------------------------
 
 _lock = threading.Lock()
+#: Notified whenever a pool job finishes: waiters block on it (no polling loop taking the GIL
+#: from the job thread every few ms).
+_finished = threading.Condition(_lock)
 _state: dict = {"executor": None, "pid": None, "sweeper": None, "stop": None}
 _counts = {"submitted": 0, "finished": 0}
 _kept: dict[threading.Thread, list] = {}  # a worker -> its open connections (closed after it)
@@ -239,9 +242,10 @@ def _run_in_pool(name: str, args: tuple) -> None:
     finally:
         close_old_connections()  # this thread's connections: kept only when still usable
         kept = [c for c in connections.all(initialized_only=True) if c.connection is not None]
-        with _lock:
+        with _finished:
             _kept[threading.current_thread()] = kept
             _counts["finished"] += 1
+            _finished.notify_all()
 
 
 def _close_kept() -> None:
@@ -331,13 +335,15 @@ def shutdown_pool(wait: bool = True, *, cancel_queued: bool = False) -> None:
 
 
 def wait_idle(timeout_s: float = 60.0) -> bool:
-    """Block until every job handed to this process's pool has finished (tests)."""
-    import time
+    """Block until every job handed to this process's pool has finished (tests); False after
+    ``timeout_s`` seconds."""
+    with _finished:
+        return _finished.wait_for(lambda: _counts["finished"] >= _counts["submitted"],
+                                  timeout=timeout_s)
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if _counts["finished"] >= _counts["submitted"]:
-            return True
-        time.sleep(0.02)
-    return False
 
+def wait_finished(count: int, timeout_s: float = 60.0) -> bool:
+    """Block until this process's pool has finished at least ``count`` jobs in all (the
+    ``finished`` of ``pool_stats``), without polling; False after ``timeout_s`` seconds."""
+    with _finished:
+        return _finished.wait_for(lambda: _counts["finished"] >= count, timeout=timeout_s)
