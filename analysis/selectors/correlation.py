@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED, correlate
+from analysis.engines.statistics import DEFAULT_DRAWS, DEFAULT_SEED, WARN_LISTED, correlate
 from analysis.selectors.frame_cache import cached_answer, select_columns, versioned_full_frame
 from analysis.selectors.structure_property import (
     BASE_COLUMNS,
@@ -125,10 +125,11 @@ def fit_rule(frame: pd.DataFrame, *, x: str, y: str, fit_choice: str, as_of: Any
              fit_picks: dict[str, int] | None = None) -> dict[str, Any]:
     """The fit-choice rule in words and what it did to the points of ``x`` against ``y``.
 
-    Returns ``{"fit_choice", "as_of", "fit_picks", "rule", "absorbers", "notes"}``: one note
-    per sample whose chosen fit (of an absorber supplying x or y) is dated after synthesis
-    (an aged sample), saying the fit id, its age (days) and whether the sample is used or
-    excluded for lack of a value; a note per hand-picked fit.
+    Returns ``{"fit_choice", "as_of", "fit_picks", "rule", "absorbers", "notes"}``: after a
+    first note counting them, one note per sample whose chosen fit (of an absorber supplying x
+    or y) is dated after synthesis (an aged sample), saying the fit id, its age (days) and
+    whether the sample is used or excluded for lack of a value — for the first WARN_LISTED
+    such samples, then a last note saying how many more there are.
     """
     picks = fit_picks or {}
     absorbers = _absorbers([x, y], list(frame.columns))
@@ -139,23 +140,29 @@ def fit_rule(frame: pd.DataFrame, *, x: str, y: str, fit_choice: str, as_of: Any
     fate_of = np.where(x_missing, 1, np.where(y_missing, 2, 0))
     fates = ("used", "x is missing with this fit, so the sample is excluded",
              "y is missing with this fit, so the sample is excluded")
-    codes = frame["sample_code"].astype(str).to_numpy()
-    excluded = 0
+    codes = frame["sample_code"].to_numpy()
+    excluded = total = 0
     for absorber in absorbers:
         fit_id, age = frame[f"{absorber}_fit_id"], frame[f"{absorber}_fit_age_days"]
         aged = (fit_id.notna() & age.notna() & (age > 0)).to_numpy().nonzero()[0]
-        ids = fit_id.to_numpy()[aged].astype(float).astype(int).tolist()
-        ages = age.to_numpy()[aged].astype(float).tolist()
-        name = absorber.capitalize()
         states = fate_of[aged]
+        total += aged.size
         excluded += int(np.count_nonzero(states))
-        for code, fit, days, state in zip(codes[aged].tolist(), ids, ages, states.tolist()):
+        listed = aged[:max(0, WARN_LISTED - len(notes))]  # only the notes that are sent
+        ids = fit_id.to_numpy()[listed].astype(float).astype(int).tolist()
+        ages = age.to_numpy()[listed].astype(float).tolist()
+        name = absorber.capitalize()
+        for code, fit, days, state in zip(map(str, codes[listed].tolist()), ids, ages,
+                                          states[:listed.size].tolist()):
             how = "picked by hand" if code in picks else "chosen by the rule"
             notes.append(f"{code}: the {name} fit {fit} ({how}) is {days:.1f} days after "
                          f"synthesis — an aged sample; {fates[state]}.")
-    if notes:
-        notes.insert(0, f"{len(notes)} sample(s) represented by an aged fit: "
-                        f"{excluded} excluded, {len(notes) - excluded} used.")
+    if total > len(notes):
+        notes.append(f"… and {total - len(notes)} more aged samples, not listed (at most "
+                     f"{WARN_LISTED} are).")
+    if total:
+        notes.insert(0, f"{total} sample(s) represented by an aged fit: "
+                        f"{excluded} excluded, {total - excluded} used.")
     return {"fit_choice": fit_choice, "as_of": as_of, "fit_picks": picks,
             "rule": _rule_text(fit_choice, as_of, picks), "absorbers": absorbers,
             "notes": notes}

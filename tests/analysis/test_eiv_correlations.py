@@ -469,3 +469,20 @@ def test_explorer_shows_the_fit_choice_rule_and_the_error_aware_fits(seed000, me
     bad = client.get("/explore/", {"x": RATIO, "y": QY, "fit_picks": "NO-SUCH = 3"})
     assert ("✗ fit_picks: no sample with code &#x27;NO-SUCH&#x27;. Showing each sample&#x27;s "
             "latest fit instead.") in bad.content.decode()
+
+
+def test_fit_rule_lists_the_first_warn_listed_aged_samples_and_counts_them_all():
+    import pandas as pd
+
+    from analysis.selectors.correlation import fit_rule
+
+    n = WARN_LISTED + 5
+    frame = pd.DataFrame({"sample_code": [f"S{i:05d}" for i in range(n)],
+                          "cd_n_s": [1.0] * (n - 1) + [None], "qy_pct": [50.0] * n,
+                          "cd_fit_id": range(1, n + 1), "cd_fit_age_days": [30.0] * n})
+    notes = fit_rule(frame, x="cd_n_s", y="qy_pct", fit_choice="latest")["notes"]
+    assert notes[0] == f"{n} sample(s) represented by an aged fit: 1 excluded, {n - 1} used."
+    assert len(notes) == 1 + WARN_LISTED + 1
+    assert notes[1] == ("S00000: the Cd fit 1 (chosen by the rule) is 30.0 days after "
+                        "synthesis — an aged sample; used.")
+    assert notes[-1] == f"… and 5 more aged samples, not listed (at most {WARN_LISTED} are)."
