@@ -429,9 +429,12 @@ class CorrelationView(APIView):
             "y_err_column): `york` (York et al. 2004; error_correlation optional; a missing "
             "error counts as exact) and `odr` (scipy.odr; needs both errors on every point), "
             "`resampled` percentile intervals (95 %) of r and the slope from `draws` seeded "
-            "draws — within each point's errors, over the points (bootstrap) and both — and "
+            "draws — within each point's errors, over the points (bootstrap) and both; when "
+            "draws × points exceed 2·10⁶ and there are at least 1000 points, their "
+            "large-sample limit (`method`: `delta_method`, `eiv_note` says so) — and "
             "`warnings` (n < 6, relative error above 100 % naming the samples, missing "
-            "errors). `fit_rule` says which measurement/fit represents each sample "
+            "errors; `samples` lists at most 1000, `n_samples` counts all). `fit_rule` says "
+            "which measurement/fit represents each sample "
             "(fit_choice, as_of, fit_picks) and which samples an aged fit excluded."),
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=(
             '{"n", "pearson_r", "pearson_p", "spearman_r", "spearman_p", "slope", '
@@ -441,9 +444,10 @@ class CorrelationView(APIView):
             '"slope_err", "intercept", "intercept_err", "slope_err_scaled", '
             '"intercept_err_scaled", "chi2", "reduced_chi2", "n", "iterations"} | null, '
             '"odr": {"slope", "slope_err", "intercept", "intercept_err", "reduced_chi2", "n", '
-            '"stop_reason"} | null, "resampled": {"draws", "seed", "level", "within_errors"|'
-            '"over_points"|"both": {"r": {"low", "high", "median"}, "slope": {...}, '
-            '"n_degenerate"}} | null, "warnings": [{"kind", "message", "samples"}], '
+            '"stop_reason"} | null, "resampled": {"method", "draws", "seed", "level", '
+            '"within_errors"|"over_points"|"both": {"r": {"low", "high", "median"}, '
+            '"slope": {...}, "n_degenerate"}} | null, "warnings": [{"kind", "message", '
+            '"samples", "n_samples"}], '
             '"eiv_note", "fit_rule": {"fit_choice", "as_of", "fit_picks", "rule", '
             '"absorbers", "notes"}}')),
             400: OpenApiResponse(description="Unknown or non-numeric column (the message "

@@ -100,3 +100,28 @@ def test_explore_page_labels_axes_and_draws_the_band(demo_paper, client):
     assert [t["name"] for t in traces[-3:]] == [
         "95% confidence band (lower)", "95% confidence band", "least-squares line (all samples)"]
     assert len(points) >= 3
+
+
+@pytest.mark.django_db
+def test_explore_page_says_when_intervals_are_the_large_sample_limit(rf, member):
+    from django.template.loader import render_to_string
+
+    from analysis.engines.statistics import limit_intervals, resampled_intervals
+    from web.explore import FIT_CHOICE_LABELS, Explore, _formatted_intervals
+
+    x = np.linspace(0.0, 9.0, 1200)
+    y = 1.5 + 0.8 * x + np.sin(7 * x)
+    request = rf.get("/explore/")
+    request.user = member
+    pages = {}
+    for name, intervals in (("limit", limit_intervals(x, y, None, np.full(x.size, 0.5))),
+                            ("resampled", resampled_intervals(x, y, None, None, draws=50))):
+        m = Explore(available=True, x="core_ml", y="qy_pct", stats={"n": "1200"},
+                    resampled=_formatted_intervals(intervals))
+        pages[name] = render_to_string("web/explore.html",
+                                       {"m": m, "fit_choices": FIT_CHOICE_LABELS}, request)
+    assert "Large-sample 95 % intervals of the resampling (delta method)" in pages["limit"]
+    assert "Too many points to resample within one request" in pages["limit"]
+    assert "None draws" not in pages["limit"]
+    assert "Resampled 95 % intervals (50 draws, seed 0)" in pages["resampled"]
+    assert "delta method" not in pages["resampled"]
