@@ -22,7 +22,8 @@ bare+read: the same bare fit preceded by what a bare xraylarch script does first
 raw file with ``larch.io.read_xdi`` (its ``mutrans`` is bit-identical to the μ(E) labdb parses,
 checked each run); a second, printed baseline beside the first — not the one judged.
 All run alternately in one process, ``--repeat`` times per case; the figure is the ratio of
-the medians. The fitted R-factors are printed to show it is the same fit.
+the medians (beside it, ``paired``: the median of each round's labdb / bare). The fitted
+R-factors are printed to show it is the same fit.
 Prints figures only; asserts nothing.
 """
 
@@ -383,20 +384,23 @@ def main() -> None:
           f"(load average after the run: {load})")
     print(f"{'case':<12}{'bare s':>9}{'labdb s':>9}{'ratio':>7}{'overhead s':>11}"
           f"{'inline s':>10}{'ratio':>7}{'bare cpu':>10}{'labdb cpu':>10}{'ratio':>7}"
-          f"{'bare+read s':>12}{'ratio':>7}   R-factor bare / labdb")
+          f"{'bare+read s':>12}{'ratio':>7}{'paired':>8}   R-factor bare / labdb")
     for row in rows:
         bare, ours = statistics.median(row["bare"]), statistics.median(row["labdb"])
         inline = statistics.median(row["inline"])
         cpu_bare, cpu_ours = statistics.median(row["bare_cpu"]), statistics.median(row["labdb_cpu"])
         read = statistics.median(row["bare_read"])
         same = ", ".join(f"{a:.10f} / {b:.10f}" for a, b in row["rfactors"])
+        paired = statistics.median(o / b for o, b in zip(row["labdb"], row["bare"]))
         print(f"{row['name']:<12}{bare:>9.3f}{ours:>9.3f}{ours / bare:>7.3f}"
               f"{ours - bare:>11.3f}{inline:>10.3f}{inline / bare:>7.3f}"
               f"{cpu_bare:>10.3f}{cpu_ours:>10.3f}{cpu_ours / cpu_bare:>7.3f}"
-              f"{read:>12.3f}{ours / read:>7.3f}   {same}"
+              f"{read:>12.3f}{ours / read:>7.3f}{paired:>8.3f}   {same}"
               + ("" if row["same_mu"] else "   (larch read a different μ(E)!)"))
     print("labdb: embedded pool (the job path); inline: the same service and job run in the "
-          "calling thread; cpu: process CPU seconds of the bare fit and of the pool run (all "
+          "calling thread; paired: median over the rounds of labdb / bare of the same round "
+          "(adjacent in time, so a slow phase of the machine weighs on both); "
+          "cpu: process CPU seconds of the bare fit and of the pool run (all "
           "threads, SQLite in-process), less sensitive to other processes' load than wall time; "
           "bare+read: the bare fit with larch reading the raw files first (second baseline; "
           "the target is judged on 'bare'), its ratio is labdb (pool) over it")
