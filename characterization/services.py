@@ -250,7 +250,8 @@ def attach_data_file(
         **with_owner({}, actor),
     )
     data_file.file.save(name, ContentFile(content), save=False)
-    save_unique(data_file, exclude=_NEW_FILE_CHECKED)
+    # No savepoints: a race on the sha256 ends this whole transaction as a DomainError.
+    save_unique(data_file, exclude=_NEW_FILE_CHECKED, savepoint=False)
     link = None
     if sample is not None:
         link = _new_link(
@@ -737,8 +738,8 @@ def _new_link(data_file, sample, actor, reason: str, groups, *, new_file=False) 
         reason=(reason or "")[:300],
         groups=_checked_groups(data_file, groups),
     )
-    if new_file:
-        return save_unique(link, exclude=_NEW_LINK_CHECKED)
+    if new_file:  # inside attach_data_file's transaction, which a DomainError ends
+        return save_unique(link, exclude=_NEW_LINK_CHECKED, savepoint=False)
     return save_unique(link)
 
 

@@ -56,3 +56,23 @@ def test_field_errors_are_still_reported_with_a_given_key():
     with pytest.raises(DomainError) as missing:
         _lot(oleic, lot_number="")
     assert missing.value.field == "lot_number", missing.value.message
+
+
+def test_a_race_without_a_savepoint_is_a_domain_error_and_the_whole_transaction_rolls_back():
+    """``save_unique(savepoint=False)`` (the upload's writes): a duplicate that validation did
+    not look for — as a concurrent twin would be — fails on the unique index as a DomainError,
+    and the caller's transaction that it ends leaves nothing written."""
+    from django.db import transaction
+
+    from labdb.lib.records import save_unique
+
+    oleic = create_record(model=Chemical, data={"name": "oleic acid"})
+    _lot(oleic, lot_number="MKCR-1")
+    with pytest.raises(DomainError) as race:
+        with transaction.atomic():
+            create_record(model=Chemical, data={"name": "toluene"})
+            save_unique(ChemicalLot(chemical=oleic, lot_number="MKCR-1"),
+                        exclude=("lot_number",), savepoint=False)
+    assert "UNIQUE" in race.value.message.upper(), race.value.message
+    assert ChemicalLot.objects.count() == 1
+    assert not Chemical.objects.filter(name="toluene").exists()

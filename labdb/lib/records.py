@@ -168,10 +168,15 @@ def with_owner(data: dict, actor) -> dict:
 
 
 def save_unique(instance: RecordT, *, prefix: str = "", exclude: tuple[str, ...] = (),
-                given: tuple[str, ...] = ()) -> RecordT:
-    """``save_validated`` that turns a uniqueness race into a DomainError rather than a 500."""
+                given: tuple[str, ...] = (), savepoint: bool = True) -> RecordT:
+    """``save_validated`` that turns a uniqueness race into a DomainError rather than a 500.
+
+    ``savepoint=False`` (inside a caller's transaction that the DomainError ends, never one
+    that catches it and goes on): no SAVEPOINT/RELEASE around the write — two round trips
+    fewer on PostgreSQL; a race still raises the DomainError and the whole transaction rolls
+    back, nothing written."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             return save_validated(instance, prefix=prefix, exclude=exclude, given=given)
     except IntegrityError as exc:
         name = prefix.rstrip(".") or type(instance).__name__

@@ -40,10 +40,12 @@ XDI = SHARED_DATA / "instruments" / "xdi" / "cu_metal_rt.xdi"
 # lookup; the file row validated (full_clean without queries: its foreign keys point to rows
 # the request has read, its sha256 was just looked up and its size checked positive, so none
 # is re-queried) and inserted with its history row; the sample link inserted with its history
-# row; savepoints around each write. The answer is serialized from the rows just written (no
-# read-back). 26 queries before 75632ce, 15 before the size check was dropped (its query and
-# two savepoints).
-NEW_UPLOAD_QUERIES = 12
+# row; the request's own transaction (a savepoint here, inside the test's), no savepoint around
+# each write (a race on the sha256 ends the whole transaction as a DomainError). The answer is
+# serialized from the rows just written (no read-back). 26 queries before 75632ce, 15 before
+# the size check was dropped (its query and two savepoints), 12 before the two writes'
+# savepoints were dropped (2026-12-03: four round trips fewer on PostgreSQL).
+NEW_UPLOAD_QUERIES = 8
 # The parse job of that upload (one XDI file, one linked sample): claim, read, lock and re-read
 # the row; the six derived tables emptied of earlier parses' rows; the active links; one XAS
 # spectrum validated and inserted with its history row (its file, sample and owner are not
