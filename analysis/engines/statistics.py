@@ -264,6 +264,11 @@ _YORK_TOL = 1e-15
 _YORK_MAX_ITER = 200
 
 
+def _sigma(err: ArrayLike | None, n: int) -> np.ndarray:
+    """1σ errors as floats (NaN where missing); all NaN when there are none."""
+    return np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
+
+
 def _errors(err: np.ndarray) -> np.ndarray:
     """1σ errors as used by the fits: missing → 0 (the value is taken as exact), sign dropped."""
     return np.where(np.isfinite(err), np.abs(err), 0.0)
@@ -464,8 +469,7 @@ def resampled_intervals(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None = No
         raise ValueError(f"resampling needs at least {MIN_POINTS} points, got {n}")
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}")
-    sx = _errors(np.asarray(x_err if x_err is not None else np.full(n, np.nan), dtype=float))
-    sy = _errors(np.asarray(y_err if y_err is not None else np.full(n, np.nan), dtype=float))
+    sx, sy = _errors(_sigma(x_err, n)), _errors(_sigma(y_err, n))
     rng = np.random.default_rng(seed)
     schemes = ("within_errors", "over_points", "both")
     r = {k: np.empty(draws) for k in schemes}
@@ -553,7 +557,7 @@ def limit_intervals(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None = None,
     (``_sum_moments``), propagated by the delta method — r through Fisher's z = atanh r (so
     the interval stays inside −1…1), the slope as a normal interval. As n grows the resampled
     percentile intervals converge to these; from ~10³ points they agree to Monte-Carlo
-    precision (tested against 2000 draws), at O(n) cost instead of O(draws × n).
+    precision (tested against 4000 draws), at O(n) cost instead of O(draws × n).
 
     Returns the shape of ``resampled_intervals`` with ``"method": "delta_method"``,
     ``draws``/``seed`` None and ``n_degenerate`` 0. Raises ValueError for fewer than
@@ -563,8 +567,7 @@ def limit_intervals(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None = None,
     n = xs.size
     if n < MIN_POINTS:
         raise ValueError(f"intervals need at least {MIN_POINTS} points, got {n}")
-    sx = _errors(np.asarray(x_err if x_err is not None else np.full(n, np.nan), dtype=float))
-    sy = _errors(np.asarray(y_err if y_err is not None else np.full(n, np.nan), dtype=float))
+    sx, sy = _errors(_sigma(x_err, n)), _errors(_sigma(y_err, n))
     # r and the slope do not change when x or y is shifted: centring keeps the sums small.
     xs, ys = xs - xs.mean(), ys - ys.mean()
     k = float(stats.norm.ppf(0.5 + level / 2))
@@ -614,7 +617,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
     parts: list[str] = []
     n_parts = 0
     for axis, values, err in (("x", xs, x_err), ("y", ys, y_err)):
-        sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
+        sig = _sigma(err, n)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.abs(sig) / np.abs(values)
         # A value of exactly 0 has no relative error (it would be ∞ for any σ): not flagged.
@@ -632,7 +635,7 @@ def error_warnings(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None, y_err: A
                     "n_samples": len(big),
                     "message": "relative error above 100 % — " + "; ".join(parts) + more + "."})
     for axis, err in (("x", x_err), ("y", y_err)):
-        sig = np.full(n, np.nan) if err is None else np.asarray(err, dtype=float)
+        sig = _sigma(err, n)
         lacking = np.flatnonzero(~np.isfinite(sig))
         if lacking.size:
             out_of = "all" if lacking.size == n else f"{lacking.size} of {n}"
@@ -680,8 +683,7 @@ def errors_in_variables(x: ArrayLike, y: ArrayLike, x_err: ArrayLike | None,
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = xs.size
-    xe = np.full(n, np.nan) if x_err is None else np.asarray(x_err, dtype=float)
-    ye = np.full(n, np.nan) if y_err is None else np.asarray(y_err, dtype=float)
+    xe, ye = _sigma(x_err, n), _sigma(y_err, n)
     label_arr = _label_array(labels, n)
     notes: list[str] = []
     out: dict[str, Any] = {"york": None, "odr": None, "resampled": None,

@@ -330,8 +330,9 @@ def shutdown_pool(wait: bool = True, *, cancel_queued: bool = False) -> None:
     if executor is not None:
         executor.shutdown(wait=wait, cancel_futures=cancel_queued)
     _close_kept()  # after shutdown(wait=True) every worker has stopped
-    with _lock:
+    with _finished:
         _counts["submitted"] = _counts["finished"] = 0
+        _finished.notify_all()  # a waiter re-reads the counts now, not at its timeout
 
 
 def wait_idle(timeout_s: float = 60.0) -> bool:

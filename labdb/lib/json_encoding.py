@@ -3,9 +3,9 @@
 Django's ``JSONField`` turns a value into text with ``json.dumps(value, cls=encoder)`` (SQLite)
 or psycopg's ``Jsonb(value, dumps=partial(json.dumps, cls=encoder))`` (PostgreSQL); both call
 ``encoder(...).encode(value)``. ``ArrayJSONEncoder.encode`` answers with orjson instead: the
-same JSON (floats in their shortest round-trip form, as ``float.__repr__``), ~10× faster for the
-~10⁴ floats of a fit's χ(k)/χ(R)/μ(E) arrays (5.5 ms → ~0.5 ms per stored fit, measured in
-``benchmarks/fit_overhead.py``). A value orjson cannot write (an object it does not know) goes
+same JSON (floats in their shortest round-trip form, as ``float.__repr__``), 24× faster on
+16 × 700 floats, the size of a fit's χ(k)/χ(R)/μ(E) arrays (0.30 vs 7.1 ms, measured
+2026-12-03). A value orjson cannot write (an object it does not know) goes
 to the standard encoder, which raises the usual TypeError.
 
 Differences from ``json.dumps``, none of which a stored result relies on: non-ASCII text is
