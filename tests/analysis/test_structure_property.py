@@ -216,3 +216,35 @@ def test_correlate_leaves_censored_points_out():
     everything = correlate(x, y)
     assert (everything["n"], everything["n_censored"]) == (4, 0)
     assert everything["pearson_r"] == stats.pearsonr(x, y).statistic
+
+
+def test_layer_columns_column_wise_for_every_kind_of_layer_row():
+    """The column-wise layer columns (Arrow strings, as the frame's fetch gives them): the
+    formula before the material, ML before nm, no size or role where none is stored, four
+    layers joined in position order whatever the row order, and each role combination named
+    once per sample."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.selectors.structure_property import _layer_columns
+
+    rows = [  # sample_id, rec_id, material, role, formula, position, thickness ML, nm
+        (7, 1, "CdSe", "core", "", 1, 4.0, np.nan),
+        (7, 4, "ZnS", "shell", "", 4, np.nan, np.nan),
+        (7, 2, "CdS", "crown", "", 2, np.nan, 1.25),
+        (7, 3, "CdZnS", "shell", "Cd_xZn_{1-x}S", 3, 2.5, 0.8),
+        (9, 5, "HgSe", None, None, 1, np.nan, np.nan),
+        (11, 6, "CdS", "shell", "", 1, np.nan, 3.0),
+    ]
+    layers = pd.DataFrame(rows, columns=["sample_id", "rec_id", "t1", "t2", "t3", "pos", "f1",
+                                         "f2"])
+    for name in ("t1", "t2", "t3"):
+        layers[name] = layers[name].astype("str")
+    out = _layer_columns(layers)
+    assert out.loc[7, "layer_stack"] == (
+        "CdSe 4 ML core / CdS 1.25 nm crown / Cd_xZn_{1-x}S 2.5 ML shell / ZnS shell")
+    assert out.loc[9, "layer_stack"] == "HgSe "
+    assert out.loc[11, "layer_stack"] == "CdS 3 nm shell"
+    assert out["architecture"].to_dict() == {7: "core/crown/shell", 9: None, 11: "shell"}
+    assert out.loc[7, "core_ml"] == 4.0
+    assert np.isnan(out.loc[11, "core_ml"])
